@@ -1,0 +1,92 @@
+"""Building a run's parts (data, task, trainer) from the composed config."""
+
+import logging
+from typing import Any
+
+import lightning as L
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelSummary, ProgressBar
+from omegaconf import DictConfig, OmegaConf
+
+from litlab.data import TensorDataModule
+from litlab.errors import ConfigError, LitlabError
+from litlab.tasks import SupervisedTask
+
+log = logging.getLogger(__name__)
+
+
+def instantiate_part(node: DictConfig, key: str, **kwargs: Any) -> Any:
+    """``hydra.utils.instantiate`` that turns a constructor's complaint into a ConfigError."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        if isinstance(cause, LitlabError):
+            raise cause from err
+        reason = f"{type(cause).__name__}: {cause}" if cause else str(err).splitlines()[0]
+        raise ConfigError(
+            f"Could not build {key} ({node.get('_target_')}): {reason}. Check the keys under "
+            f"`{key}` (print them with `python train.py --cfg job --package {key}`)."
+        ) from err
+
+
+def build_datamodule(cfg: DictConfig) -> TensorDataModule:
+    return instantiate_part(cfg.data, "data")
+
+
+def build_task(cfg: DictConfig) -> SupervisedTask:
+    """The LightningModule for ``cfg``; its checkpoints carry ``cfg`` as plain data."""
+    scheduler = instantiate_part(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None
+    return SupervisedTask(
+        net=instantiate_part(cfg.model, "model"),
+        loss=instantiate_part(cfg.loss, "loss"),
+        optimizer=instantiate_part(cfg.optimizer, "optimizer"),
+        scheduler=scheduler,
+        task=cfg.data.task,
+        num_classes=cfg.data.num_classes,
+        monitor=cfg.monitor.metric,
+        run_config=plain_config(cfg),
+    )
+
+
+def plain_config(cfg: DictConfig) -> dict:
+    """The resolved config as plain dicts and lists, without Hydra's own node."""
+    return {
+        key: OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+        for key, value in cfg.items()
+        if key != "hydra"
+    }
+
+
+def build_trainer(cfg: DictConfig) -> L.Trainer:
+    callbacks = [
+        instantiate_part(node, f"callbacks.{name}")
+        for name, node in (cfg.get("callbacks") or {}).items()
+        if node
+    ]
+    loggers = [
+        instantiate_part(node, f"logger.{name}")
+        for name, node in (cfg.get("logger") or {}).items()
+        if node
+    ]
+    callbacks = [cb for cb in callbacks if _fits_trainer(cb, cfg.trainer, bool(loggers))]
+    try:
+        return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    except InstantiationException as err:
+        cause = err.__cause__ or err
+        raise ConfigError(
+            f"The trainer could not be set up: {str(cause).strip()} Check the trainer keys "
+            "(e.g. trainer.accelerator=cpu when no GPU is visible, trainer.devices=1)."
+        ) from err
+
+
+def _fits_trainer(callback: L.Callback, trainer_cfg: DictConfig, has_logger: bool) -> bool:
+    """Lightning refuses some callbacks in some trainer settings; drop those, quietly."""
+    if isinstance(callback, LearningRateMonitor):
+        return has_logger
+    if isinstance(callback, ProgressBar):
+        return trainer_cfg.get("enable_progress_bar", True)
+    if isinstance(callback, ModelSummary):
+        return trainer_cfg.get("enable_model_summary", True)
+    return True

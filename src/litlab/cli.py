@@ -1,0 +1,60 @@
+"""What `litlab-train` and `litlab-eval` share: Hydra over conf/, and user errors reported as
+one paragraph with exit status 2 instead of a traceback."""
+
+import os
+import sys
+import textwrap
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from litlab import CONFIG_DIR, PROJECT_ROOT
+from litlab.errors import LitlabError
+
+
+def prepare_environment() -> None:
+    """Set what conf/ reads from the environment (the project root for paths)."""
+    os.environ.setdefault("LITLAB_ROOT", str(PROJECT_ROOT))
+
+
+def hydra_choices() -> dict[str, str]:
+    """Chosen config group options ({"model": "cnn", ...}) when running under Hydra."""
+    if not HydraConfig.initialized():
+        return {}
+    return {k: str(v) for k, v in HydraConfig.get().runtime.choices.items()}
+
+
+def report_user_errors(task_function: Callable[[DictConfig], Any]) -> Callable:
+    @wraps(task_function)
+    def wrapper(cfg: DictConfig) -> Any:
+        try:
+            return task_function(cfg)
+        except LitlabError as err:
+            if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            message = textwrap.fill(f"Error: {err}", width=100)
+            sys.stderr.write(f"{message}\n(Set HYDRA_FULL_ERROR=1 for a traceback.)\n")
+            sys.exit(2)
+
+    return wrapper
+
+
+def hydra_entry_point(config_name: str) -> Callable:
+    """Decorate ``fn(cfg)`` into a console-script ``main()`` that composes conf/<config_name>."""
+
+    def decorate(task_function: Callable[[DictConfig], Any]) -> Callable[[], None]:
+        run = hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)(
+            report_user_errors(task_function)
+        )
+
+        def main() -> None:
+            prepare_environment()
+            run()
+
+        return main
+
+    return decorate

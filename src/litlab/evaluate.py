@@ -1,0 +1,53 @@
+"""`evaluate(cfg)`: test a checkpoint with the config it was trained with. Entry: litlab-eval."""
+
+import logging
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from litlab.build import build_datamodule, build_task, build_trainer
+from litlab.checkpoint import load_checkpoint
+from litlab.cli import hydra_entry_point
+from litlab.errors import CheckpointError, ConfigError
+from litlab.train import write_metrics
+
+log = logging.getLogger(__name__)
+
+
+def evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Evaluate ``cfg.ckpt_path`` on ``cfg.split``; model, data and loss come from the checkpoint,
+    while where to find the data (``paths``) and what to run on (``trainer``) come from ``cfg``."""
+    if cfg.split not in ("test", "val"):
+        raise ConfigError(f"split={cfg.split!r} is invalid: use split=test or split=val.")
+    checkpoint = load_checkpoint(cfg.ckpt_path)
+    run_cfg = OmegaConf.create(checkpoint["hyper_parameters"]["run_config"])
+    run_cfg.paths.data_dir = cfg.paths.data_dir  # the data's location is a fact of this machine
+
+    datamodule = build_datamodule(run_cfg)
+    task = build_task(run_cfg)
+    try:
+        task.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"The weights in {cfg.ckpt_path} do not fit the model of its own config "
+            f"({run_cfg.model._target_}): {str(err).splitlines()[0]} The file was altered or "
+            "assembled from different runs; evaluate an unmodified checkpoint."
+        ) from err
+    trainer = build_trainer(cfg)
+    run = trainer.test if cfg.split == "test" else trainer.validate
+    results = run(task, datamodule=datamodule)
+    metrics = {name: float(value) for name, value in results[0].items()}
+    if trainer.is_global_zero:
+        output_dir = Path(cfg.paths.output_dir)
+        write_metrics(output_dir / "metrics.json", metrics)
+        log.info("Evaluated %s; results in %s", cfg.ckpt_path, output_dir / "metrics.json")
+    return metrics
+
+
+@hydra_entry_point("eval")
+def main(cfg: DictConfig) -> None:
+    evaluate(cfg)
+
+
+if __name__ == "__main__":
+    main()

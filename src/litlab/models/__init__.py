@@ -1,0 +1,8 @@
+"""Plain `nn.Module` architectures, usable without Lightning or Hydra."""
+
+from litlab.models.cnn import CNN
+from litlab.models.mlp import MLP, activation_layer
+from litlab.models.perceptron import Perceptron
+from litlab.models.simple_nn import SimpleNN
+
+__all__ = ["CNN", "MLP", "Perceptron", "SimpleNN", "activation_layer"]

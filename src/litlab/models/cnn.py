@@ -1,0 +1,65 @@
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from litlab.models.checks import require_positive_int, require_positive_ints, require_probability
+
+
+class CNN(nn.Module):
+    """LeNet-style convolutional network.
+
+    Per entry of ``channels``/``kernel_sizes``: Conv2d (no padding), ReLU, MaxPool2d(2); then
+    Flatten and fully connected layers of ``hidden_sizes`` with ReLU, and a Linear output.
+    With the defaults on MNIST: conv 1-6 k5, pool, conv 6-16 k5, pool, 256-120-84-10.
+
+    Input ``(N, C, H, W)`` with ``input_shape == (C, H, W)``, output ``(N, out_features)`` logits.
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        out_features: int,
+        channels: Sequence[int] = (6, 16),
+        kernel_sizes: Sequence[int] = (5, 5),
+        hidden_sizes: Sequence[int] = (120, 84),
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if input_shape is None or len(input_shape) != 3:
+            raise ValueError(f"input_shape must be [channels, height, width], got {input_shape!r}")
+        in_channels, height, width = require_positive_ints("input_shape", input_shape)
+        channels = require_positive_ints("channels", channels)
+        kernel_sizes = require_positive_ints("kernel_sizes", kernel_sizes)
+        if len(channels) != len(kernel_sizes):
+            raise ValueError(
+                f"channels {channels} and kernel_sizes {kernel_sizes} must have the same length"
+            )
+        dropout = require_probability("dropout", dropout)
+
+        features: list[nn.Module] = []
+        for out_channels, kernel in zip(channels, kernel_sizes):
+            height, width = (height - kernel + 1) // 2, (width - kernel + 1) // 2
+            if height < 1 or width < 1:
+                raise ValueError(
+                    f"a {input_shape} input is too small for kernel sizes {kernel_sizes}: "
+                    "it shrinks to nothing; use fewer or smaller kernels"
+                )
+            features += [nn.Conv2d(in_channels, out_channels, kernel), nn.ReLU(), nn.MaxPool2d(2)]
+            in_channels = out_channels
+        self.features = nn.Sequential(*features)
+
+        widths = [
+            in_channels * height * width,
+            *require_positive_ints("hidden_sizes", hidden_sizes),
+        ]
+        classifier: list[nn.Module] = [nn.Flatten()]
+        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+            classifier += [nn.Linear(fan_in, fan_out), nn.ReLU()]
+            if dropout > 0:
+                classifier.append(nn.Dropout(dropout))
+        classifier.append(nn.Linear(widths[-1], require_positive_int("out_features", out_features)))
+        self.classifier = nn.Sequential(*classifier)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))

@@ -1,0 +1,111 @@
+"""One LightningModule for supervised learning, parameterised by the task kind."""
+
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+from torch import nn
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import OneCycleLR
+from torchmetrics import MaxMetric, MeanMetric, MinMetric
+
+from litlab.tasks.metrics import stage_metrics
+
+# Losses that expect something other than raw logits; the task converts the model output.
+LOSS_INPUTS: dict[type[nn.Module], Callable[[torch.Tensor], torch.Tensor]] = {
+    nn.NLLLoss: lambda logits: torch.log_softmax(logits, dim=-1),
+    nn.BCELoss: torch.sigmoid,
+}
+
+
+class SupervisedTask(L.LightningModule):
+    """Trains any ``nn.Module`` on ``(inputs, targets)`` batches.
+
+    ``task`` is ``multiclass`` (targets are class indices, outputs ``(N, num_classes)`` logits),
+    ``binary`` (targets 0/1 floats, outputs ``(N, 1)`` logits) or ``regression`` (float targets,
+    outputs ``(N, 1)``). ``monitor`` (``val/acc`` or ``val/loss``) is tracked as
+    ``<monitor>_best`` for checkpoint selection and sweeps. ``optimizer`` and ``scheduler`` are
+    partials completed here. Only plain values are saved as hyperparameters (``run_config`` is
+    the resolved run config as a dict), so checkpoints load with ``weights_only=True``.
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        loss: nn.Module,
+        optimizer: Callable[..., Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        task: str = "multiclass",
+        num_classes: int | None = None,
+        monitor: str = "val/acc",
+        run_config: dict | None = None,
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters(ignore=["net", "loss", "optimizer", "scheduler"])
+        self.net, self.loss = net, loss
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.loss_input = LOSS_INPUTS.get(type(loss), lambda outputs: outputs)
+        self.train_metrics = stage_metrics(task, num_classes, "train")
+        self.val_metrics = stage_metrics(task, num_classes, "val")
+        self.test_metrics = stage_metrics(task, num_classes, "test")
+        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
+        self.monitor = monitor
+        self.best = MaxMetric() if monitor.endswith("acc") else MinMetric()
+        self.best.persistent(True)  # kept in checkpoints, so a resumed run knows its best
+
+    def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        outputs = self.net(inputs)
+        return outputs if self.hparams.task == "multiclass" else outputs.squeeze(-1)
+
+    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+        inputs, targets = batch
+        outputs = self(inputs)
+        loss = self.loss(self.loss_input(outputs), targets)
+        predictions = torch.sigmoid(outputs) if self.hparams.task == "binary" else outputs
+        # update() only: values are computed once per epoch, so no step waits on the device
+        metrics, mean_loss = getattr(self, f"{stage}_metrics"), getattr(self, f"{stage}_loss")
+        metrics.update(predictions.detach(), targets)
+        mean_loss.update(loss.detach(), len(targets))
+        self.log(f"{stage}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=True)
+        for name, metric in metrics.items():  # the bar shows the headline metric only
+            headline = stage != "test" and name.endswith(("/acc", "/mae"))
+            self.log(name, metric, on_step=False, on_epoch=True, prog_bar=headline)
+        return loss
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, "val")
+
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
+        self._step(batch, "test")
+
+    def on_validation_epoch_end(self) -> None:
+        if self.trainer.sanity_checking:
+            return
+        name = self.monitor.split("/", 1)[1]
+        current = self.val_loss if name == "loss" else self.val_metrics[name]
+        self.best.update(current.compute())
+        self.log(f"{self.monitor}_best", self.best.compute(), prog_bar=True)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        if _target_class(self.scheduler_factory) is OneCycleLR:
+            # stepped per batch over the whole run, which only the trainer knows
+            total_steps = int(self.trainer.estimated_stepping_batches)
+            scheduler = self.scheduler_factory(optimizer, total_steps=total_steps)
+            interval = "step"
+        else:
+            scheduler, interval = self.scheduler_factory(optimizer), "epoch"
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": interval, "monitor": self.monitor},
+        }
+
+
+def _target_class(factory: Callable) -> Any:
+    return getattr(factory, "func", factory)

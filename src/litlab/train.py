@@ -1,0 +1,90 @@
+"""`train(cfg)`: fit a model, test its best checkpoint, write metrics.json. Entry: litlab-train."""
+
+import json
+import logging
+import os
+from pathlib import Path
+
+import lightning as L
+from omegaconf import DictConfig, OmegaConf
+
+from litlab.build import build_datamodule, build_task, build_trainer, plain_config
+from litlab.checkpoint import load_checkpoint
+from litlab.cli import hydra_choices, hydra_entry_point
+from litlab.config import validate_config
+from litlab.errors import ConfigError
+
+# `import lightning` sets this, and with a CUDA build of torch on a machine without a GPU every
+# optimizer step then pays an uncached NVML probe; torch's default check is cached.
+os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
+
+log = logging.getLogger(__name__)
+
+
+def train(cfg: DictConfig) -> dict[str, float]:
+    """Train and test as ``cfg`` says; return the final metrics (also in <run>/metrics.json)."""
+    validate_config(cfg, hydra_choices())
+    output_dir = Path(cfg.paths.output_dir)
+    _refuse_to_overwrite(output_dir, cfg.get("ckpt_path"))
+    if cfg.get("ckpt_path"):
+        load_checkpoint(cfg.ckpt_path)  # refuses a missing, corrupt or unsafe file up front
+
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    datamodule = build_datamodule(cfg)
+    task = build_task(cfg)
+    trainer = build_trainer(cfg)
+    if trainer.is_global_zero:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        OmegaConf.save(plain_config(cfg), output_dir / "config.yaml")
+
+    trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+    metrics = _floats(trainer.callback_metrics)
+    if cfg.get("test"):
+        best = _best_checkpoint(trainer)
+        trainer.test(task, datamodule=datamodule, ckpt_path=best, weights_only=True)
+        metrics.update(_floats(trainer.callback_metrics))
+
+    if trainer.is_global_zero:
+        write_metrics(output_dir / "metrics.json", metrics)
+        log.info("Run folder: %s", output_dir)
+    return metrics
+
+
+def write_metrics(path: Path, metrics: dict[str, float]) -> None:
+    path.write_text(json.dumps(dict(sorted(metrics.items())), indent=2) + "\n")
+
+
+def _floats(metrics: dict) -> dict[str, float]:
+    return {name: float(value) for name, value in metrics.items()}
+
+
+def _best_checkpoint(trainer: L.Trainer) -> str | None:
+    callback = trainer.checkpoint_callback
+    if callback is not None and callback.best_model_path:
+        return callback.best_model_path
+    log.warning("No best checkpoint was saved; testing the weights at the end of training.")
+    return None
+
+
+def _refuse_to_overwrite(output_dir: Path, ckpt_path: str | None) -> None:
+    """A run folder that already holds checkpoints belongs to another run, unless we resume it."""
+    checkpoints = output_dir / "checkpoints"
+    if not checkpoints.is_dir() or not any(checkpoints.iterdir()):
+        return
+    if ckpt_path and Path(ckpt_path).resolve().parent == checkpoints.resolve():
+        return
+    raise ConfigError(
+        f"The run folder {output_dir} already holds checkpoints of another run, and this run "
+        "would overwrite them. Leave hydra.run.dir unset to get a fresh folder, or continue that "
+        f"run with ckpt_path={checkpoints}/last.ckpt."
+    )
+
+
+@hydra_entry_point("train")
+def main(cfg: DictConfig) -> float | None:
+    metrics = train(cfg)
+    return metrics.get(cfg.get("optimized_metric"))
+
+
+if __name__ == "__main__":
+    main()

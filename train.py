@@ -1,0 +1,6 @@
+"""Train a model: `python train.py [overrides]`, e.g. `python train.py model=cnn`."""
+
+from litlab.train import main
+
+if __name__ == "__main__":
+    main()
