@@ -4,6 +4,6 @@ from pathlib import Path
 
 __version__ = "0.1.0"
 
-# The project checkout: conf/ and outputs/ live here (litlab is installed editable, `pip install -e`).
+# The project checkout, where conf/ and outputs/ live (litlab is installed with `pip install -e`).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = PROJECT_ROOT / "conf"

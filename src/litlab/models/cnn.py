@@ -38,7 +38,7 @@ class CNN(nn.Module):
         dropout = require_probability("dropout", dropout)
 
         features: list[nn.Module] = []
-        for out_channels, kernel in zip(channels, kernel_sizes):
+        for out_channels, kernel in zip(channels, kernel_sizes, strict=True):
             height, width = (height - kernel + 1) // 2, (width - kernel + 1) // 2
             if height < 1 or width < 1:
                 raise ValueError(
@@ -54,7 +54,7 @@ class CNN(nn.Module):
             *require_positive_ints("hidden_sizes", hidden_sizes),
         ]
         classifier: list[nn.Module] = [nn.Flatten()]
-        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+        for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True):
             classifier += [nn.Linear(fan_in, fan_out), nn.ReLU()]
             if dropout > 0:
                 classifier.append(nn.Dropout(dropout))

@@ -49,7 +49,7 @@ class MLP(nn.Module):
         widths += require_positive_ints("hidden_sizes", hidden_sizes)
         dropout = require_probability("dropout", dropout)
         layers: list[nn.Module] = [nn.Flatten()]
-        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+        for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True):
             layers.append(nn.Linear(fan_in, fan_out))
             if batch_norm:
                 layers.append(nn.BatchNorm1d(fan_out))
