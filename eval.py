@@ -1,5 +1,4 @@
-"""Evaluate a checkpoint: `python eval.py ckpt_path=outputs/train/runs/<run>/checkpoints/best.ckpt`.
-"""
+"""Evaluate a checkpoint: `python eval.py ckpt_path=outputs/train/runs/<run>/checkpoints/best.ckpt`."""
 
 from litlab.evaluate import main
 

@@ -134,6 +134,8 @@ def validate_config(cfg: DictConfig, choices: dict[str, str] | None = None) -> N
     choices = choices or {}
     for rule in RULES:
         value = OmegaConf.select(cfg, rule.key, default=_ABSENT)
+        if OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value, resolve=True)
         if value is not _ABSENT and value is not None and not rule.accepts(value):
             raise ConfigError(
                 f"{rule.key}={value!r} is invalid: it must be {rule.expected}, e.g. {rule.example}."

@@ -51,6 +51,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
 
 def write_metrics(path: Path, metrics: dict[str, float]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(dict(sorted(metrics.items())), indent=2) + "\n")
 
 

@@ -1,0 +1,344 @@
+"""The data modules, built with the keyword arguments of conf/data/*.yaml, on tiny local files.
+
+No test here touches the network: missing files always come with download=False, and
+torchvision's downloader is patched to fail loudly if anything calls it.
+"""
+
+import re
+import shutil
+import struct
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+from torchvision.datasets import MNIST
+
+from litlab import CONFIG_DIR
+from litlab.data import MNISTDataModule, SyntheticDataModule, TensorBatchLoader
+from litlab.errors import ConfigError, DataError
+
+TINY_TRAIN, TINY_TEST = 600, 200
+
+
+@pytest.fixture(autouse=True)
+def no_download(monkeypatch):
+    def refuse(self):
+        raise AssertionError("a test tried to download MNIST")
+
+    monkeypatch.setattr(MNIST, "download", refuse)
+
+
+def data_kwargs(name: str, **overrides) -> tuple[str, dict]:
+    """The ``_target_`` and constructor kwargs of conf/data/<name>.yaml, with the
+    interpolations that point outside the data group (paths, seed) replaced by overrides."""
+    cfg = OmegaConf.load(Path(CONFIG_DIR) / "data" / f"{name}.yaml")
+    cfg = OmegaConf.merge(cfg, overrides)
+    kwargs = OmegaConf.to_container(cfg, resolve=True)
+    return kwargs.pop("_target_"), kwargs
+
+
+def mnist_module(data_dir: Path, **overrides) -> MNISTDataModule:
+    overrides = {"data_dir": str(data_dir), "seed": 0, "val_size": 100, **overrides}
+    target, kwargs = data_kwargs("mnist", download=False, **overrides)
+    assert target == "litlab.data.MNISTDataModule"
+    assert kwargs["download"] is False
+    return MNISTDataModule(**kwargs)
+
+
+def row_keys(images: torch.Tensor, labels: torch.Tensor) -> list[bytes]:
+    """One hashable key per (image, label) sample."""
+    pairs = zip(images, labels, strict=True)
+    return [img.numpy().tobytes() + bytes([int(lab)]) for img, lab in pairs]
+
+
+# --- MNIST ------------------------------------------------------------------------------------
+
+
+def test_mnist_config_kwargs_are_the_expected_facts(tiny_mnist):
+    dm = mnist_module(tiny_mnist)
+    assert dm.task == "multiclass"
+    assert dm.num_classes == dm.num_outputs == 10
+    assert dm.num_features == 784
+    assert dm.input_shape == (1, 28, 28)
+    assert dm.class_names == [str(i) for i in range(10)]
+    assert dm.batch_size == 128
+
+
+def test_mnist_splits(tiny_mnist):
+    dm = mnist_module(tiny_mnist, val_size=100)
+    dm.setup("fit")
+    sizes = {name: len(x) for name, (x, _) in dm.splits.items()}
+    assert sizes == {"train": TINY_TRAIN - 100, "val": 100, "test": TINY_TEST}
+    for name, (images, labels) in dm.splits.items():
+        assert images.dtype == torch.uint8, name
+        assert images.shape[1:] == (28, 28)
+        assert labels.dtype == torch.int64, name
+        assert len(labels) == len(images)
+        assert 0 <= int(labels.min()) and int(labels.max()) <= 9
+    # Train and val together are exactly the training file, without overlap.
+    train_keys = row_keys(*dm.splits["train"])
+    val_keys = row_keys(*dm.splits["val"])
+    assert len(set(train_keys)) == len(train_keys)
+    assert not set(train_keys) & set(val_keys)
+    train_file = MNIST(str(tiny_mnist), train=True, download=False)
+    assert set(train_keys) | set(val_keys) == set(row_keys(train_file.data, train_file.targets))
+
+
+def test_mnist_val_split_depends_on_seed(tiny_mnist):
+    def val_keys(seed: int) -> set[bytes]:
+        dm = mnist_module(tiny_mnist, seed=seed)
+        dm.setup()
+        return set(row_keys(*dm.splits["val"]))
+
+    assert val_keys(0) == val_keys(0)
+    assert val_keys(0) != val_keys(1)
+
+
+def test_mnist_val_size_as_fraction(tiny_mnist):
+    dm = mnist_module(tiny_mnist, val_size=0.25)
+    dm.setup()
+    assert len(dm.splits["val"][0]) == 150
+    assert len(dm.splits["train"][0]) == 450
+
+
+def test_mnist_prepare_inputs_normalises(tiny_mnist):
+    dm = mnist_module(tiny_mnist)
+    dm.setup()
+    images = dm.splits["train"][0][:8]
+    prepared = dm.prepare_inputs(images)
+    assert prepared.dtype == torch.float32
+    assert prepared.shape == (8, 1, 28, 28)
+    expected = ((images.double() / 255 - 0.1307) / 0.3081).float().unsqueeze(1)
+    torch.testing.assert_close(prepared, expected)
+    assert images.dtype == torch.uint8  # the stored batch is left alone
+    batch_inputs, batch_labels = dm.on_after_batch_transfer((images, dm.splits["train"][1][:8]), 0)
+    torch.testing.assert_close(batch_inputs, expected)
+
+
+def test_mnist_loaders(tiny_mnist):
+    dm = mnist_module(tiny_mnist, batch_size=64)
+    dm.setup()
+    train = dm.train_dataloader()
+    assert isinstance(train, TensorBatchLoader)
+    assert len(train) == 8  # ceil(500 / 64)
+    assert sum(len(y) for _, y in train) == 500
+    test = dm.test_dataloader()
+    images, labels = next(iter(test))
+    assert len(labels) == TINY_TEST  # eval_batch_size 1000 holds the whole tiny test set
+    assert torch.equal(labels, dm.splits["test"][1])  # evaluation is not shuffled
+
+
+def test_mnist_missing_files(tmp_path):
+    data_dir = tmp_path / "nowhere"
+    dm = mnist_module(data_dir)
+    with pytest.raises(DataError) as info:
+        dm.setup()
+    message = str(info.value)
+    assert str(data_dir / "MNIST" / "raw") in message
+    assert "LITLAB_DATA_DIR" in message
+    assert "paths.data_dir" in message
+
+
+def damaged_copy(tiny_mnist: Path, tmp_path: Path, name: str, damage) -> Path:
+    copy = tmp_path / "damaged"
+    shutil.copytree(tiny_mnist, copy)
+    path = copy / "MNIST" / "raw" / name
+    path.write_bytes(damage(path.read_bytes()))
+    return copy
+
+
+def wrong_magic(data: bytes) -> bytes:
+    return struct.pack(">I", 0x12345678) + data[4:]
+
+
+def truncate(data: bytes) -> bytes:
+    return data[: len(data) // 2]
+
+
+@pytest.mark.parametrize(
+    ("name", "damage"),
+    [("train-labels-idx1-ubyte", wrong_magic), ("train-images-idx3-ubyte", truncate)],
+    ids=["labels_wrong_magic", "images_truncated"],
+)
+def test_mnist_damaged_file_raises_data_error(tiny_mnist, tmp_path, name, damage):
+    data_dir = damaged_copy(tiny_mnist, tmp_path, name, damage)
+    with pytest.raises(DataError) as info:
+        mnist_module(data_dir).setup()
+    assert str(data_dir / "MNIST" / "raw") in str(info.value)
+
+
+def test_mnist_wrong_magic_is_reported_as_unparsable(tiny_mnist, tmp_path):
+    data_dir = damaged_copy(tiny_mnist, tmp_path, "train-labels-idx1-ubyte", wrong_magic)
+    with pytest.raises(DataError, match="could not be parsed"):
+        mnist_module(data_dir).setup()
+
+
+@pytest.mark.parametrize("name", ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"])
+def test_mnist_truncated_file_is_reported_as_unparsable(tiny_mnist, tmp_path, name):
+    data_dir = damaged_copy(tiny_mnist, tmp_path, name, truncate)
+    with pytest.raises(DataError) as info:
+        mnist_module(data_dir).setup()
+    assert "could not be parsed" in str(info.value)
+    assert "not found" not in str(info.value)
+
+
+@pytest.mark.parametrize("val_size", [TINY_TRAIN, 0, 1.0 * TINY_TRAIN, -5])
+def test_mnist_val_size_must_leave_both_sides(tiny_mnist, val_size):
+    with pytest.raises(ConfigError, match="data.val_size"):
+        mnist_module(tiny_mnist, val_size=val_size).setup()
+
+
+def test_mnist_batch_size_larger_than_train_split(tiny_mnist):
+    dm = mnist_module(tiny_mnist, val_size=100, batch_size=501)
+    with pytest.raises(ConfigError, match="data.batch_size=501") as info:
+        dm.setup()
+    assert "500" in str(info.value)
+    mnist_module(tiny_mnist, val_size=100, batch_size=500).setup()  # exactly the split is fine
+
+
+def test_mnist_batch_size_error_is_not_forgotten_on_second_setup(tiny_mnist):
+    dm = mnist_module(tiny_mnist, val_size=100, batch_size=501)
+    with pytest.raises(ConfigError):
+        dm.setup("fit")
+    with pytest.raises(ConfigError):
+        dm.setup("fit")
+
+
+# --- Synthetic --------------------------------------------------------------------------------
+
+# config name -> (num_features, train, val, test sizes)
+SYNTHETIC = {
+    "synthetic_classification": (20, 4200, 600, 1200),
+    "synthetic_binary": (20, 4200, 600, 1200),
+    "synthetic_regression": (13, 4200, 600, 1200),
+    "xor": (2, 1400, 200, 400),
+}
+
+
+def synthetic_module(name: str, **overrides) -> SyntheticDataModule:
+    target, kwargs = data_kwargs(name, **{"seed": 0, **overrides})
+    assert target == "litlab.data.SyntheticDataModule"
+    return SyntheticDataModule(**kwargs)
+
+
+def synthetic_splits(name: str, **overrides) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    dm = synthetic_module(name, **overrides)
+    dm.setup()
+    return dm.splits
+
+
+@pytest.mark.parametrize("name", sorted(SYNTHETIC))
+def test_synthetic_shapes_and_sizes(name):
+    features, *sizes = SYNTHETIC[name]
+    splits = synthetic_splits(name)
+    assert [len(splits[s][0]) for s in ("train", "val", "test")] == sizes
+    for inputs, targets in splits.values():
+        assert inputs.dtype == torch.float32
+        assert inputs.shape[1:] == (features,)
+        assert targets.shape == (len(inputs),)
+        assert torch.isfinite(inputs).all() and torch.isfinite(targets.float()).all()
+
+
+@pytest.mark.parametrize("name", sorted(SYNTHETIC))
+def test_synthetic_train_inputs_are_standardised(name):
+    inputs = synthetic_splits(name)["train"][0]
+    torch.testing.assert_close(inputs.mean(0), torch.zeros(inputs.shape[1]), atol=1e-4, rtol=0)
+    torch.testing.assert_close(inputs.std(0), torch.ones(inputs.shape[1]), atol=1e-3, rtol=0)
+
+
+@pytest.mark.parametrize("name", sorted(SYNTHETIC))
+def test_synthetic_is_seeded(name):
+    first, again, other = (synthetic_splits(name, seed=s) for s in (11, 11, 12))
+    for split in ("train", "val", "test"):
+        for a, b in zip(first[split], again[split], strict=True):
+            assert torch.equal(a, b)
+        assert not torch.equal(first[split][0], other[split][0])
+
+
+def test_synthetic_multiclass_labels():
+    splits = synthetic_splits("synthetic_classification")
+    for _, labels in splits.values():
+        assert labels.dtype == torch.int64
+    train_labels = splits["train"][1]
+    assert set(train_labels.tolist()) == {0, 1, 2}
+    # No class is vanishingly rare.
+    assert torch.bincount(train_labels).min() > len(train_labels) // 10
+
+
+def test_synthetic_binary_labels():
+    dm = synthetic_module("synthetic_binary")
+    assert (dm.task, dm.num_classes, dm.num_outputs) == ("binary", 2, 1)
+    dm.setup()
+    for _, labels in dm.splits.values():
+        assert labels.dtype == torch.float32
+        assert set(labels.unique().tolist()) == {0.0, 1.0}
+
+
+def test_synthetic_regression_targets():
+    splits = synthetic_splits("synthetic_regression")
+    for _, targets in splits.values():
+        assert targets.dtype == torch.float32
+    train_targets = splits["train"][1]
+    assert abs(train_targets.mean().item()) < 1e-4
+    assert abs(train_targets.std().item() - 1) < 1e-3
+    assert len(train_targets.unique()) == len(train_targets)  # continuous, not classes
+
+
+def test_xor_labels_follow_the_signs():
+    splits = synthetic_splits("xor")
+    inputs = torch.cat([x for x, _ in splits.values()])
+    labels = torch.cat([y for _, y in splits.values()])
+    assert labels.dtype == torch.int64
+    assert set(labels.tolist()) == {0, 1}
+    rule = (torch.sign(inputs[:, 0]) != torch.sign(inputs[:, 1])).long()
+    assert (rule == labels).float().mean().item() >= 0.99
+
+
+def test_synthetic_int_split_sizes():
+    splits = synthetic_splits("xor", val_size=300, test_size=500)
+    assert [len(splits[s][0]) for s in ("train", "val", "test")] == [1200, 300, 500]
+
+
+def test_synthetic_train_loader_shuffles_by_epoch():
+    dm = synthetic_module("xor", batch_size=32)
+    dm.setup()
+    loader = dm.train_dataloader()
+    assert len(loader) == 44  # ceil(1400 / 32)
+    first = torch.cat([x for x, _ in loader])
+    assert len(first) == 1400
+    loader.sampler.set_epoch(1)
+    second = torch.cat([x for x, _ in loader])
+    assert not torch.equal(first, second)
+    # The same samples, in another order.
+    assert torch.equal(first[:, 0].sort().values, second[:, 0].sort().values)
+
+
+@pytest.mark.parametrize(
+    ("name", "overrides", "pattern"),
+    [
+        ("synthetic_classification", {"generator": "spiral"}, "data.generator='spiral'"),
+        (
+            "synthetic_regression",
+            {"task": "multiclass", "num_classes": 3, "num_outputs": 3},
+            "data.task=multiclass",
+        ),
+        ("xor", {"num_classes": 3}, "data.num_classes=2"),
+        ("synthetic_classification", {"task": "binary"}, "binary needs exactly 2 classes"),
+        ("synthetic_classification", {"num_classes": 1}, "at least 2"),
+        ("synthetic_classification", {"val_size": 0}, "data.val_size"),
+        ("synthetic_classification", {"test_size": 1.5}, "data.test_size"),
+    ],
+    ids=[
+        "unknown_generator",
+        "regression_as_multiclass",
+        "xor_three_classes",
+        "binary_three_classes",
+        "one_class",
+        "val_size_zero",
+        "test_size_too_big",
+    ],
+)
+def test_synthetic_config_errors(name, overrides, pattern):
+    with pytest.raises(ConfigError, match=re.escape(pattern)):
+        synthetic_module(name, **overrides)

@@ -1,0 +1,203 @@
+"""The plain nn.Module architectures: parameter counts, shapes, layers and argument checks."""
+
+import pytest
+import torch
+from torch import nn
+
+from litlab.models import CNN, MLP, Perceptron, SimpleNN
+from litlab.models.mlp import ACTIVATIONS
+
+
+def num_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def layers_of(model: nn.Module, cls: type[nn.Module]) -> list[nn.Module]:
+    return [m for m in model.modules() if type(m) is cls]
+
+
+# --- SimpleNN ---------------------------------------------------------------------------------
+
+
+def test_simple_nn_parameter_count():
+    assert num_params(SimpleNN()) == 203_530
+
+
+def test_simple_nn_accepts_images_and_flat_vectors():
+    torch.manual_seed(0)
+    model = SimpleNN().eval()
+    images = torch.randn(5, 1, 28, 28)
+    out_images = model(images)
+    out_flat = model(images.reshape(5, 784))
+    assert out_images.shape == (5, 10)
+    assert out_flat.shape == (5, 10)
+    torch.testing.assert_close(out_images, out_flat)
+
+
+# --- MLP --------------------------------------------------------------------------------------
+
+
+def test_mlp_dropout_parameter_count_and_shape():
+    model = MLP(784, [128, 64], 10, dropout=0.2)
+    assert num_params(model) == 109_386
+    assert model(torch.randn(4, 1, 28, 28)).shape == (4, 10)
+    linears = layers_of(model, nn.Linear)
+    assert [(m.in_features, m.out_features) for m in linears] == [(784, 128), (128, 64), (64, 10)]
+
+
+def test_mlp_dropout_layers():
+    dropouts = layers_of(MLP(784, [128, 64], 10, dropout=0.2), nn.Dropout)
+    assert len(dropouts) == 2
+    assert all(m.p == pytest.approx(0.2) for m in dropouts)
+    assert layers_of(MLP(784, [128, 64], 10), nn.Dropout) == []
+
+
+def test_mlp_batch_norm_adds_one_layer_per_hidden_layer():
+    assert layers_of(MLP(20, [32, 16], 3), nn.BatchNorm1d) == []
+    model = MLP(20, [32, 16], 3, batch_norm=True)
+    norms = layers_of(model, nn.BatchNorm1d)
+    assert [m.num_features for m in norms] == [32, 16]
+    # Each BatchNorm1d adds a weight and a bias per feature.
+    assert num_params(model) == num_params(MLP(20, [32, 16], 3)) + 2 * (32 + 16)
+    model.train()
+    assert model(torch.randn(8, 20)).shape == (8, 3)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_mlp_every_activation_builds_and_runs(name):
+    torch.manual_seed(0)
+    model = MLP(6, [8, 8, 8], 2, activation=name)
+    assert len(layers_of(model, ACTIVATIONS[name])) == 3
+    others = {cls for other, cls in ACTIVATIONS.items() if other != name}
+    assert not [m for m in model.modules() if type(m) in others]
+    out = model(torch.randn(4, 6))
+    assert out.shape == (4, 2)
+    assert torch.isfinite(out).all()
+
+
+def test_activations_cover_the_documented_names():
+    assert set(ACTIVATIONS) == {"relu", "leaky_relu", "elu", "prelu", "gelu", "sigmoid", "tanh"}
+
+
+# --- CNN --------------------------------------------------------------------------------------
+
+
+def test_cnn_default_is_lenet():
+    model = CNN(input_shape=[1, 28, 28], out_features=10)
+    assert num_params(model) == 44_426
+    convs = layers_of(model, nn.Conv2d)
+    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [
+        (1, 6, (5, 5)),
+        (6, 16, (5, 5)),
+    ]
+    linears = layers_of(model, nn.Linear)
+    assert [(m.in_features, m.out_features) for m in linears] == [(256, 120), (120, 84), (84, 10)]
+    assert model(torch.randn(3, 1, 28, 28)).shape == (3, 10)
+
+
+def test_cnn_configurable_convolutions():
+    model = CNN(
+        input_shape=[3, 32, 32],
+        out_features=4,
+        channels=[8, 12, 20],
+        kernel_sizes=[3, 3, 2],
+        hidden_sizes=[32],
+        dropout=0.5,
+    )
+    convs = layers_of(model, nn.Conv2d)
+    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [
+        (3, 8, (3, 3)),
+        (8, 12, (3, 3)),
+        (12, 20, (2, 2)),
+    ]
+    # 32 -> conv3 30 -> pool 15 -> conv3 13 -> pool 6 -> conv2 5 -> pool 2: 20 * 2 * 2 features.
+    first_linear = layers_of(model, nn.Linear)[0]
+    assert first_linear.in_features == 20 * 2 * 2
+    assert len(layers_of(model, nn.Dropout)) == 1
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 4)
+
+
+def test_cnn_input_too_small_for_kernels():
+    with pytest.raises(ValueError, match=r"kernel sizes \[5, 5\]"):
+        CNN(input_shape=[1, 8, 8], out_features=10)
+    # The same input is fine with smaller kernels.
+    assert CNN(input_shape=[1, 8, 8], out_features=10, kernel_sizes=[3, 2])(
+        torch.randn(1, 1, 8, 8)
+    ).shape == (1, 10)
+
+
+def test_cnn_channels_and_kernel_sizes_must_match():
+    with pytest.raises(ValueError, match=r"channels.*kernel_sizes.*same length"):
+        CNN(input_shape=[1, 28, 28], out_features=10, channels=[6, 16, 32], kernel_sizes=[5, 5])
+
+
+def test_cnn_input_shape_must_have_three_entries():
+    with pytest.raises(ValueError, match="input_shape"):
+        CNN(input_shape=[784], out_features=10)
+
+
+# --- Perceptron -------------------------------------------------------------------------------
+
+
+def test_perceptron_is_one_linear_layer():
+    model = Perceptron(2, 2)
+    linears = layers_of(model, nn.Linear)
+    assert len(linears) == 1
+    assert num_params(model) == 6
+    assert model(torch.randn(7, 2)).shape == (7, 2)
+
+
+# --- Argument checks --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        ({"hidden_sizes": [0]}, r"hidden_sizes\[0\]"),
+        ({"hidden_sizes": [64, -1]}, r"hidden_sizes\[1\]"),
+        ({"hidden_sizes": 64}, "hidden_sizes"),
+        ({"dropout": 1.5}, "dropout"),
+        ({"dropout": -0.1}, "dropout"),
+        ({"out_features": 0}, "out_features"),
+        ({"in_features": 0}, "in_features"),
+    ],
+)
+def test_mlp_bad_arguments_name_the_argument(kwargs, argument):
+    args = {"in_features": 784, "hidden_sizes": [64], "out_features": 10, **kwargs}
+    with pytest.raises(ValueError, match=argument):
+        MLP(**args)
+
+
+def test_mlp_unknown_activation_lists_valid_names():
+    with pytest.raises(ValueError, match="swishy") as info:
+        MLP(784, [64], 10, activation="swishy")
+    message = str(info.value)
+    assert all(name in message for name in ACTIVATIONS)
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: SimpleNN(out_features=0),
+        lambda: Perceptron(2, 0),
+        lambda: CNN(input_shape=[1, 28, 28], out_features=0),
+    ],
+    ids=["simple_nn", "perceptron", "cnn"],
+)
+def test_zero_out_features_is_rejected(build):
+    with pytest.raises(ValueError, match="out_features"):
+        build()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        ({"dropout": 1.5}, "dropout"),
+        ({"hidden_sizes": [0]}, r"hidden_sizes\[0\]"),
+        ({"channels": [6, -1]}, r"channels\[1\]"),
+        ({"kernel_sizes": [5, 0]}, r"kernel_sizes\[1\]"),
+    ],
+)
+def test_cnn_bad_arguments_name_the_argument(kwargs, argument):
+    with pytest.raises(ValueError, match=argument):
+        CNN(input_shape=[1, 28, 28], out_features=10, **kwargs)

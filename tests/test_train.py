@@ -1,0 +1,193 @@
+"""train(cfg) and evaluate(cfg) end to end, in-process, on tiny MNIST files and synthetic data."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from litlab.errors import ConfigError
+from litlab.evaluate import evaluate
+from litlab.train import train
+
+CLASSIFICATION_KEYS = {
+    "train/loss",
+    "train/acc",
+    "val/acc_best",
+    *(
+        f"{stage}/{name}"
+        for stage in ("val", "test")
+        for name in ("loss", "acc", "precision", "recall", "f1")
+    ),
+}
+
+
+def mnist_overrides(data_dir: Path, *extra: str) -> list[str]:
+    return [
+        f"paths.data_dir={data_dir}",
+        "data.val_size=100",
+        "data.batch_size=32",
+        "data.download=false",
+        "trainer.max_epochs=3",
+        *extra,
+    ]
+
+
+@pytest.fixture
+def mnist_run(tiny_mnist, make_config):
+    """A finished 3-epoch run on tiny MNIST: (cfg, returned metrics)."""
+    cfg = make_config(*mnist_overrides(tiny_mnist, "model=mlp", "model.hidden_sizes=[32]"))
+    return cfg, train(cfg)
+
+
+def test_run_folder_holds_metrics_checkpoints_and_event_files(mnist_run):
+    cfg, metrics = mnist_run
+    run = Path(cfg.paths.output_dir)
+    assert CLASSIFICATION_KEYS <= set(metrics)
+    assert json.loads((run / "metrics.json").read_text()) == pytest.approx(metrics)
+    assert metrics["test/acc"] > 0.9  # the tiny digits are easy; chance is 0.1
+    assert metrics["val/acc_best"] >= metrics["val/acc"] - 1e-6
+    assert {p.name for p in (run / "checkpoints").iterdir()} == {"best.ckpt", "last.ckpt"}
+    assert (run / "config.yaml").read_text().count("hidden_sizes") == 1
+
+    events = EventAccumulator(str(run / "tensorboard"))
+    events.Reload()
+    scalars = set(events.Tags()["scalars"])
+    assert {"train/loss", "train/acc", "val/acc", "val/f1", "val/acc_best"} <= scalars
+    assert len(events.Scalars("val/acc")) == 3  # one value per epoch
+
+
+def test_checkpoints_are_plain_data_with_the_run_config(mnist_run):
+    cfg, _ = mnist_run
+    checkpoint = torch.load(
+        Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt", weights_only=True
+    )
+    run_config = checkpoint["hyper_parameters"]["run_config"]
+    assert run_config["model"]["hidden_sizes"] == [32]
+    assert run_config["data"]["num_classes"] == 10
+    assert "hydra" not in run_config
+    assert checkpoint["state_dict"]["net.layers.1.weight"].shape == (32, 784)
+
+
+def test_eval_uses_the_checkpoints_own_config(mnist_run, make_config):
+    cfg, metrics = mnist_run
+    best = Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt"
+    # eval.yaml knows nothing of the MLP with 32 hidden units: it must come from the checkpoint
+    eval_cfg = make_config(
+        f"ckpt_path={best}",
+        f"paths.data_dir={cfg.paths.data_dir}",
+        config_name="eval",
+        run_dir="eval",
+    )
+    results = evaluate(eval_cfg)
+    assert results["test/acc"] == pytest.approx(metrics["test/acc"], abs=1e-7)
+    assert results["test/f1"] == pytest.approx(metrics["test/f1"], abs=1e-7)
+    written = json.loads((Path(eval_cfg.paths.output_dir) / "metrics.json").read_text())
+    assert written == pytest.approx(results)
+
+
+def test_a_second_run_in_the_same_folder_is_refused(mnist_run, make_config):
+    cfg, _ = mnist_run
+    best = Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt"
+    before = best.read_bytes()
+    with pytest.raises(ConfigError, match="already holds checkpoints"):
+        train(make_config(*mnist_overrides(Path(cfg.paths.data_dir))))
+    assert best.read_bytes() == before
+
+
+def test_resume_continues_from_last_checkpoint(mnist_run, make_config):
+    cfg, _ = mnist_run
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    resumed = make_config(
+        *mnist_overrides(
+            Path(cfg.paths.data_dir),
+            "model=mlp",
+            "model.hidden_sizes=[32]",
+            "trainer.max_epochs=4",
+            f"ckpt_path={last}",
+        )
+    )
+    before = torch.load(last, weights_only=True)
+    train(resumed)
+    after = torch.load(last, weights_only=True)
+    assert after["epoch"] == before["epoch"] + 1
+    assert after["global_step"] == before["global_step"] + 16  # one more epoch of 500/32 batches
+
+
+def test_nll_loss_trains_through_log_softmax(tiny_mnist, make_config):
+    metrics = train(make_config(*mnist_overrides(tiny_mnist, "loss=nll", "model=perceptron")))
+    assert metrics["test/acc"] > 0.9
+
+
+def test_cnn_trains_on_images(tiny_mnist, make_config):
+    metrics = train(make_config(*mnist_overrides(tiny_mnist, "model=cnn", "trainer.max_epochs=4")))
+    assert metrics["test/acc"] > 0.5
+
+
+def test_xor_defeats_the_perceptron_but_not_the_mlp(make_config):
+    common = ["data=xor", "trainer.max_epochs=15", "callbacks.early_stopping=null"]
+    perceptron = train(make_config(*common, "model=perceptron", run_dir="perceptron"))
+    mlp = train(make_config(*common, "model=mlp", "optimizer.lr=0.01", run_dir="mlp"))
+    # A line separates at best one corner from the other three (75 %); the perceptron's loss
+    # stays at chance level, ln 2 = 0.693, while the MLP's goes towards zero.
+    assert perceptron["test/loss"] > 0.65 and perceptron["test/acc"] <= 0.76
+    assert mlp["test/acc"] >= 0.95 and mlp["test/loss"] < 0.2
+
+
+@pytest.mark.parametrize("loss", ["bce_with_logits", "bce"])
+def test_binary_task(make_config, loss):
+    metrics = train(
+        make_config("data=synthetic_binary", "model=mlp", f"loss={loss}", "trainer.max_epochs=3")
+    )
+    assert metrics["test/acc"] > 0.75
+    assert {"test/precision", "test/recall", "test/f1", "val/acc_best"} <= set(metrics)
+
+
+@pytest.mark.parametrize("loss", ["mse", "mae", "huber"])
+def test_regression_task(make_config, loss):
+    metrics = train(
+        make_config(
+            "data=synthetic_regression", "model=mlp", f"loss={loss}", "trainer.max_epochs=4"
+        )
+    )
+    assert {"test/mse", "test/mae", "test/r2", "val/loss_best"} <= set(metrics)
+    assert metrics["test/r2"] > 0.8
+    assert metrics["val/loss_best"] <= metrics["val/loss"] + 1e-6
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "expected_lr"),
+    # last.ckpt holds the state after both epochs' scheduler steps
+    [("step", 0.001 * 0.5**2), ("cosine", 0.0), ("onecycle", None), ("plateau", 0.001)],
+)
+def test_schedulers_step_at_their_interval(make_config, scheduler, expected_lr):
+    extra = ["scheduler.step_size=1"] if scheduler == "step" else []
+    cfg = make_config(
+        "data=xor", "model=mlp", f"scheduler={scheduler}", "trainer.max_epochs=2", *extra
+    )
+    train(cfg)
+    checkpoint = torch.load(
+        Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True
+    )
+    state = checkpoint["lr_schedulers"][0]
+    if scheduler == "onecycle":  # stepped every batch: 2 epochs of 44 batches
+        assert state["last_epoch"] == 2 * 44
+    else:
+        assert state["_last_lr"][0] == pytest.approx(expected_lr, abs=1e-9)
+
+
+def test_debug_fast_runs_one_batch_per_stage(tiny_mnist, make_config):
+    metrics = train(make_config(*mnist_overrides(tiny_mnist, "debug=fast")))
+    assert "test/acc" in metrics and "val/acc" in metrics
+
+
+@pytest.mark.parametrize(("logger", "written"), [("csv", "csv/metrics.csv"), ("none", None)])
+def test_other_loggers(make_config, logger, written):
+    cfg = make_config("data=xor", "model=mlp", f"logger={logger}", "trainer.max_epochs=1")
+    train(cfg)
+    run = Path(cfg.paths.output_dir)
+    assert (run / "metrics.json").exists()
+    assert not (run / "tensorboard").exists()
+    if written:
+        assert "val/acc" in (run / written).read_text().splitlines()[0]
