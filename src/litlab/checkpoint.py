@@ -1,6 +1,7 @@
 """Reading checkpoints safely: tensors and plain data only, never pickled code."""
 
 import pickle
+import re
 from pathlib import Path
 from typing import Any
 
@@ -23,19 +24,17 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
+        unsafe = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
+        if unsafe is None:  # not a refusal: the bytes are no valid pickle at all
+            raise _unreadable(path, err) from err
         raise CheckpointError(
-            f"Checkpoint {path} was refused: it asks to load objects other than tensors and "
-            f"plain data ({str(err).splitlines()[-1][:200]}). litlab never runs code from a "
-            "checkpoint; use a checkpoint written by litlab, or re-save the weights as a plain "
-            "state_dict from a source you trust."
+            f"Checkpoint {path} was refused: it asks to import {unsafe.group(1)}, and loading "
+            "it would run code. litlab loads only tensors and plain data from checkpoints; use "
+            "a checkpoint written by litlab, or re-save the weights as a plain state_dict from "
+            "a source you trust."
         ) from err
     except Exception as err:  # torch raises RuntimeError, EOFError, ... for damaged files
-        raise CheckpointError(
-            f"Checkpoint {path} could not be read ({type(err).__name__}: "
-            f"{str(err).splitlines()[0][:200] if str(err) else 'no details'}). The file is "
-            "truncated or not a PyTorch checkpoint; use another one, e.g. last.ckpt or "
-            "best.ckpt of the same run."
-        ) from err
+        raise _unreadable(path, err) from err
     if not isinstance(checkpoint, dict) or "run_config" not in checkpoint.get(
         "hyper_parameters", {}
     ):
@@ -44,3 +43,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             "(hyper_parameters.run_config) needed to rebuild its model and data."
         )
     return checkpoint
+
+
+def _unreadable(path: Path, err: Exception) -> CheckpointError:
+    details = str(err).splitlines()[0][:200] if str(err) else "no details"
+    return CheckpointError(
+        f"Checkpoint {path} could not be read ({type(err).__name__}: {details}). The file is "
+        "truncated or not a PyTorch checkpoint; use another one, e.g. last.ckpt or best.ckpt of "
+        "the same run."
+    )

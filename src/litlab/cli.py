@@ -36,7 +36,9 @@ def report_user_errors(task_function: Callable[[DictConfig], Any]) -> Callable:
         except LitlabError as err:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
-            message = textwrap.fill(f"Error: {err}", width=100)
+            message = textwrap.fill(
+                f"Error: {err}", width=100, break_long_words=False, break_on_hyphens=False
+            )
             sys.stderr.write(f"{message}\n(Set HYDRA_FULL_ERROR=1 for a traceback.)\n")
             sys.exit(2)
 

@@ -31,6 +31,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg)
+    datamodule.setup("fit")  # reads the data now, so that data errors come before the trainer
     task = build_task(cfg)
     trainer = build_trainer(cfg)
     if trainer.is_global_zero:

@@ -1,0 +1,182 @@
+"""The real entry points in subprocesses: a run as a user types it, and bad input.
+
+Every bad input must exit non-zero with one paragraph that names the key or file and the fix,
+without a raw traceback, and must leave an existing run folder as it was.
+"""
+
+import hashlib
+import json
+import os
+import pickle
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from litlab import PROJECT_ROOT
+from tests.conftest import QUIET, make_tiny_mnist
+
+TINY = ["data.val_size=100", "data.batch_size=32", "data.download=false"]
+
+
+def run(script: str, *args: str, data_dir: Path, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "LITLAB_DATA_DIR": str(data_dir), "PYTHONWARNINGS": "ignore"}
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / script), *QUIET, *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def error_paragraph(result: subprocess.CompletedProcess) -> str:
+    """The error message, unwrapped, after whatever Lightning printed before it."""
+    assert "Error: " in result.stderr, result.stderr[-3000:]
+    return " ".join(result.stderr[result.stderr.index("Error: ") :].split())
+
+
+def folder_digest(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """Tiny MNIST files and one finished run, trained through `python train.py`."""
+    root = tmp_path_factory.mktemp("cli")
+    data_dir = make_tiny_mnist(root / "data")
+    run_dir = root / "good_run"
+    result = run(
+        "train.py",
+        *TINY,
+        "model=mlp",
+        "model.hidden_sizes=[16]",
+        "trainer.max_epochs=2",
+        f"hydra.run.dir={run_dir}",
+        data_dir=data_dir,
+        cwd=root,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return root, data_dir, run_dir
+
+
+def test_train_then_eval_from_the_command_line(workspace):
+    root, data_dir, run_dir = workspace
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test/acc"] > 0.5
+    assert (run_dir / ".hydra" / "config.yaml").exists()
+    eval_dir = root / "eval_run"
+    result = run(
+        "eval.py",
+        f"ckpt_path={run_dir}/checkpoints/best.ckpt",
+        f"hydra.run.dir={eval_dir}",
+        data_dir=data_dir,
+        cwd=root,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    evaluated = json.loads((eval_dir / "metrics.json").read_text())
+    assert evaluated["test/acc"] == pytest.approx(metrics["test/acc"], abs=1e-7)
+
+
+def test_unknown_option_lists_valid_options(workspace):
+    root, data_dir, _ = workspace
+    result = run("train.py", "model=nope", data_dir=data_dir, cwd=root)
+    assert result.returncode != 0
+    assert "Could not find 'model/nope'" in result.stderr
+    assert "simple_nn" in result.stderr and "mlp_dropout" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["optimizer.lr=-1"], ["optimizer.lr=-1", "optimizer.lr=0.001"]),
+        (["trainer.max_epochs=abc"], ["trainer.max_epochs='abc'", "integer"]),
+        (["model=mlp", "model.dropout=1.5"], ["model.dropout=1.5", "[0, 1)"]),
+        (["model=mlp", "model.hidden_sizes=[0]"], ["model.hidden_sizes=[0]"]),
+        (["data.batch_size=0"], ["data.batch_size=0"]),
+        (["data=synthetic_classification", "model=cnn"], ["model=cnn", "data=mnist"]),
+        (["data=synthetic_regression", "model=mlp"], ["loss=cross_entropy", "loss=mse"]),
+        (["data=xor", "data.batch_size=5000"], ["data.batch_size=5000", "1400 samples"]),
+        (
+            ["paths.data_dir=/nonexistent/litlab"],
+            ["/nonexistent/litlab/MNIST/raw", "LITLAB_DATA_DIR"],
+        ),
+        (["data.val_size=600"], ["data.val_size=600", "at least one sample"]),
+    ],
+)
+def test_bad_input_is_one_clear_paragraph(workspace, args, expected):
+    root, data_dir, run_dir = workspace
+    before = folder_digest(run_dir)
+    tiny = TINY if not any(arg.startswith("data=") for arg in args) else []
+    result = run("train.py", *tiny, *args, data_dir=data_dir, cwd=root)
+    assert result.returncode == 2
+    message = error_paragraph(result)
+    for text in expected:
+        assert text in message
+    assert "Traceback" not in result.stderr
+    assert folder_digest(run_dir) == before
+
+
+def test_training_into_an_existing_run_folder_is_refused(workspace):
+    root, data_dir, run_dir = workspace
+    before = folder_digest(run_dir / "checkpoints")
+    result = run("train.py", *TINY, f"hydra.run.dir={run_dir}", data_dir=data_dir, cwd=root)
+    assert result.returncode == 2
+    message = error_paragraph(result)
+    assert "already holds checkpoints" in message and "ckpt_path=" in message
+    assert folder_digest(run_dir / "checkpoints") == before
+
+
+class Payload:
+    """Unpickling this would create a file: proof that code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def bad_checkpoint(kind: str, folder: Path, good: Path) -> Path:
+    path = folder / f"{kind}.ckpt"
+    if kind == "garbage":
+        path.write_bytes(random.Random(0).randbytes(4096))  # fixed, so the test is repeatable
+    elif kind == "truncated":
+        path.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    elif kind == "malicious":
+        torch.save({"state_dict": {}, "evil": Payload(folder / "pwned")}, path)
+    elif kind == "foreign":
+        torch.save({"weights": torch.zeros(3)}, path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("kind", "expected"),
+    [
+        ("missing", "does not exist"),
+        ("garbage", "could not be read"),
+        ("truncated", "could not be read"),
+        ("malicious", "was refused: it asks to import posix.system"),
+        ("foreign", "not written by litlab"),
+    ],
+)
+def test_eval_refuses_bad_checkpoints(workspace, tmp_path, kind, expected):
+    root, data_dir, run_dir = workspace
+    checkpoint = bad_checkpoint(kind, tmp_path, run_dir / "checkpoints" / "best.ckpt")
+    result = run("eval.py", f"ckpt_path={checkpoint}", data_dir=data_dir, cwd=root)
+    assert result.returncode == 2
+    message = error_paragraph(result)
+    assert expected in message and str(checkpoint) in message
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "pwned").exists()
+    pickle.dumps(Payload(tmp_path / "x"))  # the payload itself is a valid pickle
