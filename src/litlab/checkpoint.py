@@ -24,7 +24,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        unsafe = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(err))
+        # torch words it "Unsupported global: GLOBAL x.y" or "unsupported GLOBAL x.y whose ..."
+        unsafe = re.search(r"unsupported (?:global: )?GLOBAL ([\w.]+)", str(err), re.IGNORECASE)
         if unsafe is None:  # not a refusal: the bytes are no valid pickle at all
             raise _unreadable(path, err) from err
         raise CheckpointError(
