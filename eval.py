@@ -1,4 +1,7 @@
-"""Evaluate a checkpoint: `python eval.py ckpt_path=outputs/train/runs/<run>/checkpoints/best.ckpt`."""
+"""Evaluate a checkpoint with the config it was trained with.
+
+    python eval.py ckpt_path=outputs/train/runs/<run>/checkpoints/best.ckpt
+"""
 
 from litlab.evaluate import main
 

@@ -82,17 +82,23 @@ def test_activations_cover_the_documented_names():
 # --- CNN --------------------------------------------------------------------------------------
 
 
-def test_cnn_default_is_lenet():
+def test_cnn_default_is_lenet5():
     model = CNN(input_shape=[1, 28, 28], out_features=10)
-    assert num_params(model) == 44_426
+    assert num_params(model) == 61_706
     convs = layers_of(model, nn.Conv2d)
-    assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [
-        (1, 6, (5, 5)),
-        (6, 16, (5, 5)),
+    assert [(c.in_channels, c.out_channels, c.kernel_size, c.padding) for c in convs] == [
+        (1, 6, (5, 5), (2, 2)),
+        (6, 16, (5, 5), (0, 0)),
     ]
     linears = layers_of(model, nn.Linear)
-    assert [(m.in_features, m.out_features) for m in linears] == [(256, 120), (120, 84), (84, 10)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(400, 120), (120, 84), (84, 10)]
     assert model(torch.randn(3, 1, 28, 28)).shape == (3, 10)
+
+
+def test_cnn_without_padding():
+    model = CNN(input_shape=[1, 28, 28], out_features=10, paddings=[0, 0])
+    assert num_params(model) == 44_426
+    assert layers_of(model, nn.Linear)[0].in_features == 16 * 4 * 4
 
 
 def test_cnn_configurable_convolutions():
@@ -101,6 +107,7 @@ def test_cnn_configurable_convolutions():
         out_features=4,
         channels=[8, 12, 20],
         kernel_sizes=[3, 3, 2],
+        paddings=[0, 0, 0],
         hidden_sizes=[32],
         dropout=0.5,
     )

@@ -9,9 +9,10 @@ from litlab.models.checks import require_positive_int, require_positive_ints, re
 class CNN(nn.Module):
     """LeNet-style convolutional network.
 
-    Per entry of ``channels``/``kernel_sizes``: Conv2d (no padding), ReLU, MaxPool2d(2); then
+    Per entry of ``channels``/``kernel_sizes``/``paddings``: Conv2d, ReLU, MaxPool2d(2); then
     Flatten and fully connected layers of ``hidden_sizes`` with ReLU, and a Linear output.
-    With the defaults on MNIST: conv 1-6 k5, pool, conv 6-16 k5, pool, 256-120-84-10.
+    With the defaults on MNIST this is LeNet-5: the first convolution pads the 28x28 digit to
+    LeNet's original 32x32 input; conv 1-6 k5, pool, conv 6-16 k5, pool, 400-120-84-10.
 
     Input ``(N, C, H, W)`` with ``input_shape == (C, H, W)``, output ``(N, out_features)`` logits.
     """
@@ -22,6 +23,7 @@ class CNN(nn.Module):
         out_features: int,
         channels: Sequence[int] = (6, 16),
         kernel_sizes: Sequence[int] = (5, 5),
+        paddings: Sequence[int] = (2, 0),
         hidden_sizes: Sequence[int] = (120, 84),
         dropout: float = 0.0,
     ) -> None:
@@ -31,21 +33,25 @@ class CNN(nn.Module):
         in_channels, height, width = require_positive_ints("input_shape", input_shape)
         channels = require_positive_ints("channels", channels)
         kernel_sizes = require_positive_ints("kernel_sizes", kernel_sizes)
-        if len(channels) != len(kernel_sizes):
+        paddings = [int(p) for p in paddings]
+        if not len(channels) == len(kernel_sizes) == len(paddings) or min(paddings) < 0:
             raise ValueError(
-                f"channels {channels} and kernel_sizes {kernel_sizes} must have the same length"
+                f"channels {channels}, kernel_sizes {kernel_sizes} and paddings {paddings} must "
+                "have the same length (one entry per convolution), paddings >= 0"
             )
         dropout = require_probability("dropout", dropout)
 
         features: list[nn.Module] = []
-        for out_channels, kernel in zip(channels, kernel_sizes, strict=True):
-            height, width = (height - kernel + 1) // 2, (width - kernel + 1) // 2
+        for out_channels, kernel, pad in zip(channels, kernel_sizes, paddings, strict=True):
+            height = (height + 2 * pad - kernel + 1) // 2
+            width = (width + 2 * pad - kernel + 1) // 2
             if height < 1 or width < 1:
                 raise ValueError(
                     f"a {input_shape} input is too small for kernel sizes {kernel_sizes}: "
                     "it shrinks to nothing; use fewer or smaller kernels"
                 )
-            features += [nn.Conv2d(in_channels, out_channels, kernel), nn.ReLU(), nn.MaxPool2d(2)]
+            conv = nn.Conv2d(in_channels, out_channels, kernel, padding=pad)
+            features += [conv, nn.ReLU(), nn.MaxPool2d(2)]
             in_channels = out_channels
         self.features = nn.Sequential(*features)
 
