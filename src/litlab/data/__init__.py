@@ -1,0 +1,14 @@
+"""LightningDataModules that keep data sets in memory as tensors and batch them by indexing."""
+
+from litlab.data.base import TensorDataModule
+from litlab.data.mnist import MNISTDataModule
+from litlab.data.synthetic import SyntheticDataModule
+from litlab.data.tensor_loader import EpochPermutation, TensorBatchLoader
+
+__all__ = [
+    "EpochPermutation",
+    "MNISTDataModule",
+    "SyntheticDataModule",
+    "TensorBatchLoader",
+    "TensorDataModule",
+]

@@ -1,0 +1,119 @@
+"""The common part of litlab's data modules: splits held as tensors, loaders, batch preparation."""
+
+from collections.abc import Sequence
+
+import lightning as L
+import torch
+
+from litlab.data.tensor_loader import EpochPermutation, TensorBatchLoader
+from litlab.errors import ConfigError
+
+Split = tuple[torch.Tensor, torch.Tensor]
+TASKS = ("multiclass", "binary", "regression")
+
+
+def split_count(key: str, value: int | float, total: int) -> int:
+    """Resolve a split size given as a count (int) or a fraction (float in (0, 1)) of ``total``."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{key}={value!r} is not a number. Give a count or a fraction, e.g. "
+                          f"{key}=0.1.")
+    count = round(value * total) if isinstance(value, float) and 0 < value < 1 else value
+    if isinstance(count, float) or not 1 <= count < total:
+        raise ConfigError(
+            f"{key}={value!r} does not fit a data set of {total} samples: it must leave at "
+            f"least one sample on each side. Give a count from 1 to {total - 1} or a fraction "
+            f"such as {key}=0.1."
+        )
+    return int(count)
+
+
+class TensorDataModule(L.LightningDataModule):
+    """Holds train/val/test splits as ``(inputs, targets)`` tensors on the CPU and serves them
+    through :class:`TensorBatchLoader`. Subclasses implement :meth:`load_splits` and, for raw
+    inputs such as uint8 images, :meth:`prepare_inputs`, which runs per batch on the device.
+
+    The keyword arguments ``task``, ``num_classes``, ``num_outputs``, ``num_features``,
+    ``input_shape`` and ``class_names`` are the data set's facts that the rest of the config
+    reads; subclasses check that the loaded data agrees with them.
+    """
+
+    def __init__(
+        self,
+        *,
+        task: str,
+        num_features: int,
+        num_outputs: int,
+        num_classes: int | None = None,
+        input_shape: Sequence[int] | None = None,
+        class_names: Sequence[str] | None = None,
+        batch_size: int = 128,
+        eval_batch_size: int = 1000,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        if task not in TASKS:
+            raise ConfigError(f"data.task={task!r} is unknown; use one of {', '.join(TASKS)}.")
+        self.task, self.num_features, self.num_outputs = task, num_features, num_outputs
+        self.num_classes = num_classes
+        self.input_shape = tuple(input_shape) if input_shape is not None else None
+        if class_names is None and num_classes is not None:
+            class_names = [str(i) for i in range(num_classes)]
+        self.class_names = list(class_names) if class_names is not None else None
+        self.batch_size, self.eval_batch_size, self.seed = batch_size, eval_batch_size, seed
+        self.splits: dict[str, Split] | None = None
+
+    def load_splits(self) -> dict[str, Split]:
+        """Return ``{"train": (x, y), "val": (x, y), "test": (x, y)}`` as CPU tensors."""
+        raise NotImplementedError
+
+    def prepare_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        """Turn a batch of stored inputs into model inputs (on the model's device)."""
+        return inputs
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits is not None:
+            return
+        splits = self.load_splits()
+        train_size = len(splits["train"][0])
+        if self.batch_size > train_size:
+            raise ConfigError(
+                f"data.batch_size={self.batch_size} is larger than the training split "
+                f"({train_size} samples). Use a batch size of at most {train_size}, "
+                f"e.g. data.batch_size={min(64, train_size)}."
+            )
+        self.splits = splits
+
+    def _loader(self, split: str, batch_size: int, train: bool) -> TensorBatchLoader:
+        assert self.splits is not None, "setup() runs before the loaders are asked for"
+        inputs, targets = self.splits[split]
+        trainer = self.trainer
+        sampler = EpochPermutation(
+            len(inputs),
+            shuffle=train,
+            seed=self.seed,
+            rank=trainer.global_rank if trainer else 0,
+            world_size=trainer.world_size if trainer else 1,
+            even_shards=train,
+        )
+        return TensorBatchLoader((inputs, targets), batch_size, sampler)
+
+    def train_dataloader(self) -> TensorBatchLoader:
+        return self._loader("train", self.batch_size, train=True)
+
+    def val_dataloader(self) -> TensorBatchLoader:
+        return self._loader("val", self.eval_batch_size, train=False)
+
+    def test_dataloader(self) -> TensorBatchLoader:
+        return self._loader("test", self.eval_batch_size, train=False)
+
+    def on_after_batch_transfer(self, batch: Split, dataloader_idx: int) -> Split:
+        inputs, targets = batch
+        return self.prepare_inputs(inputs), targets
+
+
+def seeded_split(num_samples: int, sizes: Sequence[int], seed: int) -> list[torch.Tensor]:
+    """Index tensors of a seeded random partition of ``range(num_samples)`` into ``sizes``
+    (whatever is left over forms the first part)."""
+    order = torch.randperm(num_samples, generator=torch.Generator().manual_seed(seed))
+    first = num_samples - sum(sizes)
+    return list(order.split([first, *sizes]))

@@ -1,0 +1,87 @@
+"""MNIST through torchvision's own IDX parser, held in memory as uint8 tensors."""
+
+from pathlib import Path
+
+import torch
+from torchvision.datasets import MNIST
+
+from litlab.data.base import Split, TensorDataModule, seeded_split, split_count
+from litlab.errors import DataError
+
+RAW_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
+
+
+class MNISTDataModule(TensorDataModule):
+    """The official 60k/10k MNIST split plus a seeded validation split carved from train.
+
+    Images stay uint8 ``(N, 28, 28)`` in memory (47 MB); each batch is scaled and normalised on
+    the device to float ``(B, 1, 28, 28)`` with the training set's mean and std.
+    """
+
+    MEAN, STD = 0.1307, 0.3081
+
+    def __init__(
+        self, data_dir: str, val_size: int | float = 5000, download: bool = True, **facts
+    ) -> None:
+        super().__init__(**facts)
+        self.data_dir, self.val_size, self.download = Path(data_dir), val_size, download
+
+    def load_splits(self) -> dict[str, Split]:
+        train_images, train_labels = self._read(train=True)
+        test_images, test_labels = self._read(train=False)
+        val_count = split_count("data.val_size", self.val_size, len(train_images))
+        train_idx, val_idx = seeded_split(len(train_images), [val_count], self.seed)
+        return {
+            "train": (train_images[train_idx], train_labels[train_idx]),
+            "val": (train_images[val_idx], train_labels[val_idx]),
+            "test": (test_images, test_labels),
+        }
+
+    def prepare_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
+        return inputs.unsqueeze(1).float().div_(255).sub_(self.MEAN).div_(self.STD)
+
+    def _read(self, train: bool) -> Split:
+        raw_dir = self.data_dir / "MNIST" / "raw"
+        try:
+            dataset = MNIST(str(self.data_dir), train=train, download=self.download)
+        except Exception as err:  # torchvision raises RuntimeError, AssertionError, ValueError
+            if not all((raw_dir / name).is_file() for name in RAW_FILES):
+                raise DataError(self._missing_message(raw_dir, err)) from err
+            raise DataError(
+                f"The MNIST files in {raw_dir} could not be parsed ({type(err).__name__}: "
+                f"{err or 'bad header'}). They are damaged or not IDX files: delete them so that "
+                "torchvision downloads fresh copies, or point paths.data_dir (or LITLAB_DATA_DIR) "
+                "at a folder holding good ones under MNIST/raw/."
+            ) from err
+        images, labels = dataset.data, dataset.targets
+        if images.shape[1:] != self.input_shape[1:] or len(images) != len(labels):
+            raise DataError(
+                f"The MNIST files in {raw_dir} hold {len(images)} images of shape "
+                f"{tuple(images.shape[1:])} and {len(labels)} labels; expected one label per "
+                f"{self.input_shape[1:]} image. Replace the files with the original ones."
+            )
+        if labels.numel() and int(labels.max()) >= self.num_classes:
+            raise DataError(
+                f"The MNIST labels in {raw_dir} go up to {int(labels.max())}, beyond "
+                f"data.num_classes={self.num_classes}. Replace the files with the original ones."
+            )
+        return images, labels
+
+    def _missing_message(self, raw_dir: Path, err: Exception) -> str:
+        present = [name for name in RAW_FILES if (raw_dir / name).exists()]
+        action = (
+            f"downloading them failed ({err})"
+            if self.download
+            else "downloading is off (data.download=false)"
+        )
+        return (
+            f"MNIST was not found in {raw_dir} (present: {', '.join(present) or 'none'} of "
+            f"{', '.join(RAW_FILES)}) and {action}. Point paths.data_dir=<folder> or the "
+            "environment variable LITLAB_DATA_DIR at a folder that holds MNIST/raw/ with the four "
+            "IDX files (.gz copies are unpacked automatically), or run once with network access."
+        )
