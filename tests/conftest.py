@@ -6,13 +6,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
-from litlab import CONFIG_DIR, PROJECT_ROOT
-from litlab.cli import prepare_environment
+from litlab import PROJECT_ROOT
+from litlab.cli import compose_config
 
 REAL_DATA_DIR = Path(os.environ.get("LITLAB_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data"))
 HAS_REAL_MNIST = (REAL_DATA_DIR / "MNIST" / "raw" / "train-images-idx3-ubyte").exists()
@@ -62,21 +59,11 @@ def tiny_mnist(tmp_path: Path) -> Path:
     return make_tiny_mnist(tmp_path / "data")
 
 
-def compose_config(
+def compose_quiet(
     overrides: list[str], output_dir: Path, config_name: str = "train", quiet: bool = True
 ) -> DictConfig:
-    """Compose conf/<config_name> like the entry point does, with the run folder at output_dir."""
-    prepare_environment()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(
-            config_name, overrides=[*(QUIET if quiet else []), *overrides], return_hydra_config=True
-        )
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
-        cfg.hydra.runtime.output_dir = str(output_dir)
-    HydraConfig.instance().set_config(cfg)
-    return cfg
+    """compose_config with the QUIET settings for tests (unless quiet=False)."""
+    return compose_config([*(QUIET if quiet else []), *overrides], output_dir, config_name)
 
 
 @pytest.fixture
@@ -84,6 +71,6 @@ def make_config(tmp_path: Path):
     """make_config(*overrides) -> cfg whose run folder is tmp_path/run."""
 
     def make(*overrides: str, config_name: str = "train", run_dir: str = "run") -> DictConfig:
-        return compose_config(list(overrides), tmp_path / run_dir, config_name)
+        return compose_quiet(list(overrides), tmp_path / run_dir, config_name)
 
     return make

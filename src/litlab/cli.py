@@ -6,11 +6,14 @@ import sys
 import textwrap
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import hydra
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict
 
 from litlab import CONFIG_DIR, PROJECT_ROOT
 from litlab.errors import LitlabError
@@ -19,6 +22,22 @@ from litlab.errors import LitlabError
 def prepare_environment() -> None:
     """Set what conf/ reads from the environment (the project root for paths)."""
     os.environ.setdefault("LITLAB_ROOT", str(PROJECT_ROOT))
+
+
+def compose_config(
+    overrides: list[str], output_dir: str | Path, config_name: str = "train"
+) -> DictConfig:
+    """Compose conf/<config_name> as the command line would, with the run folder at
+    ``output_dir``: for tests, notebooks and scripts that call ``train(cfg)`` directly."""
+    prepare_environment()
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        cfg.hydra.runtime.output_dir = str(output_dir)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
 
 
 def hydra_choices() -> dict[str, str]:

@@ -49,7 +49,10 @@ class SupervisedTask(L.LightningModule):
         self.train_metrics = stage_metrics(task, num_classes, "train")
         self.val_metrics = stage_metrics(task, num_classes, "val")
         self.test_metrics = stage_metrics(task, num_classes, "test")
-        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
+        # Loss means skip torchmetrics' NaN check: it would wait on the device every step.
+        self.train_loss, self.val_loss, self.test_loss = (
+            MeanMetric(nan_strategy="disable") for _ in range(3)
+        )
         self.monitor = monitor
         self.best = MaxMetric() if monitor.endswith("acc") else MinMetric()
         self.best.persistent(True)  # kept in checkpoints, so a resumed run knows its best
@@ -59,19 +62,25 @@ class SupervisedTask(L.LightningModule):
         return outputs if self.hparams.task == "multiclass" else outputs.squeeze(-1)
 
     def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
+        """Loss of one batch; metrics are only updated here and logged once per epoch, because
+        per-step logging costs more than a small model's whole step."""
         inputs, targets = batch
         outputs = self(inputs)
         loss = self.loss(self.loss_input(outputs), targets)
         predictions = torch.sigmoid(outputs) if self.hparams.task == "binary" else outputs
-        # update() only: values are computed once per epoch, so no step waits on the device
-        metrics, mean_loss = getattr(self, f"{stage}_metrics"), getattr(self, f"{stage}_loss")
-        metrics.update(predictions.detach(), targets)
-        mean_loss.update(loss.detach(), len(targets))
-        self.log(f"{stage}/loss", mean_loss, on_step=False, on_epoch=True, prog_bar=True)
-        for name, metric in metrics.items():  # the bar shows the headline metric only
-            headline = stage != "test" and name.endswith(("/acc", "/mae"))
-            self.log(name, metric, on_step=False, on_epoch=True, prog_bar=headline)
+        getattr(self, f"{stage}_metrics").update(predictions.detach(), targets)
+        getattr(self, f"{stage}_loss").update(loss.detach(), len(targets))
         return loss
+
+    def _log_epoch(self, stage: str) -> dict[str, torch.Tensor]:
+        metrics, mean_loss = getattr(self, f"{stage}_metrics"), getattr(self, f"{stage}_loss")
+        values = {f"{stage}/loss": mean_loss.compute(), **metrics.compute()}  # synced over ranks
+        metrics.reset()
+        mean_loss.reset()
+        for name, value in values.items():  # the bar shows loss and the headline metric
+            headline = stage != "test" and name.endswith(("/loss", "/acc", "/mae"))
+            self.log(name, value, prog_bar=headline)
+        return values
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
         return self._step(batch, "train")
@@ -82,13 +91,17 @@ class SupervisedTask(L.LightningModule):
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._step(batch, "test")
 
+    def on_train_epoch_end(self) -> None:
+        self._log_epoch("train")
+
     def on_validation_epoch_end(self) -> None:
-        if self.trainer.sanity_checking:
-            return
-        name = self.monitor.split("/", 1)[1]
-        current = self.val_loss if name == "loss" else self.val_metrics[name]
-        self.best.update(current.compute())
-        self.log(f"{self.monitor}_best", self.best.compute(), prog_bar=True)
+        values = self._log_epoch("val")
+        if not self.trainer.sanity_checking:
+            self.best.update(values[self.monitor])
+            self.log(f"{self.monitor}_best", self.best.compute(), prog_bar=True)
+
+    def on_test_epoch_end(self) -> None:
+        self._log_epoch("test")
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(params=self.parameters())
