@@ -38,7 +38,7 @@ def test_groups_offer_the_documented_options():
     ]
     assert options("optimizer") == ["adam", "adamw", "rmsprop", "sgd"]
     assert options("scheduler") == ["cosine", "none", "onecycle", "plateau", "step"]
-    assert options("trainer") == ["cpu", "default", "gpu", "multi_gpu"]
+    assert options("trainer") == ["cpu", "ddp_cpu", "default", "gpu", "multi_gpu"]
     assert options("logger") == ["csv", "none", "tensorboard"]
     assert options("callbacks") == ["default", "none"]
     assert {"mnist_simple_nn", "mnist_cnn"} <= set(options("experiment"))

@@ -191,3 +191,15 @@ def test_other_loggers(make_config, logger, written):
     assert not (run / "tensorboard").exists()
     if written:
         assert "val/acc" in (run / written).read_text().splitlines()[0]
+
+
+@pytest.mark.slow  # torch.compile builds kernels with a C++ compiler: tens of seconds
+def test_compiled_model_trains_and_its_checkpoint_loads(make_config):
+    cfg = make_config("data=xor", "model=mlp", "model.compile=true", "trainer.max_epochs=2")
+    metrics = train(cfg)
+    assert metrics["test/acc"] > 0.9
+    checkpoint = torch.load(
+        Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt", weights_only=True
+    )
+    assert not any("_orig_mod" in key for key in checkpoint["state_dict"])
+    assert checkpoint["hyper_parameters"]["run_config"]["model"]["compile"] is True

@@ -4,6 +4,7 @@ import logging
 from typing import Any
 
 import lightning as L
+import torch
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelSummary, ProgressBar
@@ -38,8 +39,13 @@ def build_datamodule(cfg: DictConfig) -> TensorDataModule:
 def build_task(cfg: DictConfig) -> SupervisedTask:
     """The LightningModule for ``cfg``; its checkpoints carry ``cfg`` as plain data."""
     scheduler = instantiate_part(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    compile_net = model.pop("compile", False)  # litlab's switch, not a constructor argument
+    net = instantiate_part(OmegaConf.create(model), "model")
+    if compile_net:
+        net.compile()  # in place: state_dict keys stay free of torch.compile's "_orig_mod."
     return SupervisedTask(
-        net=instantiate_part(cfg.model, "model"),
+        net=net,
         loss=instantiate_part(cfg.loss, "loss"),
         optimizer=instantiate_part(cfg.optimizer, "optimizer"),
         scheduler=scheduler,
@@ -60,6 +66,8 @@ def plain_config(cfg: DictConfig) -> dict:
 
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:
+    if torch.cuda.is_available() and cfg.trainer.get("accelerator") in ("gpu", "cuda", "auto"):
+        torch.set_float32_matmul_precision("high")  # TF32 matmuls: the GPU's fast path
     callbacks = [
         instantiate_part(node, f"callbacks.{name}")
         for name, node in (cfg.get("callbacks") or {}).items()

@@ -64,6 +64,7 @@ RULES = (
         "a probability in [0, 1)",
         "model.dropout=0.2",
     ),
+    Rule("model.compile", lambda v: isinstance(v, bool), "true or false", "model.compile=true"),
     Rule(
         "model.hidden_size",
         lambda v: _is_int(v) and v >= 1,

@@ -1,0 +1,25 @@
+"""Callbacks that tests inject through the config (`+callbacks.x._target_=tests.probes.X`) to
+observe a real run from inside, e.g. in DDP worker processes."""
+
+import hashlib
+import json
+from pathlib import Path
+
+import lightning as L
+
+
+class BatchRecorder(L.Callback):
+    """Writes, per rank and epoch, a digest of every training sample that rank saw."""
+
+    def __init__(self, out_dir: str) -> None:
+        self.out_dir, self.seen = Path(out_dir), {}
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        inputs = batch[0].detach().cpu()
+        digests = [hashlib.sha1(row.numpy().tobytes()).hexdigest()[:16] for row in inputs]
+        self.seen.setdefault(trainer.current_epoch, []).extend(digests)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        path = self.out_dir / f"rank{trainer.global_rank}.json"
+        path.write_text(json.dumps({str(epoch): seen for epoch, seen in self.seen.items()}))

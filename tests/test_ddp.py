@@ -1,0 +1,42 @@
+"""Two real DDP processes on CPU (gloo): each rank trains on its own shard of every epoch."""
+
+import json
+import os
+import subprocess
+import sys
+
+from litlab import PROJECT_ROOT
+from tests.conftest import QUIET
+
+
+def test_ddp_ranks_see_disjoint_shards_that_cover_the_epoch(tmp_path):
+    run_dir, probe_dir = tmp_path / "run", tmp_path / "probe"
+    command = [
+        sys.executable,
+        str(PROJECT_ROOT / "train.py"),
+        *QUIET,
+        "trainer=ddp_cpu",
+        "data=xor",
+        "model=mlp",
+        "trainer.max_epochs=2",
+        "callbacks.early_stopping=null",
+        f"hydra.run.dir={run_dir}",
+        "+callbacks.batch_recorder._target_=tests.probes.BatchRecorder",
+        f"+callbacks.batch_recorder.out_dir={probe_dir}",
+    ]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    ranks = [json.loads((probe_dir / f"rank{r}.json").read_text()) for r in (0, 1)]
+    for epoch in ("0", "1"):
+        first, second = ranks[0][epoch], ranks[1][epoch]
+        assert len(first) == len(second) == 700  # 1400 training samples, split evenly
+        assert not set(first) & set(second)
+        assert len(set(first) | set(second)) == 1400
+    assert ranks[0]["0"] != ranks[0]["1"]  # a new shuffle each epoch
+    assert set(ranks[0]["0"]) != set(ranks[0]["1"])  # and new shards, not the same ones
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test/acc"] > 0.9
