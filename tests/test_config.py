@@ -153,6 +153,9 @@ def test_unknown_option_lists_the_valid_ones(make_config):
         ("data.val_size=1.0", "data.val_size"),
         ("seed=abc", "seed"),
         ("loss.label_smoothing=1.2", "loss.label_smoothing"),
+        ("data.augment=maybe", "data.augment"),
+        ("data.max_shift=-1", "data.max_shift"),
+        ("data.on_device=sometimes", "data.on_device"),
     ],
 )
 def test_bad_values_name_the_key_and_an_example(make_config, override, key):

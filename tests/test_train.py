@@ -7,6 +7,7 @@ import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from litlab.build import build_datamodule, build_task, build_trainer
 from litlab.errors import ConfigError
 from litlab.evaluate import evaluate
 from litlab.train import train
@@ -175,6 +176,20 @@ def test_schedulers_step_at_their_interval(make_config, scheduler, expected_lr):
         assert state["last_epoch"] == 2 * 44
     else:
         assert state["_last_lr"][0] == pytest.approx(expected_lr, abs=1e-9)
+
+
+def test_augmented_training_still_learns(tiny_mnist, make_config):
+    metrics = train(make_config(*mnist_overrides(tiny_mnist, "data.augment=true")))
+    assert metrics["test/acc"] > 0.8
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_data_lives_on_the_gpu_by_default(tiny_mnist, make_config):
+    cfg = make_config(*mnist_overrides(tiny_mnist, "trainer=gpu", "trainer.max_epochs=1"))
+    datamodule, trainer = build_datamodule(cfg), build_trainer(cfg)
+    trainer.fit(build_task(cfg), datamodule=datamodule)
+    assert datamodule.splits["train"][0].device.type == "cuda"
+    assert datamodule.splits["train"][0].dtype == torch.uint8  # scaled per batch, not stored
 
 
 def test_debug_fast_runs_one_batch_per_stage(tiny_mnist, make_config):

@@ -92,6 +92,25 @@ RULES = (
         "an integer >= 1",
         "data.eval_batch_size=1000",
     ),
+    Rule("data.augment", lambda v: isinstance(v, bool), "true or false", "data.augment=true"),
+    Rule(
+        "data.on_device",
+        lambda v: isinstance(v, bool),
+        "true, false or null (auto)",
+        "data.on_device=false",
+    ),
+    Rule(
+        "data.max_shift",
+        lambda v: _is_number(v) and 0 <= v <= 14,
+        "a number of pixels in [0, 14]",
+        "data.max_shift=2",
+    ),
+    Rule(
+        "data.max_rotation",
+        lambda v: _is_number(v) and 0 <= v <= 180,
+        "degrees in [0, 180]",
+        "data.max_rotation=10",
+    ),
     Rule(
         "data.val_size",
         lambda v: (_is_int(v) and v >= 1) or (_is_number(v) and 0 < v < 1),

@@ -15,8 +15,9 @@ TASKS = ("multiclass", "binary", "regression")
 def split_count(key: str, value: int | float, total: int) -> int:
     """Resolve a split size given as a count (int) or a fraction (float in (0, 1)) of ``total``."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(f"{key}={value!r} is not a number. Give a count or a fraction, e.g. "
-                          f"{key}=0.1.")
+        raise ConfigError(
+            f"{key}={value!r} is not a number. Give a count or a fraction, e.g. {key}=0.1."
+        )
     count = round(value * total) if isinstance(value, float) and 0 < value < 1 else value
     if isinstance(count, float) or not 1 <= count < total:
         raise ConfigError(
@@ -49,6 +50,7 @@ class TensorDataModule(L.LightningDataModule):
         batch_size: int = 128,
         eval_batch_size: int = 1000,
         seed: int = 0,
+        on_device: bool | None = None,
     ) -> None:
         super().__init__()
         if task not in TASKS:
@@ -60,6 +62,7 @@ class TensorDataModule(L.LightningDataModule):
             class_names = [str(i) for i in range(num_classes)]
         self.class_names = list(class_names) if class_names is not None else None
         self.batch_size, self.eval_batch_size, self.seed = batch_size, eval_batch_size, seed
+        self.on_device = on_device
         self.splits: dict[str, Split] | None = None
 
     def load_splits(self) -> dict[str, Split]:
@@ -85,8 +88,10 @@ class TensorDataModule(L.LightningDataModule):
 
     def _loader(self, split: str, batch_size: int, train: bool) -> TensorBatchLoader:
         assert self.splits is not None, "setup() runs before the loaders are asked for"
-        inputs, targets = self.splits[split]
         trainer = self.trainer
+        if trainer is not None and self._keep_on_device(trainer.strategy.root_device):
+            self._move_splits(trainer.strategy.root_device)
+        inputs, targets = self.splits[split]
         sampler = EpochPermutation(
             len(inputs),
             shuffle=train,
@@ -96,6 +101,29 @@ class TensorDataModule(L.LightningDataModule):
             even_shards=train,
         )
         return TensorBatchLoader((inputs, targets), batch_size, sampler)
+
+    def _keep_on_device(self, device: torch.device) -> bool:
+        """data.on_device: null means yes on a GPU; on the CPU the data is there already."""
+        return device.type != "cpu" and self.on_device is not False
+
+    def _move_splits(self, device: torch.device) -> None:
+        assert self.splits is not None
+        tensors = [t for split in self.splits.values() for t in split if t.device != device]
+        if not tensors:
+            return
+        needed = sum(t.numel() * t.element_size() for t in tensors)
+        if device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(device)
+            if needed > free // 2:  # leave the model and activations at least half
+                raise ConfigError(
+                    f"data.on_device=true needs {needed / 2**20:.0f} MiB on {device}, but only "
+                    f"{free / 2**20:.0f} MiB are free there. Set data.on_device=false to keep "
+                    "the data in host memory and copy each batch."
+                )
+        self.splits = {
+            name: (x.to(device, non_blocking=True), y.to(device, non_blocking=True))
+            for name, (x, y) in self.splits.items()
+        }
 
     def train_dataloader(self) -> TensorBatchLoader:
         return self._loader("train", self.batch_size, train=True)

@@ -5,6 +5,7 @@ from pathlib import Path
 import torch
 from torchvision.datasets import MNIST
 
+from litlab.data.augment import random_affine
 from litlab.data.base import Split, TensorDataModule, seeded_split, split_count
 from litlab.errors import DataError
 
@@ -26,10 +27,18 @@ class MNISTDataModule(TensorDataModule):
     MEAN, STD = 0.1307, 0.3081
 
     def __init__(
-        self, data_dir: str, val_size: int | float = 5000, download: bool = True, **facts
+        self,
+        data_dir: str,
+        val_size: int | float = 5000,
+        download: bool = True,
+        augment: bool = False,
+        max_shift: float = 2.0,
+        max_rotation: float = 10.0,
+        **facts,
     ) -> None:
         super().__init__(**facts)
         self.data_dir, self.val_size, self.download = Path(data_dir), val_size, download
+        self.augment, self.max_shift, self.max_rotation = augment, max_shift, max_rotation
 
     def load_splits(self) -> dict[str, Split]:
         train_images, train_labels = self._read(train=True)
@@ -43,7 +52,10 @@ class MNISTDataModule(TensorDataModule):
         }
 
     def prepare_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
-        return inputs.unsqueeze(1).float().div_(255).sub_(self.MEAN).div_(self.STD)
+        images = inputs.unsqueeze(1).float().div_(255)
+        if self.augment and self.trainer is not None and self.trainer.training:
+            images = random_affine(images, self.max_shift, self.max_rotation)
+        return images.sub_(self.MEAN).div_(self.STD)
 
     def _read(self, train: bool) -> Split:
         raw_dir = self.data_dir / "MNIST" / "raw"

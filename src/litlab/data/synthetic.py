@@ -107,8 +107,10 @@ class SyntheticDataModule(TensorDataModule):
         if self.task == "regression":
             targets = standardise(targets, targets[train])
         targets = targets.float() if self.task != "multiclass" else targets.long()
-        return {name: (inputs[idx], targets[idx]) for name, idx in
-                (("train", train), ("val", val), ("test", test))}
+        return {
+            name: (inputs[idx], targets[idx])
+            for name, idx in (("train", train), ("val", val), ("test", test))
+        }
 
 
 def standardise(values: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
