@@ -40,4 +40,6 @@ def stage_metrics(task: str, num_classes: int | None, stage: str) -> MetricColle
     if stage == "train":
         first = next(iter(full))
         full = {first: full[first]}
-    return MetricCollection(full, prefix=f"{stage}/")
+    # Compute groups share state between metrics of one family, worth it for the full set but
+    # pure per-step overhead for training's single metric.
+    return MetricCollection(full, prefix=f"{stage}/", compute_groups=stage != "train")
