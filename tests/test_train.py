@@ -127,13 +127,13 @@ def test_cnn_trains_on_images(tiny_mnist, make_config):
 
 
 def test_xor_defeats_the_perceptron_but_not_the_mlp(make_config):
-    common = ["data=xor", "trainer.max_epochs=15", "callbacks.early_stopping=null"]
-    perceptron = train(make_config(*common, "model=perceptron", run_dir="perceptron"))
-    mlp = train(make_config(*common, "model=mlp", "optimizer.lr=0.01", run_dir="mlp"))
+    # the README's commands, with every default: `python train.py data=xor model=...`
+    perceptron = train(make_config("data=xor", "model=perceptron", run_dir="perceptron"))
+    mlp = train(make_config("data=xor", "model=mlp", run_dir="mlp"))
     # A line separates at best one corner from the other three (75 %); the perceptron's loss
-    # stays at chance level, ln 2 = 0.693, while the MLP's goes towards zero.
+    # stays at chance level, ln 2 = 0.693, while the MLP's falls.
     assert perceptron["test/loss"] > 0.65 and perceptron["test/acc"] <= 0.76
-    assert mlp["test/acc"] >= 0.95 and mlp["test/loss"] < 0.2
+    assert mlp["test/acc"] >= 0.95 and mlp["test/loss"] < 0.4
 
 
 @pytest.mark.parametrize("loss", ["bce_with_logits", "bce"])
