@@ -7,7 +7,6 @@ without a raw traceback, and must leave an existing run folder as it was.
 import hashlib
 import json
 import os
-import pickle
 import random
 import subprocess
 import sys
@@ -22,11 +21,19 @@ from tests.conftest import QUIET, make_tiny_mnist
 TINY = ["data.val_size=100", "data.batch_size=32", "data.download=false"]
 
 
-def run(script: str, *args: str, data_dir: Path, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LITLAB_DATA_DIR": str(data_dir), "PYTHONWARNINGS": "ignore"}
+def run(
+    script: str, *args: str, data_dir: Path, cwd: Path, quiet: bool = True
+) -> subprocess.CompletedProcess:
+    """Run an entry point; run folders go under cwd/outputs, never into the checkout."""
+    env = {
+        **os.environ,
+        "LITLAB_DATA_DIR": str(data_dir),
+        "PYTHONWARNINGS": "ignore",
+        "LITLAB_ROOT": str(cwd),
+    }
     env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / script), *QUIET, *args],
+        [sys.executable, str(PROJECT_ROOT / script), *(QUIET if quiet else []), *args],
         cwd=cwd,
         env=env,
         capture_output=True,
@@ -55,6 +62,7 @@ def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("cli")
     data_dir = make_tiny_mnist(root / "data")
     run_dir = root / "good_run"
+    # default trainer settings (progress bar, model summary, sanity check), as a user runs it
     result = run(
         "train.py",
         *TINY,
@@ -64,6 +72,7 @@ def workspace(tmp_path_factory):
         f"hydra.run.dir={run_dir}",
         data_dir=data_dir,
         cwd=root,
+        quiet=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return root, data_dir, run_dir
@@ -125,6 +134,7 @@ def test_bad_input_is_one_clear_paragraph(workspace, args, expected):
         assert text in message
     assert "Traceback" not in result.stderr
     assert folder_digest(run_dir) == before
+    assert (root / "outputs" / "train" / "runs").is_dir()  # LITLAB_ROOT, not the checkout
 
 
 def test_training_into_an_existing_run_folder_is_refused(workspace):
@@ -179,4 +189,3 @@ def test_eval_refuses_bad_checkpoints(workspace, tmp_path, kind, expected):
     assert expected in message and str(checkpoint) in message
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "pwned").exists()
-    pickle.dumps(Payload(tmp_path / "x"))  # the payload itself is a valid pickle

@@ -207,3 +207,20 @@ def test_cnn_on_tabular_data_is_refused(make_config):
 def test_unexpected_constructor_key_becomes_a_config_error(make_config):
     with pytest.raises(ConfigError, match="model"):
         build_task(make_config("+model.depth=3"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "text"),
+    [
+        (["scheduler=onecycle", "trainer.max_epochs=-1"], "trainer.max_epochs=-1"),
+        (["scheduler=cosine", "trainer.max_epochs=-1"], "trainer.max_epochs=-1"),
+        (
+            ["data=synthetic_binary", "model=mlp", "loss=bce", "trainer.precision=bf16-mixed"],
+            "loss=bce_with_logits",
+        ),
+        (["trainer.precision=16-mixed", "trainer.gradient_clip_val=1.0"], "optimizer.fused=false"),
+    ],
+)
+def test_settings_that_do_not_work_together(make_config, overrides, text):
+    with pytest.raises(ConfigError, match=text.replace(".", r"\.")):
+        validate_config(make_config(*overrides))

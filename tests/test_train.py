@@ -1,6 +1,7 @@
 """train(cfg) and evaluate(cfg) end to end, in-process, on tiny MNIST files and synthetic data."""
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -71,13 +72,15 @@ def test_checkpoints_are_plain_data_with_the_run_config(mnist_run):
     assert checkpoint["state_dict"]["net.layers.1.weight"].shape == (32, 784)
 
 
-def test_eval_uses_the_checkpoints_own_config(mnist_run, make_config):
+def test_eval_uses_the_checkpoints_own_config(mnist_run, make_config, tmp_path):
     cfg, metrics = mnist_run
     best = Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt"
+    moved = tmp_path / "moved_data"  # on another machine the data lives elsewhere
+    shutil.move(cfg.paths.data_dir, moved)
     # eval.yaml knows nothing of the MLP with 32 hidden units: it must come from the checkpoint
     eval_cfg = make_config(
         f"ckpt_path={best}",
-        f"paths.data_dir={cfg.paths.data_dir}",
+        f"paths.data_dir={moved}",
         config_name="eval",
         run_dir="eval",
     )
@@ -114,6 +117,52 @@ def test_resume_continues_from_last_checkpoint(mnist_run, make_config):
     after = torch.load(last, weights_only=True)
     assert after["epoch"] == before["epoch"] + 1
     assert after["global_step"] == before["global_step"] + 16  # one more epoch of 500/32 batches
+
+
+def test_resume_with_another_model_is_refused(mnist_run, make_config):
+    cfg, _ = mnist_run
+    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
+    other = make_config(
+        *mnist_overrides(
+            Path(cfg.paths.data_dir), "model=mlp", "model.hidden_sizes=[64]", f"ckpt_path={last}"
+        )
+    )
+    with pytest.raises(ConfigError, match=r"model\.hidden_sizes.*\[32\]"):
+        train(other)
+
+
+def test_a_run_without_litlab_callbacks_still_protects_its_checkpoint(tiny_mnist, make_config):
+    cfg = make_config(*mnist_overrides(tiny_mnist, "callbacks=none", "trainer.max_epochs=1"))
+    train(cfg)
+    assert list(Path(cfg.paths.output_dir).rglob("*.ckpt"))  # Lightning's default checkpoint
+    with pytest.raises(ConfigError, match="already holds checkpoints"):
+        train(make_config(*mnist_overrides(tiny_mnist, "trainer.max_epochs=1")))
+
+
+def test_debug_overfit_trains_on_the_same_batches_every_epoch(tiny_mnist, make_config, tmp_path):
+    probe = tmp_path / "probe"
+    metrics = train(
+        make_config(
+            *mnist_overrides(
+                tiny_mnist,
+                "debug=overfit",
+                "trainer.max_epochs=3",
+                "+callbacks.batch_recorder._target_=tests.probes.BatchRecorder",
+                f"+callbacks.batch_recorder.out_dir={probe}",
+            )
+        )
+    )
+    seen = json.loads((probe / "rank0.json").read_text())
+    assert len(seen["0"]) == 3 * 32 and seen["0"] == seen["1"] == seen["2"]
+    assert metrics["train/acc"] == 1.0
+
+
+@pytest.mark.parametrize(("mode", "best"), [("max", 0.9), ("min", 0.1)])
+def test_best_value_follows_the_monitor_mode(make_config, mode, best):
+    task = build_task(make_config(f"monitors.multiclass={{metric: val/f1, mode: {mode}}}"))
+    for value in (0.1, 0.9, 0.5):
+        task.best.update(torch.tensor(value))
+    assert task.best.compute().item() == pytest.approx(best)
 
 
 def test_nll_loss_trains_through_log_softmax(tiny_mnist, make_config):

@@ -52,6 +52,7 @@ def build_task(cfg: DictConfig) -> SupervisedTask:
         task=cfg.data.task,
         num_classes=cfg.data.num_classes,
         monitor=cfg.monitor.metric,
+        monitor_mode=cfg.monitor.mode,
         run_config=plain_config(cfg),
     )
 

@@ -162,6 +162,7 @@ def validate_config(cfg: DictConfig, choices: dict[str, str] | None = None) -> N
             )
     _check_loss_fits_task(cfg, choices)
     _check_model_fits_data(cfg, choices)
+    _check_trainer_combinations(cfg)
 
 
 def _check_loss_fits_task(cfg: DictConfig, choices: dict[str, str]) -> None:
@@ -185,4 +186,32 @@ def _check_model_fits_data(cfg: DictConfig, choices: dict[str, str]) -> None:
             f"(model.input_shape reads data.input_shape), but data={data} is tabular "
             "(data.input_shape is null). Use an image data set such as data=mnist, or a model "
             "for tabular data: model=mlp, model=simple_nn or model=perceptron."
+        )
+
+
+def _check_trainer_combinations(cfg: DictConfig) -> None:
+    """Settings that are each valid but that torch or Lightning refuse together."""
+    trainer, target = cfg.trainer, (cfg.get("scheduler") or {}).get("_target_", "")
+    if trainer.get("max_epochs") == -1 and target.endswith(("OneCycleLR", "CosineAnnealingLR")):
+        raise ConfigError(
+            f"trainer.max_epochs=-1 (no limit) cannot work with scheduler {target}: it plans "
+            "the learning rate over the whole run. Give trainer.max_epochs a number, e.g. "
+            "trainer.max_epochs=20, or use scheduler=none, step or plateau."
+        )
+    precision = str(trainer.get("precision", ""))
+    if "mixed" in precision and cfg.loss.get("_target_") == "torch.nn.BCELoss":
+        raise ConfigError(
+            f"loss=bce cannot run under trainer.precision={precision}: torch refuses BCELoss "
+            "inside autocast because sigmoid then BCE is unstable in half precision. Use "
+            "loss=bce_with_logits, which is the same loss computed stably."
+        )
+    if (
+        precision.startswith("16")
+        and trainer.get("gradient_clip_val")
+        and cfg.optimizer.get("fused")
+    ):
+        raise ConfigError(
+            f"trainer.gradient_clip_val with trainer.precision={precision} cannot use a fused "
+            "optimizer: Lightning cannot unscale its gradients before clipping. Set "
+            "optimizer.fused=false, or use trainer.precision=bf16-mixed."
         )

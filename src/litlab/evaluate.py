@@ -21,7 +21,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         raise ConfigError(f"split={cfg.split!r} is invalid: use split=test or split=val.")
     checkpoint = load_checkpoint(cfg.ckpt_path)
     run_cfg = OmegaConf.create(checkpoint["hyper_parameters"]["run_config"])
-    run_cfg.paths.data_dir = cfg.paths.data_dir  # the data's location is a fact of this machine
+    # Where the data lives is a fact of this machine, not of the run: the stored config has
+    # the training machine's path resolved into data.data_dir.
+    run_cfg.paths.data_dir = cfg.paths.data_dir
+    if "data_dir" in run_cfg.data:
+        run_cfg.data.data_dir = cfg.paths.data_dir
 
     datamodule = build_datamodule(run_cfg)
     task = build_task(run_cfg)

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import lightning as L
+import torch
 from omegaconf import DictConfig, OmegaConf
 
 from litlab.build import build_datamodule, build_task, build_trainer, plain_config
@@ -14,11 +15,16 @@ from litlab.cli import hydra_choices, hydra_entry_point
 from litlab.config import validate_config
 from litlab.errors import ConfigError
 
-# `import lightning` sets this, and with a CUDA build of torch on a machine without a GPU every
-# optimizer step then pays an uncached NVML probe; torch's default check is cached.
-os.environ.pop("PYTORCH_NVML_BASED_CUDA_CHECK", None)
-
 log = logging.getLogger(__name__)
+
+
+def _skip_nvml_probe_without_gpu() -> None:
+    """`import lightning` sets PYTORCH_NVML_BASED_CUDA_CHECK=1 (fork-safe GPU checks). With a
+    CUDA build of torch on a machine without a GPU, every optimizer step then pays an uncached
+    NVML probe (87 us per fused Adam step on the development VM); torch's own check is cached.
+    With a GPU the variable stays, for Lightning's fork-based strategies."""
+    if os.environ.get("PYTORCH_NVML_BASED_CUDA_CHECK") == "1" and not torch.cuda.is_available():
+        del os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"]
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
@@ -27,7 +33,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     output_dir = Path(cfg.paths.output_dir)
     _refuse_to_overwrite(output_dir, cfg.get("ckpt_path"))
     if cfg.get("ckpt_path"):
-        load_checkpoint(cfg.ckpt_path)  # refuses a missing, corrupt or unsafe file up front
+        # refuses a missing, corrupt or unsafe file, or one of another model, up front
+        _check_resume_fits(cfg, load_checkpoint(cfg.ckpt_path))
+    _skip_nvml_probe_without_gpu()
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg)
@@ -68,13 +76,45 @@ def _best_checkpoint(trainer: L.Trainer) -> str | None:
     return None
 
 
+# What the weights and optimizer state depend on; batch size, data location etc. may change.
+RESUME_MUST_MATCH = {
+    "model": None,  # every key
+    "loss": None,
+    "data": ("task", "num_classes", "num_outputs", "num_features", "input_shape"),
+}
+
+
+def _check_resume_fits(cfg: DictConfig, checkpoint: dict) -> None:
+    """Resuming needs the model, loss and kind of data of the checkpoint's own run."""
+    stored, current = checkpoint["hyper_parameters"]["run_config"], plain_config(cfg)
+    differing = []
+    for group, keys in RESUME_MUST_MATCH.items():
+        old, new = stored.get(group) or {}, current.get(group) or {}
+        for key in keys or sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                differing.append(f"{group}.{key}")
+    if differing:
+        raise ConfigError(
+            f"ckpt_path={cfg.ckpt_path} was trained with other settings for "
+            f"{', '.join(differing)} (its run: "
+            + ", ".join(f"{key}={_lookup(stored, key)!r}" for key in differing[:3])
+            + "). Resume with the first run's overrides, listed in its .hydra/overrides.yaml."
+        )
+
+
+def _lookup(config: dict, dotted: str) -> object:
+    group, key = dotted.split(".", 1)
+    return config.get(group, {}).get(key)
+
+
 def _refuse_to_overwrite(output_dir: Path, ckpt_path: str | None) -> None:
     """A run folder that already holds checkpoints belongs to another run, unless we resume it."""
-    checkpoints = output_dir / "checkpoints"
-    if not checkpoints.is_dir() or not any(checkpoints.iterdir()):
+    existing = list(output_dir.rglob("*.ckpt")) if output_dir.is_dir() else []
+    if not existing:
         return
-    if ckpt_path and Path(ckpt_path).resolve().parent == checkpoints.resolve():
+    if ckpt_path and Path(ckpt_path).resolve() in [path.resolve() for path in existing]:
         return
+    checkpoints = existing[0].parent
     raise ConfigError(
         f"The run folder {output_dir} already holds checkpoints of another run, and this run "
         "would overwrite them. Leave hydra.run.dir unset to get a fresh folder, or continue that "

@@ -92,9 +92,12 @@ class TensorDataModule(L.LightningDataModule):
         if trainer is not None and self._keep_on_device(trainer.strategy.root_device):
             self._move_splits(trainer.strategy.root_device)
         inputs, targets = self.splits[split]
+        # debug=overfit must see the same few batches every epoch; Lightning only turns off
+        # shuffling for DataLoaders.
+        overfitting = trainer is not None and bool(trainer.overfit_batches)
         sampler = EpochPermutation(
             len(inputs),
-            shuffle=train,
+            shuffle=train and not overfitting,
             seed=self.seed,
             rank=trainer.global_rank if trainer else 0,
             world_size=trainer.world_size if trainer else 1,

@@ -24,7 +24,7 @@ class SupervisedTask(L.LightningModule):
 
     ``task`` is ``multiclass`` (targets are class indices, outputs ``(N, num_classes)`` logits),
     ``binary`` (targets 0/1 floats, outputs ``(N, 1)`` logits) or ``regression`` (float targets,
-    outputs ``(N, 1)``). ``monitor`` (``val/acc`` or ``val/loss``) is tracked as
+    outputs ``(N, 1)``). ``monitor`` (e.g. ``val/acc``, mode ``max``) is tracked as
     ``<monitor>_best`` for checkpoint selection and sweeps. ``optimizer`` and ``scheduler`` are
     partials completed here. Only plain values are saved as hyperparameters (``run_config`` is
     the resolved run config as a dict), so checkpoints load with ``weights_only=True``.
@@ -39,6 +39,7 @@ class SupervisedTask(L.LightningModule):
         task: str = "multiclass",
         num_classes: int | None = None,
         monitor: str = "val/acc",
+        monitor_mode: str = "max",
         run_config: dict | None = None,
     ) -> None:
         super().__init__()
@@ -54,7 +55,7 @@ class SupervisedTask(L.LightningModule):
             MeanMetric(nan_strategy="disable") for _ in range(3)
         )
         self.monitor = monitor
-        self.best = MaxMetric() if monitor.endswith("acc") else MinMetric()
+        self.best = MaxMetric() if monitor_mode == "max" else MinMetric()
         self.best.persistent(True)  # kept in checkpoints, so a resumed run knows its best
 
     def __setattr__(self, name: str, value: Any) -> None:
