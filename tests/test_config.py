@@ -84,12 +84,24 @@ def test_tabular_data_sets_set_shapes_and_monitor(make_config, data, loss, monit
 
 @pytest.mark.parametrize("optimizer", options("optimizer"))
 @pytest.mark.parametrize("scheduler", options("scheduler"))
-def test_optimizers_and_schedulers_are_partials_of_torch(make_config, optimizer, scheduler):
-    cfg = make_config(*TABULAR, f"optimizer={optimizer}", f"scheduler={scheduler}")
+def test_every_optimizer_and_scheduler_takes_a_step(make_config, optimizer, scheduler):
+    cfg = make_config(
+        "data=xor",
+        "model=mlp",
+        "debug=fast",
+        "logger=none",
+        f"optimizer={optimizer}",
+        f"scheduler={scheduler}",
+    )
     validate_config(cfg)
     task = build_task(cfg)
     assert task.optimizer_factory.func.__module__.startswith("torch.optim")
     assert (task.scheduler_factory is None) == (scheduler == "none")
+    before = [p.detach().clone() for p in task.parameters()]
+    datamodule, trainer = build_datamodule(cfg), build_trainer(cfg)
+    trainer.fit(task, datamodule=datamodule)  # configure_optimizers and one step for real
+    assert any(not torch.equal(b, p) for b, p in zip(before, task.parameters(), strict=True))
+    assert len(trainer.lr_scheduler_configs) == (scheduler != "none")
 
 
 @pytest.mark.parametrize("trainer", ["default", "cpu"])

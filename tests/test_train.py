@@ -91,6 +91,17 @@ def test_eval_uses_the_checkpoints_own_config(mnist_run, make_config, tmp_path):
     assert written == pytest.approx(results)
 
 
+def test_eval_of_a_regression_checkpoint_on_the_validation_split(make_config):
+    cfg = make_config("data=synthetic_regression", "model=mlp", "loss=mse", "trainer.max_epochs=2")
+    metrics = train(cfg)
+    best = Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt"
+    results = evaluate(
+        make_config(f"ckpt_path={best}", "split=val", config_name="eval", run_dir="eval")
+    )
+    assert set(results) == {"val/loss", "val/mse", "val/mae", "val/r2"}
+    assert results["val/loss"] == pytest.approx(metrics["val/loss_best"], rel=1e-5)
+
+
 def test_a_second_run_in_the_same_folder_is_refused(mnist_run, make_config):
     cfg, _ = mnist_run
     best = Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt"

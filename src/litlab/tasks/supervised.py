@@ -5,6 +5,7 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import OneCycleLR
@@ -106,7 +107,8 @@ class SupervisedTask(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         values = self._log_epoch("val")
-        if not self.trainer.sanity_checking:
+        # the best epoch is a fact of fitting, not of a sanity check or a standalone validate()
+        if self.trainer.state.fn == TrainerFn.FITTING and not self.trainer.sanity_checking:
             self.best.update(values[self.monitor])
             self.log(f"{self.monitor}_best", self.best.compute(), prog_bar=True)
 
