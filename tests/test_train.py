@@ -127,6 +127,9 @@ def test_resume_continues_from_last_checkpoint(mnist_run, make_config):
     train(resumed)
     after = torch.load(last, weights_only=True)
     assert after["epoch"] == before["epoch"] + 1
+    run = Path(cfg.paths.output_dir)  # the first run's resolved config is kept, not overwritten
+    assert "max_epochs: 3" in (run / "config.yaml").read_text()
+    assert "max_epochs: 4" in (run / "config.1.yaml").read_text()
     assert after["global_step"] == before["global_step"] + 16  # one more epoch of 500/32 batches
 
 

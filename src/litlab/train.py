@@ -44,7 +44,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     trainer = build_trainer(cfg)
     if trainer.is_global_zero:
         output_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(plain_config(cfg), output_dir / "config.yaml")
+        OmegaConf.save(plain_config(cfg), _free_path(output_dir / "config.yaml"))
 
     trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     metrics = _floats(trainer.callback_metrics)
@@ -62,6 +62,15 @@ def train(cfg: DictConfig) -> dict[str, float]:
 def write_metrics(path: Path, metrics: dict[str, float]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(dict(sorted(metrics.items())), indent=2) + "\n")
+
+
+def _free_path(path: Path) -> Path:
+    """``path``, or ``name.1.ext``, ``name.2.ext``...: a resumed run keeps the first record."""
+    candidate, number = path, 0
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem}.{number}{path.suffix}")
+    return candidate
 
 
 def _floats(metrics: dict) -> dict[str, float]:
