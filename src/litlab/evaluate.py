@@ -9,7 +9,7 @@ from litlab.build import build_datamodule, build_task, build_trainer
 from litlab.checkpoint import load_checkpoint
 from litlab.cli import hydra_entry_point
 from litlab.errors import CheckpointError, ConfigError
-from litlab.train import write_metrics
+from litlab.train import float_metrics, write_metrics
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     trainer = build_trainer(cfg)
     run = trainer.test if cfg.split == "test" else trainer.validate
     results = run(task, datamodule=datamodule)
-    metrics = {name: float(value) for name, value in results[0].items()}
+    metrics = float_metrics(results[0])
     if trainer.is_global_zero:
         output_dir = Path(cfg.paths.output_dir)
         write_metrics(output_dir / "metrics.json", metrics)

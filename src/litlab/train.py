@@ -47,11 +47,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
         OmegaConf.save(plain_config(cfg), _free_path(output_dir / "config.yaml"))
 
     trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
-    metrics = _floats(trainer.callback_metrics)
+    metrics = float_metrics(trainer.callback_metrics)
     if cfg.get("test"):
         best = _best_checkpoint(trainer)
         trainer.test(task, datamodule=datamodule, ckpt_path=best, weights_only=True)
-        metrics.update(_floats(trainer.callback_metrics))
+        metrics.update(float_metrics(trainer.callback_metrics))
 
     if trainer.is_global_zero:
         write_metrics(output_dir / "metrics.json", metrics)
@@ -73,7 +73,7 @@ def _free_path(path: Path) -> Path:
     return candidate
 
 
-def _floats(metrics: dict) -> dict[str, float]:
+def float_metrics(metrics: dict) -> dict[str, float]:
     return {name: float(value) for name, value in metrics.items()}
 
 
