@@ -3,6 +3,8 @@ observe a real run from inside, e.g. in DDP worker processes."""
 
 import hashlib
 import json
+import os
+import signal
 from pathlib import Path
 
 import lightning as L
@@ -23,3 +25,15 @@ class BatchRecorder(L.Callback):
         self.out_dir.mkdir(parents=True, exist_ok=True)
         path = self.out_dir / f"rank{trainer.global_rank}.json"
         path.write_text(json.dumps({str(epoch): seen for epoch, seen in self.seen.items()}))
+
+
+class SignalAt(L.Callback):
+    """Sends ``signum`` to this very process once training reaches ``step``: a real signal, as a
+    scheduler or Ctrl+C would deliver it."""
+
+    def __init__(self, step: int, signum: int = signal.SIGTERM) -> None:
+        self.step, self.signum = step, signum
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if trainer.global_step == self.step:
+            os.kill(os.getpid(), self.signum)

@@ -10,6 +10,7 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelSummary, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
+from litlab.checkpoint import AtomicCheckpointIO
 from litlab.data import TensorDataModule
 from litlab.errors import ConfigError, LitlabError
 from litlab.tasks import SupervisedTask
@@ -81,7 +82,12 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
     ]
     callbacks = [cb for cb in callbacks if _fits_trainer(cb, cfg.trainer, bool(loggers))]
     try:
-        return instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+        return instantiate(
+            cfg.trainer,
+            callbacks=callbacks,
+            logger=loggers or False,
+            plugins=[AtomicCheckpointIO()],
+        )
     except InstantiationException as err:
         cause = err.__cause__ or err
         raise ConfigError(

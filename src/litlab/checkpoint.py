@@ -1,11 +1,16 @@
 """Reading checkpoints safely: tensors and plain data only, never pickled code."""
 
+import io
+import os
 import pickle
+import random
 import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from litlab.errors import CheckpointError
 
@@ -53,3 +58,66 @@ def _unreadable(path: Path, err: Exception) -> CheckpointError:
         "truncated or not a PyTorch checkpoint; use another one, e.g. last.ckpt or best.ckpt of "
         "the same run."
     )
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes a checkpoint to a temporary file beside its target, then renames it over the target.
+
+    Written by hand: Lightning stages checkpoints through fsspec, which writes the temporary file
+    to /tmp and moves it; across file systems that move copies into the final path, so a kill or
+    a full disk during the copy leaves a truncated checkpoint where a good one was. A rename
+    within one folder is atomic: the path holds the old file or the new one, never a mix.
+    """
+
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any = None
+    ) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options")
+        path = Path(path)
+        partial = path.with_name(f".{path.name}.partial")
+        data = io.BytesIO()
+        torch.save(checkpoint, data)  # in memory first: torch hides a failed write's cause
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(partial, "wb") as file:
+                file.write(data.getbuffer())
+                file.flush()
+                os.fsync(file.fileno())
+            os.replace(partial, path)
+        except OSError as err:
+            partial.unlink(missing_ok=True)
+            kept = f"The previous {path.name} is intact" if path.exists() else "Nothing was saved"
+            raise CheckpointError(
+                f"Could not write checkpoint {path} ({err.strerror or err}; "
+                f"{len(data.getbuffer()) / 1e6:.1f} MB). {kept}. Free disk space or write the run "
+                "elsewhere (hydra.run.dir=<folder>), then resume from the last good checkpoint."
+            ) from err
+        except BaseException:
+            partial.unlink(missing_ok=True)
+            raise
+
+
+def rng_states() -> dict[str, Any]:
+    """Every random generator's state as tensors and plain data (so ``weights_only`` loads it).
+
+    Written by hand: Lightning's own collector keeps numpy's state as an array, which a
+    ``weights_only`` load refuses."""
+    kind, keys, position, has_gauss, cached_gauss = np.random.get_state()
+    states: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": [kind, keys.tolist(), position, has_gauss, cached_gauss],
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def restore_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    kind, keys, position, has_gauss, cached_gauss = states["numpy"]
+    np.random.set_state((kind, np.array(keys, dtype=np.uint32), position, has_gauss, cached_gauss))
+    random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])

@@ -59,7 +59,10 @@ class TensorBatchLoader:
     """Iterates ``(tensor[idx] for tensor in tensors)`` over batches of a sampler's indices.
 
     Exposes ``sampler`` (and an empty ``batch_sampler``) like a DataLoader, so that Lightning
-    inspects it as one and its per-epoch ``set_epoch`` reaches the sampler.
+    inspects it as one and its per-epoch ``set_epoch`` reaches the sampler. ``state_dict`` says
+    how far the current epoch has got; Lightning stores it in checkpoints and hands it back to
+    ``load_state_dict`` on resume, so a run stopped mid-epoch continues with the next batch it
+    would have drawn. (Lightning fetches no batch ahead from loaders that have a length.)
     """
 
     batch_sampler = None
@@ -70,11 +73,29 @@ class TensorBatchLoader:
         if any(len(t) != len(tensors[0]) for t in tensors):
             raise ValueError("all tensors must hold the same number of samples")
         self.tensors, self.batch_size, self.sampler = tensors, batch_size, sampler
+        self._batches_served = 0
+        self._resume_at: dict[str, int] | None = None
 
     def __len__(self) -> int:
         return ceil(len(self.sampler) / self.batch_size)
 
+    def state_dict(self) -> dict[str, int]:
+        return {"epoch": self.sampler.epoch, "batches_served": self._batches_served}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        self._resume_at = state
+
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         indices = self.sampler.indices().to(self.tensors[0].device)
-        for batch in indices.split(self.batch_size):
+        batches = indices.split(self.batch_size)
+        self._batches_served = self._batches_to_skip()
+        for batch in batches[self._batches_served :]:
+            self._batches_served += 1
             yield tuple(t[batch] for t in self.tensors)
+
+    def _batches_to_skip(self) -> int:
+        """Batches already trained on in this epoch, by the run this one resumes."""
+        state, self._resume_at = self._resume_at, None
+        if state is None or state["epoch"] != self.sampler.epoch:
+            return 0  # e.g. a checkpoint from the end of an epoch: the next one starts afresh
+        return state["batches_served"] % len(self)

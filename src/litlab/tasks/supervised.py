@@ -11,6 +11,7 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import OneCycleLR
 from torchmetrics import MaxMetric, MeanMetric, MinMetric
 
+from litlab.checkpoint import restore_rng_states, rng_states
 from litlab.tasks.metrics import stage_metrics
 
 # Losses that expect something other than raw logits; the task converts the model output.
@@ -57,7 +58,10 @@ class SupervisedTask(L.LightningModule):
         )
         self.monitor = monitor
         self.best = MaxMetric() if monitor_mode == "max" else MinMetric()
-        self.best.persistent(True)  # kept in checkpoints, so a resumed run knows its best
+        # Kept in checkpoints: a resumed run knows its best, and a run resumed mid-epoch reports
+        # that epoch's training metrics over all of its batches.
+        for metric in (self.best, self.train_metrics, self.train_loss):
+            metric.persistent(True)
 
     def __setattr__(self, name: str, value: Any) -> None:
         # Lightning sets _current_fx_name around every hook, ~40 times per training step, and
@@ -114,6 +118,22 @@ class SupervisedTask(L.LightningModule):
 
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test")
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Dropout and augmentation draw from the global generators: a resumed run continues
+        # with the numbers the uninterrupted one would have drawn.
+        checkpoint["rng_states"] = rng_states()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        trainer = self._trainer  # None under LightningModule.load_from_checkpoint
+        fitting = trainer is not None and trainer.state.fn == TrainerFn.FITTING
+        if "rng_states" not in checkpoint or not fitting:
+            return
+        restore_rng_states(checkpoint["rng_states"])
+        if trainer.global_rank > 0:
+            # the checkpoint holds rank 0's generators; other ranks must not draw rank 0's masks
+            seed = (self.hparams.run_config or {}).get("seed") or 0
+            torch.manual_seed(seed * 1009 + trainer.global_rank + 7919 * checkpoint["global_step"])
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(params=self.parameters())

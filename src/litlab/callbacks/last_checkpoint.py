@@ -1,0 +1,27 @@
+"""checkpoints/last.ckpt: the state to resume from."""
+
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+
+class LastCheckpoint(ModelCheckpoint):
+    """Saves ``<dirpath>/<filename>.ckpt`` after every epoch and, with ``every_n_train_steps``,
+    also every N training steps, so that a killed run loses at most N steps.
+
+    Lightning's ModelCheckpoint takes either a step or an epoch trigger; its saving logic handles
+    both at once, so the epoch trigger is set back after its constructor's check. (Its
+    ``save_last=True`` would not do: it refreshes last.ckpt only when a top-k file is saved.)
+    """
+
+    def __init__(
+        self, dirpath: str, filename: str = "last", every_n_train_steps: int | None = None
+    ) -> None:
+        super().__init__(
+            dirpath=dirpath,
+            filename=filename,
+            monitor=None,
+            save_top_k=1,
+            auto_insert_metric_name=False,
+            enable_version_counter=False,  # overwrite last.ckpt, never write last-v1.ckpt
+            every_n_train_steps=every_n_train_steps,
+        )
+        self._every_n_epochs = 1

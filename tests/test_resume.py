@@ -1,0 +1,122 @@
+"""Exact resume: a run stopped and continued ends with the weights and metrics of a run that was
+never stopped, to the last digit (CPU, trainer.deterministic=true)."""
+
+import signal
+from pathlib import Path
+
+import pytest
+import torch
+
+from litlab.errors import NonFiniteLossError, TrainingInterrupted
+from litlab.train import train
+from tests.conftest import compose_quiet
+
+# Dropout and augmentation draw random numbers every step, so a resume that lost the
+# generators' state, the data order or a metric's partial sums would show in the results.
+EXACT = [
+    "model=mlp_dropout",
+    "model.hidden_sizes=[32]",
+    "data.augment=true",
+    "data.val_size=100",
+    "data.batch_size=32",  # 16 steps per epoch over 500 training images
+    "data.download=false",
+    "scheduler=step",
+    "scheduler.step_size=1",
+    "trainer.deterministic=true",
+    "trainer.max_epochs=4",
+]
+
+
+def run_config(data_dir: Path, run_dir: Path, *extra: str):
+    return compose_quiet([f"paths.data_dir={data_dir}", *EXACT, *extra], run_dir)
+
+
+def final_state(run_dir: Path, metrics: dict[str, float]) -> tuple[dict, dict, dict]:
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    results = {k: v for k, v in metrics.items() if not k.startswith("time/")}
+    return last["state_dict"], last["optimizer_states"][0]["state"], results
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    from tests.conftest import make_tiny_mnist
+
+    root = tmp_path_factory.mktemp("resume")
+    data_dir = make_tiny_mnist(root / "data")
+    metrics = train(run_config(data_dir, root / "straight"))
+    return data_dir, final_state(root / "straight", metrics)
+
+
+def assert_same(resumed: tuple[dict, dict, dict], straight: tuple[dict, dict, dict]) -> None:
+    weights, optimizer, metrics = resumed
+    assert weights.keys() == straight[0].keys()
+    for name, tensor in weights.items():
+        assert torch.equal(tensor, straight[0][name]), name
+    for index, state in optimizer.items():
+        for key, tensor in state.items():
+            assert torch.equal(tensor, straight[1][index][key]), (index, key)
+    assert metrics == straight[2]  # exact floats: val/acc_best, test/acc, train/loss, ...
+
+
+def test_resume_after_epoch_two_matches_an_uninterrupted_run(uninterrupted, tmp_path):
+    data_dir, straight = uninterrupted
+    run_dir = tmp_path / "run"
+    train(run_config(data_dir, run_dir, "trainer.max_epochs=2", "test=false"))
+    last = run_dir / "checkpoints" / "last.ckpt"
+    assert torch.load(last, weights_only=True)["global_step"] == 32
+    metrics = train(run_config(data_dir, run_dir, f"ckpt_path={last}"))
+    assert_same(final_state(run_dir, metrics), straight)
+
+
+def test_sigterm_mid_epoch_then_resume_matches_an_uninterrupted_run(uninterrupted, tmp_path):
+    data_dir, straight = uninterrupted
+    run_dir = tmp_path / "run"
+    probe = ["+callbacks.signal._target_=tests.probes.SignalAt", "+callbacks.signal.step=40"]
+    with pytest.raises(TrainingInterrupted, match="SIGTERM received") as stopped:
+        train(run_config(data_dir, run_dir, *probe))
+    assert stopped.value.exit_code == 143
+    last = run_dir / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=True)
+    assert checkpoint["global_step"] == 41  # the step in flight was finished, then saved
+    assert checkpoint["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [
+        {"epoch": 2, "batches_served": 9}
+    ]
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers given back
+    metrics = train(run_config(data_dir, run_dir, f"ckpt_path={last}"))
+    assert_same(final_state(run_dir, metrics), straight)
+
+
+def test_a_diverging_run_stops_and_keeps_its_last_good_checkpoint(tiny_mnist, tmp_path):
+    run_dir = tmp_path / "run"
+    steps = ["callbacks.checkpoint.every_n_train_steps=4", "data.batch_size=32"]
+    cfg = compose_quiet(
+        [f"paths.data_dir={tiny_mnist}", "data.val_size=100", "data.download=false", *steps],
+        run_dir,
+    )
+    train(cfg)  # a healthy first run: 3 epochs... then continue it with a blown-up step size
+    last = run_dir / "checkpoints" / "last.ckpt"
+    good = torch.load(last, weights_only=True)
+    for state in good["optimizer_states"][0]["param_groups"]:
+        state["lr"] = 1e30
+    torch.save(good, last)
+    before = last.read_bytes()
+    resumed = compose_quiet(
+        [
+            f"paths.data_dir={tiny_mnist}",
+            "data.val_size=100",
+            "data.download=false",
+            *steps,
+            "trainer.max_epochs=20",
+            f"ckpt_path={last}",
+        ],
+        run_dir,
+    )
+    with pytest.raises(NonFiniteLossError) as diverged:
+        train(resumed)
+    message = str(diverged.value)
+    step = good["global_step"] + 2  # one step makes the weights huge, the next loss overflows
+    assert f"at step {step}" in message and "1e+30" in message
+    assert "optimizer.lr" in message and "trainer.gradient_clip_val" in message
+    assert str(last) in message
+    assert diverged.value.exit_code == 3
+    assert last.read_bytes() == before  # nothing saved after the fault
