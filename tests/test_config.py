@@ -75,7 +75,7 @@ def test_tabular_data_sets_set_shapes_and_monitor(make_config, data, loss, monit
     assert cfg.model.out_features == cfg.data.num_outputs
     assert (cfg.monitor.metric, cfg.monitor.mode) == (monitor, mode)
     assert cfg.optimized_metric == f"{monitor}_best"
-    assert cfg.callbacks.model_checkpoint.monitor == monitor
+    assert cfg.callbacks.best_checkpoint.monitor == monitor
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")
     inputs, _ = datamodule.splits["train"]

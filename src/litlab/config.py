@@ -124,6 +124,31 @@ RULES = (
         "data.test_size=0.2",
     ),
     Rule(
+        "trainer.gradient_clip_val",
+        lambda v: _is_number(v) and v > 0,
+        "a number > 0 (or null for no clipping)",
+        "trainer.gradient_clip_val=1.0",
+    ),
+    Rule(
+        "callbacks.checkpoint.every_n_train_steps",
+        lambda v: _is_int(v) and v >= 1,
+        "an integer >= 1 (or null: once per epoch only)",
+        "callbacks.checkpoint.every_n_train_steps=500",
+    ),
+    Rule(
+        "callbacks.finite_loss.check_every_n_steps",
+        lambda v: _is_int(v) and v >= 1,
+        "an integer >= 1 (or null: 1 on the CPU, 20 on a GPU)",
+        "callbacks.finite_loss.check_every_n_steps=1",
+    ),
+    Rule(
+        "resume",
+        lambda v: v in ("auto", "force"),
+        "auto (continue the latest unfinished run of this task_name) or force (also a "
+        "finished one), or null for a new run",
+        "resume=auto",
+    ),
+    Rule(
         "loss.label_smoothing",
         lambda v: _is_number(v) and 0 <= v < 1,
         "a number in [0, 1)",

@@ -1,12 +1,16 @@
 """Errors a user can fix by changing a config value, a path or a file.
 
-The entry points print them as one paragraph and exit with status 2, without a traceback
-(set HYDRA_FULL_ERROR=1 to see one). Anything else is a bug and keeps its traceback.
+The entry points print them as one paragraph and exit with the error's ``exit_code`` (2 for bad
+input), without a traceback (set HYDRA_FULL_ERROR=1 to see one). Anything else is a bug and
+keeps its traceback.
 """
 
 
 class LitlabError(Exception):
     """A mistake in the user's input; the message names the bad value and the fix."""
+
+    exit_code = 2
+    label = "Error"
 
 
 class ConfigError(LitlabError):
@@ -18,4 +22,21 @@ class DataError(LitlabError):
 
 
 class CheckpointError(LitlabError):
-    """A checkpoint that is missing, unreadable, unsafe or does not fit its model."""
+    """A checkpoint that is missing, unreadable, unsafe, does not fit its model, or could not
+    be written."""
+
+
+class NonFiniteLossError(LitlabError):
+    """Training diverged: the loss became NaN or infinite."""
+
+    exit_code = 3
+
+
+class TrainingInterrupted(LitlabError):
+    """SIGINT or SIGTERM stopped training after saving a checkpoint to resume from."""
+
+    label = "Stopped"
+
+    def __init__(self, message: str, signal_number: int) -> None:
+        super().__init__(message)
+        self.exit_code = 128 + signal_number  # what a shell reports for a process the signal ended

@@ -1,0 +1,68 @@
+"""Stop training when the loss becomes NaN or infinite, before it reaches a checkpoint."""
+
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+
+from litlab.errors import NonFiniteLossError
+
+
+class StopOnNonFiniteLoss(L.Callback):
+    """Check the training loss every ``check_every_n_steps`` steps and before every checkpoint
+    save; on NaN or inf raise an error that names the step, the loss and the likely causes.
+
+    Every step on the CPU, where the check is free; ``null`` means 1 on the CPU and 20 on
+    accelerators, where reading the loss makes the host wait for the device. A NaN spreads into
+    the weights and stays, so a later check still catches it, and none is saved meanwhile.
+    Written by hand: Lightning's EarlyStopping(check_finite) looks only at the monitored
+    validation metric, once per epoch, and then stops as if training had succeeded.
+    """
+
+    def __init__(self, dirpath: str, check_every_n_steps: int | None = None) -> None:
+        self.dirpath = Path(dirpath)
+        self.check_every_n_steps = check_every_n_steps
+        self._loss: torch.Tensor | None = None
+        self._checked_step = 0
+
+    def on_train_batch_end(
+        self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, *args: Any
+    ) -> None:
+        loss = outputs["loss"] if isinstance(outputs, dict) else outputs
+        if loss is None:
+            return
+        self._loss = loss.detach()
+        every = self.check_every_n_steps or (1 if self._loss.device.type == "cpu" else 20)
+        if trainer.global_step - self._checked_step >= every:
+            self._check(trainer, pl_module)
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, *args) -> None:
+        self._check(trainer, pl_module)  # raising here keeps the file on disk as it was
+
+    def _check(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        step, since = trainer.global_step, self._checked_step
+        self._checked_step = step
+        if self._loss is None or torch.isfinite(self._loss).item():
+            return
+        where = f"step {step}" if step - since <= 1 else f"a step between {since + 1} and {step}"
+        raise NonFiniteLossError(
+            f"The training loss became {self._loss.item()} at {where} (epoch "
+            f"{trainer.current_epoch}). Likely causes: a learning rate too high for this model "
+            f"(now {_learning_rate(trainer)}; try optimizer.lr 10x smaller), a loss that does not "
+            "fit the model's outputs (e.g. loss=bce or loss=nll on data of another task), or "
+            "exploding gradients (trainer.gradient_clip_val=1.0 caps them). Nothing was saved "
+            f"after the fault; {_last_good(self.dirpath)}"
+        )
+
+
+def _learning_rate(trainer: L.Trainer) -> str:
+    rates = [group["lr"] for opt in trainer.optimizers for group in opt.param_groups]
+    return ", ".join(f"{rate:g}" for rate in rates) or "unknown"
+
+
+def _last_good(dirpath: Path) -> str:
+    last = dirpath / "last.ckpt"
+    if last.exists():
+        return f"the last good checkpoint is {last}."
+    return "no checkpoint had been saved yet."

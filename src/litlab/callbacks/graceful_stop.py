@@ -1,0 +1,74 @@
+"""Stop on SIGINT or SIGTERM at a step boundary, with a checkpoint to resume from."""
+
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import lightning as L
+from hydra.core.hydra_config import HydraConfig
+
+from litlab.errors import TrainingInterrupted
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class GracefulStop(L.Callback):
+    """On Ctrl+C (SIGINT) or a scheduler's SIGTERM, finish the current training step, save
+    ``<dirpath>/<filename>.ckpt`` and stop with a message that says how to resume. A signal
+    during validation takes effect after the next training step; a second Ctrl+C stops at once,
+    without saving.
+
+    Written by hand: on SIGTERM Lightning stops without saving, and on Ctrl+C it raises wherever
+    the program happens to be, e.g. between a backward pass and its optimizer step. Under DDP
+    every process must receive the signal (a terminal's Ctrl+C, SLURM and torchrun do that).
+    """
+
+    def __init__(self, dirpath: str, filename: str = "last") -> None:
+        self.path = Path(dirpath) / f"{filename}.ckpt"
+        self.received: int | None = None
+        self._previous_handlers: dict[int, object] = {}
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.received = None
+        if threading.current_thread() is threading.main_thread():  # signals reach that only
+            self._previous_handlers = {sig: signal.signal(sig, self._note) for sig in SIGNALS}
+
+    def _note(self, signum: int, frame: FrameType | None) -> None:
+        if self.received is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # asked twice: stop now
+        self.received = signum
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        self._stop_if_signalled(trainer)
+
+    # Handlers go back before Lightning's teardown restores those it found at the start.
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._restore_handlers()
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, err: BaseException):
+        self._restore_handlers()
+
+    def _restore_handlers(self) -> None:
+        for sig, handler in self._previous_handlers.items():
+            signal.signal(sig, handler)
+        self._previous_handlers = {}
+
+    def _stop_if_signalled(self, trainer: L.Trainer) -> None:
+        if self.received is None:
+            return
+        trainer.save_checkpoint(self.path, weights_only=False)  # the full state, to resume
+        name = signal.Signals(self.received).name
+        raise TrainingInterrupted(
+            f"{name} received: training stopped at epoch {trainer.current_epoch}, step "
+            f"{trainer.global_step}, and saved {self.path}. Continue where it stopped with "
+            f"`python train.py {_original_overrides()}resume=auto` (or ckpt_path={self.path}).",
+            self.received,
+        )
+
+
+def _original_overrides() -> str:
+    if not HydraConfig.initialized():
+        return ""
+    overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("ckpt_path=")]
+    return "".join(f"{o} " for o in overrides)
