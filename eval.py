@@ -3,7 +3,7 @@
     python eval.py ckpt_path=outputs/train/runs/<run>/checkpoints/best.ckpt
 """
 
-from litlab.evaluate import main
+from litlab.cli import eval_main as main
 
 if __name__ == "__main__":
     main()

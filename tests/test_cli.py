@@ -8,6 +8,9 @@ import hashlib
 import json
 import os
 import random
+import resource
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -22,9 +25,15 @@ TINY = ["data.val_size=100", "data.batch_size=32", "data.download=false"]
 
 
 def run(
-    script: str, *args: str, data_dir: Path, cwd: Path, quiet: bool = True
+    script: str,
+    *args: str,
+    data_dir: Path,
+    cwd: Path,
+    quiet: bool = True,
+    max_file_bytes: int | None = None,
 ) -> subprocess.CompletedProcess:
-    """Run an entry point; run folders go under cwd/outputs, never into the checkout."""
+    """Run an entry point; run folders go under cwd/outputs, never into the checkout.
+    ``max_file_bytes`` makes writing a larger file fail as on a full disk (EFBIG)."""
     env = {
         **os.environ,
         "LITLAB_DATA_DIR": str(data_dir),
@@ -39,7 +48,13 @@ def run(
         capture_output=True,
         text=True,
         timeout=300,
+        preexec_fn=None if max_file_bytes is None else lambda: limit_file_size(max_file_bytes),
     )
+
+
+def limit_file_size(max_bytes: int) -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails, EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
 
 
 def error_paragraph(result: subprocess.CompletedProcess) -> str:
@@ -96,12 +111,39 @@ def test_train_then_eval_from_the_command_line(workspace):
     assert evaluated["test/acc"] == pytest.approx(metrics["test/acc"], abs=1e-7)
 
 
+@pytest.fixture(scope="module")
+def damaged_data(workspace) -> dict[str, str]:
+    """MNIST folders whose training images are cut short, or not IDX (a wrong magic number)."""
+    root, data_dir, _ = workspace
+    folders = {}
+    for name in ("truncated", "bad_magic"):
+        folder = root / name
+        shutil.copytree(data_dir, folder)
+        images = folder / "MNIST" / "raw" / "train-images-idx3-ubyte"
+        content = images.read_bytes()
+        if name == "truncated":
+            images.write_bytes(content[: len(content) // 2])
+        else:
+            images.write_bytes(b"\x00\x00\x09\x99" + content[4:])
+        folders[name] = str(folder)
+    return folders
+
+
 def test_unknown_option_lists_valid_options(workspace):
     root, data_dir, _ = workspace
     result = run("train.py", "model=nope", data_dir=data_dir, cwd=root)
     assert result.returncode != 0
     assert "Could not find 'model/nope'" in result.stderr
     assert "simple_nn" in result.stderr and "mlp_dropout" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_key_names_it_and_how_to_add_one(workspace):
+    root, data_dir, run_dir = workspace
+    result = run("train.py", "trainer.nope=1", data_dir=data_dir, cwd=root)
+    assert result.returncode != 0
+    assert "Key 'nope' is not in struct" in result.stderr
+    assert "+trainer.nope=1" in result.stderr  # Hydra's hint for adding a key
     assert "Traceback" not in result.stderr
 
 
@@ -121,12 +163,27 @@ def test_unknown_option_lists_valid_options(workspace):
             ["/nonexistent/litlab/MNIST/raw", "LITLAB_DATA_DIR"],
         ),
         (["data.val_size=600"], ["data.val_size=600", "at least one sample"]),
+        (["trainer.max_epochs=0"], ["trainer.max_epochs=0", "trainer.max_epochs=5"]),
+        (["seed=abc"], ["seed='abc'", "seed=42"]),
+        (["trainer.gradient_clip_val=-1"], ["trainer.gradient_clip_val=-1", "=1.0"]),
+        (["resume=maybe"], ["resume='maybe'", "resume=auto"]),
+        (
+            ["callbacks.checkpoint.every_n_train_steps=0"],
+            ["callbacks.checkpoint.every_n_train_steps=0", "every_n_train_steps=500"],
+        ),
+        (["-m", "resume=auto"], ["resume=auto", "--multirun", "ckpt_path="]),
+        (["resume=auto", "ckpt_path=x.ckpt"], ["ckpt_path=x.ckpt", "Leave out resume"]),
+        (["hydra.run.dir=/proc/litlab/run"], ["/proc/litlab/run", "hydra.run.dir=<folder>"]),
+        (["paths.data_dir={truncated}"], ["{truncated}/MNIST/raw", "could not be parsed"]),
+        (["paths.data_dir={bad_magic}"], ["{bad_magic}/MNIST/raw", "could not be parsed"]),
     ],
 )
-def test_bad_input_is_one_clear_paragraph(workspace, args, expected):
+def test_bad_input_is_one_clear_paragraph(workspace, damaged_data, args, expected):
     root, data_dir, run_dir = workspace
     before = folder_digest(run_dir)
     tiny = TINY if not any(arg.startswith("data=") for arg in args) else []
+    args = [arg.format(**damaged_data) for arg in args]
+    expected = [text.format(**damaged_data) for text in expected]
     result = run("train.py", *tiny, *args, data_dir=data_dir, cwd=root)
     assert result.returncode == 2
     message = error_paragraph(result)
@@ -167,25 +224,75 @@ def bad_checkpoint(kind: str, folder: Path, good: Path) -> Path:
         torch.save({"state_dict": {}, "evil": Payload(folder / "pwned")}, path)
     elif kind == "foreign":
         torch.save({"weights": torch.zeros(3)}, path)
+    elif kind == "other_architecture":  # the weights of one model under another's config
+        checkpoint = torch.load(good, weights_only=True)
+        checkpoint["hyper_parameters"]["run_config"]["model"]["hidden_sizes"] = [32]
+        torch.save(checkpoint, path)
     return path
 
 
+BAD_CHECKPOINTS = [
+    ("missing", "does not exist"),
+    ("garbage", "could not be read"),
+    ("truncated", "could not be read"),
+    ("malicious", "was refused: it asks to import posix.system"),
+    ("foreign", "not written by litlab"),
+    ("other_architecture", "do not fit the model of its own config"),
+]
+
+
 @pytest.mark.parametrize(
-    ("kind", "expected"),
-    [
-        ("missing", "does not exist"),
-        ("garbage", "could not be read"),
-        ("truncated", "could not be read"),
-        ("malicious", "was refused: it asks to import posix.system"),
-        ("foreign", "not written by litlab"),
-    ],
+    ("script", "kind", "expected"),
+    [("eval.py", *case) for case in BAD_CHECKPOINTS]
+    + [("train.py", *case) for case in BAD_CHECKPOINTS[:4]],
 )
-def test_eval_refuses_bad_checkpoints(workspace, tmp_path, kind, expected):
+def test_bad_checkpoints_are_refused(workspace, tmp_path, script, kind, expected):
     root, data_dir, run_dir = workspace
+    before = folder_digest(run_dir)
     checkpoint = bad_checkpoint(kind, tmp_path, run_dir / "checkpoints" / "best.ckpt")
-    result = run("eval.py", f"ckpt_path={checkpoint}", data_dir=data_dir, cwd=root)
+    tiny = TINY if script == "train.py" else []
+    result = run(script, *tiny, f"ckpt_path={checkpoint}", data_dir=data_dir, cwd=root)
     assert result.returncode == 2
     message = error_paragraph(result)
     assert expected in message and str(checkpoint) in message
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "pwned").exists()
+    assert folder_digest(run_dir) == before
+
+
+def test_resuming_with_another_model_names_the_difference(workspace):
+    root, data_dir, run_dir = workspace
+    before = folder_digest(run_dir)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    args = ["model=mlp", "model.hidden_sizes=[64]", f"ckpt_path={last}"]
+    result = run("train.py", *TINY, *args, data_dir=data_dir, cwd=root)
+    assert result.returncode == 2
+    message = error_paragraph(result)
+    assert "model.hidden_sizes" in message and "[16]" in message and "overrides.yaml" in message
+    assert folder_digest(run_dir) == before
+
+
+def test_a_full_disk_while_saving_keeps_the_previous_checkpoint(workspace, tmp_path):
+    root, data_dir, run_dir = workspace
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    last = copy / "checkpoints" / "last.ckpt"
+    before = last.read_bytes()
+    result = run(
+        "train.py",
+        *TINY,
+        "model=mlp",
+        "model.hidden_sizes=[16]",
+        "trainer.max_epochs=3",
+        f"ckpt_path={last}",
+        f"hydra.run.dir={copy}",
+        data_dir=data_dir,
+        cwd=root,
+        max_file_bytes=len(before) // 2,  # the run's logs fit; a checkpoint does not
+    )
+    assert result.returncode == 2
+    message = error_paragraph(result)
+    assert f"Could not write checkpoint {copy}/checkpoints/" in message
+    assert "File too large" in message and "is intact" in message
+    assert last.read_bytes() == before
+    assert sorted(p.name for p in last.parent.iterdir()) == ["best.ckpt", "last.ckpt"]

@@ -1,4 +1,4 @@
-"""`evaluate(cfg)`: test a checkpoint with the config it was trained with. Entry: litlab-eval."""
+"""`evaluate(cfg)`: test a checkpoint with the config it was trained with (`litlab-eval`)."""
 
 import logging
 from pathlib import Path
@@ -7,7 +7,6 @@ from omegaconf import DictConfig, OmegaConf
 
 from litlab.build import build_datamodule, build_task, build_trainer
 from litlab.checkpoint import load_checkpoint
-from litlab.cli import hydra_entry_point
 from litlab.errors import CheckpointError, ConfigError
 from litlab.train import float_metrics, write_metrics
 
@@ -46,12 +45,3 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         write_metrics(output_dir / "metrics.json", metrics)
         log.info("Evaluated %s; results in %s", cfg.ckpt_path, output_dir / "metrics.json")
     return metrics
-
-
-@hydra_entry_point("eval")
-def main(cfg: DictConfig) -> None:
-    evaluate(cfg)
-
-
-if __name__ == "__main__":
-    main()

@@ -1,4 +1,4 @@
-"""`train(cfg)`: fit a model, test its best checkpoint, write metrics.json. Entry: litlab-train."""
+"""`train(cfg)`: fit a model, test its best checkpoint, write metrics.json (`litlab-train`)."""
 
 import json
 import logging
@@ -9,11 +9,13 @@ import lightning as L
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from litlab import PROJECT_ROOT
 from litlab.build import build_datamodule, build_task, build_trainer, plain_config
 from litlab.checkpoint import load_checkpoint
-from litlab.cli import hydra_choices, hydra_entry_point
+from litlab.cli import hydra_choices
 from litlab.config import validate_config
 from litlab.errors import ConfigError
+from litlab.record import run_record
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +47,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     if trainer.is_global_zero:
         output_dir.mkdir(parents=True, exist_ok=True)
         OmegaConf.save(plain_config(cfg), _free_path(output_dir / "config.yaml"))
+        record = {**run_record(PROJECT_ROOT), "resumed_from": cfg.get("ckpt_path")}
+        _free_path(output_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
 
     trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
     metrics = float_metrics(trainer.callback_metrics)
@@ -129,13 +133,3 @@ def _refuse_to_overwrite(output_dir: Path, ckpt_path: str | None) -> None:
         "would overwrite them. Leave hydra.run.dir unset to get a fresh folder, or continue that "
         f"run with ckpt_path={checkpoints}/last.ckpt."
     )
-
-
-@hydra_entry_point("train")
-def main(cfg: DictConfig) -> float | None:
-    metrics = train(cfg)
-    return metrics.get(cfg.get("optimized_metric"))
-
-
-if __name__ == "__main__":
-    main()
