@@ -8,6 +8,7 @@ import signal
 from pathlib import Path
 
 import lightning as L
+import torch
 
 
 class BatchRecorder(L.Callback):
@@ -37,3 +38,18 @@ class SignalAt(L.Callback):
     def on_train_batch_end(self, trainer, *args) -> None:
         if trainer.global_step == self.step:
             os.kill(os.getpid(), self.signum)
+
+
+class GradientNormRecorder(L.Callback):
+    """Writes the total gradient norm of every training step, as the optimizer applied it
+    (after any clipping), to ``out_file`` as a JSON list."""
+
+    def __init__(self, out_file: str) -> None:
+        self.out_file, self.norms = Path(out_file), []
+
+    def on_train_batch_end(self, trainer, pl_module, *args) -> None:
+        grads = [p.grad.flatten() for p in pl_module.parameters() if p.grad is not None]
+        self.norms.append(torch.cat(grads).norm().item())
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.out_file.write_text(json.dumps(self.norms))

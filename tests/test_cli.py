@@ -98,6 +98,12 @@ def test_train_then_eval_from_the_command_line(workspace):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["test/acc"] > 0.5
     assert (run_dir / ".hydra" / "config.yaml").exists()
+    record = json.loads((run_dir / "run.json").read_text())
+    assert "train.py" in record["command"] and "model.hidden_sizes=[16]" in record["command"]
+    for package in ("python", "torch", "lightning", "hydra-core", "torchmetrics"):
+        assert record["versions"][package], package
+    if (PROJECT_ROOT / ".git").exists():  # a source checkout, as in CI
+        assert len(record["git"]["commit"]) == 40 and isinstance(record["git"]["dirty"], bool)
     eval_dir = root / "eval_run"
     result = run(
         "eval.py",

@@ -1,6 +1,7 @@
 """Exact resume: a run stopped and continued ends with the weights and metrics of a run that was
 never stopped, to the last digit (CPU, trainer.deterministic=true)."""
 
+import json
 import signal
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from litlab.errors import NonFiniteLossError, TrainingInterrupted
 from litlab.train import train
 from tests.conftest import compose_quiet
 
+STEPS_PER_EPOCH = 16
 # Dropout and augmentation draw random numbers every step, so a resume that lost the
 # generators' state, the data order or a metric's partial sums would show in the results.
 EXACT = [
@@ -18,7 +20,7 @@ EXACT = [
     "model.hidden_sizes=[32]",
     "data.augment=true",
     "data.val_size=100",
-    "data.batch_size=32",  # 16 steps per epoch over 500 training images
+    "data.batch_size=32",  # STEPS_PER_EPOCH over 500 training images
     "data.download=false",
     "scheduler=step",
     "scheduler.step_size=1",
@@ -120,3 +122,34 @@ def test_a_diverging_run_stops_and_keeps_its_last_good_checkpoint(tiny_mnist, tm
     assert str(last) in message
     assert diverged.value.exit_code == 3
     assert last.read_bytes() == before  # nothing saved after the fault
+
+
+def test_ctrl_c_saves_the_step_in_flight_and_exits_130(tiny_mnist, tmp_path):
+    run_dir = tmp_path / "run"
+    probe = [
+        "+callbacks.signal._target_=tests.probes.SignalAt",
+        "+callbacks.signal.step=5",
+        f"+callbacks.signal.signum={int(signal.SIGINT)}",
+    ]
+    cfg = run_config(tiny_mnist, run_dir, *probe)
+    with pytest.raises(TrainingInterrupted, match="SIGINT received") as stopped:
+        train(cfg)
+    assert stopped.value.exit_code == 130
+    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 6
+    assert not (run_dir / "metrics.json").exists()  # unfinished: resume=auto may continue it
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_gradient_clipping_bounds_the_gradient_norm(tiny_mnist, tmp_path):
+    out = tmp_path / "norms.json"
+    probe = [
+        "+callbacks.norms._target_=tests.probes.GradientNormRecorder",
+        f"+callbacks.norms.out_file={out}",
+        "trainer.max_epochs=1",
+    ]
+    train(run_config(tiny_mnist, tmp_path / "clipped", "trainer.gradient_clip_val=0.01", *probe))
+    clipped = json.loads(out.read_text())
+    train(run_config(tiny_mnist, tmp_path / "free", *probe))
+    free = json.loads(out.read_text())
+    assert len(clipped) == len(free) == STEPS_PER_EPOCH
+    assert max(clipped) <= 0.01 * 1.0001 < min(free)
