@@ -32,11 +32,15 @@ class SignalAt(L.Callback):
     """Sends ``signum`` to this very process once training reaches ``step``: a real signal, as a
     scheduler or Ctrl+C would deliver it."""
 
-    def __init__(self, step: int, signum: int = signal.SIGTERM) -> None:
-        self.step, self.signum = step, signum
+    def __init__(self, step: int, signum: int = signal.SIGTERM, in_validation: bool = False):
+        self.step, self.signum, self.in_validation = step, signum, in_validation
 
     def on_train_batch_end(self, trainer, *args) -> None:
-        if trainer.global_step == self.step:
+        if trainer.global_step == self.step and not self.in_validation:
+            os.kill(os.getpid(), self.signum)
+
+    def on_validation_batch_end(self, trainer, *args) -> None:
+        if trainer.global_step == self.step and self.in_validation and not trainer.sanity_checking:
             os.kill(os.getpid(), self.signum)
 
 

@@ -153,3 +153,18 @@ def test_gradient_clipping_bounds_the_gradient_norm(tiny_mnist, tmp_path):
     free = json.loads(out.read_text())
     assert len(clipped) == len(free) == STEPS_PER_EPOCH
     assert max(clipped) <= 0.01 * 1.0001 < min(free)
+
+
+def test_a_signal_during_the_last_validation_stops_before_testing(tiny_mnist, tmp_path):
+    run_dir = tmp_path / "run"
+    probe = [
+        "+callbacks.signal._target_=tests.probes.SignalAt",
+        f"+callbacks.signal.step={STEPS_PER_EPOCH}",
+        "+callbacks.signal.in_validation=true",
+        "trainer.max_epochs=1",
+    ]
+    with pytest.raises(TrainingInterrupted, match="SIGTERM received"):
+        train(run_config(tiny_mnist, run_dir, *probe))
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == STEPS_PER_EPOCH
+    assert not (run_dir / "metrics.json").exists()  # not tested: resume=auto will finish it

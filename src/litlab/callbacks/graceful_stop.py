@@ -16,8 +16,8 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 class GracefulStop(L.Callback):
     """On Ctrl+C (SIGINT) or a scheduler's SIGTERM, finish the current training step, save
     ``<dirpath>/<filename>.ckpt`` and stop with a message that says how to resume. A signal
-    during validation takes effect after the next training step; a second Ctrl+C stops at once,
-    without saving.
+    during validation takes effect after the next training step, or before testing when the
+    last epoch has ended; a second Ctrl+C stops at once, without saving.
 
     Written by hand: on SIGTERM Lightning stops without saving, and on Ctrl+C it raises wherever
     the program happens to be, e.g. between a backward pass and its optimizer step. Under DDP
@@ -45,6 +45,7 @@ class GracefulStop(L.Callback):
     # Handlers go back before Lightning's teardown restores those it found at the start.
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._restore_handlers()
+        self._stop_if_signalled(trainer)  # received during the last validation: skip testing
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, err: BaseException):
         self._restore_handlers()
