@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from litlab.errors import NonFiniteLossError, TrainingInterrupted
+from litlab.errors import ConfigError, NonFiniteLossError, TrainingInterrupted
 from litlab.train import train
 from tests.conftest import compose_quiet
 
@@ -70,21 +70,37 @@ def test_resume_after_epoch_two_matches_an_uninterrupted_run(uninterrupted, tmp_
     assert_same(final_state(run_dir, metrics), straight)
 
 
-def test_sigterm_mid_epoch_then_resume_matches_an_uninterrupted_run(uninterrupted, tmp_path):
+@pytest.mark.parametrize(
+    ("signal_step", "extra"),
+    [
+        (40, []),  # mid epoch 3
+        # at an epoch's last batch, with step checkpoints that fall on it too: the stop and the
+        # save wait for that epoch's validation and end, so the resume does not skip them
+        (16, ["callbacks.checkpoint.every_n_train_steps=8"]),
+    ],
+)
+def test_sigterm_then_resume_matches_an_uninterrupted_run(
+    uninterrupted, tmp_path, signal_step, extra
+):
     data_dir, straight = uninterrupted
     run_dir = tmp_path / "run"
-    probe = ["+callbacks.signal._target_=tests.probes.SignalAt", "+callbacks.signal.step=40"]
+    probe = [
+        "+callbacks.signal._target_=tests.probes.SignalAt",
+        f"+callbacks.signal.step={signal_step}",
+        *extra,
+    ]
     with pytest.raises(TrainingInterrupted, match="SIGTERM received") as stopped:
         train(run_config(data_dir, run_dir, *probe))
     assert stopped.value.exit_code == 143
     last = run_dir / "checkpoints" / "last.ckpt"
     checkpoint = torch.load(last, weights_only=True)
-    assert checkpoint["global_step"] == 41  # the step in flight was finished, then saved
+    saved = signal_step + 1  # the step in flight was finished, then saved
+    assert checkpoint["global_step"] == saved
     assert checkpoint["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [
-        {"epoch": 2, "batches_served": 9}
+        {"epoch": saved // STEPS_PER_EPOCH, "batches_served": saved % STEPS_PER_EPOCH}
     ]
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # handlers given back
-    metrics = train(run_config(data_dir, run_dir, f"ckpt_path={last}"))
+    metrics = train(run_config(data_dir, run_dir, f"ckpt_path={last}", *extra))
     assert_same(final_state(run_dir, metrics), straight)
 
 
@@ -168,3 +184,9 @@ def test_a_signal_during_the_last_validation_stops_before_testing(tiny_mnist, tm
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["global_step"] == STEPS_PER_EPOCH
     assert not (run_dir / "metrics.json").exists()  # not tested: resume=auto will finish it
+
+
+def test_resume_auto_outside_the_command_line_is_refused(tiny_mnist, tmp_path):
+    with pytest.raises(ConfigError, match="ckpt_path=<run>/checkpoints/last.ckpt"):
+        train(run_config(tiny_mnist, tmp_path / "run", "resume=auto"))
+    assert not (tmp_path / "run").exists()

@@ -24,6 +24,9 @@ from litlab.errors import ConfigError, LitlabError
 
 log = logging.getLogger(__name__)
 
+# Set once the entry point has looked up the run that resume=auto|force continues.
+RESUME_RESOLVED = "LITLAB_RESUME_RESOLVED"
+
 
 def prepare_environment() -> None:
     """Set what conf/ reads from the environment (the project root for paths)."""
@@ -111,8 +114,10 @@ def prepare_command_line(config_name: str) -> Callable[[list[str]], list[str]]:
     and for ``resume=auto|force`` point Hydra at the run to continue."""
 
     def prepare(argv: list[str]) -> list[str]:
+        if os.environ.get("LOCAL_RANK", "0") != "0":
+            return argv  # a DDP worker that Lightning started: its launcher prepared the argv
         if any(arg.startswith("-") and arg not in ("-m", "--multirun") for arg in argv[1:]):
-            return argv  # --help, --cfg job, ...: Hydra prints and exits
+            return argv  # --help, --cfg job, --config-dir, ...: left to Hydra
         overrides = [arg for arg in argv[1:] if not arg.startswith("-")]
         try:
             cfg = _compose(overrides, config_name)
@@ -157,6 +162,7 @@ def resolve_resume(argv: list[str], cfg: DictConfig) -> list[str]:
             "cannot be given with it. Leave out resume to start from that checkpoint in a new "
             "folder, or leave out hydra.run.dir and ckpt_path."
         )
+    os.environ[RESUME_RESOLVED] = "1"
     runs = Path(cfg.paths.log_dir) / cfg.task_name / "runs"
     run = _latest_resumable_run(runs)
     if run is None:
@@ -175,10 +181,16 @@ def resolve_resume(argv: list[str], cfg: DictConfig) -> list[str]:
     record = _free_name(run, ".hydra-resume")  # keep the first run's .hydra/ as it was
     return [
         *argv,
-        f"hydra.run.dir='{run}'",
+        f"hydra.run.dir={_quoted(run)}",
         f"hydra.output_subdir={record}",
-        f"ckpt_path='{run / 'checkpoints' / 'last.ckpt'}'",
+        f"ckpt_path={_quoted(run / 'checkpoints' / 'last.ckpt')}",
     ]
+
+
+def _quoted(path: Path) -> str:
+    """A path as a Hydra override value: quoted, with quotes and ${ (interpolation) escaped."""
+    text = str(path).replace("'", "\\'").replace("${", "\\${")
+    return f"'{text}'"
 
 
 def _latest_resumable_run(runs: Path) -> Path | None:

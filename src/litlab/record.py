@@ -48,14 +48,16 @@ def git_state(folder: Path) -> dict[str, Any] | None:
     """Commit and uncommitted changes of the project, or None outside a git checkout."""
     try:
         commit = _git(folder, "rev-parse", "HEAD")
-        changed = _git(folder, "status", "--porcelain", "--untracked-files=no").splitlines()
+        status = _git(folder, "status", "--porcelain", "--untracked-files=no", strip=False)
+        changed = status.splitlines()
     except (OSError, subprocess.SubprocessError):
         return None
     return {"commit": commit, "dirty": bool(changed), "changed": [line[3:] for line in changed]}
 
 
-def _git(folder: Path, *args: str) -> str:
+def _git(folder: Path, *args: str, strip: bool = True) -> str:
     result = subprocess.run(
         ["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10, check=True
     )
-    return result.stdout.strip()
+    # porcelain lines start with a two-letter status that may begin with a space
+    return result.stdout.strip() if strip else result.stdout

@@ -3,18 +3,22 @@
 import json
 import logging
 import os
+import signal
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
 from litlab import PROJECT_ROOT
 from litlab.build import build_datamodule, build_task, build_trainer, plain_config
 from litlab.checkpoint import load_checkpoint
-from litlab.cli import hydra_choices
+from litlab.cli import RESUME_RESOLVED, hydra_choices
 from litlab.config import validate_config
-from litlab.errors import ConfigError
+from litlab.errors import ConfigError, TrainingInterrupted
 from litlab.record import run_record
 
 log = logging.getLogger(__name__)
@@ -32,6 +36,13 @@ def _skip_nvml_probe_without_gpu() -> None:
 def train(cfg: DictConfig) -> dict[str, float]:
     """Train and test as ``cfg`` says; return the final metrics (also in <run>/metrics.json)."""
     validate_config(cfg, hydra_choices())
+    if cfg.get("resume") and not os.environ.get(RESUME_RESOLVED):
+        raise ConfigError(
+            f"resume={cfg.resume} is looked up by the command line (`python train.py ... "
+            f"resume={cfg.resume}`) before Hydra makes a run folder, and that did not happen "
+            "here (train(cfg) from Python, -m sweeps, --config-dir...). Pass "
+            "ckpt_path=<run>/checkpoints/last.ckpt (and that run's folder) instead."
+        )
     output_dir = Path(cfg.paths.output_dir)
     _refuse_to_overwrite(output_dir, cfg.get("ckpt_path"))
     if cfg.get("ckpt_path"):
@@ -50,17 +61,36 @@ def train(cfg: DictConfig) -> dict[str, float]:
         record = {**run_record(PROJECT_ROOT), "resumed_from": cfg.get("ckpt_path")}
         _free_path(output_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
 
-    trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
-    metrics = float_metrics(trainer.callback_metrics)
-    if cfg.get("test"):
-        best = _best_checkpoint(trainer)
-        trainer.test(task, datamodule=datamodule, ckpt_path=best, weights_only=True)
-        metrics.update(float_metrics(trainer.callback_metrics))
+    finished = output_dir / "metrics.json"
+    if trainer.is_global_zero and finished.exists():  # resume=force: the old result stays
+        finished.rename(_free_path(finished))
+    with _sigterm_as_interruption():
+        trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+        metrics = float_metrics(trainer.callback_metrics)
+        if cfg.get("test"):
+            best = _best_checkpoint(trainer)
+            trainer.test(task, datamodule=datamodule, ckpt_path=best, weights_only=True)
+            metrics.update(float_metrics(trainer.callback_metrics))
 
     if trainer.is_global_zero:
         write_metrics(output_dir / "metrics.json", metrics)
         log.info("Run folder: %s", output_dir)
     return metrics
+
+
+@contextmanager
+def _sigterm_as_interruption() -> Iterator[None]:
+    """Lightning's own SIGTERM handling (outside GracefulStop's training steps: the sanity
+    check, testing) ends with a SystemExit of status 0, as if the run had succeeded."""
+    try:
+        yield
+    except SIGTERMException as err:
+        raise TrainingInterrupted(
+            "SIGTERM received outside the training steps; the run stopped without testing. "
+            "Its checkpoints are as the last epoch or step left them: continue with resume=auto "
+            "or ckpt_path=<run>/checkpoints/last.ckpt.",
+            signal.SIGTERM,
+        ) from err
 
 
 def write_metrics(path: Path, metrics: dict[str, float]) -> None:

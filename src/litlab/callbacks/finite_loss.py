@@ -43,8 +43,12 @@ class StopOnNonFiniteLoss(L.Callback):
     def _check(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         step, since = trainer.global_step, self._checked_step
         self._checked_step = step
-        if self._loss is None or torch.isfinite(self._loss).item():
+        finite = self._loss is None or bool(torch.isfinite(self._loss).item())
+        # under DDP every rank must raise at the same step, or the others wait in a collective
+        if not trainer.strategy.reduce_boolean_decision(not finite, all=False):
             return
+        if finite:
+            self._loss = torch.tensor(float("nan"))  # another rank's loss diverged
         where = f"step {step}" if step - since <= 1 else f"a step between {since + 1} and {step}"
         raise NonFiniteLossError(
             f"The training loss became {self._loss.item()} at {where} (epoch "

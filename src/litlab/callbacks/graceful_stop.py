@@ -1,5 +1,6 @@
 """Stop on SIGINT or SIGTERM at a step boundary, with a checkpoint to resume from."""
 
+import shlex
 import signal
 import threading
 from pathlib import Path
@@ -7,6 +8,7 @@ from types import FrameType
 
 import lightning as L
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 
 from litlab.errors import TrainingInterrupted
 
@@ -30,7 +32,8 @@ class GracefulStop(L.Callback):
         self._previous_handlers: dict[int, object] = {}
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.received = None
+        # Lightning's own SIGTERM handler was active until now (sanity check, restoring)
+        self.received = signal.SIGTERM if trainer.received_sigterm else None
         if threading.current_thread() is threading.main_thread():  # signals reach that only
             self._previous_handlers = {sig: signal.signal(sig, self._note) for sig in SIGNALS}
 
@@ -40,6 +43,8 @@ class GracefulStop(L.Callback):
         self.received = signum
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
+        if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            return  # validation and the epoch's end belong to this state: stop after them
         self._stop_if_signalled(trainer)
 
     # Handlers go back before Lightning's teardown restores those it found at the start.
@@ -56,20 +61,28 @@ class GracefulStop(L.Callback):
         self._previous_handlers = {}
 
     def _stop_if_signalled(self, trainer: L.Trainer) -> None:
-        if self.received is None:
+        # Under DDP the ranks may see the signal at different steps: all stop at the same one.
+        signalled = trainer.strategy.reduce_boolean_decision(self.received is not None, all=False)
+        if not signalled:
             return
         trainer.save_checkpoint(self.path, weights_only=False)  # the full state, to resume
-        name = signal.Signals(self.received).name
+        name = signal.Signals(self.received or signal.SIGTERM).name
         raise TrainingInterrupted(
             f"{name} received: training stopped at epoch {trainer.current_epoch}, step "
-            f"{trainer.global_step}, and saved {self.path}. Continue where it stopped with "
-            f"`python train.py {_original_overrides()}resume=auto` (or ckpt_path={self.path}).",
-            self.received,
+            f"{trainer.global_step}, and saved {self.path}. {_how_to_continue(self.path)}",
+            self.received or signal.SIGTERM,
         )
 
 
-def _original_overrides() -> str:
-    if not HydraConfig.initialized():
-        return ""
-    overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith("ckpt_path=")]
-    return "".join(f"{o} " for o in overrides)
+def _how_to_continue(path: Path) -> str:
+    if not HydraConfig.initialized() or HydraConfig.get().mode == RunMode.MULTIRUN:
+        return f"Continue from it with ckpt_path={shlex.quote(str(path))}."
+    overrides = [
+        shlex.quote(o)
+        for o in HydraConfig.get().overrides.task
+        if not o.startswith(("ckpt_path=", "resume="))
+    ]
+    return (
+        "Continue where it stopped with "
+        f"`python train.py {' '.join([*overrides, 'resume=auto'])}` (or ckpt_path={path})."
+    )

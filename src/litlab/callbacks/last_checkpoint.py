@@ -1,5 +1,8 @@
 """checkpoints/last.ckpt: the state to resume from."""
 
+from typing import Any
+
+import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 
@@ -25,3 +28,9 @@ class LastCheckpoint(ModelCheckpoint):
             every_n_train_steps=every_n_train_steps,
         )
         self._every_n_epochs = 1
+
+    def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
+        # A save at an epoch's last batch would precede its validation and suppress the save at
+        # the epoch's end (same step): a resume would then skip that validation.
+        if not trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+            super().on_train_batch_end(trainer, *args)

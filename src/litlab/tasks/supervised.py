@@ -131,9 +131,14 @@ class SupervisedTask(L.LightningModule):
             return
         restore_rng_states(checkpoint["rng_states"])
         if trainer.global_rank > 0:
-            # the checkpoint holds rank 0's generators; other ranks must not draw rank 0's masks
+            # The checkpoint holds rank 0's generators and partial training sums: other ranks
+            # must not draw rank 0's masks, nor add its sums a second time.
             seed = (self.hparams.run_config or {}).get("seed") or 0
             torch.manual_seed(seed * 1009 + trainer.global_rank + 7919 * checkpoint["global_step"])
+            fresh = self.state_dict()  # called before the weights are loaded from checkpoint
+            for key in checkpoint["state_dict"]:
+                if key.startswith(("train_metrics.", "train_loss.")):
+                    checkpoint["state_dict"][key] = fresh[key]
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(params=self.parameters())
