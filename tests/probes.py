@@ -32,11 +32,19 @@ class SignalAt(L.Callback):
     """Sends ``signum`` to this very process once training reaches ``step``: a real signal, as a
     scheduler or Ctrl+C would deliver it."""
 
-    def __init__(self, step: int, signum: int = signal.SIGTERM, in_validation: bool = False):
+    def __init__(
+        self,
+        step: int,
+        signum: int = signal.SIGTERM,
+        in_validation: bool = False,
+        steps_later_per_rank: int = 0,
+    ) -> None:
         self.step, self.signum, self.in_validation = step, signum, in_validation
+        self.steps_later_per_rank = steps_later_per_rank  # DDP ranks signalled at other steps
 
     def on_train_batch_end(self, trainer, *args) -> None:
-        if trainer.global_step == self.step and not self.in_validation:
+        step = self.step + trainer.global_rank * self.steps_later_per_rank
+        if trainer.global_step == step and not self.in_validation:
             os.kill(os.getpid(), self.signum)
 
     def on_validation_batch_end(self, trainer, *args) -> None:

@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import torch
+
 from litlab import PROJECT_ROOT
 from tests.conftest import QUIET
 
@@ -40,3 +42,29 @@ def test_ddp_ranks_see_disjoint_shards_that_cover_the_epoch(tmp_path):
     assert set(ranks[0]["0"]) != set(ranks[0]["1"])  # and new shards, not the same ones
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["test/acc"] > 0.9
+
+
+def test_ddp_ranks_signalled_at_different_steps_stop_together(tmp_path):
+    run_dir = tmp_path / "run"
+    command = [
+        sys.executable,
+        str(PROJECT_ROOT / "train.py"),
+        *QUIET,
+        "trainer=ddp_cpu",
+        "data=xor",
+        "model=mlp",
+        "data.batch_size=32",  # 22 steps per epoch and rank
+        "trainer.max_epochs=5",
+        f"hydra.run.dir={run_dir}",
+        "+callbacks.signal._target_=tests.probes.SignalAt",
+        "+callbacks.signal.step=3",
+        "+callbacks.signal.steps_later_per_rank=4",  # rank 0 at step 3, rank 1 at step 7
+    ]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    result = subprocess.run(
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 143, result.stderr[-3000:]  # no hang, no kill of rank 1
+    assert "SIGTERM received" in result.stderr
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 10  # the first step at which the ranks agree

@@ -138,7 +138,7 @@ RULES = (
     Rule(
         "callbacks.finite_loss.check_every_n_steps",
         lambda v: _is_int(v) and v >= 1,
-        "an integer >= 1 (or null: 1 on the CPU, 20 on a GPU)",
+        "an integer >= 1 (or null: 1 on one CPU, 20 on a GPU or under DDP)",
         "callbacks.finite_loss.check_every_n_steps=1",
     ),
     Rule(

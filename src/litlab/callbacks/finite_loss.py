@@ -13,8 +13,9 @@ class StopOnNonFiniteLoss(L.Callback):
     """Check the training loss every ``check_every_n_steps`` steps and before every checkpoint
     save; on NaN or inf raise an error that names the step, the loss and the likely causes.
 
-    Every step on the CPU, where the check is free; ``null`` means 1 on the CPU and 20 on
-    accelerators, where reading the loss makes the host wait for the device. A NaN spreads into
+    ``null`` means every step on one CPU, where the check is free, and every 20 steps on
+    accelerators (reading the loss makes the host wait for the device) and under DDP (the ranks
+    agree through a collective). A NaN spreads into
     the weights and stays, so a later check still catches it, and none is saved meanwhile.
     Written by hand: Lightning's EarlyStopping(check_finite) looks only at the monitored
     validation metric, once per epoch, and then stops as if training had succeeded.
@@ -33,7 +34,8 @@ class StopOnNonFiniteLoss(L.Callback):
         if loss is None:
             return
         self._loss = loss.detach()
-        every = self.check_every_n_steps or (1 if self._loss.device.type == "cpu" else 20)
+        cheap = self._loss.device.type == "cpu" and trainer.world_size == 1  # no collective
+        every = self.check_every_n_steps or (1 if cheap else 20)
         if trainer.global_step - self._checked_step >= every:
             self._check(trainer, pl_module)
 

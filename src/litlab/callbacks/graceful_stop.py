@@ -13,13 +13,15 @@ from hydra.types import RunMode
 from litlab.errors import TrainingInterrupted
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
+DDP_CHECK_EVERY_N_STEPS = 10
 
 
 class GracefulStop(L.Callback):
     """On Ctrl+C (SIGINT) or a scheduler's SIGTERM, finish the current training step, save
     ``<dirpath>/<filename>.ckpt`` and stop with a message that says how to resume. A signal
     during validation takes effect after the next training step, or before testing when the
-    last epoch has ended; a second Ctrl+C stops at once, without saving.
+    last epoch has ended; a second Ctrl+C stops at once, without saving. Under DDP the ranks
+    agree every 10 steps, so they stop at the same one.
 
     Written by hand: on SIGTERM Lightning stops without saving, and on Ctrl+C it raises wherever
     the program happens to be, e.g. between a backward pass and its optimizer step. Under DDP
@@ -45,6 +47,8 @@ class GracefulStop(L.Callback):
     def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
         if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
             return  # validation and the epoch's end belong to this state: stop after them
+        if trainer.world_size > 1 and trainer.global_step % DDP_CHECK_EVERY_N_STEPS:
+            return  # agreeing costs a collective and a host sync: not every step
         self._stop_if_signalled(trainer)
 
     # Handlers go back before Lightning's teardown restores those it found at the start.
