@@ -11,8 +11,8 @@ from litlab import PROJECT_ROOT
 from tests.conftest import QUIET
 
 
-def test_ddp_ranks_see_disjoint_shards_that_cover_the_epoch(tmp_path):
-    run_dir, probe_dir = tmp_path / "run", tmp_path / "probe"
+def train_on_two_ranks(run_dir, *overrides: str) -> subprocess.CompletedProcess:
+    """`python train.py trainer=ddp_cpu data=xor model=mlp ...`: two gloo processes."""
     command = [
         sys.executable,
         str(PROJECT_ROOT / "train.py"),
@@ -20,15 +20,23 @@ def test_ddp_ranks_see_disjoint_shards_that_cover_the_epoch(tmp_path):
         "trainer=ddp_cpu",
         "data=xor",
         "model=mlp",
-        "trainer.max_epochs=2",
-        "callbacks.early_stopping=null",
         f"hydra.run.dir={run_dir}",
-        "+callbacks.batch_recorder._target_=tests.probes.BatchRecorder",
-        f"+callbacks.batch_recorder.out_dir={probe_dir}",
+        *overrides,
     ]
     env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    result = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    return subprocess.run(
+        command, cwd=run_dir.parent, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_ddp_ranks_see_disjoint_shards_that_cover_the_epoch(tmp_path):
+    run_dir, probe_dir = tmp_path / "run", tmp_path / "probe"
+    result = train_on_two_ranks(
+        run_dir,
+        "trainer.max_epochs=2",
+        "callbacks.early_stopping=null",
+        "+callbacks.batch_recorder._target_=tests.probes.BatchRecorder",
+        f"+callbacks.batch_recorder.out_dir={probe_dir}",
     )
     assert result.returncode == 0, result.stderr[-3000:]
 
@@ -46,23 +54,13 @@ def test_ddp_ranks_see_disjoint_shards_that_cover_the_epoch(tmp_path):
 
 def test_ddp_ranks_signalled_at_different_steps_stop_together(tmp_path):
     run_dir = tmp_path / "run"
-    command = [
-        sys.executable,
-        str(PROJECT_ROOT / "train.py"),
-        *QUIET,
-        "trainer=ddp_cpu",
-        "data=xor",
-        "model=mlp",
+    result = train_on_two_ranks(
+        run_dir,
         "data.batch_size=32",  # 22 steps per epoch and rank
         "trainer.max_epochs=5",
-        f"hydra.run.dir={run_dir}",
         "+callbacks.signal._target_=tests.probes.SignalAt",
         "+callbacks.signal.step=3",
         "+callbacks.signal.steps_later_per_rank=4",  # rank 0 at step 3, rank 1 at step 7
-    ]
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    result = subprocess.run(
-        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 143, result.stderr[-3000:]  # no hang, no kill of rank 1
     assert "SIGTERM received" in result.stderr
