@@ -52,7 +52,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def _unreadable(path: Path, err: Exception) -> CheckpointError:
-    details = str(err).splitlines()[0][:200] if str(err) else "no details"
+    if isinstance(err, pickle.UnpicklingError):
+        # torch's own wording suggests weights_only=False, i.e. running whatever the file holds
+        details = "its bytes are no checkpoint archive"
+    else:
+        details = str(err).splitlines()[0][:200] if str(err) else "no details"
     return CheckpointError(
         f"Checkpoint {path} could not be read ({type(err).__name__}: {details}). The file is "
         "truncated or not a PyTorch checkpoint; use another one, e.g. last.ckpt or best.ckpt of "
