@@ -52,10 +52,16 @@ def build_task(cfg: DictConfig) -> SupervisedTask:
         scheduler=scheduler,
         task=cfg.data.task,
         num_classes=cfg.data.num_classes,
+        class_names=_class_names(cfg),
         monitor=cfg.monitor.metric,
         monitor_mode=cfg.monitor.mode,
         run_config=plain_config(cfg),
     )
+
+
+def _class_names(cfg: DictConfig) -> list[str] | None:
+    names = cfg.data.get("class_names")
+    return [str(name) for name in names] if names is not None else None
 
 
 def plain_config(cfg: DictConfig) -> dict:

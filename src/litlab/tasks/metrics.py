@@ -1,31 +1,50 @@
 """torchmetrics collections per task kind and stage."""
 
-from torchmetrics import MetricCollection
+from collections.abc import Sequence
+
+import torch
+from torchmetrics import Metric, MetricCollection
 from torchmetrics.classification import (
     BinaryAccuracy,
+    BinaryConfusionMatrix,
     BinaryF1Score,
     BinaryPrecision,
     BinaryRecall,
     MulticlassAccuracy,
+    MulticlassConfusionMatrix,
     MulticlassF1Score,
     MulticlassPrecision,
     MulticlassRecall,
 )
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
+from torchmetrics.wrappers import ClasswiseWrapper
+
+from litlab.report.files import shortest_float32
+
+PER_CLASS = {"precision": MulticlassPrecision, "recall": MulticlassRecall, "f1": MulticlassF1Score}
 
 
-def stage_metrics(task: str, num_classes: int | None, stage: str) -> MetricCollection:
+def stage_metrics(
+    task: str, num_classes: int | None, stage: str, class_names: Sequence[str] | None = None
+) -> MetricCollection:
     """Metrics logged as ``<stage>/<name>``. Training keeps a single cheap one (acc or mae)
     and skips input validation, which waits on the device every step; validation and test get
-    the full set (macro averages for multiclass)."""
+    the full set (macro averages for multiclass) and, for multiclass, precision, recall and F1
+    per class as ``<stage>/f1/<class name>``."""
     check = stage != "train"
     if task == "multiclass":
-        full = {
+        full: dict[str, Metric] = {
             "acc": MulticlassAccuracy(num_classes, average="micro", validate_args=check),
-            "precision": MulticlassPrecision(num_classes, average="macro", validate_args=check),
-            "recall": MulticlassRecall(num_classes, average="macro", validate_args=check),
-            "f1": MulticlassF1Score(num_classes, average="macro", validate_args=check),
+            **{
+                name: metric(num_classes, average="macro", validate_args=check)
+                for name, metric in PER_CLASS.items()
+            },
         }
+        if stage != "train":
+            names = list(class_names or map(str, range(num_classes)))
+            for name, metric in PER_CLASS.items():
+                per_class = metric(num_classes, average=None, validate_args=check)
+                full[f"{name}_per_class"] = ClasswiseWrapper(per_class, names, prefix=f"{name}/")
     elif task == "binary":
         full = {
             "acc": BinaryAccuracy(validate_args=check),
@@ -40,6 +59,26 @@ def stage_metrics(task: str, num_classes: int | None, stage: str) -> MetricColle
     if stage == "train":
         first = next(iter(full))
         full = {first: full[first]}
-    # Compute groups share state between metrics of one family, worth it for the full set but
-    # pure per-step overhead for training's single metric.
-    return MetricCollection(full, prefix=f"{stage}/", compute_groups=stage != "train")
+    # Compute groups share state between metrics of one family: worth it for the full set,
+    # pure per-step overhead for training's single metric. The per-class wrappers stay out:
+    # in a group their inner metric counts no updates, and torchmetrics then warns on compute.
+    groups: bool | list[list[str]] = stage != "train"
+    if task == "multiclass" and stage != "train":
+        groups = [list(PER_CLASS)]
+    return MetricCollection(full, prefix=f"{stage}/", compute_groups=groups)
+
+
+def confusion_matrix(task: str, num_classes: int | None) -> Metric | None:
+    """Counts of (true, predicted) class pairs, rows are true classes; None for regression."""
+    if task == "multiclass":
+        return MulticlassConfusionMatrix(num_classes)
+    if task == "binary":
+        return BinaryConfusionMatrix()
+    return None
+
+
+def metric_float(value: torch.Tensor | float) -> float:
+    """A logged metric as a float; float32 ones with the fewest digits that keep their value."""
+    if isinstance(value, torch.Tensor) and value.dtype == torch.float32:
+        return shortest_float32(value.item())
+    return float(value)

@@ -12,7 +12,7 @@ from torch.optim.lr_scheduler import OneCycleLR
 from torchmetrics import MaxMetric, MeanMetric, MinMetric
 
 from litlab.checkpoint import restore_rng_states, rng_states
-from litlab.tasks.metrics import stage_metrics
+from litlab.tasks.metrics import confusion_matrix, stage_metrics
 
 # Losses that expect something other than raw logits; the task converts the model output.
 LOSS_INPUTS: dict[type[nn.Module], Callable[[torch.Tensor], torch.Tensor]] = {
@@ -27,9 +27,12 @@ class SupervisedTask(L.LightningModule):
     ``task`` is ``multiclass`` (targets are class indices, outputs ``(N, num_classes)`` logits),
     ``binary`` (targets 0/1 floats, outputs ``(N, 1)`` logits) or ``regression`` (float targets,
     outputs ``(N, 1)``). ``monitor`` (e.g. ``val/acc``, mode ``max``) is tracked as
-    ``<monitor>_best`` for checkpoint selection and sweeps. ``optimizer`` and ``scheduler`` are
-    partials completed here. Only plain values are saved as hyperparameters (``run_config`` is
-    the resolved run config as a dict), so checkpoints load with ``weights_only=True``.
+    ``<monitor>_best`` for checkpoint selection and sweeps. ``class_names`` name the per-class
+    metrics (``test/f1/<name>``); after each validation and test epoch, ``confusion_matrices``
+    holds that stage's counts (rows: true class) for callbacks that draw them. ``optimizer``
+    and ``scheduler`` are partials completed here. Only plain values are saved as
+    hyperparameters (``run_config`` is the resolved run config as a dict), so checkpoints load
+    with ``weights_only=True``.
     """
 
     def __init__(
@@ -40,6 +43,7 @@ class SupervisedTask(L.LightningModule):
         scheduler: Callable[..., Any] | None = None,
         task: str = "multiclass",
         num_classes: int | None = None,
+        class_names: list[str] | None = None,
         monitor: str = "val/acc",
         monitor_mode: str = "max",
         run_config: dict | None = None,
@@ -50,8 +54,11 @@ class SupervisedTask(L.LightningModule):
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.loss_input = LOSS_INPUTS.get(type(loss), lambda outputs: outputs)
         self.train_metrics = stage_metrics(task, num_classes, "train")
-        self.val_metrics = stage_metrics(task, num_classes, "val")
-        self.test_metrics = stage_metrics(task, num_classes, "test")
+        self.val_metrics = stage_metrics(task, num_classes, "val", class_names)
+        self.test_metrics = stage_metrics(task, num_classes, "test", class_names)
+        self.val_confusion = confusion_matrix(task, num_classes)
+        self.test_confusion = confusion_matrix(task, num_classes)
+        self.confusion_matrices: dict[str, torch.Tensor] = {}
         # Loss means skip torchmetrics' NaN check: it would wait on the device every step.
         self.train_loss, self.val_loss, self.test_loss = (
             MeanMetric(nan_strategy="disable") for _ in range(3)
@@ -76,35 +83,48 @@ class SupervisedTask(L.LightningModule):
         outputs = self.net(inputs)
         return outputs if self.hparams.task == "multiclass" else outputs.squeeze(-1)
 
-    def _step(self, batch: tuple[torch.Tensor, torch.Tensor], stage: str) -> torch.Tensor:
-        """Loss of one batch; metrics are only updated here and logged once per epoch, because
-        per-step logging costs more than a small model's whole step."""
+    def _step(
+        self, batch: tuple[torch.Tensor, torch.Tensor], stage: str
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Loss and predictions (probabilities for binary, else the outputs) of one batch;
+        metrics are only updated here and logged once per epoch, because per-step logging costs
+        more than a small model's whole step."""
         inputs, targets = batch
         outputs = self(inputs)
         loss = self.loss(self.loss_input(outputs), targets)
         predictions = torch.sigmoid(outputs) if self.hparams.task == "binary" else outputs
-        getattr(self, f"{stage}_metrics").update(predictions.detach(), targets)
+        predictions = predictions.detach()
+        getattr(self, f"{stage}_metrics").update(predictions, targets)
         getattr(self, f"{stage}_loss").update(loss.detach(), len(targets))
-        return loss
+        confusion = getattr(self, f"{stage}_confusion", None)
+        if confusion is not None:
+            confusion.update(predictions, targets.long())
+        return loss, predictions
 
     def _log_epoch(self, stage: str) -> dict[str, torch.Tensor]:
         metrics, mean_loss = getattr(self, f"{stage}_metrics"), getattr(self, f"{stage}_loss")
         values = {f"{stage}/loss": mean_loss.compute(), **metrics.compute()}  # synced over ranks
         metrics.reset()
         mean_loss.reset()
+        confusion = getattr(self, f"{stage}_confusion", None)
+        if confusion is not None:
+            self.confusion_matrices[stage] = confusion.compute().cpu()  # synced over ranks
+            confusion.reset()
         for name, value in values.items():  # the bar shows loss and the headline metric
-            headline = stage != "test" and name.endswith(("/loss", "/acc", "/mae"))
+            headline = stage != "test" and name in (f"{stage}/loss", f"{stage}/acc", f"{stage}/mae")
             self.log(name, value, prog_bar=headline)
         return values
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
-        return self._step(batch, "train")
+        return self._step(batch, "train")[0]
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._step(batch, "val")
 
-    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
-        self._step(batch, "test")
+    def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        """Returns the predictions, which Lightning hands to callbacks' ``on_test_batch_end``
+        (misclassified images, regression scatter plots) without keeping them."""
+        return self._step(batch, "test")[1]
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")
