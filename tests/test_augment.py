@@ -54,10 +54,18 @@ def test_only_training_batches_are_augmented(tiny_mnist):
     datamodule.setup()
     trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False)
     datamodule.trainer = trainer
-    inputs = datamodule.splits["train"][0][:32]
+    inputs, targets = datamodule.splits["train"][0][:32], datamodule.splits["train"][1][:32]
     plain = mnist_module(tiny_mnist).prepare_inputs(inputs.clone())
 
+    def prepared() -> torch.Tensor:
+        return datamodule.on_after_batch_transfer((inputs.clone(), targets), 0)[0]
+
     trainer.validating = True
-    torch.testing.assert_close(datamodule.prepare_inputs(inputs.clone()), plain)
+    torch.testing.assert_close(prepared(), plain)
     trainer.training = True
-    assert not torch.allclose(datamodule.prepare_inputs(inputs.clone()), plain)
+    assert not torch.allclose(prepared(), plain)
+    # examples for the model summary and graph are never augmented, and draw no random numbers
+    state = torch.get_rng_state()
+    expected = mnist_module(tiny_mnist).prepare_inputs(datamodule.splits["val"][0][:4].clone())
+    torch.testing.assert_close(datamodule.example_inputs(torch.device("cpu"), 4), expected)
+    assert torch.equal(torch.get_rng_state(), state)

@@ -69,8 +69,9 @@ class TensorDataModule(L.LightningDataModule):
         """Return ``{"train": (x, y), "val": (x, y), "test": (x, y)}`` as CPU tensors."""
         raise NotImplementedError
 
-    def prepare_inputs(self, inputs: torch.Tensor) -> torch.Tensor:
-        """Turn a batch of stored inputs into model inputs (on the model's device)."""
+    def prepare_inputs(self, inputs: torch.Tensor, training: bool = False) -> torch.Tensor:
+        """Turn a batch of stored inputs into model inputs (on the model's device); ``training``
+        batches may be augmented."""
         return inputs
 
     def setup(self, stage: str | None = None) -> None:
@@ -139,7 +140,15 @@ class TensorDataModule(L.LightningDataModule):
 
     def on_after_batch_transfer(self, batch: Split, dataloader_idx: int) -> Split:
         inputs, targets = batch
-        return self.prepare_inputs(inputs), targets
+        training = self.trainer is not None and self.trainer.training
+        return self.prepare_inputs(inputs, training), targets
+
+    def example_inputs(self, device: torch.device, count: int = 2) -> torch.Tensor:
+        """The first ``count`` validation inputs as the model sees them (never augmented): for
+        the model summary's shapes and TensorBoard's graph."""
+        assert self.splits is not None, "setup() runs before examples are asked for"
+        inputs = self.splits["val"][0][:count].to(device)
+        return self.prepare_inputs(inputs.clone(), training=False)
 
 
 def seeded_split(num_samples: int, sizes: Sequence[int], seed: int) -> list[torch.Tensor]:
