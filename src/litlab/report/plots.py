@@ -1,0 +1,161 @@
+"""The figures of a run and of a sweep.
+
+Drawn with matplotlib's object API (``Figure`` and the Agg canvas, no pyplot): no global figure
+state, no display needed, safe in DDP ranks and sweep workers.
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+# Beyond this many classes the cells are too small for their numbers.
+MAX_ANNOTATED_CLASSES = 20
+
+
+def render(fig: Figure) -> np.ndarray:
+    """The figure as an ``(H, W, 3)`` uint8 RGB array (for TensorBoard's ``add_image``)."""
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def save(fig: Figure, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    FigureCanvasAgg(fig)
+    fig.savefig(path)
+    return path
+
+
+def confusion_matrix_figure(counts: np.ndarray, class_names: Sequence[str], title: str) -> Figure:
+    """Counts (left) and the same matrix normalised per true class (right): the diagonal of the
+    right panel is each class's recall."""
+    counts = np.asarray(counts)
+    totals = counts.sum(axis=1, keepdims=True)
+    normalised = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    size = len(class_names)
+    side = min(4.0 + 0.25 * size, 9.0)
+    fig = Figure(figsize=(2 * side + 0.6, side), dpi=80, layout="constrained")
+    fig.suptitle(title)
+    for ax, values, panel in zip(
+        fig.subplots(1, 2),
+        (counts, normalised),
+        ("counts", "normalised per true class"),
+        strict=True,
+    ):
+        ax.imshow(values, cmap="Blues", vmin=0, vmax=values.max() or 1)
+        ax.set_title(panel)
+        ax.set_xticks(range(size), class_names, rotation=90 if size > 10 else 0)
+        ax.set_yticks(range(size), class_names)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("true")
+        if size <= MAX_ANNOTATED_CLASSES:
+            _annotate_cells(ax, values, integers=values is counts)
+    return fig
+
+
+def _annotate_cells(ax, values: np.ndarray, integers: bool) -> None:
+    threshold = values.max() / 2
+    for (row, col), value in np.ndenumerate(values):
+        text = str(int(value)) if integers else f"{value:.2f}"
+        colour = "white" if value > threshold else "black"
+        ax.text(col, row, text, ha="center", va="center", fontsize=7, color=colour)
+
+
+def learning_curves_figure(history: Sequence[dict[str, float]], metric: str) -> Figure:
+    """Train and validation loss (left) and ``metric`` (e.g. ``acc``, right) per epoch."""
+    fig = Figure(figsize=(10, 4), dpi=80, layout="constrained")
+    for ax, name in zip(fig.subplots(1, 2), ("loss", metric), strict=True):
+        for stage, style in (("train", "o-"), ("val", "s-")):
+            points = [
+                (row["epoch"], row[f"{stage}/{name}"])
+                for row in history
+                if np.isfinite(row.get(f"{stage}/{name}", np.nan))
+            ]
+            if points:
+                epochs, values = zip(*points, strict=True)
+                ax.plot(epochs, values, style, label=f"{stage}/{name}", markersize=4)
+        ax.set_xlabel("epoch")
+        ax.set_title(name)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return fig
+
+
+def per_class_figure(class_names: Sequence[str], values: Sequence[float], name: str) -> Figure:
+    """A bar per class, e.g. the test F1 of each digit."""
+    fig = Figure(figsize=(max(5.0, 0.45 * len(class_names) + 2), 3.5), dpi=80, layout="constrained")
+    ax = fig.subplots()
+    bars = ax.bar(range(len(values)), values, color="tab:blue")
+    ax.bar_label(bars, fmt="%.3f", fontsize=7)
+    ax.set_xticks(range(len(values)), class_names, rotation=90 if len(values) > 10 else 0)
+    ax.set_ylim(0, 1.08)
+    ax.set_xlabel("class")
+    ax.set_ylabel(name)
+    ax.set_title(f"{name} per class")
+    return fig
+
+
+def predicted_vs_true_figure(true: np.ndarray, predicted: np.ndarray) -> Figure:
+    fig = Figure(figsize=(5, 5), dpi=80, layout="constrained")
+    ax = fig.subplots()
+    ax.scatter(true, predicted, s=6, alpha=0.5)
+    low, high = float(min(true.min(), predicted.min())), float(max(true.max(), predicted.max()))
+    ax.plot([low, high], [low, high], "k--", linewidth=1, label="predicted = true")
+    ax.set_xlabel("true")
+    ax.set_ylabel("predicted")
+    ax.set_title("test set: predicted vs true")
+    ax.legend()
+    return fig
+
+
+def residuals_figure(true: np.ndarray, predicted: np.ndarray) -> Figure:
+    """Residuals against the prediction (structure there means a missed pattern) and their
+    distribution."""
+    residuals = predicted - true
+    fig = Figure(figsize=(10, 4), dpi=80, layout="constrained")
+    scatter, histogram = fig.subplots(1, 2)
+    scatter.scatter(predicted, residuals, s=6, alpha=0.5)
+    scatter.axhline(0, color="k", linestyle="--", linewidth=1)
+    scatter.set_xlabel("predicted")
+    scatter.set_ylabel("predicted - true")
+    scatter.set_title("residuals")
+    histogram.hist(residuals, bins=40)
+    histogram.set_xlabel("predicted - true")
+    histogram.set_title("distribution of residuals")
+    return fig
+
+
+def misclassified_figure(
+    images: np.ndarray, predicted: Sequence[int], true: Sequence[int], class_names: Sequence[str]
+) -> Figure:
+    """``images`` ``(N, C, H, W)`` in any range, each scaled to its own min..max for display."""
+    count = len(images)
+    columns = min(8, count)
+    rows = -(-count // columns)
+    fig = Figure(figsize=(1.3 * columns, 1.5 * rows + 0.5), dpi=80, layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
+    for ax in axes:
+        ax.axis("off")
+    for ax, image, guess, label in zip(axes, images, predicted, true, strict=False):  # axes: more
+        low, high = image.min(), image.max()
+        image = (image - low) / (high - low if high > low else 1)
+        ax.imshow(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0), cmap="gray")
+        ax.set_title(f"pred {class_names[guess]}\ntrue {class_names[label]}", fontsize=8)
+    return fig
+
+
+def sweep_figure(labels: Sequence[str], values: Sequence[float], metric: str) -> Figure:
+    """One horizontal bar per job, best first; failed jobs (NaN) are listed without a bar."""
+    fig = Figure(figsize=(8, 2.2 + 0.35 * len(labels)), dpi=80, layout="constrained")
+    ax = fig.subplots()
+    positions = np.arange(len(labels))[::-1]
+    finite = [value if np.isfinite(value) else 0.0 for value in values]
+    bars = ax.barh(positions, finite, color="tab:blue")
+    ax.bar_label(bars, labels=[f"{v:.4g}" if np.isfinite(v) else "failed" for v in values])
+    ax.set_yticks(positions, labels, fontsize=8)
+    ax.set_xlabel(metric)
+    ax.set_title(f"sweep: {metric} per job")
+    return fig

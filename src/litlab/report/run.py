@@ -1,0 +1,228 @@
+"""report.md and plots/ of a run folder, built from the files in it alone.
+
+Training writes the inputs (``config.yaml``, ``run.json``, ``history.csv``,
+``report_data.json``, ``metrics.json``) and calls :func:`write_run_report` at its end;
+``litlab-report <run>`` calls it again later, also for a run that stopped half way.
+"""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from omegaconf import OmegaConf
+
+from litlab.report import plots
+from litlab.report.diagnosis import diagnose_fit
+from litlab.report.files import HISTORY, REPORT_DATA, read_history
+
+# What each input file contributes, for the "missing" list of an incomplete run.
+RUN_FILES = {
+    "config.yaml": "the resolved configuration (data, model, optimizer)",
+    "run.json": "the command line and versions",
+    HISTORY: "per-epoch metrics (learning curves, fit diagnosis)",
+    REPORT_DATA: "the model summary, data sizes and test predictions",
+    "metrics.json": "the final metrics (the run did not finish)",
+}
+
+
+@dataclass
+class RunFolder:
+    path: Path
+    config: dict[str, Any] = field(default_factory=dict)
+    record: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, float]] = field(default_factory=list)
+    data: dict[str, Any] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+    missing: list[str] = field(default_factory=list)
+
+    @property
+    def task(self) -> str:
+        return self.data.get("data", {}).get("task") or self.config.get("data", {}).get("task", "")
+
+    @property
+    def class_names(self) -> list[str]:
+        names = self.data.get("data", {}).get("class_names")
+        return [str(name) for name in names] if names else []
+
+
+def is_run_folder(path: Path) -> bool:
+    return (path / "config.yaml").is_file() or (path / ".hydra" / "config.yaml").is_file()
+
+
+def load_run(path: Path) -> RunFolder:
+    run = RunFolder(path)
+    for name in RUN_FILES:
+        if not (path / name).is_file():
+            run.missing.append(name)
+    if (path / "config.yaml").is_file():
+        run.config = _plain(OmegaConf.load(path / "config.yaml"))
+    elif (path / ".hydra" / "config.yaml").is_file():  # a run that failed before training
+        run.config = _plain(OmegaConf.load(path / ".hydra" / "config.yaml"))
+    if "run.json" not in run.missing:
+        run.record = json.loads((path / "run.json").read_text())
+    if HISTORY not in run.missing:
+        run.history = read_history(path / HISTORY)
+    if REPORT_DATA not in run.missing:
+        run.data = json.loads((path / REPORT_DATA).read_text())
+    if "metrics.json" not in run.missing:
+        run.metrics = json.loads((path / "metrics.json").read_text())
+    return run
+
+
+def _plain(config: Any) -> dict[str, Any]:
+    """The config as plain data; interpolations that need Hydra's runtime stay as text."""
+    return OmegaConf.to_container(config, resolve=False)
+
+
+def write_run_report(path: Path) -> tuple[Path, list[str]]:
+    """Draw plots/ and write report.md for the run folder ``path``; returns the report's path
+    and the input files that were missing (their sections say so)."""
+    run = load_run(path)
+    figures = draw_run_plots(run)
+    report = path / "report.md"
+    report.write_text("\n".join(report_lines(run, figures)) + "\n")
+    return report, run.missing
+
+
+def draw_run_plots(run: RunFolder) -> dict[str, Path]:
+    figures: dict[str, Path] = {}
+    plot_dir = run.path / "plots"
+    if run.history:
+        metric = "mae" if run.task == "regression" else "acc"
+        fig = plots.learning_curves_figure(run.history, metric)
+        figures["learning curves"] = plots.save(fig, plot_dir / "learning_curves.png")
+    test = run.data.get("test", {})
+    if test.get("confusion_matrix") and run.class_names:
+        matrix = np.array(test["confusion_matrix"])
+        fig = plots.confusion_matrix_figure(matrix, run.class_names, "test confusion matrix")
+        figures["confusion matrix"] = plots.save(fig, plot_dir / "confusion_matrix.png")
+    f1 = _per_class(run, "f1")
+    if f1:
+        fig = plots.per_class_figure(list(f1), list(f1.values()), "test F1")
+        figures["per-class F1"] = plots.save(fig, plot_dir / "per_class_f1.png")
+    if test.get("true") and test.get("predicted"):
+        true, predicted = np.array(test["true"]), np.array(test["predicted"])
+        fig = plots.predicted_vs_true_figure(true, predicted)
+        figures["predicted vs true"] = plots.save(fig, plot_dir / "predicted_vs_true.png")
+        figures["residuals"] = plots.save(
+            plots.residuals_figure(true, predicted), plot_dir / "residuals.png"
+        )
+    if (plot_dir / "misclassified.png").is_file():  # drawn at test time, from the images
+        figures["misclassified test images"] = plot_dir / "misclassified.png"
+    return figures
+
+
+def _per_class(run: RunFolder, name: str) -> dict[str, float]:
+    """``{class name: value}`` of ``test/<name>/<class>`` in metrics.json, in class order."""
+    return {
+        label: run.metrics[f"test/{name}/{label}"]
+        for label in run.class_names
+        if f"test/{name}/{label}" in run.metrics
+    }
+
+
+def report_lines(run: RunFolder, figures: dict[str, Path]) -> list[str]:
+    lines = [f"# Run report: {run.path.name}", ""]
+    lines += _summary_lines(run)
+    lines += _data_lines(run)
+    lines += _model_lines(run)
+    lines += _results_lines(run)
+    lines += _per_class_lines(run)
+    lines += _diagnosis_lines(run)
+    if figures:
+        lines += ["## Figures", ""]
+        for title, figure in figures.items():
+            relative = figure.relative_to(run.path).as_posix()
+            lines += [f"### {title.capitalize()}", "", f"![{title}]({relative})", ""]
+    return lines
+
+
+def _summary_lines(run: RunFolder) -> list[str]:
+    data = run.config.get("data", {}).get("_target_", "?").rsplit(".", 1)[-1]
+    model = run.config.get("model", {}).get("_target_", "?").rsplit(".", 1)[-1]
+    finished = "metrics.json" not in run.missing
+    lines = [
+        f"- Status: {'finished' if finished else 'did not finish (no metrics.json)'}",
+        f"- Task: {run.task or '?'}; model {model}; data {data}",
+    ]
+    if run.record:
+        lines.append(f"- Command: `{run.record.get('command', '?')}`")
+        lines.append(f"- Started: {run.record.get('started', '?')}")
+    if run.missing:
+        lines.append("- Missing files (sections that need them are left out):")
+        lines += [f"  - `{name}`: {RUN_FILES[name]}" for name in run.missing]
+    return [*lines, ""]
+
+
+def _data_lines(run: RunFolder) -> list[str]:
+    data = run.data.get("data")
+    if not data:
+        return []
+    splits = ", ".join(f"{name} {count:,}" for name, count in data.get("splits", {}).items())
+    lines = ["## Data", "", f"- {data.get('name', '?')}: {splits} samples"]
+    if data.get("input_shape"):
+        lines.append(f"- Input shape: {tuple(data['input_shape'])}")
+    else:
+        lines.append(f"- Features: {data.get('num_features')}")
+    if run.class_names:
+        lines.append(f"- Classes ({len(run.class_names)}): {', '.join(run.class_names)}")
+    return [*lines, ""]
+
+
+def _model_lines(run: RunFolder) -> list[str]:
+    model = run.data.get("model")
+    if not model:
+        return []
+    lines = [
+        "## Model",
+        "",
+        f"{model['name']}: {model['total_params']:,} parameters "
+        f"({model['trainable_params']:,} trainable).",
+        "",
+        "| Layer | Type | Output shape | Parameters |",
+        "|---|---|---|---:|",
+    ]
+    for layer in model["layers"]:
+        shape = "x".join(map(str, layer["output_shape"])) if layer.get("output_shape") else ""
+        lines.append(f"| {layer['name']} | {layer['type']} | {shape} | {layer['params']:,} |")
+    return [*lines, ""]
+
+
+def _results_lines(run: RunFolder) -> list[str]:
+    """Every overall metric of metrics.json, printed exactly as it is stored there."""
+    overall = {name: value for name, value in run.metrics.items() if name.count("/") == 1}
+    if not overall:
+        return []
+    lines = ["## Final metrics", "", "| Metric | Value |", "|---|---:|"]
+    lines += [f"| {name} | {json.dumps(value)} |" for name, value in sorted(overall.items())]
+    return [*lines, ""]
+
+
+def _per_class_lines(run: RunFolder) -> list[str]:
+    columns = {name: _per_class(run, name) for name in ("precision", "recall", "f1")}
+    if not any(columns.values()):
+        return []
+    matrix = run.data.get("test", {}).get("confusion_matrix")
+    support = [int(sum(row)) for row in matrix] if matrix else None
+    lines = [
+        "## Per-class test metrics",
+        "",
+        "| Class | Precision | Recall | F1 | Support |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for index, label in enumerate(run.class_names):
+        values = [
+            json.dumps(columns[name][label]) if label in columns[name] else "" for name in columns
+        ]
+        count = str(support[index]) if support and index < len(support) else ""
+        lines.append(f"| {label} | {' | '.join(values)} | {count} |")
+    return [*lines, ""]
+
+
+def _diagnosis_lines(run: RunFolder) -> list[str]:
+    if not run.history:
+        return []
+    diagnosis = diagnose_fit(run.history)
+    return ["## Fit diagnosis", "", f"**{diagnosis.verdict}**: {diagnosis.explanation}", ""]
