@@ -16,6 +16,7 @@ import hydra
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig, open_dict
 
 from litlab import CONFIG_DIR, PROJECT_ROOT
@@ -60,12 +61,19 @@ def hydra_choices() -> dict[str, str]:
     return {k: str(v) for k, v in HydraConfig.get().runtime.choices.items()}
 
 
-def _exit_with(err: LitlabError) -> None:
-    message = textwrap.fill(
+def _paragraph(err: LitlabError) -> str:
+    return textwrap.fill(
         f"{err.label}: {err}", width=100, break_long_words=False, break_on_hyphens=False
     )
-    sys.stderr.write(f"{message}\n(Set HYDRA_FULL_ERROR=1 for a traceback.)\n")
+
+
+def _exit_with(err: LitlabError) -> None:
+    sys.stderr.write(f"{_paragraph(err)}\n(Set HYDRA_FULL_ERROR=1 for a traceback.)\n")
     sys.exit(err.exit_code)
+
+
+def _in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def report_user_errors(task_function: Callable[[DictConfig], Any]) -> Callable:
@@ -75,6 +83,11 @@ def report_user_errors(task_function: Callable[[DictConfig], Any]) -> Callable:
             return task_function(cfg)
         except LitlabError as err:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
+            if _in_multirun():
+                # Raised on: Hydra records the job as failed (the sweep summary shows it) and
+                # goes on with the other jobs, where exiting would end the whole sweep.
+                log.error("%s", _paragraph(err))
                 raise
             _exit_with(err)
         except KeyboardInterrupt:  # during training GracefulStop handles Ctrl+C instead

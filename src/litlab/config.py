@@ -142,6 +142,18 @@ RULES = (
         "callbacks.finite_loss.check_every_n_steps=1",
     ),
     Rule(
+        "callbacks.diagnostics.every_n_steps",
+        lambda v: _is_int(v) and v >= 1,
+        "an integer >= 1 (or null: histograms and graph only)",
+        "callbacks.diagnostics.every_n_steps=50",
+    ),
+    Rule(
+        "callbacks.evaluation_images.misclassified",
+        lambda v: _is_int(v) and v >= 0,
+        "a number of images >= 0",
+        "callbacks.evaluation_images.misclassified=32",
+    ),
+    Rule(
         "resume",
         lambda v: v in ("auto", "force"),
         "auto (continue the latest unfinished run of this task_name) or force (also a "

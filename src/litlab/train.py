@@ -20,6 +20,9 @@ from litlab.cli import RESUME_RESOLVED, hydra_choices
 from litlab.config import validate_config
 from litlab.errors import ConfigError, TrainingInterrupted
 from litlab.record import run_record
+from litlab.report.run import write_run_report
+from litlab.tasks.metrics import metric_float
+from litlab.tensorboard import log_hparams, run_hparams
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +77,33 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     if trainer.is_global_zero:
         write_metrics(output_dir / "metrics.json", metrics)
+        num_params = sum(parameter.numel() for parameter in task.net.parameters())
+        hparams = run_hparams(cfg, hydra_choices(), num_params)
+        log_hparams(trainer, hparams, {k: v for k, v in metrics.items() if _is_overall(k)})
+        _write_report(output_dir)
         log.info("Run folder: %s", output_dir)
     return metrics
+
+
+def _is_overall(metric: str) -> bool:
+    """test/acc, val/acc_best... but not per-class values (test/f1/7) or timings."""
+    return metric.count("/") == 1 and not metric.startswith("time/")
+
+
+def _write_report(output_dir: Path) -> None:
+    """report.md and plots/. The run's results are safe in metrics.json by now, so a failure
+    here is a warning, not a failed run."""
+    try:
+        report, _ = write_run_report(output_dir)
+        log.info("Report: %s", report)
+    except Exception as err:  # noqa: BLE001
+        log.warning(
+            "The run finished but report.md could not be written (%s: %s); rebuild it with "
+            "`litlab-report %s`.",
+            type(err).__name__,
+            err,
+            output_dir,
+        )
 
 
 @contextmanager
@@ -108,7 +136,7 @@ def _free_path(path: Path) -> Path:
 
 
 def float_metrics(metrics: dict) -> dict[str, float]:
-    return {name: float(value) for name, value in metrics.items()}
+    return {name: metric_float(value) for name, value in metrics.items()}
 
 
 def _best_checkpoint(trainer: L.Trainer) -> str | None:

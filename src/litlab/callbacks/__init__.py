@@ -1,8 +1,19 @@
 """Lightning callbacks for what Lightning's own do not cover."""
 
+from litlab.callbacks.diagnostics import TrainingDiagnostics
 from litlab.callbacks.epoch_timer import EpochTimer
+from litlab.callbacks.evaluation_images import EvaluationImages
 from litlab.callbacks.finite_loss import StopOnNonFiniteLoss
 from litlab.callbacks.graceful_stop import GracefulStop
 from litlab.callbacks.last_checkpoint import LastCheckpoint
+from litlab.callbacks.report_data import ReportData
 
-__all__ = ["EpochTimer", "GracefulStop", "LastCheckpoint", "StopOnNonFiniteLoss"]
+__all__ = [
+    "EpochTimer",
+    "EvaluationImages",
+    "GracefulStop",
+    "LastCheckpoint",
+    "ReportData",
+    "StopOnNonFiniteLoss",
+    "TrainingDiagnostics",
+]

@@ -1,0 +1,122 @@
+"""What the tutorials teach to watch while a network trains: per-layer gradient norms
+(vanishing or exploding gradients), the fraction of dead ReLU units per layer, weight and
+activation histograms, and the model graph.
+
+Written by hand: Lightning's ``grad_norm`` utility gives norms per parameter and needs calling
+from the module, and neither Lightning nor torchmetrics measures dead units. Everything is
+sampled every ``every_n_steps`` steps, so the steps in between cost nothing.
+"""
+
+import logging
+import warnings
+
+import lightning as L
+import torch
+from torch import nn
+
+from litlab.tensorboard import writers
+
+log = logging.getLogger(__name__)
+
+ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.PReLU, nn.GELU, nn.Sigmoid, nn.Tanh)
+
+
+class TrainingDiagnostics(L.Callback):
+    """Every ``every_n_steps`` training steps logs ``diagnostics/grad_norm/<layer>`` (L2 norm of
+    the layer's gradients, before clipping), ``diagnostics/grad_norm/total`` and
+    ``diagnostics/dead_relu/<layer>`` (fraction of a ReLU layer's units, or channels, that
+    output zero for every sample of the batch). Each epoch: histograms of every parameter
+    (``weights/<name>``) and of each activation layer's output at the epoch's first sampled
+    step (``activations/<layer>``). With ``graph``, the network's graph at the start."""
+
+    def __init__(
+        self, every_n_steps: int | None = 50, histograms: bool = True, graph: bool = True
+    ) -> None:
+        self.every_n_steps = every_n_steps
+        self.histograms, self.graph = histograms, graph
+        self._hooks: list[torch.utils.hooks.RemovableHandle] = []
+        self._dead: dict[str, torch.Tensor] = {}
+        self._grad_norms: dict[str, torch.Tensor] = {}
+        self._activations: dict[str, torch.Tensor] = {}
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not self.graph or not writers(trainer):
+            return
+        example = trainer.datamodule.example_inputs(pl_module.device, count=2)
+        was_training = pl_module.net.training
+        try:
+            pl_module.net.eval()  # tracing must not draw dropout masks
+            with warnings.catch_warnings():  # add_graph traces with the deprecated jit.trace
+                warnings.simplefilter("ignore", FutureWarning)
+                for writer in writers(trainer):
+                    writer.add_graph(pl_module.net, example)
+        except Exception as err:  # noqa: BLE001 - e.g. a compiled network does not trace
+            log.warning("The model graph is not in TensorBoard: tracing failed (%s).", err)
+        finally:
+            pl_module.net.train(was_training)
+
+    def _sampled(self, trainer: L.Trainer) -> bool:
+        every = self.every_n_steps
+        return trainer.is_global_zero and every is not None and trainer.global_step % every == 0
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        # Hooks inside a torch.compile'd network would make it recompile at every sample.
+        compiled = getattr(pl_module.net, "_compiled_call_impl", None) is not None
+        if compiled or not self._sampled(trainer):
+            return
+        capture = self.histograms and not self._activations  # first sample of the epoch
+        for name, module in pl_module.net.named_modules():
+            if isinstance(module, ACTIVATIONS):
+                hook = module.register_forward_hook(self._recorder(name, module, capture))
+                self._hooks.append(hook)
+
+    def _recorder(self, name: str, module: nn.Module, capture: bool):
+        def record(_module: nn.Module, _inputs, output: torch.Tensor) -> None:
+            output = output.detach()
+            if isinstance(module, nn.ReLU):
+                alive = (output > 0).transpose(0, 1).flatten(1).any(dim=1)  # per unit/channel
+                self._dead[name] = 1 - alive.float().mean()
+            if capture:
+                self._activations[name] = output.flatten()[:100_000].clone()
+
+        return record
+
+    def on_before_optimizer_step(self, trainer, pl_module, optimizer) -> None:
+        if not self._sampled(trainer):
+            return
+        for name, module in pl_module.net.named_modules():
+            grads = [p.grad for p in module.parameters(recurse=False) if p.grad is not None]
+            if grads:
+                self._grad_norms[name] = torch.linalg.vector_norm(
+                    torch.stack([torch.linalg.vector_norm(g) for g in grads])
+                )
+        if self._grad_norms:
+            self._grad_norms["total"] = torch.linalg.vector_norm(
+                torch.stack(list(self._grad_norms.values()))
+            )
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if not self._hooks and not self._grad_norms:
+            return
+        for hook in self._hooks:
+            hook.remove()
+        self._hooks.clear()
+        values = {f"diagnostics/grad_norm/{k}": v for k, v in self._grad_norms.items()}
+        values |= {f"diagnostics/dead_relu/{k}": v for k, v in self._dead.items()}
+        self._grad_norms, self._dead = {}, {}
+        if not values:
+            return
+        numbers = torch.stack(list(values.values())).float().tolist()  # one device sync
+        step = trainer.global_step - 1  # the step these gradients made
+        for logger in trainer.loggers:
+            logger.log_metrics(dict(zip(values, numbers, strict=True)), step=step)
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        activations, self._activations = self._activations, {}
+        if not self.histograms:
+            return
+        for writer in writers(trainer):
+            for name, parameter in pl_module.net.named_parameters():
+                writer.add_histogram(f"weights/{name}", parameter.detach(), trainer.global_step)
+            for name, values in activations.items():
+                writer.add_histogram(f"activations/{name}", values, trainer.global_step)

@@ -1,0 +1,177 @@
+"""The raw material of report.md, written into the run folder as training goes: per-epoch
+metrics (``history.csv``) and ``report_data.json`` (data sizes, model summary, test results).
+
+Written by hand: Lightning's CSVLogger logs whatever reaches the logger, step by step, and only
+when it is the chosen logger; the report needs one row per finished epoch in every run.
+"""
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from lightning.pytorch.trainer.states import TrainerFn
+from torch import nn
+
+from litlab.report.files import HISTORY, REPORT_DATA, read_history, write_atomically
+from litlab.tasks.metrics import metric_float
+
+# A regression report plots each test prediction; beyond this many, a sample is enough.
+MAX_STORED_PREDICTIONS = 20_000
+
+
+class ReportData(L.Callback):
+    def __init__(self, dirpath: str | Path) -> None:
+        self.dirpath = Path(dirpath)
+        self.rows: list[dict[str, float]] = []
+        self._epoch_in_progress: int | None = None
+        self._val_metrics: dict[int, dict[str, float]] = {}
+        self._predictions: list[torch.Tensor] = []
+        self._targets: list[torch.Tensor] = []
+
+    # -- fitting -------------------------------------------------------------------------
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            datamodule = trainer.datamodule
+            self._update_data(
+                data=data_summary(datamodule), model=model_summary(pl_module.net, datamodule)
+            )
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # A run resumed in its own folder keeps the epochs its checkpoint had finished.
+        history = self.dirpath / HISTORY
+        if trainer.is_global_zero and history.is_file():
+            self.rows = [
+                row for row in read_history(history) if row["epoch"] < trainer.current_epoch
+            ]
+
+    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._finish_epoch(trainer, pl_module)  # the previous epoch's end hooks have all run
+        self._epoch_in_progress = trainer.current_epoch
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
+            return
+        self._val_metrics[trainer.current_epoch] = _scalars(trainer, "val/")
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._finish_epoch(trainer, pl_module)
+
+    def _finish_epoch(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        epoch, self._epoch_in_progress = self._epoch_in_progress, None
+        if epoch is None or not trainer.is_global_zero:
+            return
+        optimizer = trainer.optimizers[0] if trainer.optimizers else None
+        row = {
+            "epoch": epoch,
+            "step": trainer.global_step,
+            "lr": float(optimizer.param_groups[0]["lr"]) if optimizer else math.nan,
+            **_scalars(trainer, "train/"),
+            **_scalars(trainer, "time/"),
+            **self._val_metrics.get(epoch, {}),
+        }
+        self.rows.append(row)
+        self._write_history()
+
+    def _write_history(self) -> None:
+        columns = list(dict.fromkeys(key for row in self.rows for key in row))
+        text = io.StringIO()
+        writer = csv.DictWriter(text, columns, restval="")
+        writer.writeheader()
+        writer.writerows(self.rows)
+        write_atomically(self.dirpath / HISTORY, text.getvalue())
+
+    # -- testing -------------------------------------------------------------------------
+    def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._predictions, self._targets = [], []
+
+    def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        stored = sum(len(p) for p in self._predictions)
+        if pl_module.hparams.task == "regression" and stored < MAX_STORED_PREDICTIONS:
+            self._predictions.append(outputs.detach().float().cpu())
+            self._targets.append(batch[1].detach().float().cpu())
+
+    def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if not trainer.is_global_zero:
+            return
+        test: dict[str, Any] = {}
+        confusion = pl_module.confusion_matrices.get("test")
+        if confusion is not None:
+            test["confusion_matrix"] = confusion.tolist()
+        if self._predictions:
+            test["true"] = torch.cat(self._targets).tolist()
+            test["predicted"] = torch.cat(self._predictions).tolist()
+        self._update_data(test=test)
+
+    def _update_data(self, **sections: Any) -> None:
+        path = self.dirpath / REPORT_DATA
+        data = json.loads(path.read_text()) if path.is_file() else {}
+        data.update(sections)
+        write_atomically(path, json.dumps(data) + "\n")
+
+
+def _scalars(trainer: L.Trainer, prefix: str) -> dict[str, float]:
+    """The epoch's overall metrics under ``prefix`` (per-class values stay in metrics.json)."""
+    return {
+        name: metric_float(value)
+        for name, value in trainer.callback_metrics.items()
+        if name.startswith(prefix) and name.count("/") == 1
+    }
+
+
+def data_summary(datamodule: Any) -> dict[str, Any]:
+    return {
+        "name": type(datamodule).__name__,
+        "task": datamodule.task,
+        "class_names": datamodule.class_names,
+        "input_shape": list(datamodule.input_shape) if datamodule.input_shape else None,
+        "num_features": datamodule.num_features,
+        "splits": {name: len(split[0]) for name, split in (datamodule.splits or {}).items()},
+    }
+
+
+def model_summary(net: nn.Module, datamodule: Any) -> dict[str, Any]:
+    """Parameter count and output shape of each layer (modules without submodules), found by
+    one forward pass of an example in eval mode (no dropout, no random numbers drawn)."""
+    layers = {
+        name: module for name, module in net.named_modules() if name and not any(module.children())
+    }
+    shapes: dict[str, list[int]] = {}
+
+    def recorder(name: str):
+        def record(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+            shapes.setdefault(name, list(output.shape[1:]))  # a hook's return replaces output
+
+        return record
+
+    hooks = [module.register_forward_hook(recorder(name)) for name, module in layers.items()]
+    was_training = net.training
+    try:
+        device = next(net.parameters()).device
+        with torch.no_grad():
+            net.eval()
+            net(datamodule.example_inputs(device, count=2))
+    except Exception:  # noqa: BLE001 - a summary without shapes is still a summary
+        shapes.clear()
+    finally:
+        net.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    return {
+        "name": type(net).__name__,
+        "total_params": sum(p.numel() for p in net.parameters()),
+        "trainable_params": sum(p.numel() for p in net.parameters() if p.requires_grad),
+        "layers": [
+            {
+                "name": name,
+                "type": type(module).__name__,
+                "params": sum(p.numel() for p in module.parameters()),
+                "output_shape": shapes.get(name),
+            }
+            for name, module in layers.items()
+        ],
+    }

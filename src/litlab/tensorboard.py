@@ -1,0 +1,82 @@
+"""What litlab writes to TensorBoard beyond Lightning's scalars: figures, and the HPARAMS tab
+with the run's real hyperparameters and final metrics."""
+
+from collections.abc import Mapping
+from typing import Any
+
+import lightning as L
+from lightning.pytorch.loggers import TensorBoardLogger
+from matplotlib.figure import Figure
+from omegaconf import DictConfig
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+
+from litlab.report.plots import render
+
+
+def writers(trainer: L.Trainer) -> list[SummaryWriter]:
+    """The SummaryWriters of the run's TensorBoard loggers (none on ranks > 0)."""
+    if not trainer.is_global_zero:
+        return []
+    return [
+        logger.experiment for logger in trainer.loggers if isinstance(logger, TensorBoardLogger)
+    ]
+
+
+def add_figure(writer: SummaryWriter, tag: str, figure: Figure, step: int) -> None:
+    writer.add_image(tag, render(figure), step, dataformats="HWC")
+
+
+def run_hparams(cfg: DictConfig, choices: Mapping[str, str], num_params: int) -> dict[str, Any]:
+    """The hyperparameters a sweep varies, as flat scalars: each group's chosen option
+    (model=simple_nn) and its keys (model.hidden_size=256), batch size, seed, epochs."""
+    values: dict[str, Any] = {}
+    for group in ("model", "data", "loss", "optimizer", "scheduler"):
+        node = cfg.get(group)
+        default = node.get("_target_", "none").rsplit(".", 1)[-1] if node else "none"
+        values[group] = choices.get(group, default)
+        for key, value in (node or {}).items():
+            if not str(key).startswith("_") and key not in SKIPPED_KEYS.get(group, ()):
+                values[f"{group}.{key}"] = (
+                    value if isinstance(value, (int, float, str, bool)) else str(value)
+                )
+    values.update(
+        {
+            "data.batch_size": cfg.data.batch_size,
+            "seed": cfg.seed,
+            "trainer.max_epochs": cfg.trainer.get("max_epochs"),
+            "num_params": num_params,
+        }
+    )
+    return {key: value for key, value in values.items() if value is not None}
+
+
+# Facts of the data set and plumbing, not choices a sweep makes.
+SKIPPED_KEYS = {
+    "data": (
+        "data_dir",
+        "download",
+        "on_device",
+        "seed",
+        "task",
+        "num_classes",
+        "num_outputs",
+        "num_features",
+        "input_shape",
+        "class_names",
+    ),
+    "optimizer": ("fused", "foreach"),
+    "model": ("in_features", "out_features", "input_shape"),
+}
+
+
+def log_hparams(trainer: L.Trainer, values: dict[str, Any], metrics: Mapping[str, float]) -> None:
+    """Fill the HPARAMS tab. Written by hand: Lightning's ``log_hyperparams(params, metrics)``
+    would also log every metric again as a scalar at step 0. TensorBoard reads each metric's
+    value from the run's scalar of the same tag, so only tags that were logged are listed."""
+    for writer in writers(trainer):
+        experiment, start, end = hparams(values, dict(metrics))
+        file_writer = writer._get_file_writer()
+        for summary in (experiment, start, end):
+            file_writer.add_summary(summary)
+        writer.flush()
