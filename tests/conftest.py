@@ -59,11 +59,22 @@ def tiny_mnist(tmp_path: Path) -> Path:
     return make_tiny_mnist(tmp_path / "data")
 
 
+# Drawing a confusion matrix per validation epoch costs more than a tiny test run's training;
+# tests/test_report.py checks the images.
+NO_IMAGES = ["callbacks.evaluation_images=null"]
+
+
 def compose_quiet(
-    overrides: list[str], output_dir: Path, config_name: str = "train", quiet: bool = True
+    overrides: list[str],
+    output_dir: Path,
+    config_name: str = "train",
+    quiet: bool = True,
+    images: bool = False,
 ) -> DictConfig:
-    """compose_config with the QUIET settings for tests (unless quiet=False)."""
-    return compose_config([*(QUIET if quiet else []), *overrides], output_dir, config_name)
+    """compose_config with the QUIET settings for tests (unless quiet=False), and without
+    TensorBoard images (unless images=True)."""
+    fast = [*(QUIET if quiet else []), *([] if images or config_name != "train" else NO_IMAGES)]
+    return compose_config([*fast, *overrides], output_dir, config_name)
 
 
 @pytest.fixture

@@ -1,0 +1,335 @@
+"""Dashboards and reports: what a finished run leaves in TensorBoard and in its folder, read
+back with TensorBoard's own EventAccumulator, PIL and the markdown tables."""
+
+import json
+import math
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from tensorboard.plugins.hparams import plugin_data_pb2
+from torch import nn
+
+from litlab.callbacks.diagnostics import TrainingDiagnostics
+from litlab.report import plots
+from litlab.report.diagnosis import diagnose_fit
+from litlab.report.files import read_history
+from litlab.train import train
+from tests.conftest import compose_quiet
+from tests.test_train import mnist_overrides
+
+CLASSIFICATION = ["data=synthetic_classification", "model=mlp", "trainer.max_epochs=3"]
+EVERY_N = 10
+
+
+@pytest.fixture(scope="module")
+def classification_run(tmp_path_factory) -> tuple[Path, dict]:
+    """A finished 3-epoch run on synthetic 3-class data (66 steps per epoch)."""
+    folder = tmp_path_factory.mktemp("classification") / "run"
+    cfg = compose_quiet(
+        [*CLASSIFICATION, f"callbacks.diagnostics.every_n_steps={EVERY_N}"], folder, images=True
+    )
+    return folder, train(cfg)
+
+
+def events(folder: Path) -> EventAccumulator:
+    accumulator = EventAccumulator(
+        str(folder / "tensorboard"), size_guidance={"scalars": 0, "images": 0, "histograms": 0}
+    )
+    accumulator.Reload()
+    return accumulator
+
+
+def png_size(path: Path) -> tuple[int, int]:
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        pixels = np.asarray(image.convert("L"))
+        assert pixels.std() > 5, f"{path.name} is blank"
+        return image.size
+
+
+def markdown_table(text: str, heading: str) -> list[list[str]]:
+    """The rows (cells) of the table under ``## heading`` in a markdown document."""
+    section = text.split(f"## {heading}\n", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("|")]
+    return [[cell.strip() for cell in row.strip("|").split("|")] for row in rows[2:]]
+
+
+# -- TensorBoard ------------------------------------------------------------------------------
+def test_per_class_metrics_are_logged_by_class_name(classification_run):
+    folder, metrics = classification_run
+    scalars = set(events(folder).Tags()["scalars"])
+    for stage in ("val", "test"):
+        for name in ("precision", "recall", "f1"):
+            assert {f"{stage}/{name}/{label}" for label in "012"} <= scalars
+    # the macro average is the mean of the per-class values
+    per_class = [metrics[f"test/f1/{label}"] for label in "012"]
+    assert metrics["test/f1"] == pytest.approx(sum(per_class) / 3, abs=1e-6)
+
+
+def test_confusion_matrices_are_images_per_validation_epoch_and_at_test(classification_run):
+    folder, _ = classification_run
+    accumulator = events(folder)
+    val_images = accumulator.Images("val/confusion_matrix")
+    assert [image.step for image in val_images] == [65, 131, 197]  # as val/acc: epochs' ends
+    (test_image,) = accumulator.Images("test/confusion_matrix")
+    for image in (*val_images, test_image):
+        assert image.encoded_image_string.startswith(b"\x89PNG")
+        assert image.width >= 400 and image.height >= 200
+
+
+def test_hparams_tab_holds_the_run_hyperparameters_and_real_metrics(classification_run):
+    folder, metrics = classification_run
+    accumulator = events(folder)
+    content = accumulator.PluginTagToContent("hparams")
+    session = plugin_data_pb2.HParamsPluginData.FromString(
+        content["_hparams_/session_start_info"]
+    ).session_start_info
+    hparams = {
+        key: value.WhichOneof("kind") and getattr(value, value.WhichOneof("kind"))
+        for key, value in session.hparams.items()
+    }
+    assert hparams["model"] == "mlp" and hparams["optimizer"] == "adam"
+    assert hparams["optimizer.lr"] == pytest.approx(0.001)
+    assert hparams["data.batch_size"] == 64 and hparams["seed"] == 42
+    assert hparams["num_params"] == 20 * 64 + 64 + 64 * 64 + 64 + 64 * 3 + 3
+    assert "hp_metric" not in accumulator.Tags()["scalars"]
+    experiment = plugin_data_pb2.HParamsPluginData.FromString(
+        content["_hparams_/experiment"]
+    ).experiment
+    listed = {info.name.tag for info in experiment.metric_infos}
+    assert {"val/acc_best", "test/acc", "test/f1", "test/loss"} <= listed
+    # the tab reads each metric from the scalar of the same tag: its last value is the final one
+    for tag in listed:
+        assert accumulator.Scalars(tag)[-1].value == pytest.approx(metrics[tag], rel=1e-6)
+
+
+def test_diagnostics_log_gradient_norms_dead_units_and_histograms(classification_run):
+    folder, _ = classification_run
+    accumulator = events(folder)
+    layers = ("layers.1", "layers.3", "layers.5")
+    norms = {layer: accumulator.Scalars(f"diagnostics/grad_norm/{layer}") for layer in layers}
+    total = accumulator.Scalars("diagnostics/grad_norm/total")
+    assert [point.step for point in total] == list(range(0, 198, EVERY_N))
+    for index, point in enumerate(total):  # the total is the norm of the layers' norms
+        layer_norms = [norms[layer][index].value for layer in layers]
+        assert point.value == pytest.approx(math.sqrt(sum(v * v for v in layer_norms)), rel=1e-4)
+        assert point.value > 0
+    for relu in ("layers.2", "layers.4"):
+        dead = [p.value for p in accumulator.Scalars(f"diagnostics/dead_relu/{relu}")]
+        assert len(dead) == len(total) and all(0 <= value <= 1 for value in dead)
+    histograms = set(accumulator.Tags()["histograms"])
+    assert {"weights/layers.1.weight", "weights/layers.5.bias"} <= histograms
+    assert {"activations/layers.2", "activations/layers.4"} <= histograms
+    assert len(accumulator.Histograms("weights/layers.1.weight")) == 3  # one per epoch
+    assert accumulator.Tags()["graph"]
+
+
+def test_dead_relu_fraction_counts_units_silent_for_the_whole_batch():
+    diagnostics = TrainingDiagnostics()
+    record = diagnostics._recorder("relu", nn.ReLU(), capture=False)
+    outputs = torch.tensor([[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0]])  # units 0, 3 dead
+    record(nn.ReLU(), (outputs,), outputs)
+    assert diagnostics._dead["relu"].item() == 0.5
+    channels = torch.zeros(3, 4, 5, 5)
+    channels[1, 2, 4, 4] = 1.0  # one pixel of one image keeps channel 2 alive
+    record(nn.ReLU(), (channels,), channels)
+    assert diagnostics._dead["relu"].item() == 0.75
+
+
+# -- files in the run folder -------------------------------------------------------------------
+def test_run_folder_holds_report_plots_and_history(classification_run):
+    folder, metrics = classification_run
+    for name in ("learning_curves", "confusion_matrix", "per_class_f1"):
+        width, height = png_size(folder / "plots" / f"{name}.png")
+        assert 300 <= width <= 2000 and 200 <= height <= 2000
+    history = read_history(folder / "history.csv")
+    assert [row["epoch"] for row in history] == [0, 1, 2]
+    assert [row["step"] for row in history] == [66, 132, 198]
+    last = history[-1]
+    for name in ("train/loss", "train/acc", "val/loss", "val/acc", "val/acc_best"):
+        assert last[name] == metrics[name]  # the same float32 digits as metrics.json
+    assert all(row["val/loss"] > 0 and row["lr"] == 0.001 for row in history)
+
+
+def test_report_figures_match_metrics_json_exactly(classification_run):
+    folder, _ = classification_run
+    stored = json.loads((folder / "metrics.json").read_text())
+    report = (folder / "report.md").read_text()
+    final = {name: value for name, value in markdown_table(report, "Final metrics")}
+    overall = {name: value for name, value in stored.items() if name.count("/") == 1}
+    assert final == {name: json.dumps(value) for name, value in overall.items()}
+    assert stored["test/acc"] == float(final["test/acc"])
+    per_class = markdown_table(report, "Per-class test metrics")
+    confusion = json.loads((folder / "report_data.json").read_text())["test"]["confusion_matrix"]
+    assert [row[0] for row in per_class] == ["0", "1", "2"]
+    for label, precision, recall, f1, support in per_class:
+        assert float(precision) == stored[f"test/precision/{label}"]
+        assert float(recall) == stored[f"test/recall/{label}"]
+        assert float(f1) == stored[f"test/f1/{label}"]
+        assert int(support) == sum(confusion[int(label)])
+    assert sum(map(sum, confusion)) == 1200  # the whole test split
+    # the confusion matrix agrees with the accuracy
+    assert sum(confusion[i][i] for i in range(3)) / 1200 == pytest.approx(stored["test/acc"])
+
+
+def test_report_describes_data_model_and_fit(classification_run):
+    folder, _ = classification_run
+    report = (folder / "report.md").read_text()
+    assert "train 4,200, val 600, test 1,200 samples" in report
+    layers = markdown_table(report, "Model")
+    assert ["layers.1", "Linear", "64", "1,344"] in layers
+    assert ["layers.5", "Linear", "3", "195"] in layers
+    assert re.search(r"\*\*(good fit|overfitting|underfitting)\*\*", report)
+    for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report):
+        assert (folder / image).is_file()
+
+
+def test_regression_report_plots_predictions_and_residuals(make_config):
+    cfg = make_config("data=synthetic_regression", "model=mlp", "loss=mse", "trainer.max_epochs=2")
+    metrics = train(cfg)
+    folder = Path(cfg.paths.output_dir)
+    for name in ("predicted_vs_true", "residuals", "learning_curves"):
+        png_size(folder / "plots" / f"{name}.png")
+    assert not (folder / "plots" / "confusion_matrix.png").exists()
+    test = json.loads((folder / "report_data.json").read_text())["test"]
+    assert len(test["true"]) == len(test["predicted"]) == 1200
+    mse = np.mean((np.array(test["predicted"]) - np.array(test["true"])) ** 2)
+    assert mse == pytest.approx(metrics["test/mse"], rel=1e-4)
+    assert "| test/r2 |" in (folder / "report.md").read_text()
+
+
+def test_image_runs_show_misclassified_digits(tiny_mnist, tmp_path):
+    overrides = mnist_overrides(tiny_mnist, "model=cnn", "trainer.max_epochs=1")
+    cfg = compose_quiet(overrides, tmp_path / "run", images=True)
+    train(cfg)
+    folder = Path(cfg.paths.output_dir)
+    (image,) = events(folder).Images("test/misclassified")
+    assert image.encoded_image_string.startswith(b"\x89PNG")
+    png_size(folder / "plots" / "misclassified.png")
+    assert "plots/misclassified.png" in (folder / "report.md").read_text()
+
+
+def test_resumed_run_keeps_one_history_row_per_epoch(make_config):
+    cfg = make_config(*CLASSIFICATION[:2], "trainer.max_epochs=2")
+    train(cfg)
+    folder = Path(cfg.paths.output_dir)
+    (folder / "metrics.json").unlink()  # as if it had been stopped after epoch 2
+    resumed = make_config(
+        *CLASSIFICATION[:2], "trainer.max_epochs=3", f"ckpt_path={folder}/checkpoints/last.ckpt"
+    )
+    train(resumed)
+    assert [row["epoch"] for row in read_history(folder / "history.csv")] == [0, 1, 2]
+
+
+# -- fit diagnosis ------------------------------------------------------------------------------
+def curve(train_loss, val_loss, train_acc=None):
+    return [
+        {
+            "epoch": epoch,
+            "train/loss": t,
+            "val/loss": v,
+            **({"train/acc": train_acc} if train_acc else {}),
+        }
+        for epoch, (t, v) in enumerate(zip(train_loss, val_loss, strict=True))
+    ]
+
+
+def test_diagnosis_finds_the_epoch_where_validation_loss_turned():
+    diagnosis = diagnose_fit(curve([1.0, 0.5, 0.3, 0.2, 0.1], [1.0, 0.6, 0.5, 0.6, 0.8], 0.99))
+    assert diagnosis.verdict == "overfitting" and diagnosis.turn_epoch == 2
+    assert "epoch 2" in diagnosis.explanation
+
+
+@pytest.mark.parametrize(
+    ("train_loss", "val_loss", "train_acc", "verdict"),
+    [
+        ([2.0, 1.9, 1.85, 1.8], [2.0, 1.9, 1.85, 1.8], 0.4, "underfitting"),  # cannot fit
+        ([1.0, 0.6, 0.4, 0.3], [1.0, 0.6, 0.45, 0.35], 0.95, "underfitting"),  # still learning
+        ([1.0, 0.3, 0.2, 0.195], [1.0, 0.35, 0.3, 0.3], 0.97, "good fit"),
+        ([1.0, 0.3], [1.0, 0.35], 0.97, "too short to tell"),
+    ],
+)
+def test_diagnosis_verdicts(train_loss, val_loss, train_acc, verdict):
+    assert diagnose_fit(curve(train_loss, val_loss, train_acc)).verdict == verdict
+
+
+def test_plots_are_real_images_of_sane_size(tmp_path):
+    rng = np.random.default_rng(0)
+    true = rng.normal(size=300)
+    figures = {
+        "confusion": plots.confusion_matrix_figure(
+            rng.integers(0, 50, (12, 12)), list("abcdefghijkl"), "t"
+        ),
+        "per_class": plots.per_class_figure(list("abc"), [0.5, 0.9, 0.7], "F1"),
+        "scatter": plots.predicted_vs_true_figure(true, true + rng.normal(size=300) * 0.1),
+        "residuals": plots.residuals_figure(true, true + rng.normal(size=300) * 0.1),
+        "grid": plots.misclassified_figure(
+            rng.normal(size=(5, 1, 28, 28)), [1] * 5, [2] * 5, list("0123")
+        ),
+        "sweep": plots.sweep_figure(["lr=0.1", "lr=1"], [0.9, float("nan")], "val/acc_best"),
+    }
+    for name, figure in figures.items():
+        width, height = png_size(plots.save(figure, tmp_path / f"{name}.png"))
+        assert 200 <= width <= 2000 and 150 <= height <= 2000, name
+        assert plots.render(figure).shape == (height, width, 3)
+
+
+# -- litlab-report ------------------------------------------------------------------------------
+def litlab_report(*args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "litlab.report.cli", *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def test_litlab_report_rebuilds_a_run_report_from_its_files(classification_run, tmp_path):
+    folder, _ = classification_run
+    copy = tmp_path / "copy"
+    shutil.copytree(
+        folder, copy, ignore=shutil.ignore_patterns("plots", "report.md", "*.ckpt", "tensorboard")
+    )
+    result = litlab_report(copy)
+    assert result.returncode == 0, result.stderr
+    assert (copy / "report.md").read_text().replace("copy", "run") == (
+        folder / "report.md"
+    ).read_text()
+    assert {p.name for p in (copy / "plots").iterdir()} == {
+        "learning_curves.png",
+        "confusion_matrix.png",
+        "per_class_f1.png",
+    }
+
+
+def test_litlab_report_on_a_run_that_crashed_half_way(classification_run, tmp_path):
+    folder, _ = classification_run
+    crashed = tmp_path / "crashed"
+    shutil.copytree(folder, crashed, ignore=shutil.ignore_patterns("plots", "report.md", "*.ckpt"))
+    (crashed / "metrics.json").unlink()
+    (crashed / "report_data.json").unlink()
+    result = litlab_report(crashed)
+    assert result.returncode == 0, result.stderr
+    assert "metrics.json, " not in result.stdout and "report_data.json" in result.stdout
+    report = (crashed / "report.md").read_text()
+    assert "did not finish" in report and "`metrics.json`" in report
+    assert "## Final metrics" not in report and "## Fit diagnosis" in report
+    assert (crashed / "plots" / "learning_curves.png").is_file()
+
+
+@pytest.mark.parametrize("kind", ["empty folder", "missing folder", "a file"])
+def test_litlab_report_refuses_what_is_not_a_run_or_sweep(tmp_path, kind):
+    target = tmp_path / "target"
+    if kind == "empty folder":
+        target.mkdir()
+    elif kind == "a file":
+        target.write_text("hello")
+    result = litlab_report(target)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert str(target) in result.stderr and "outputs/" in result.stderr
+    assert not (target / "report.md").exists() if target.is_dir() else True

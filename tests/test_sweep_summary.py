@@ -1,0 +1,89 @@
+"""sweep_summary.csv/.md/.png after a real Hydra multirun, and litlab-report on a sweep."""
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.conftest import QUIET
+from tests.test_cli import run
+
+
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
+    """Three jobs on synthetic data: two learning rates that train and one that is refused."""
+    cwd = tmp_path_factory.mktemp("sweep")
+    result = run(
+        "train.py",
+        "-m",  # before the overrides: argparse takes one block of them
+        *QUIET,
+        "data=synthetic_classification",
+        "model=mlp",
+        "trainer.max_epochs=2",
+        "callbacks.evaluation_images=null",
+        "optimizer.lr=0.0001,0.01,-1",
+        f"hydra.sweep.dir={cwd}/sweep",
+        data_dir=cwd,
+        cwd=cwd,
+        quiet=False,
+    )
+    return cwd / "sweep", result
+
+
+def read_summary(folder: Path) -> list[dict[str, str]]:
+    with (folder / "sweep_summary.csv").open(newline="") as file:
+        return list(csv.DictReader(file))
+
+
+def test_summary_has_one_row_per_job_best_first_and_the_failure(sweep):
+    folder, result = sweep
+    assert result.returncode != 0  # a job failed, and the sweep says so
+    rows = read_summary(folder)
+    assert [row["overrides"] for row in rows] == [
+        "optimizer.lr=0.01",  # the higher val/acc_best
+        "optimizer.lr=0.0001",
+        "optimizer.lr=-1",
+    ]
+    assert [row["status"] for row in rows] == ["ok", "ok", "failed"]
+    assert rows[2]["error"].startswith("ConfigError: optimizer.lr=-1")
+    for row in rows[:2]:
+        metrics = json.loads((folder / row["run_folder"] / "metrics.json").read_text())
+        assert float(row["val/acc_best"]) == metrics["val/acc_best"]
+        assert float(row["test/acc"]) == metrics["test/acc"]
+    assert float(rows[0]["val/acc_best"]) > float(rows[1]["val/acc_best"])
+    assert rows[2]["val/acc_best"] == ""
+    assert json.loads((folder / "2" / "status.json").read_text())["status"] == "failed"
+
+
+def test_summary_markdown_and_figure(sweep):
+    folder, _ = sweep
+    text = (folder / "sweep_summary.md").read_text()
+    assert "3 jobs: 2 ok, 1 failed, 0 incomplete" in text
+    table = [line for line in text.splitlines() if line.startswith("| ")][1:]
+    assert [line.split(" | ")[3] for line in table] == [
+        "optimizer.lr=0.01",
+        "optimizer.lr=0.0001",
+        "optimizer.lr=-1",
+    ]
+    with Image.open(folder / "sweep_summary.png") as image:
+        assert image.format == "PNG" and image.size[0] >= 400 and image.size[1] >= 150
+
+
+def test_litlab_report_rebuilds_the_summary_from_the_files(sweep):
+    folder, _ = sweep
+    before = (folder / "sweep_summary.csv").read_text()
+    for name in ("sweep_summary.csv", "sweep_summary.md", "sweep_summary.png"):
+        (folder / name).unlink()
+    result = subprocess.run(
+        [sys.executable, "-m", "litlab.report.cli", str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert (folder / "sweep_summary.csv").read_text() == before
+    assert (folder / "sweep_summary.png").is_file()
