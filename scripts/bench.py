@@ -7,7 +7,9 @@
 1. raw: a plain loop over normalised float tensors in memory (the reference);
 2. classic: torchvision MNIST + ToTensor/Normalize + DataLoader, trained by a default
    Lightning Trainer, as the usual Lightning + Hydra template does;
-3. litlab: `train(cfg)` with its default callbacks and TensorBoard logging.
+3. litlab: `train(cfg)` with its default callbacks and TensorBoard logging;
+4. with --dashboards: litlab without its dashboard callbacks (diagnostics, evaluation images,
+   report data), to show what they cost.
 
 Each pipeline trains the same model (litlab.models) with Adam on the same 55k training images.
 The first epoch is a warm-up and not counted; the figure is the median of the other epochs, training
@@ -112,8 +114,18 @@ def classic_pipeline(model_name: str, args: argparse.Namespace, workdir: Path) -
     return timer.epoch_seconds
 
 
-def litlab_pipeline(model_name: str, args: argparse.Namespace, workdir: Path) -> list[float]:
-    run_dir = workdir / f"litlab_{model_name}"
+# The callbacks that feed TensorBoard's images, histograms and the run report.
+DASHBOARDS_OFF = [
+    "callbacks.diagnostics=null",
+    "callbacks.evaluation_images=null",
+    "callbacks.report_data=null",
+]
+
+
+def litlab_pipeline(
+    model_name: str, args: argparse.Namespace, workdir: Path, extra: tuple[str, ...] = ()
+) -> list[float]:
+    run_dir = workdir / f"litlab_{model_name}{'_plain' if extra else ''}"
     overrides = [
         f"paths.data_dir={args.data_dir}",
         f"model={model_name}",
@@ -122,6 +134,7 @@ def litlab_pipeline(model_name: str, args: argparse.Namespace, workdir: Path) ->
         f"+trainer.limit_train_batches={args.fraction}",
         "callbacks.early_stopping=null",  # time every epoch, whatever the metric does
         "test=false",
+        *extra,
     ]
     train(compose_config(overrides, run_dir))
     events = EventAccumulator(str(run_dir / "tensorboard"))
@@ -154,6 +167,8 @@ def print_table(results: list[dict]) -> None:
             f"{model}: litlab/raw = {by['litlab'] / by['raw']:.2f}x, "
             f"classic/litlab = {by['classic'] / by['litlab']:.1f}x"
         )
+        if "plain" in by:
+            print(f"{model}: dashboards add {by['litlab'] / by['plain'] - 1:+.1%} per epoch")
 
 
 def main() -> None:
@@ -162,6 +177,9 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--epochs", type=int, default=4, help="including one warm-up epoch")
     parser.add_argument("--quick", action="store_true", help="a quarter of each epoch")
+    parser.add_argument(
+        "--dashboards", action="store_true", help="also litlab without its dashboard callbacks"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench.json"))
     default_data = os.environ.get("LITLAB_DATA_DIR", str(PROJECT_ROOT.parent / "shared" / "data"))
     parser.add_argument("--data-dir", default=default_data)
@@ -179,6 +197,10 @@ def main() -> None:
                 "classic": lambda m=model: classic_pipeline(m, args, Path(workdir)),
                 "litlab": lambda m=model: litlab_pipeline(m, args, Path(workdir)),
             }
+            if args.dashboards:
+                pipelines["plain"] = lambda m=model: litlab_pipeline(
+                    m, args, Path(workdir), tuple(DASHBOARDS_OFF)
+                )
             for name, run in pipelines.items():
                 results.append(
                     {"model": model, "pipeline": name, **summarise(run(), args.fraction)}

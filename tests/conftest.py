@@ -61,7 +61,7 @@ def tiny_mnist(tmp_path: Path) -> Path:
 
 # Drawing a confusion matrix per validation epoch costs more than a tiny test run's training;
 # tests/test_report.py checks the images.
-NO_IMAGES = ["callbacks.evaluation_images=null"]
+NO_IMAGES = ["++callbacks.evaluation_images=null"]  # ++: also when callbacks=none
 
 
 def compose_quiet(
