@@ -5,20 +5,21 @@ import os
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from litlab import PROJECT_ROOT
 from tests.conftest import QUIET
 
 
-def train_on_two_ranks(run_dir, *overrides: str) -> subprocess.CompletedProcess:
+def train_on_two_ranks(run_dir, *overrides: str, data: str = "xor") -> subprocess.CompletedProcess:
     """`python train.py trainer=ddp_cpu data=xor model=mlp ...`: two gloo processes."""
     command = [
         sys.executable,
         str(PROJECT_ROOT / "train.py"),
         *QUIET,
         "trainer=ddp_cpu",
-        "data=xor",
+        f"data={data}",
         "model=mlp",
         f"hydra.run.dir={run_dir}",
         *overrides,
@@ -66,3 +67,18 @@ def test_ddp_ranks_signalled_at_different_steps_stop_together(tmp_path):
     assert "SIGTERM received" in result.stderr
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["global_step"] == 10  # the first step at which the ranks agree
+
+
+@pytest.mark.slow
+def test_ddp_report_holds_every_ranks_test_predictions(tmp_path):
+    run_dir = tmp_path / "run"
+    result = train_on_two_ranks(
+        run_dir, "loss=mse", "trainer.max_epochs=1", data="synthetic_regression"
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    test = json.loads((run_dir / "report_data.json").read_text())["test"]
+    assert len(test["true"]) == len(test["predicted"]) == 1200  # both ranks' shards
+    squared = [(p - t) ** 2 for p, t in zip(test["predicted"], test["true"], strict=True)]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert sum(squared) / len(squared) == pytest.approx(metrics["test/mse"], rel=1e-4)
+    assert (run_dir / "plots" / "predicted_vs_true.png").is_file()

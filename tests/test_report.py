@@ -18,6 +18,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from torch import nn
 
 from litlab.callbacks.diagnostics import TrainingDiagnostics
+from litlab.errors import TrainingInterrupted
 from litlab.report import plots
 from litlab.report.diagnosis import diagnose_fit
 from litlab.report.files import read_history
@@ -218,15 +219,35 @@ def test_image_runs_show_misclassified_digits(tiny_mnist, tmp_path):
 
 
 def test_resumed_run_keeps_one_history_row_per_epoch(make_config):
-    cfg = make_config(*CLASSIFICATION[:2], "trainer.max_epochs=2")
-    train(cfg)
+    step_lr = ["scheduler=step", "scheduler.step_size=1"]  # halves the rate after every epoch
+    sigterm_mid_epoch_1 = [
+        "+callbacks.signal._target_=tests.probes.SignalAt",
+        "+callbacks.signal.step=100",
+    ]
+    cfg = make_config(*CLASSIFICATION, *step_lr, *sigterm_mid_epoch_1)
+    with pytest.raises(TrainingInterrupted):
+        train(cfg)
     folder = Path(cfg.paths.output_dir)
-    (folder / "metrics.json").unlink()  # as if it had been stopped after epoch 2
-    resumed = make_config(
-        *CLASSIFICATION[:2], "trainer.max_epochs=3", f"ckpt_path={folder}/checkpoints/last.ckpt"
-    )
+    resumed = make_config(*CLASSIFICATION, *step_lr, f"ckpt_path={folder}/checkpoints/last.ckpt")
     train(resumed)
-    assert [row["epoch"] for row in read_history(folder / "history.csv")] == [0, 1, 2]
+    history = read_history(folder / "history.csv")
+    assert [row["epoch"] for row in history] == [0, 1, 2]
+    assert [row["step"] for row in history] == [66, 132, 198]
+    assert [row["lr"] for row in history] == [0.001, 0.0005, 0.00025]  # the rate each trained with
+
+
+def test_diagnostics_under_gradient_accumulation_log_at_optimizer_steps(make_config):
+    cfg = make_config(
+        *CLASSIFICATION[:2],
+        "trainer.max_epochs=1",
+        "+trainer.accumulate_grad_batches=2",
+        "callbacks.diagnostics.every_n_steps=10",
+    )
+    train(cfg)
+    accumulator = events(Path(cfg.paths.output_dir))
+    norms = [p.step for p in accumulator.Scalars("diagnostics/grad_norm/total")]
+    dead = [p.step for p in accumulator.Scalars("diagnostics/dead_relu/layers.2")]
+    assert norms == dead == [0, 10, 20, 30]  # 33 optimizer steps of 2 batches each
 
 
 # -- fit diagnosis ------------------------------------------------------------------------------
@@ -333,3 +354,24 @@ def test_litlab_report_refuses_what_is_not_a_run_or_sweep(tmp_path, kind):
     assert "Traceback" not in result.stderr
     assert str(target) in result.stderr and "outputs/" in result.stderr
     assert not (target / "report.md").exists() if target.is_dir() else True
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        ("metrics.json", "{not json"),
+        ("history.csv", "epoch,step,train/loss\n0,abc,1.0\n"),
+        ("report_data.json", "[1, 2]"),
+        ("config.yaml", "data: [unclosed\n"),
+    ],
+)
+def test_litlab_report_survives_a_damaged_file(classification_run, tmp_path, name, content):
+    folder, _ = classification_run
+    damaged = tmp_path / "damaged"
+    shutil.copytree(folder, damaged, ignore=shutil.ignore_patterns("plots", "report.md", "*.ckpt"))
+    (damaged / name).write_text(content)
+    result = litlab_report(damaged)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    report = (damaged / "report.md").read_text()
+    assert f"`{name}`" in report and "unreadable" in report

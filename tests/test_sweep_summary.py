@@ -2,6 +2,7 @@
 
 import csv
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -87,3 +88,28 @@ def test_litlab_report_rebuilds_the_summary_from_the_files(sweep):
     assert result.returncode == 0, result.stderr
     assert (folder / "sweep_summary.csv").read_text() == before
     assert (folder / "sweep_summary.png").is_file()
+
+
+def test_ctrl_c_in_a_job_ends_the_whole_sweep(tmp_path):
+    interrupt = [  # the first job sends itself SIGINT at its fifth step
+        "+callbacks.signal._target_=tests.probes.SignalAt",
+        "+callbacks.signal.step=5",
+        f"+callbacks.signal.signum={int(signal.SIGINT)}",
+    ]
+    result = run(
+        "train.py",
+        "-m",
+        *QUIET,
+        "data=synthetic_classification",
+        "model=mlp",
+        "callbacks.evaluation_images=null",
+        *interrupt,
+        "optimizer.lr=0.001,0.002",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+        data_dir=tmp_path,
+        cwd=tmp_path,
+        quiet=False,
+    )
+    assert result.returncode == 130, result.stderr[-2000:]
+    assert "SIGINT received" in result.stderr
+    assert not (tmp_path / "sweep" / "1").exists()  # the second job never started

@@ -21,7 +21,7 @@ from omegaconf import DictConfig, open_dict
 
 from litlab import CONFIG_DIR, PROJECT_ROOT
 from litlab.config import validate_config
-from litlab.errors import ConfigError, LitlabError
+from litlab.errors import ConfigError, LitlabError, TrainingInterrupted
 
 log = logging.getLogger(__name__)
 
@@ -84,9 +84,10 @@ def report_user_errors(task_function: Callable[[DictConfig], Any]) -> Callable:
         except LitlabError as err:
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
-            if _in_multirun():
+            if _in_multirun() and not isinstance(err, TrainingInterrupted):
                 # Raised on: Hydra records the job as failed (the sweep summary shows it) and
-                # goes on with the other jobs, where exiting would end the whole sweep.
+                # goes on with the other jobs, where exiting would end the whole sweep. Ctrl+C
+                # or SIGTERM does end it.
                 log.error("%s", _paragraph(err))
                 raise
             _exit_with(err)

@@ -76,7 +76,7 @@ def log_hparams(trainer: L.Trainer, values: dict[str, Any], metrics: Mapping[str
     value from the run's scalar of the same tag, so only tags that were logged are listed."""
     for writer in writers(trainer):
         experiment, start, end = hparams(values, dict(metrics))
-        file_writer = writer._get_file_writer()
+        file_writer = writer._get_file_writer()  # reopens the writer Lightning closed
         for summary in (experiment, start, end):
             file_writer.add_summary(summary)
-        writer.flush()
+        writer.close()  # and its writer thread: sweeps run many jobs in one process

@@ -90,10 +90,13 @@ class TrainingDiagnostics(L.Callback):
                 self._grad_norms[name] = torch.linalg.vector_norm(
                     torch.stack([torch.linalg.vector_norm(g) for g in grads])
                 )
-        if self._grad_norms:
-            self._grad_norms["total"] = torch.linalg.vector_norm(
-                torch.stack(list(self._grad_norms.values()))
-            )
+        if not self._grad_norms:
+            return
+        total = torch.linalg.vector_norm(torch.stack(list(self._grad_norms.values())))
+        self._grad_norms["total"] = total
+        scale = _loss_scale_left_in_gradients(trainer, optimizer)
+        if scale != 1.0:
+            self._grad_norms = {name: norm / scale for name, norm in self._grad_norms.items()}
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if not self._hooks and not self._grad_norms:
@@ -101,11 +104,13 @@ class TrainingDiagnostics(L.Callback):
         for hook in self._hooks:
             hook.remove()
         self._hooks.clear()
+        if not self._grad_norms:
+            # accumulating gradients: no optimizer step yet, the stepping batch measures again
+            self._dead = {}
+            return
         values = {f"diagnostics/grad_norm/{k}": v for k, v in self._grad_norms.items()}
         values |= {f"diagnostics/dead_relu/{k}": v for k, v in self._dead.items()}
         self._grad_norms, self._dead = {}, {}
-        if not values:
-            return
         numbers = torch.stack(list(values.values())).float().tolist()  # one device sync
         step = trainer.global_step - 1  # the step these gradients made
         for logger in trainer.loggers:
@@ -120,3 +125,13 @@ class TrainingDiagnostics(L.Callback):
                 writer.add_histogram(f"weights/{name}", parameter.detach(), trainer.global_step)
             for name, values in activations.items():
                 writer.add_histogram(f"activations/{name}", values, trainer.global_step)
+
+
+def _loss_scale_left_in_gradients(trainer: L.Trainer, optimizer: torch.optim.Optimizer) -> float:
+    """Under 16-bit mixed precision Lightning unscales gradients before this hook, except for
+    optimizers that unscale inside their own step (fused Adam, litlab's default): their
+    gradients still carry the loss scale."""
+    scaler = getattr(trainer.precision_plugin, "scaler", None)
+    optimizer = getattr(optimizer, "optimizer", optimizer)  # unwrap a LightningOptimizer
+    handles_unscaling = getattr(optimizer, "_step_supports_amp_scaling", False)
+    return float(scaler.get_scale()) if scaler is not None and handles_unscaling else 1.0

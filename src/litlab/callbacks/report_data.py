@@ -29,6 +29,7 @@ class ReportData(L.Callback):
         self.dirpath = Path(dirpath)
         self.rows: list[dict[str, float]] = []
         self._epoch_in_progress: int | None = None
+        self._epoch_lr = math.nan
         self._val_metrics: dict[int, dict[str, float]] = {}
         self._predictions: list[torch.Tensor] = []
         self._targets: list[torch.Tensor] = []
@@ -48,10 +49,19 @@ class ReportData(L.Callback):
             self.rows = [
                 row for row in read_history(history) if row["epoch"] < trainer.current_epoch
             ]
+        # A run resumed mid-epoch gets no on_train_epoch_start for that epoch.
+        self._start_epoch(trainer)
 
     def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._finish_epoch(trainer, pl_module)  # the previous epoch's end hooks have all run
+        if self._epoch_in_progress != trainer.current_epoch:
+            self._finish_epoch(trainer)  # the previous epoch's end hooks have all run
+            self._start_epoch(trainer)
+
+    def _start_epoch(self, trainer: L.Trainer) -> None:
         self._epoch_in_progress = trainer.current_epoch
+        # the rate this epoch trains with: epoch schedulers step before the epoch's end hooks
+        optimizer = trainer.optimizers[0] if trainer.optimizers else None
+        self._epoch_lr = float(optimizer.param_groups[0]["lr"]) if optimizer else math.nan
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or trainer.state.fn != TrainerFn.FITTING:
@@ -59,17 +69,16 @@ class ReportData(L.Callback):
         self._val_metrics[trainer.current_epoch] = _scalars(trainer, "val/")
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._finish_epoch(trainer, pl_module)
+        self._finish_epoch(trainer)
 
-    def _finish_epoch(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+    def _finish_epoch(self, trainer: L.Trainer) -> None:
         epoch, self._epoch_in_progress = self._epoch_in_progress, None
         if epoch is None or not trainer.is_global_zero:
             return
-        optimizer = trainer.optimizers[0] if trainer.optimizers else None
         row = {
             "epoch": epoch,
             "step": trainer.global_step,
-            "lr": float(optimizer.param_groups[0]["lr"]) if optimizer else math.nan,
+            "lr": self._epoch_lr,
             **_scalars(trainer, "train/"),
             **_scalars(trainer, "time/"),
             **self._val_metrics.get(epoch, {}),
@@ -96,22 +105,33 @@ class ReportData(L.Callback):
             self._targets.append(batch[1].detach().float().cpu())
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if not trainer.is_global_zero:
-            return
         test: dict[str, Any] = {}
         confusion = pl_module.confusion_matrices.get("test")
         if confusion is not None:
-            test["confusion_matrix"] = confusion.tolist()
-        if self._predictions:
-            test["true"] = torch.cat(self._targets).tolist()
-            test["predicted"] = torch.cat(self._predictions).tolist()
-        self._update_data(test=test)
+            test["confusion_matrix"] = confusion.tolist()  # already summed over ranks
+        if pl_module.hparams.task == "regression":  # the same on every rank: all gather
+            test["true"] = _gathered([v for batch in self._targets for v in batch.tolist()])
+            test["predicted"] = _gathered(
+                [v for batch in self._predictions for v in batch.tolist()]
+            )
+        if trainer.is_global_zero:
+            self._update_data(test=test)
 
     def _update_data(self, **sections: Any) -> None:
         path = self.dirpath / REPORT_DATA
         data = json.loads(path.read_text()) if path.is_file() else {}
         data.update(sections)
         write_atomically(path, json.dumps(data) + "\n")
+
+
+def _gathered(values: list[float]) -> list[float]:
+    """Every rank's values, in rank order (all ranks call this). Shards differ in size by one,
+    which torch's tensor all_gather does not allow; the object variant does."""
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return values
+    shards: list[Any] = [None] * torch.distributed.get_world_size()
+    torch.distributed.all_gather_object(shards, values)
+    return [value for shard in shards for value in shard]
 
 
 def _scalars(trainer: L.Trainer, prefix: str) -> dict[str, float]:
@@ -141,7 +161,27 @@ def model_summary(net: nn.Module, datamodule: Any) -> dict[str, Any]:
         name: module for name, module in net.named_modules() if name and not any(module.children())
     }
     shapes: dict[str, list[int]] = {}
+    if getattr(net, "_compiled_call_impl", None) is None:  # compiled: 2 samples would recompile
+        _record_output_shapes(net, layers, datamodule, shapes)
+    return {
+        "name": type(net).__name__,
+        "total_params": sum(p.numel() for p in net.parameters()),
+        "trainable_params": sum(p.numel() for p in net.parameters() if p.requires_grad),
+        "layers": [
+            {
+                "name": name,
+                "type": type(module).__name__,
+                "params": sum(p.numel() for p in module.parameters()),
+                "output_shape": shapes.get(name),
+            }
+            for name, module in layers.items()
+        ],
+    }
 
+
+def _record_output_shapes(
+    net: nn.Module, layers: dict[str, nn.Module], datamodule: Any, shapes: dict[str, list[int]]
+) -> None:
     def recorder(name: str):
         def record(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
             shapes.setdefault(name, list(output.shape[1:]))  # a hook's return replaces output
@@ -161,17 +201,3 @@ def model_summary(net: nn.Module, datamodule: Any) -> dict[str, Any]:
         net.train(was_training)
         for hook in hooks:
             hook.remove()
-    return {
-        "name": type(net).__name__,
-        "total_params": sum(p.numel() for p in net.parameters()),
-        "trainable_params": sum(p.numel() for p in net.parameters() if p.requires_grad),
-        "layers": [
-            {
-                "name": name,
-                "type": type(module).__name__,
-                "params": sum(p.numel() for p in module.parameters()),
-                "output_shape": shapes.get(name),
-            }
-            for name, module in layers.items()
-        ],
-    }

@@ -18,16 +18,25 @@ def main(argv: list[str] | None = None) -> int:
             f"{path} is not a folder. Give a run folder (outputs/<task>/runs/<time>) or "
             "a sweep folder (outputs/<task>/multiruns/<time>)."
         )
-    if is_run_folder(path):
-        report, missing = write_run_report(path)
-        print(f"Wrote {report} and its plots in {path / 'plots'}")
-        if missing:
-            print(f"Incomplete run: {', '.join(missing)} missing; the report covers what exists.")
-        return 0
-    if is_sweep_folder(path):
-        written = write_sweep_summary(path)
-        print("Wrote " + ", ".join(str(file) for file in written))
-        return 0
+    try:
+        if is_run_folder(path):
+            report, missing = write_run_report(path)
+            print(f"Wrote {report} and its plots in {path / 'plots'}")
+            if missing:
+                print(
+                    f"Incomplete run: {', '.join(missing)} missing or unreadable; the report "
+                    "covers what exists."
+                )
+            return 0
+        if is_sweep_folder(path):
+            written = write_sweep_summary(path)
+            print("Wrote " + ", ".join(str(file) for file in written))
+            return 0
+    except Exception as err:  # noqa: BLE001 - damaged files the readers did not foresee
+        return _fail(
+            f"could not build the report for {path}: {type(err).__name__}: {err}. A file in "
+            "the folder is probably damaged or was edited by hand; the traceback is not shown."
+        )
     return _fail(
         f"{path} is neither a run folder (it has no config.yaml or .hydra/config.yaml) nor a "
         "sweep folder (no multirun.yaml, no job folders with .hydra/overrides.yaml). Point "

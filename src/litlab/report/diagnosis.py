@@ -27,6 +27,12 @@ def diagnose_fit(history: Sequence[dict[str, float]]) -> FitDiagnosis:
     """``history``: one dict per epoch with ``epoch``, ``train/loss``, ``val/loss`` and, for
     classifiers, ``train/acc``."""
     rows = [row for row in history if _finite(row, "train/loss") and _finite(row, "val/loss")]
+    if history and not any(_finite(row, "val/loss") for row in history):
+        return FitDiagnosis(
+            "too short to tell",
+            "No validation loss was recorded (validation was off, e.g. "
+            "trainer.limit_val_batches=0), so over- or underfitting cannot be read.",
+        )
     if len(rows) < MIN_EPOCHS:
         return FitDiagnosis(
             "too short to tell",
@@ -42,9 +48,9 @@ def diagnose_fit(history: Sequence[dict[str, float]]) -> FitDiagnosis:
             "overfitting",
             f"Validation loss reached its minimum {val[best]:.4g} at epoch {epochs[best]} and "
             f"rose to {val[-1]:.4g} by epoch {epochs[-1]}, while training loss kept falling "
-            f"({train[best]:.4g} -> {train[-1]:.4g}). The model memorises the training set: "
-            "the best checkpoint is from that epoch; use early stopping, dropout, weight decay, "
-            "augmentation or a smaller model.",
+            f"({train[best]:.4g} -> {train[-1]:.4g}). The model memorises the training set "
+            "after that epoch: stop earlier (early stopping), or regularise with dropout, "
+            "weight decay, augmentation or a smaller model.",
             turn_epoch=epochs[best],
         )
     train_acc = rows[-1].get("train/acc")
@@ -62,11 +68,16 @@ def diagnose_fit(history: Sequence[dict[str, float]]) -> FitDiagnosis:
             f"{train[-1]:.4g}) and validation loss is at its lowest: the model is still "
             "learning. Train for more epochs.",
         )
+    lowest = (
+        "its lowest"
+        if best == len(val) - 1
+        else f"within {OVERFIT_RISE:.0%} of its lowest, {val[best]:.4g} at epoch {epochs[best]}"
+    )
     return FitDiagnosis(
         "good fit",
-        f"Validation loss ended at {val[-1]:.4g} (lowest {val[best]:.4g}, epoch {epochs[best]}) "
-        f"with training loss {train[-1]:.4g}: both have levelled off without validation loss "
-        "turning upwards.",
+        f"Validation loss ended at {val[-1]:.4g} ({lowest}) with training loss "
+        f"{train[-1]:.4g}: no sign of overfitting (validation loss over {OVERFIT_RISE:.0%} above "
+        "its lowest while training loss falls) or of underfitting.",
     )
 
 

@@ -12,10 +12,16 @@ HISTORY = "history.csv"  # one row per finished epoch
 REPORT_DATA = "report_data.json"  # data sizes, model summary, test results
 
 
+COUNTS = ("epoch", "step")  # whole numbers in history.csv; every other column is a float
+
+
 def read_history(path: Path) -> list[dict[str, float]]:
     with path.open(newline="") as file:
         return [
-            {key: float(value) if value != "" else math.nan for key, value in row.items()}
+            {
+                key: (int if key in COUNTS else float)(value) if value != "" else math.nan
+                for key, value in row.items()
+            }
             for row in csv.DictReader(file)
         ]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from omegaconf import OmegaConf
 
 from litlab.report import plots
@@ -36,6 +37,7 @@ class RunFolder:
     data: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, float] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    unreadable: dict[str, str] = field(default_factory=dict)  # file name: why
 
     @property
     def task(self) -> str:
@@ -43,7 +45,10 @@ class RunFolder:
 
     @property
     def class_names(self) -> list[str]:
-        names = self.data.get("data", {}).get("class_names")
+        data = self.data.get("data") or self.config.get("data", {})
+        names = data.get("class_names")
+        if not names and isinstance(data.get("num_classes"), int):
+            names = range(data["num_classes"])  # the data modules' default names
         return [str(name) for name in names] if names else []
 
 
@@ -52,23 +57,36 @@ def is_run_folder(path: Path) -> bool:
 
 
 def load_run(path: Path) -> RunFolder:
+    """Read what the run folder holds. A file that cannot be read counts as missing, with the
+    reason, so that the report covers the rest."""
     run = RunFolder(path)
-    for name in RUN_FILES:
-        if not (path / name).is_file():
+    config = path / "config.yaml"
+    if not config.is_file():
+        config = path / ".hydra" / "config.yaml"  # a run that failed before training
+    readers = {
+        "config.yaml": (config, lambda file: _plain(OmegaConf.load(file)), "config"),
+        "run.json": (path / "run.json", _json_object, "record"),
+        HISTORY: (path / HISTORY, read_history, "history"),
+        REPORT_DATA: (path / REPORT_DATA, _json_object, "data"),
+        "metrics.json": (path / "metrics.json", _json_object, "metrics"),
+    }
+    for name, (file, read, attribute) in readers.items():
+        if not file.is_file():
             run.missing.append(name)
-    if (path / "config.yaml").is_file():
-        run.config = _plain(OmegaConf.load(path / "config.yaml"))
-    elif (path / ".hydra" / "config.yaml").is_file():  # a run that failed before training
-        run.config = _plain(OmegaConf.load(path / ".hydra" / "config.yaml"))
-    if "run.json" not in run.missing:
-        run.record = json.loads((path / "run.json").read_text())
-    if HISTORY not in run.missing:
-        run.history = read_history(path / HISTORY)
-    if REPORT_DATA not in run.missing:
-        run.data = json.loads((path / REPORT_DATA).read_text())
-    if "metrics.json" not in run.missing:
-        run.metrics = json.loads((path / "metrics.json").read_text())
+            continue
+        try:
+            setattr(run, attribute, read(file))
+        except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError) as err:
+            run.missing.append(name)
+            run.unreadable[name] = f"{type(err).__name__}: {err}".splitlines()[0]
     return run
+
+
+def _json_object(file: Path) -> dict[str, Any]:
+    value = json.loads(file.read_text())
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object, found {type(value).__name__}")
+    return value
 
 
 def _plain(config: Any) -> dict[str, Any]:
@@ -152,8 +170,44 @@ def _summary_lines(run: RunFolder) -> list[str]:
         lines.append(f"- Started: {run.record.get('started', '?')}")
     if run.missing:
         lines.append("- Missing files (sections that need them are left out):")
-        lines += [f"  - `{name}`: {RUN_FILES[name]}" for name in run.missing]
+        for name in run.missing:
+            why = f" (unreadable: {run.unreadable[name]})" if name in run.unreadable else ""
+            lines.append(f"  - `{name}`: {RUN_FILES[name]}{why}")
+    lines += _partial_data_notes(run)
     return [*lines, ""]
+
+
+# Trainer settings under which a run sees only part of its data.
+PARTIAL_DATA_KEYS = (
+    "fast_dev_run",
+    "overfit_batches",
+    "limit_train_batches",
+    "limit_val_batches",
+    "limit_test_batches",
+)
+
+
+def _partial_data_notes(run: RunFolder) -> list[str]:
+    trainer = run.config.get("trainer") or {}
+    limits = [
+        f"trainer.{key}={trainer[key]}"
+        for key in PARTIAL_DATA_KEYS
+        if _limits(key, trainer.get(key))
+    ]
+    if not limits:
+        return []
+    return [
+        f"- Only part of the data was used ({', '.join(limits)}): the split sizes below are "
+        "the data set's, not what was trained or evaluated on."
+    ]
+
+
+def _limits(key: str, value: Any) -> bool:
+    if key == "fast_dev_run" or value is None or isinstance(value, bool):
+        return bool(value)
+    if key == "overfit_batches":
+        return value != 0
+    return isinstance(value, int) or value != 1.0  # an int counts batches; 1.0 is everything
 
 
 def _data_lines(run: RunFolder) -> list[str]:

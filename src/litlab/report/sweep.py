@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
 from hydra.core.utils import JobReturn, JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from litlab.report import plots
 from litlab.report.files import write_atomically
@@ -81,23 +83,30 @@ def _job_order(folder: Path) -> Any:
 
 
 def read_job(folder: Path) -> JobRow:
-    overrides = [str(item) for item in OmegaConf.load(folder / ".hydra" / "overrides.yaml")]
-    row = JobRow(job=folder.name, folder=folder, overrides=overrides, status="incomplete")
-    if (folder / "metrics.json").is_file():
-        row.status = "ok"
-        row.metrics = json.loads((folder / "metrics.json").read_text())
-    if (folder / "status.json").is_file():
-        status = json.loads((folder / "status.json").read_text())
-        row.status, row.error = status["status"], status.get("error", "")
+    """A job's row; a job whose files cannot be read gets status ``unreadable`` and why."""
+    row = JobRow(job=folder.name, folder=folder, overrides=[], status="incomplete")
+    try:
+        row.overrides = [str(item) for item in OmegaConf.load(folder / ".hydra" / "overrides.yaml")]
+        if (folder / "metrics.json").is_file():
+            row.status = "ok"
+            row.metrics = dict(json.loads((folder / "metrics.json").read_text()))
+        if (folder / "status.json").is_file():
+            status = json.loads((folder / "status.json").read_text())
+            row.status, row.error = status["status"], status.get("error", "")
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError) as err:
+        row.status, row.error = "unreadable", f"{type(err).__name__}: {err}".splitlines()[0]
     return row
 
 
 def optimized_metric(folders: list[Path]) -> tuple[str, str]:
     """The metric the sweep optimizes and its direction (max/min), from the jobs' configs."""
     for folder in folders:
-        config = OmegaConf.load(folder / ".hydra" / "config.yaml")
-        metric = OmegaConf.select(config, "optimized_metric", default=None)
-        mode = OmegaConf.select(config, "monitor.mode", default=None)
+        try:
+            config = OmegaConf.load(folder / ".hydra" / "config.yaml")
+            metric = OmegaConf.select(config, "optimized_metric", default=None)
+            mode = OmegaConf.select(config, "monitor.mode", default=None)
+        except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException):
+            continue  # a damaged job; another one tells
         if metric:
             return str(metric), str(mode or "max")
     return "", "max"
@@ -175,7 +184,7 @@ def _write_markdown(
         f"# Sweep summary: {sweep.name}",
         "",
         f"{len(table)} jobs: {sum(row[2] == 'ok' for row in table)} ok, {failed} failed, "
-        f"{sum(row[2] == 'incomplete' for row in table)} incomplete. Sorted by "
+        f"{sum(row[2] in ('incomplete', 'unreadable') for row in table)} incomplete. Sorted by "
         f"{metric or 'job'} ({'higher' if mode == 'max' else 'lower'} is better).",
         "",
         "| " + " | ".join(header) + " |",
