@@ -90,6 +90,7 @@ def test_litlab_report_rebuilds_the_summary_from_the_files(sweep):
     assert (folder / "sweep_summary.png").is_file()
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_a_job_ends_the_whole_sweep(tmp_path):
     interrupt = [  # the first job sends itself SIGINT at its fifth step
         "+callbacks.signal._target_=tests.probes.SignalAt",

@@ -5,13 +5,11 @@ from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
+import numpy as np
 from lightning.pytorch.loggers import TensorBoardLogger
-from matplotlib.figure import Figure
 from omegaconf import DictConfig
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
-
-from litlab.report.plots import render
 
 
 def writers(trainer: L.Trainer) -> list[SummaryWriter]:
@@ -23,8 +21,10 @@ def writers(trainer: L.Trainer) -> list[SummaryWriter]:
     ]
 
 
-def add_figure(writer: SummaryWriter, tag: str, figure: Figure, step: int) -> None:
-    writer.add_image(tag, render(figure), step, dataformats="HWC")
+def add_image(trainer: L.Trainer, tag: str, image: np.ndarray, step: int) -> None:
+    """An ``(H, W, 3)`` uint8 image (a rendered figure) in every TensorBoard of the run."""
+    for writer in writers(trainer):
+        writer.add_image(tag, image, step, dataformats="HWC")
 
 
 def run_hparams(cfg: DictConfig, choices: Mapping[str, str], num_params: int) -> dict[str, Any]:

@@ -80,7 +80,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
         num_params = sum(parameter.numel() for parameter in task.net.parameters())
         hparams = run_hparams(cfg, hydra_choices(), num_params)
         log_hparams(trainer, hparams, {k: v for k, v in metrics.items() if _is_overall(k)})
-        _write_report(output_dir)
+        drew_test_confusion = cfg.get("test") and (cfg.get("callbacks") or {}).get(
+            "evaluation_images"
+        )
+        _write_report(output_dir, drawn=["confusion_matrix.png"] if drew_test_confusion else [])
         log.info("Run folder: %s", output_dir)
     return metrics
 
@@ -90,11 +93,11 @@ def _is_overall(metric: str) -> bool:
     return metric.count("/") == 1 and not metric.startswith("time/")
 
 
-def _write_report(output_dir: Path) -> None:
+def _write_report(output_dir: Path, drawn: list[str]) -> None:
     """report.md and plots/. The run's results are safe in metrics.json by now, so a failure
     here is a warning, not a failed run."""
     try:
-        report, _ = write_run_report(output_dir)
+        report, _ = write_run_report(output_dir, drawn)
         log.info("Report: %s", report)
     except Exception as err:  # noqa: BLE001
         log.warning(

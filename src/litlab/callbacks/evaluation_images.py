@@ -8,7 +8,7 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn
 
 from litlab.report import plots
-from litlab.tensorboard import add_figure, writers
+from litlab.tensorboard import add_image, writers
 
 
 class EvaluationImages(L.Callback):
@@ -55,19 +55,22 @@ class EvaluationImages(L.Callback):
             torch.cat(self._true).tolist(),
             trainer.datamodule.class_names,
         )
-        plots.save(figure, self.plot_dir / "misclassified.png")
-        for writer in writers(trainer):
-            add_figure(writer, "test/misclassified", figure, trainer.global_step)
+        image = plots.render(figure)  # drawn once, for TensorBoard and plots/
+        plots.save_image(image, self.plot_dir / "misclassified.png")
+        add_image(trainer, "test/misclassified", image, trainer.global_step)
 
     def _log_confusion(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         counts = pl_module.confusion_matrices.get(stage)
-        tensorboard = writers(trainer)
-        if counts is None or not tensorboard:
+        if counts is None or not trainer.is_global_zero:
             return
+        if stage == "val" and not writers(trainer):
+            return  # the per-epoch images are for TensorBoard only
         # at the step of Lightning's epoch-end scalars (val/acc...): the epoch's last step
         step = max(trainer.global_step - 1, 0) if stage == "val" else trainer.global_step
         names = trainer.datamodule.class_names
-        title = f"{stage} confusion matrix, epoch {trainer.current_epoch}, step {step}"
-        figure = plots.confusion_matrix_figure(counts.numpy(), names, title)
-        for writer in tensorboard:
-            add_figure(writer, f"{stage}/confusion_matrix", figure, step)
+        when = f"epoch {trainer.current_epoch}" if stage == "val" else "best checkpoint"
+        title = f"{stage} confusion matrix, {when}, step {step}"
+        image = plots.render(plots.confusion_matrix_figure(counts.numpy(), names, title))
+        add_image(trainer, f"{stage}/confusion_matrix", image, step)
+        if stage == "test":  # the report links it; litlab-report draws it from report_data
+            plots.save_image(image, self.plot_dir / "confusion_matrix.png")

@@ -6,6 +6,7 @@ Training writes the inputs (``config.yaml``, ``run.json``, ``history.csv``,
 """
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,17 +95,18 @@ def _plain(config: Any) -> dict[str, Any]:
     return OmegaConf.to_container(config, resolve=False)
 
 
-def write_run_report(path: Path) -> tuple[Path, list[str]]:
+def write_run_report(path: Path, drawn: Collection[str] = ()) -> tuple[Path, list[str]]:
     """Draw plots/ and write report.md for the run folder ``path``; returns the report's path
-    and the input files that were missing (their sections say so)."""
+    and the input files that were missing (their sections say so). Plots named in ``drawn``
+    were drawn by this run's callbacks already and are linked as they are."""
     run = load_run(path)
-    figures = draw_run_plots(run)
+    figures = draw_run_plots(run, drawn)
     report = path / "report.md"
     report.write_text("\n".join(report_lines(run, figures)) + "\n")
     return report, run.missing
 
 
-def draw_run_plots(run: RunFolder) -> dict[str, Path]:
+def draw_run_plots(run: RunFolder, drawn: Collection[str] = ()) -> dict[str, Path]:
     figures: dict[str, Path] = {}
     plot_dir = run.path / "plots"
     if run.history:
@@ -112,10 +114,13 @@ def draw_run_plots(run: RunFolder) -> dict[str, Path]:
         fig = plots.learning_curves_figure(run.history, metric)
         figures["learning curves"] = plots.save(fig, plot_dir / "learning_curves.png")
     test = run.data.get("test", {})
-    if test.get("confusion_matrix") and run.class_names:
+    confusion = plot_dir / "confusion_matrix.png"
+    if "confusion_matrix.png" in drawn and confusion.is_file():
+        figures["confusion matrix"] = confusion
+    elif test.get("confusion_matrix") and run.class_names:
         matrix = np.array(test["confusion_matrix"])
         fig = plots.confusion_matrix_figure(matrix, run.class_names, "test confusion matrix")
-        figures["confusion matrix"] = plots.save(fig, plot_dir / "confusion_matrix.png")
+        figures["confusion matrix"] = plots.save(fig, confusion)
     f1 = _per_class(run, "f1")
     if f1:
         fig = plots.per_class_figure(list(f1), list(f1.values()), "test F1")
