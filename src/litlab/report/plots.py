@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 from PIL import Image
 
 # Beyond this many classes the cells are too small for their numbers.
@@ -87,6 +88,7 @@ def learning_curves_figure(history: Sequence[dict[str, float]], metric: str) -> 
                 epochs, values = zip(*points, strict=True)
                 ax.plot(epochs, values, style, label=f"{stage}/{name}", markersize=4)
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(name)
         ax.grid(alpha=0.3)
         ax.legend()
@@ -176,6 +178,12 @@ def sweep_figure(labels: Sequence[str], values: Sequence[float], metric: str) ->
     bars = ax.barh(positions, finite, color="tab:blue")
     ax.bar_label(bars, labels=[f"{v:.4g}" if np.isfinite(v) else "failed" for v in values])
     ax.set_yticks(positions, labels, fontsize=8)
+    measured = [value for value in values if np.isfinite(value)]
+    if len(measured) > 1 and max(measured) > min(measured):
+        # jobs of a sweep often differ in the second decimal: zoom in on that range
+        low, high = min(measured), max(measured)
+        span = high - low
+        ax.set_xlim(max(0.0, low - span) if low >= 0 else low - span, high + 0.4 * span)
     ax.set_xlabel(metric)
     ax.set_title(f"sweep: {metric} per job")
     return fig
