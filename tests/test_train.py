@@ -281,3 +281,21 @@ def test_compiled_model_trains_and_its_checkpoint_loads(make_config):
     )
     assert not any("_orig_mod" in key for key in checkpoint["state_dict"])
     assert checkpoint["hyper_parameters"]["run_config"]["model"]["compile"] is True
+
+
+def test_epoch_loss_weights_a_short_last_batch_by_its_size(make_config):
+    """1200 test samples in batches of 1000 and 200: test/loss is the mean over samples."""
+    cfg = make_config("data=synthetic_classification", "model=mlp", "trainer.max_epochs=1")
+    metrics = train(cfg)
+    checkpoint = torch.load(
+        Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt", weights_only=True
+    )
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("test")
+    task = build_task(cfg)
+    task.load_state_dict(checkpoint["state_dict"])
+    inputs, targets = datamodule.splits["test"]
+    assert len(inputs) == 1200 and cfg.data.eval_batch_size == 1000
+    with torch.no_grad():
+        loss = torch.nn.functional.cross_entropy(task.eval()(inputs), targets).item()
+    assert metrics["test/loss"] == pytest.approx(loss, rel=1e-5)

@@ -95,7 +95,9 @@ class SupervisedTask(L.LightningModule):
         predictions = torch.sigmoid(outputs) if self.hparams.task == "binary" else outputs
         predictions = predictions.detach()
         getattr(self, f"{stage}_metrics").update(predictions, targets)
-        getattr(self, f"{stage}_loss").update(loss.detach(), len(targets))
+        # One value per sample, not (loss, weight=len): with nan_strategy="disable" torchmetrics
+        # (1.9) replaces weights by ones, and a short last batch would count as a full one.
+        getattr(self, f"{stage}_loss").update(loss.detach().expand(len(targets)))
         confusion = getattr(self, f"{stage}_confusion", None)
         if confusion is not None:
             confusion.update(predictions, targets.long())
