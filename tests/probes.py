@@ -65,3 +65,14 @@ class GradientNormRecorder(L.Callback):
 
     def on_train_end(self, trainer, pl_module) -> None:
         self.out_file.write_text(json.dumps(self.norms))
+
+
+class Crash(L.Callback):
+    """Raises a RuntimeError (a bug, not a user error) when training starts, if ``enabled``."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.enabled:
+            raise RuntimeError("probe crash: a bug inside training")

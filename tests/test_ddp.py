@@ -82,3 +82,63 @@ def test_ddp_report_holds_every_ranks_test_predictions(tmp_path):
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert sum(squared) / len(squared) == pytest.approx(metrics["test/mse"], rel=1e-4)
     assert (run_dir / "plots" / "predicted_vs_true.png").is_file()
+
+
+def run_entry_point(script: str, cwd, *args: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, str(PROJECT_ROOT / script), *args]
+    env = {**os.environ, "PYTHONWARNINGS": "ignore", "LITLAB_ROOT": str(cwd)}
+    return subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.slow
+def test_ddp_test_metrics_equal_the_single_process_ones_for_the_same_weights(tmp_path):
+    run_dir = tmp_path / "run"
+    trained = train_on_two_ranks(run_dir, "trainer.max_epochs=1", data="synthetic_classification")
+    assert trained.returncode == 0, trained.stderr[-2000:]
+    best = run_dir / "checkpoints" / "best.ckpt"
+    results = {}
+    for trainer in ("cpu", "ddp_cpu"):
+        out = tmp_path / f"eval_{trainer}"
+        evaluated = run_entry_point(
+            "eval.py",
+            tmp_path,
+            *QUIET,
+            f"trainer={trainer}",
+            f"ckpt_path={best}",
+            f"hydra.run.dir={out}",
+        )
+        assert evaluated.returncode == 0, evaluated.stderr[-2000:]
+        results[trainer] = json.loads((out / "metrics.json").read_text())
+    # every test sample counted exactly once across the two ranks, the sums synced
+    assert results["ddp_cpu"] == results["cpu"]
+    assert (
+        results["cpu"]["test/acc"] == json.loads((run_dir / "metrics.json").read_text())["test/acc"]
+    )
+
+
+@pytest.mark.slow
+def test_ddp_inside_a_multirun_makes_one_folder_per_job(tmp_path):
+    result = run_entry_point(
+        "train.py",
+        tmp_path,
+        "-m",
+        *QUIET,
+        "trainer=ddp_cpu",
+        "data=xor",
+        "model=mlp",
+        "trainer.max_epochs=1",
+        "optimizer.lr=0.01,0.02",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    sweep = tmp_path / "sweep"
+    assert sorted(p.name for p in sweep.iterdir() if p.is_dir()) == ["0", "1"]
+    for job in ("0", "1"):
+        files = {p.name for p in (sweep / job).iterdir()}
+        assert {"metrics.json", "checkpoints", "tensorboard", "report.md"} <= files
+        # rank 1 leaves only its log: no folder, no config, no event files of its own
+        assert {"train.log", "train_ddp_process_1.log"} <= files
+        assert len(list((sweep / job / "tensorboard").glob("events.*"))) >= 1
+    assert not (tmp_path / "outputs").exists()  # no stray run folder of a rank
+    rows = (sweep / "sweep_summary.csv").read_text().splitlines()
+    assert len(rows) == 3 and all(",ok," in row for row in rows[1:])

@@ -42,7 +42,9 @@ def read_summary(folder: Path) -> list[dict[str, str]]:
 
 def test_summary_has_one_row_per_job_best_first_and_the_failure(sweep):
     folder, result = sweep
-    assert result.returncode != 0  # a job failed, and the sweep says so
+    assert result.returncode == 1, result.stderr[-2000:]  # a job failed, and the sweep says so
+    output = result.stdout + result.stderr  # Hydra logs to stdout
+    assert "1 of 3 jobs failed" in output and "Traceback" not in output
     rows = read_summary(folder)
     assert [row["overrides"] for row in rows] == [
         "optimizer.lr=0.01",  # the higher val/acc_best
@@ -91,6 +93,52 @@ def test_litlab_report_rebuilds_the_summary_from_the_files(sweep):
 
 
 @pytest.mark.slow
+def test_stop_on_failure_ends_the_sweep_at_the_failed_job(tmp_path):
+    result = run(
+        "train.py",
+        "-m",
+        *QUIET,
+        "data=xor",
+        "model=mlp",
+        "trainer.max_epochs=1",
+        "stop_on_failure=true",
+        "optimizer.lr=-1,0.01",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+        data_dir=tmp_path,
+        cwd=tmp_path,
+        quiet=False,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "optimizer.lr=-1 is invalid" in result.stdout + result.stderr
+    assert not (tmp_path / "sweep" / "1").exists()  # the second job never ran
+    (row,) = read_summary(tmp_path / "sweep")
+    assert row["status"] == "failed" and row["overrides"].endswith("optimizer.lr=-1")
+
+
+def test_a_job_that_crashes_is_recorded_and_the_sweep_goes_on(tmp_path):
+    result = run(
+        "train.py",
+        "-m",
+        *QUIET,
+        "data=xor",
+        "model=mlp",
+        "trainer.max_epochs=1",
+        "+callbacks.crash._target_=tests.probes.Crash",
+        "+callbacks.crash.enabled=true,false",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+        data_dir=tmp_path,
+        cwd=tmp_path,
+        quiet=False,
+    )
+    assert result.returncode == 1
+    rows = {row["job"]: row for row in read_summary(tmp_path / "sweep")}
+    assert rows["0"]["status"] == "failed"
+    assert rows["0"]["error"] == "RuntimeError: probe crash: a bug inside training"
+    assert rows["1"]["status"] == "ok"
+    # the traceback of a bug goes to the job's own log, for debugging
+    assert "Traceback" in (tmp_path / "sweep" / "0" / "train.log").read_text()
+
+
 def test_ctrl_c_in_a_job_ends_the_whole_sweep(tmp_path):
     interrupt = [  # the first job sends itself SIGINT at its fifth step
         "+callbacks.signal._target_=tests.probes.SignalAt",

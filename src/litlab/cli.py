@@ -3,6 +3,7 @@ reported as one paragraph with an exit status instead of a traceback."""
 
 import errno
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -79,23 +80,43 @@ def _in_multirun() -> bool:
 def report_user_errors(task_function: Callable[[DictConfig], Any]) -> Callable:
     @wraps(task_function)
     def wrapper(cfg: DictConfig) -> Any:
+        full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
         try:
             return task_function(cfg)
-        except LitlabError as err:
-            if os.environ.get("HYDRA_FULL_ERROR") == "1":
-                raise
-            if _in_multirun() and not isinstance(err, TrainingInterrupted):
-                # Raised on: Hydra records the job as failed (the sweep summary shows it) and
-                # goes on with the other jobs, where exiting would end the whole sweep. Ctrl+C
-                # or SIGTERM does end it.
-                log.error("%s", _paragraph(err))
+        except TrainingInterrupted as err:  # Ctrl+C or SIGTERM: also ends a sweep
+            if full_error:
                 raise
             _exit_with(err)
         except KeyboardInterrupt:  # during training GracefulStop handles Ctrl+C instead
             sys.stderr.write("Stopped: interrupted before training began; nothing was saved.\n")
             sys.exit(130)
+        except Exception as err:
+            if full_error or not (_in_multirun() or isinstance(err, LitlabError)):
+                raise  # a bug in a single run: its traceback
+            if _in_multirun():
+                return _job_failed(cfg, err)
+            _exit_with(err)
 
     return wrapper
+
+
+def _job_failed(cfg: DictConfig, err: Exception) -> float:
+    """A multirun job that raised: record it in the job folder (status.json, the sweep
+    summary) and go on with the next job, returning NaN, which sweepers such as Optuna count as
+    a failed trial; with ``stop_on_failure=true``, end the sweep here."""
+    from litlab.report.sweep import record_failure, write_sweep_summary  # matplotlib: lazily
+
+    if isinstance(err, LitlabError):
+        log.error("%s", _paragraph(err))
+    else:
+        log.exception("The job failed with %s; the sweep goes on.", type(err).__name__)
+    hydra_config = HydraConfig.get()
+    record_failure(Path(hydra_config.runtime.output_dir), err)
+    if cfg.get("stop_on_failure"):
+        write_sweep_summary(Path(hydra_config.sweep.dir))
+        sys.stderr.write("Stopped the sweep at its first failed job (stop_on_failure=true).\n")
+        sys.exit(err.exit_code if isinstance(err, LitlabError) else 1)
+    return math.nan
 
 
 def hydra_entry_point(
@@ -117,10 +138,18 @@ def hydra_entry_point(
                 except LitlabError as err:
                     _exit_with(err)
             run()
+            _exit_if_jobs_failed()
 
         return main
 
     return decorate
+
+
+def _exit_if_jobs_failed() -> None:
+    """After a multirun whose jobs did not all succeed: exit status 1 (the summary says which)."""
+    sweep = sys.modules.get("litlab.report.sweep")
+    if sweep is not None and sweep.failed_jobs_in_last_sweep:
+        sys.exit(1)
 
 
 def prepare_command_line(config_name: str) -> Callable[[list[str]], list[str]]:

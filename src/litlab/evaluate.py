@@ -38,8 +38,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         ) from err
     trainer = build_trainer(cfg)
     run = trainer.test if cfg.split == "test" else trainer.validate
-    results = run(task, datamodule=datamodule)
-    metrics = float_metrics(results[0])
+    run(task, datamodule=datamodule)
+    metrics = float_metrics(trainer.callback_metrics)  # tensors: float32 digits as in training
     if trainer.is_global_zero:
         output_dir = Path(cfg.paths.output_dir)
         write_metrics(output_dir / "metrics.json", metrics)

@@ -8,6 +8,7 @@ also when a sweep stops early. ``litlab-report <sweep>`` rebuilds it from the fi
 import csv
 import io
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ from omegaconf.errors import OmegaConfBaseException
 from litlab.report import plots
 from litlab.report.files import write_atomically
 
+log = logging.getLogger(__name__)
+
 SUMMARY_NAME = "sweep_summary"
 
 
@@ -37,6 +40,10 @@ class JobRow:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
+# Set by SweepSummary at the end of a multirun, for the entry point's exit status.
+failed_jobs_in_last_sweep = 0
+
+
 class SweepSummary(Callback):
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if config.hydra.mode != RunMode.MULTIRUN:
@@ -46,19 +53,43 @@ class SweepSummary(Callback):
         write_sweep_summary(Path(config.hydra.sweep.dir))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        global failed_jobs_in_last_sweep
         sweep = Path(config.hydra.sweep.dir)
-        if sweep.is_dir():
-            write_sweep_summary(sweep)
+        if not sweep.is_dir():
+            return
+        write_sweep_summary(sweep)
+        rows = [read_job(folder) for folder in job_folders(sweep)]
+        failed_jobs_in_last_sweep = sum(row.status == "failed" for row in rows)
+        if failed_jobs_in_last_sweep:
+            log.warning(
+                "%d of %d jobs failed; see %s",
+                failed_jobs_in_last_sweep,
+                len(rows),
+                sweep / f"{SUMMARY_NAME}.md",
+            )
 
 
 def write_job_status(job_folder: Path, job_return: JobReturn) -> None:
     if job_return.status == JobStatus.COMPLETED:
+        if _recorded_failure(job_folder):
+            return  # the job caught its own error, recorded it, and returned NaN
         status = {"status": "ok", "return_value": _number(job_return.return_value)}
+        write_atomically(job_folder / "status.json", json.dumps(status, indent=2) + "\n")
     else:
-        error = job_return._return_value  # the exception; return_value would raise it
-        first_line = (str(error).strip().splitlines() or [""])[0]
-        status = {"status": "failed", "error": f"{type(error).__name__}: {first_line}"}
+        record_failure(job_folder, job_return._return_value)  # return_value would raise it
+
+
+def record_failure(job_folder: Path, error: BaseException) -> None:
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    status = {"status": "failed", "error": f"{type(error).__name__}: {first_line}"}
     write_atomically(job_folder / "status.json", json.dumps(status, indent=2) + "\n")
+
+
+def _recorded_failure(job_folder: Path) -> bool:
+    try:
+        return json.loads((job_folder / "status.json").read_text())["status"] == "failed"
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
 
 
 def _number(value: Any) -> float | None:
