@@ -2,6 +2,7 @@
 reported as one paragraph with an exit status instead of a traceback."""
 
 import errno
+import importlib.util
 import logging
 import math
 import os
@@ -159,6 +160,7 @@ def prepare_command_line(config_name: str) -> Callable[[list[str]], list[str]]:
     def prepare(argv: list[str]) -> list[str]:
         if os.environ.get("LOCAL_RANK", "0") != "0":
             return argv  # a DDP worker that Lightning started: its launcher prepared the argv
+        _require_plugins(argv[1:])
         if any(arg.startswith("-") and arg not in ("-m", "--multirun") for arg in argv[1:]):
             return argv  # --help, --cfg job, --config-dir, ...: left to Hydra
         overrides = [arg for arg in argv[1:] if not arg.startswith("-")]
@@ -171,6 +173,28 @@ def prepare_command_line(config_name: str) -> Callable[[list[str]], list[str]]:
         return resolve_resume(argv, cfg) if config_name == "train" else argv
 
     return prepare
+
+
+# Command-line choices that need an optional Hydra plugin: (plugin module, pip extra).
+PLUGINS = {
+    "hparams_search=": ("hydra_plugins.hydra_optuna_sweeper", "optuna"),
+    "hydra/sweeper=optuna": ("hydra_plugins.hydra_optuna_sweeper", "optuna"),
+    "hydra/launcher=joblib": ("hydra_plugins.hydra_joblib_launcher", "joblib"),
+    "hydra/launcher=submitit": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+    "hydra/launcher=slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
+}
+
+
+def _require_plugins(args: list[str]) -> None:
+    """Name the pip extra when a choice needs a plugin that is not installed (Hydra would only
+    say that it cannot find the config)."""
+    for arg in args:
+        for prefix, (module, extra) in PLUGINS.items():
+            if arg.startswith(prefix) and importlib.util.find_spec(module) is None:
+                raise ConfigError(
+                    f"{arg} needs the Hydra plugin {module.split('.')[1].replace('_', '-')}, "
+                    f'which is not installed. Install it with: pip install -e ".[{extra}]"'
+                )
 
 
 def _check_writable(folder: Path) -> None:

@@ -1,0 +1,159 @@
+"""Hydra multiruns through real launchers and sweepers: basic, Optuna, joblib, submitit."""
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+import yaml
+
+from litlab import cli
+from litlab.errors import ConfigError
+from tests.conftest import QUIET, compose_quiet
+from tests.test_cli import run
+
+SYNTHETIC = [
+    "data=synthetic_classification",
+    "trainer.max_epochs=2",
+    "callbacks.evaluation_images=null",
+]
+
+
+def multirun(tmp_path: Path, *overrides: str):
+    result = run(
+        "train.py",
+        "-m",
+        *QUIET,
+        *overrides,
+        f"hydra.sweep.dir={tmp_path}/sweep",
+        data_dir=tmp_path,
+        cwd=tmp_path,
+        quiet=False,
+    )
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    return tmp_path / "sweep"
+
+
+def job_results(sweep: Path) -> dict[str, tuple[dict, dict]]:
+    """{job: (metrics.json, status.json)} for every job folder of the sweep."""
+    jobs = sorted(p.parent.parent for p in sweep.glob("*/.hydra/overrides.yaml"))
+    return {
+        job.name: (
+            json.loads((job / "metrics.json").read_text()),
+            json.loads((job / "status.json").read_text()),
+        )
+        for job in jobs
+    }
+
+
+def assert_complete_jobs(sweep: Path, count: int) -> dict[str, tuple[dict, dict]]:
+    results = job_results(sweep)
+    assert sorted(results) == [str(i) for i in range(count)]
+    for job, (metrics, status) in results.items():
+        files = {p.name for p in (sweep / job).iterdir()}
+        assert {"checkpoints", "tensorboard", "config.yaml", "run.json", "report.md"} <= files
+        assert status["status"] == "ok"
+        assert status["return_value"] == metrics["val/acc_best"]  # the optimized metric
+    return results
+
+
+@pytest.mark.slow
+def test_four_job_multirun_into_one_sweep_folder(tmp_path):
+    sweep = multirun(tmp_path, *SYNTHETIC, "model=perceptron,mlp", "optimizer=adam,sgd")
+    assert_complete_jobs(sweep, 4)
+    overrides = [
+        yaml.safe_load((sweep / str(job) / ".hydra" / "overrides.yaml").read_text())
+        for job in range(4)
+    ]
+    chosen = {(o[-2], o[-1]) for o in overrides}
+    assert chosen == {
+        (f"model={m}", f"optimizer={o}") for m in ("perceptron", "mlp") for o in ("adam", "sgd")
+    }
+    assert len((sweep / "sweep_summary.csv").read_text().splitlines()) == 5
+
+
+def test_regression_sweeps_minimise_the_best_validation_loss(tmp_path):
+    cfg = compose_quiet(["data=synthetic_regression", "model=mlp", "loss=mse"], tmp_path)
+    assert cfg.optimized_metric == "val/loss_best" and cfg.monitor.mode == "min"
+
+
+@pytest.mark.slow
+def test_optuna_search_saves_the_best_trial(tmp_path):
+    pytest.importorskip(
+        "hydra_plugins.hydra_optuna_sweeper", reason='needs pip install -e ".[optuna]"'
+    )
+    sweep = multirun(
+        tmp_path, "hparams_search=mnist_optuna", *SYNTHETIC, "hydra.sweeper.n_trials=3"
+    )
+    results = assert_complete_jobs(sweep, 3)
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert set(best["best_params"]) == {
+        "optimizer",
+        "optimizer.lr",
+        "data.batch_size",
+        "search.width_1",
+        "search.width_2",
+        "model.dropout",
+    }
+    values = [metrics["val/acc_best"] for metrics, _ in results.values()]
+    assert best["best_value"] == pytest.approx(max(values))
+    # the searched widths reach the model
+    for job, _ in results.items():
+        overrides = yaml.safe_load((sweep / job / ".hydra" / "overrides.yaml").read_text())
+        widths = [int(o.split("=")[1]) for o in overrides if o.startswith("search.width_")]
+        config = yaml.safe_load((sweep / job / "config.yaml").read_text())
+        assert config["model"]["hidden_sizes"] == widths
+
+
+@pytest.mark.slow
+def test_joblib_runs_jobs_in_parallel_processes(tmp_path):
+    pytest.importorskip(
+        "hydra_plugins.hydra_joblib_launcher", reason='needs pip install -e ".[joblib]"'
+    )
+    sweep = multirun(
+        tmp_path,
+        *SYNTHETIC,
+        "model=mlp",
+        "optimizer.lr=0.001,0.003,0.01,0.03",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+    )
+    assert_complete_jobs(sweep, 4)
+    spans = []  # (start, end) of each job: run.json's start time, metrics.json written at the end
+    for job in range(4):
+        started = json.loads((sweep / str(job) / "run.json").read_text())["started"]
+        end = (sweep / str(job) / "metrics.json").stat().st_mtime
+        spans.append((datetime.fromisoformat(started).timestamp(), end))
+    overlapping = [
+        (a, b)
+        for a in range(4)
+        for b in range(a + 1, 4)
+        if spans[a][0] < spans[b][1] - 1 and spans[b][0] < spans[a][1] - 1
+    ]
+    assert overlapping, f"no two jobs ran at the same time: {spans}"
+
+
+@pytest.mark.slow
+def test_submitit_local_runs_the_jobs_through_submitit(tmp_path):
+    pytest.importorskip(
+        "hydra_plugins.hydra_submitit_launcher", reason='needs pip install -e ".[slurm]"'
+    )
+    sweep = multirun(
+        tmp_path,
+        *SYNTHETIC,
+        "model=mlp",
+        "optimizer.lr=0.001,0.01",
+        "hydra/launcher=submitit_local",
+        "hydra.launcher.timeout_min=10",
+    )
+    assert_complete_jobs(sweep, 2)
+    assert list(sweep.glob(".submitit/*")), "submitit keeps its own job records"
+
+
+def test_a_missing_plugin_names_the_pip_extra(monkeypatch):
+    monkeypatch.setitem(
+        cli.PLUGINS, "hydra/launcher=joblib", ("hydra_plugins.not_installed", "joblib")
+    )
+    with pytest.raises(ConfigError, match=r'pip install -e "\.\[joblib\]"'):
+        cli._require_plugins(["model=mlp", "hydra/launcher=joblib"])
+    cli._require_plugins(["model=mlp"])  # nothing needed, nothing raised
