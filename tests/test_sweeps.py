@@ -157,3 +157,13 @@ def test_a_missing_plugin_names_the_pip_extra(monkeypatch):
     with pytest.raises(ConfigError, match=r'pip install -e "\.\[joblib\]"'):
         cli._require_plugins(["model=mlp", "hydra/launcher=joblib"])
     cli._require_plugins(["model=mlp"])  # nothing needed, nothing raised
+
+
+def test_an_unknown_launcher_is_named_with_the_options(tmp_path):
+    result = run(
+        "train.py", "-m", "hydra/launcher=foo", data_dir=tmp_path, cwd=tmp_path, quiet=False
+    )
+    assert result.returncode != 0
+    assert "Could not find 'hydra/launcher/foo'" in result.stderr
+    assert "basic" in result.stderr  # Hydra lists the launchers there are
+    assert not (tmp_path / "outputs").exists()
