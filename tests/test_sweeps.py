@@ -156,7 +156,12 @@ def test_a_missing_plugin_names_the_pip_extra(monkeypatch):
     )
     with pytest.raises(ConfigError, match=r'pip install -e "\.\[joblib\]"'):
         cli._require_plugins(["model=mlp", "hydra/launcher=joblib"])
-    cli._require_plugins(["model=mlp"])  # nothing needed, nothing raised
+    cli._require_plugins(["model=mlp", "hparams_search=null"])  # nothing needed, nothing raised
+    monkeypatch.setitem(
+        cli.PLUGINS, "hydra/launcher=joblib", ("no_such_namespace.plugin", "joblib")
+    )
+    with pytest.raises(ConfigError, match="joblib"):  # no hydra_plugins namespace at all
+        cli._require_plugins(["hydra/launcher=joblib"])
 
 
 def test_an_unknown_launcher_is_named_with_the_options(tmp_path):

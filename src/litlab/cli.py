@@ -190,11 +190,18 @@ def _require_plugins(args: list[str]) -> None:
     say that it cannot find the config)."""
     for arg in args:
         for prefix, (module, extra) in PLUGINS.items():
-            if arg.startswith(prefix) and importlib.util.find_spec(module) is None:
+            if arg.startswith(prefix) and not arg.endswith("=null") and not _installed(module):
                 raise ConfigError(
                     f"{arg} needs the Hydra plugin {module.split('.')[1].replace('_', '-')}, "
                     f'which is not installed. Install it with: pip install -e ".[{extra}]"'
                 )
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # not even the hydra_plugins namespace: no plugin at all
+        return False
 
 
 def _check_writable(folder: Path) -> None:
