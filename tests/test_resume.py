@@ -156,6 +156,20 @@ def test_ctrl_c_saves_the_step_in_flight_and_exits_130(tiny_mnist, tmp_path):
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_submitits_time_limit_signal_saves_and_stops(tiny_mnist, tmp_path):
+    """hydra/launcher=slurm: submitit sends SIGUSR2 signal_delay_s before the time limit."""
+    probe = [
+        "+callbacks.signal._target_=tests.probes.SignalAt",
+        "+callbacks.signal.step=5",
+        f"+callbacks.signal.signum={int(signal.SIGUSR2)}",
+    ]
+    with pytest.raises(TrainingInterrupted, match="SIGUSR2 received") as stopped:
+        train(run_config(tiny_mnist, tmp_path / "run", *probe))
+    assert stopped.value.exit_code == 128 + signal.SIGUSR2
+    last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == 6
+
+
 def test_gradient_clipping_bounds_the_gradient_norm(tiny_mnist, tmp_path):
     out = tmp_path / "norms.json"
     probe = [

@@ -172,3 +172,53 @@ def test_an_unknown_launcher_is_named_with_the_options(tmp_path):
     assert "Could not find 'hydra/launcher/foo'" in result.stderr
     assert "basic" in result.stderr  # Hydra lists the launchers there are
     assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.slow
+def test_a_failed_optuna_trial_does_not_end_the_search(tmp_path):
+    pytest.importorskip(
+        "hydra_plugins.hydra_optuna_sweeper", reason='needs pip install -e ".[optuna]"'
+    )
+    # a search whose lr choices include an invalid one (the params keys hold dots, so this
+    # needs a config file, here in a search path of the test's own)
+    extra = tmp_path / "conf" / "hparams_search"
+    extra.mkdir(parents=True)
+    (extra / "failing.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - mnist_optuna\n  - _self_\n"
+        "hydra:\n  sweeper:\n    params:\n      optimizer.lr: choice(-1, 0.001)\n"
+    )
+    result = run(
+        "train.py",
+        "-m",
+        *QUIET,
+        "hparams_search=failing",
+        f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+        *SYNTHETIC,
+        "hydra.sweeper.n_trials=4",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+        data_dir=tmp_path,
+        cwd=tmp_path,
+        quiet=False,
+    )
+    statuses = [
+        json.loads(path.read_text())["status"]
+        for path in (tmp_path / "sweep").glob("*/status.json")
+    ]
+    assert sorted(statuses) == ["failed", "failed", "ok", "ok"], result.stdout[-3000:]
+    assert result.returncode == 1  # some trials failed, and the exit status says so
+    best = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())
+    assert best["best_params"]["optimizer.lr"] == 0.001
+
+
+def test_a_rerun_job_starts_without_the_old_status(tmp_path):
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from litlab.report.sweep import SweepSummary
+
+    (tmp_path / "status.json").write_text('{"status": "failed", "error": "old"}')
+    config = OmegaConf.create(
+        {"hydra": {"mode": RunMode.MULTIRUN, "runtime": {"output_dir": str(tmp_path)}}}
+    )
+    SweepSummary().on_job_start(config, task_function=None)
+    assert not (tmp_path / "status.json").exists()

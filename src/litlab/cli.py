@@ -4,7 +4,6 @@ reported as one paragraph with an exit status instead of a traceback."""
 import errno
 import importlib.util
 import logging
-import math
 import os
 import sys
 import tempfile
@@ -101,10 +100,11 @@ def report_user_errors(task_function: Callable[[DictConfig], Any]) -> Callable:
     return wrapper
 
 
-def _job_failed(cfg: DictConfig, err: Exception) -> float:
+def _job_failed(cfg: DictConfig, err: Exception) -> None:
     """A multirun job that raised: record it in the job folder (status.json, the sweep
-    summary) and go on with the next job, returning NaN, which sweepers such as Optuna count as
-    a failed trial; with ``stop_on_failure=true``, end the sweep here."""
+    summary) and go on with the next job; with ``stop_on_failure=true``, end the sweep here.
+    Returns None, not NaN: hydra-optuna-sweeper tells Optuna a NaN as a completed value, which
+    Optuna refuses, ending the whole search; a value that is not a number is a failed trial."""
     from litlab.report.sweep import record_failure, write_sweep_summary  # matplotlib: lazily
 
     if isinstance(err, LitlabError):
@@ -112,12 +112,12 @@ def _job_failed(cfg: DictConfig, err: Exception) -> float:
     else:
         log.exception("The job failed with %s; the sweep goes on.", type(err).__name__)
     hydra_config = HydraConfig.get()
-    record_failure(Path(hydra_config.runtime.output_dir), err)
+    record_failure(Path(hydra_config.runtime.output_dir), err)  # rank zero only
     if cfg.get("stop_on_failure"):
         write_sweep_summary(Path(hydra_config.sweep.dir))
         sys.stderr.write("Stopped the sweep at its first failed job (stop_on_failure=true).\n")
         sys.exit(err.exit_code if isinstance(err, LitlabError) else 1)
-    return math.nan
+    return None
 
 
 def hydra_entry_point(

@@ -12,16 +12,17 @@ from hydra.types import RunMode
 
 from litlab.errors import TrainingInterrupted
 
-SIGNALS = (signal.SIGINT, signal.SIGTERM)
+# SIGUSR2: what submitit (hydra/launcher=slurm) sends signal_delay_s before a time limit.
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)
 DDP_CHECK_EVERY_N_STEPS = 10
 
 
 class GracefulStop(L.Callback):
-    """On Ctrl+C (SIGINT) or a scheduler's SIGTERM, finish the current training step, save
-    ``<dirpath>/<filename>.ckpt`` and stop with a message that says how to resume. A signal
-    during validation takes effect after the next training step, or before testing when the
-    last epoch has ended; a second Ctrl+C stops at once, without saving. Under DDP the ranks
-    agree every 10 steps, so they stop at the same one.
+    """On Ctrl+C (SIGINT), a scheduler's SIGTERM or submitit's SIGUSR2, finish the current
+    training step, save ``<dirpath>/<filename>.ckpt`` and stop with a message that says how to
+    resume. A signal during validation takes effect after the next training step, or before
+    testing when the last epoch has ended; a second Ctrl+C stops at once, without saving. Under
+    DDP the ranks agree every 10 steps, so they stop at the same one.
 
     Written by hand: on SIGTERM Lightning stops without saving, and on Ctrl+C it raises wherever
     the program happens to be, e.g. between a backward pass and its optimizer step. Under DDP

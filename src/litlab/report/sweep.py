@@ -44,9 +44,20 @@ class JobRow:
 failed_jobs_in_last_sweep = 0
 
 
+def _rank_zero() -> bool:
+    """False in the other tasks of a multi-task SLURM job (one per GPU): they run the same
+    Hydra job, and only the first writes its records."""
+    return os.environ.get("SLURM_PROCID", "0") == "0" and os.environ.get("RANK", "0") == "0"
+
+
 class SweepSummary(Callback):
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        stale = Path(config.hydra.runtime.output_dir) / "status.json"  # a rerun into the folder
+        if config.hydra.mode == RunMode.MULTIRUN and _rank_zero() and stale.is_file():
+            stale.unlink()
+
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        if config.hydra.mode != RunMode.MULTIRUN:
+        if config.hydra.mode != RunMode.MULTIRUN or not _rank_zero():
             return
         job_folder = Path(config.hydra.runtime.output_dir)
         write_job_status(job_folder, job_return)
@@ -72,7 +83,7 @@ class SweepSummary(Callback):
 def write_job_status(job_folder: Path, job_return: JobReturn) -> None:
     if job_return.status == JobStatus.COMPLETED:
         if _recorded_failure(job_folder):
-            return  # the job caught its own error, recorded it, and returned NaN
+            return  # the job caught its own error, recorded it, and returned None
         status = {"status": "ok", "return_value": _number(job_return.return_value)}
         write_atomically(job_folder / "status.json", json.dumps(status, indent=2) + "\n")
     else:
@@ -80,6 +91,8 @@ def write_job_status(job_folder: Path, job_return: JobReturn) -> None:
 
 
 def record_failure(job_folder: Path, error: BaseException) -> None:
+    if not _rank_zero():
+        return
     first_line = (str(error).strip().splitlines() or [""])[0]
     status = {"status": "failed", "error": f"{type(error).__name__}: {first_line}"}
     write_atomically(job_folder / "status.json", json.dumps(status, indent=2) + "\n")
