@@ -1,7 +1,6 @@
 """Hydra multiruns through real launchers and sweepers: basic, Optuna, joblib, submitit."""
 
 import json
-from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -119,18 +118,9 @@ def test_joblib_runs_jobs_in_parallel_processes(tmp_path):
         "hydra.launcher.n_jobs=2",
     )
     assert_complete_jobs(sweep, 4)
-    spans = []  # (start, end) of each job: run.json's start time, metrics.json written at the end
-    for job in range(4):
-        started = json.loads((sweep / str(job) / "run.json").read_text())["started"]
-        end = (sweep / str(job) / "metrics.json").stat().st_mtime
-        spans.append((datetime.fromisoformat(started).timestamp(), end))
-    overlapping = [
-        (a, b)
-        for a in range(4)
-        for b in range(a + 1, 4)
-        if spans[a][0] < spans[b][1] - 1 and spans[b][0] < spans[a][1] - 1
-    ]
-    assert overlapping, f"no two jobs ran at the same time: {spans}"
+    records = [json.loads((sweep / str(job) / "run.json").read_text()) for job in range(4)]
+    assert len({record["host"] for record in records}) == 1
+    assert len({record["pid"] for record in records}) >= 2  # worker processes shared the jobs
 
 
 @pytest.mark.slow

@@ -28,6 +28,7 @@ def run_record(project_root: Path) -> dict[str, Any]:
         "cwd": os.getcwd(),
         "started": datetime.now().astimezone().isoformat(timespec="seconds"),
         "host": platform.node(),
+        "pid": os.getpid(),
         "platform": platform.platform(),
         "versions": {"python": platform.python_version(), **package_versions()},
         "git": git_state(project_root),
