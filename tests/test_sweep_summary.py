@@ -14,23 +14,31 @@ from tests.conftest import QUIET
 from tests.test_cli import run
 
 
+def run_sweep(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """`python train.py -m <QUIET> <overrides>` into <cwd>/sweep, run folders under cwd."""
+    return run(
+        "train.py",
+        "-m",  # before the overrides: argparse takes one block of them
+        *QUIET,
+        *overrides,
+        f"hydra.sweep.dir={cwd}/sweep",
+        data_dir=cwd,
+        cwd=cwd,
+        quiet=False,
+    )
+
+
 @pytest.fixture(scope="module")
 def sweep(tmp_path_factory) -> tuple[Path, subprocess.CompletedProcess]:
     """Three jobs on synthetic data: two learning rates that train and one that is refused."""
     cwd = tmp_path_factory.mktemp("sweep")
-    result = run(
-        "train.py",
-        "-m",  # before the overrides: argparse takes one block of them
-        *QUIET,
+    result = run_sweep(
+        cwd,
         "data=synthetic_classification",
         "model=mlp",
         "trainer.max_epochs=2",
         "callbacks.evaluation_images=null",
         "optimizer.lr=0.0001,0.01,-1",
-        f"hydra.sweep.dir={cwd}/sweep",
-        data_dir=cwd,
-        cwd=cwd,
-        quiet=False,
     )
     return cwd / "sweep", result
 
@@ -94,19 +102,13 @@ def test_litlab_report_rebuilds_the_summary_from_the_files(sweep):
 
 @pytest.mark.slow
 def test_stop_on_failure_ends_the_sweep_at_the_failed_job(tmp_path):
-    result = run(
-        "train.py",
-        "-m",
-        *QUIET,
+    result = run_sweep(
+        tmp_path,
         "data=xor",
         "model=mlp",
         "trainer.max_epochs=1",
         "stop_on_failure=true",
         "optimizer.lr=-1,0.01",
-        f"hydra.sweep.dir={tmp_path}/sweep",
-        data_dir=tmp_path,
-        cwd=tmp_path,
-        quiet=False,
     )
     assert result.returncode == 2, result.stderr[-2000:]
     assert "optimizer.lr=-1 is invalid" in result.stdout + result.stderr
@@ -116,19 +118,13 @@ def test_stop_on_failure_ends_the_sweep_at_the_failed_job(tmp_path):
 
 
 def test_a_job_that_crashes_is_recorded_and_the_sweep_goes_on(tmp_path):
-    result = run(
-        "train.py",
-        "-m",
-        *QUIET,
+    result = run_sweep(
+        tmp_path,
         "data=xor",
         "model=mlp",
         "trainer.max_epochs=1",
         "+callbacks.crash._target_=tests.probes.Crash",
         "+callbacks.crash.enabled=true,false",
-        f"hydra.sweep.dir={tmp_path}/sweep",
-        data_dir=tmp_path,
-        cwd=tmp_path,
-        quiet=False,
     )
     assert result.returncode == 1
     rows = {row["job"]: row for row in read_summary(tmp_path / "sweep")}
@@ -139,25 +135,20 @@ def test_a_job_that_crashes_is_recorded_and_the_sweep_goes_on(tmp_path):
     assert "Traceback" in (tmp_path / "sweep" / "0" / "train.log").read_text()
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_a_job_ends_the_whole_sweep(tmp_path):
     interrupt = [  # the first job sends itself SIGINT at its fifth step
         "+callbacks.signal._target_=tests.probes.SignalAt",
         "+callbacks.signal.step=5",
         f"+callbacks.signal.signum={int(signal.SIGINT)}",
     ]
-    result = run(
-        "train.py",
-        "-m",
-        *QUIET,
+    result = run_sweep(
+        tmp_path,
         "data=synthetic_classification",
         "model=mlp",
         "callbacks.evaluation_images=null",
         *interrupt,
         "optimizer.lr=0.001,0.002",
-        f"hydra.sweep.dir={tmp_path}/sweep",
-        data_dir=tmp_path,
-        cwd=tmp_path,
-        quiet=False,
     )
     assert result.returncode == 130, result.stderr[-2000:]
     assert "SIGINT received" in result.stderr

@@ -8,8 +8,9 @@ import yaml
 
 from litlab import cli
 from litlab.errors import ConfigError
-from tests.conftest import QUIET, compose_quiet
+from tests.conftest import compose_quiet
 from tests.test_cli import run
+from tests.test_sweep_summary import run_sweep
 
 SYNTHETIC = [
     "data=synthetic_classification",
@@ -18,17 +19,8 @@ SYNTHETIC = [
 ]
 
 
-def multirun(tmp_path: Path, *overrides: str):
-    result = run(
-        "train.py",
-        "-m",
-        *QUIET,
-        *overrides,
-        f"hydra.sweep.dir={tmp_path}/sweep",
-        data_dir=tmp_path,
-        cwd=tmp_path,
-        quiet=False,
-    )
+def multirun(tmp_path: Path, *overrides: str) -> Path:
+    result = run_sweep(tmp_path, *overrides)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     return tmp_path / "sweep"
 
@@ -177,18 +169,12 @@ def test_a_failed_optuna_trial_does_not_end_the_search(tmp_path):
         "# @package _global_\ndefaults:\n  - mnist_optuna\n  - _self_\n"
         "hydra:\n  sweeper:\n    params:\n      optimizer.lr: choice(-1, 0.001)\n"
     )
-    result = run(
-        "train.py",
-        "-m",
-        *QUIET,
+    result = run_sweep(
+        tmp_path,
         "hparams_search=failing",
         f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
         *SYNTHETIC,
         "hydra.sweeper.n_trials=4",
-        f"hydra.sweep.dir={tmp_path}/sweep",
-        data_dir=tmp_path,
-        cwd=tmp_path,
-        quiet=False,
     )
     statuses = [
         json.loads(path.read_text())["status"]
