@@ -39,7 +39,7 @@ from torchvision.datasets import MNIST
 
 from litlab import PROJECT_ROOT
 from litlab.callbacks import EpochTimer
-from litlab.cli import compose_config
+from litlab.config import compose_config
 from litlab.models import CNN, SimpleNN
 from litlab.train import train
 

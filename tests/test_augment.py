@@ -4,7 +4,7 @@ import lightning as L
 import torch
 
 from litlab.data.augment import random_affine
-from tests.test_data import mnist_module
+from tests.helpers import mnist_module
 
 
 def centre_of_mass(images: torch.Tensor) -> torch.Tensor:

@@ -11,14 +11,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from omegaconf import OmegaConf
 from torchvision.datasets import MNIST
 
-from litlab import CONFIG_DIR
-from litlab.data import MNISTDataModule, SyntheticDataModule, TensorBatchLoader
+from litlab.data import SyntheticDataModule, TensorBatchLoader
 from litlab.errors import ConfigError, DataError
-
-TINY_TRAIN, TINY_TEST = 600, 200
+from tests.helpers import TINY_TEST, TINY_TRAIN, data_kwargs, mnist_module
 
 
 @pytest.fixture(autouse=True)
@@ -27,23 +24,6 @@ def no_download(monkeypatch):
         raise AssertionError("a test tried to download MNIST")
 
     monkeypatch.setattr(MNIST, "download", refuse)
-
-
-def data_kwargs(name: str, **overrides) -> tuple[str, dict]:
-    """The ``_target_`` and constructor kwargs of conf/data/<name>.yaml, with the
-    interpolations that point outside the data group (paths, seed) replaced by overrides."""
-    cfg = OmegaConf.load(Path(CONFIG_DIR) / "data" / f"{name}.yaml")
-    cfg = OmegaConf.merge(cfg, overrides)
-    kwargs = OmegaConf.to_container(cfg, resolve=True)
-    return kwargs.pop("_target_"), kwargs
-
-
-def mnist_module(data_dir: Path, **overrides) -> MNISTDataModule:
-    overrides = {"data_dir": str(data_dir), "seed": 0, "val_size": 100, **overrides}
-    target, kwargs = data_kwargs("mnist", download=False, **overrides)
-    assert target == "litlab.data.MNISTDataModule"
-    assert kwargs["download"] is False
-    return MNISTDataModule(**kwargs)
 
 
 def row_keys(images: torch.Tensor, labels: torch.Tensor) -> list[bytes]:

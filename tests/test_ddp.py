@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from litlab import PROJECT_ROOT
-from tests.conftest import QUIET
+from tests.helpers import QUIET
 
 
 def train_on_two_ranks(run_dir, *overrides: str, data: str = "xor") -> subprocess.CompletedProcess:

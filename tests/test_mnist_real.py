@@ -4,7 +4,7 @@ import pytest
 from torchvision.datasets import MNIST
 
 from litlab.train import train
-from tests.conftest import REAL_DATA_DIR, requires_real_mnist
+from tests.helpers import REAL_DATA_DIR, requires_real_mnist
 
 pytestmark = [pytest.mark.slow, requires_real_mnist]
 

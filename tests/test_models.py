@@ -4,8 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from litlab.models import CNN, MLP, Perceptron, SimpleNN
-from litlab.models.mlp import ACTIVATIONS
+from litlab.models import ACTIVATIONS, CNN, MLP, Perceptron, SimpleNN
 
 
 def num_params(model: nn.Module) -> int:

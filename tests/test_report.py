@@ -5,26 +5,18 @@ import json
 import math
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
-from torch import nn
 
-from litlab.callbacks.diagnostics import TrainingDiagnostics
-from litlab.errors import TrainingInterrupted
 from litlab.report import plots
 from litlab.report.diagnosis import diagnose_fit
-from litlab.report.files import read_history
+from litlab.run_folder import read_history
 from litlab.train import train
-from tests.conftest import compose_quiet
-from tests.test_train import mnist_overrides
+from tests.helpers import compose_quiet, events, litlab_report, mnist_overrides
 
 CLASSIFICATION = ["data=synthetic_classification", "model=mlp", "trainer.max_epochs=3"]
 EVERY_N = 10
@@ -38,14 +30,6 @@ def classification_run(tmp_path_factory) -> tuple[Path, dict]:
         [*CLASSIFICATION, f"callbacks.diagnostics.every_n_steps={EVERY_N}"], folder, images=True
     )
     return folder, train(cfg)
-
-
-def events(folder: Path) -> EventAccumulator:
-    accumulator = EventAccumulator(
-        str(folder / "tensorboard"), size_guidance={"scalars": 0, "images": 0, "histograms": 0}
-    )
-    accumulator.Reload()
-    return accumulator
 
 
 def png_size(path: Path) -> tuple[int, int]:
@@ -133,18 +117,6 @@ def test_diagnostics_log_gradient_norms_dead_units_and_histograms(classification
     assert accumulator.Tags()["graph"]
 
 
-def test_dead_relu_fraction_counts_units_silent_for_the_whole_batch():
-    diagnostics = TrainingDiagnostics()
-    record = diagnostics._recorder("relu", nn.ReLU(), capture=False)
-    outputs = torch.tensor([[0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0]])  # units 0, 3 dead
-    record(nn.ReLU(), (outputs,), outputs)
-    assert diagnostics._dead["relu"].item() == 0.5
-    channels = torch.zeros(3, 4, 5, 5)
-    channels[1, 2, 4, 4] = 1.0  # one pixel of one image keeps channel 2 alive
-    record(nn.ReLU(), (channels,), channels)
-    assert diagnostics._dead["relu"].item() == 0.75
-
-
 # -- files in the run folder -------------------------------------------------------------------
 def test_run_folder_holds_report_plots_and_history(classification_run):
     folder, metrics = classification_run
@@ -218,38 +190,6 @@ def test_image_runs_show_misclassified_digits(tiny_mnist, tmp_path):
     assert "plots/misclassified.png" in (folder / "report.md").read_text()
 
 
-def test_resumed_run_keeps_one_history_row_per_epoch(make_config):
-    step_lr = ["scheduler=step", "scheduler.step_size=1"]  # halves the rate after every epoch
-    sigterm_mid_epoch_1 = [
-        "+callbacks.signal._target_=tests.probes.SignalAt",
-        "+callbacks.signal.step=100",
-    ]
-    cfg = make_config(*CLASSIFICATION, *step_lr, *sigterm_mid_epoch_1)
-    with pytest.raises(TrainingInterrupted):
-        train(cfg)
-    folder = Path(cfg.paths.output_dir)
-    resumed = make_config(*CLASSIFICATION, *step_lr, f"ckpt_path={folder}/checkpoints/last.ckpt")
-    train(resumed)
-    history = read_history(folder / "history.csv")
-    assert [row["epoch"] for row in history] == [0, 1, 2]
-    assert [row["step"] for row in history] == [66, 132, 198]
-    assert [row["lr"] for row in history] == [0.001, 0.0005, 0.00025]  # the rate each trained with
-
-
-def test_diagnostics_under_gradient_accumulation_log_at_optimizer_steps(make_config):
-    cfg = make_config(
-        *CLASSIFICATION[:2],
-        "trainer.max_epochs=1",
-        "+trainer.accumulate_grad_batches=2",
-        "callbacks.diagnostics.every_n_steps=10",
-    )
-    train(cfg)
-    accumulator = events(Path(cfg.paths.output_dir))
-    norms = [p.step for p in accumulator.Scalars("diagnostics/grad_norm/total")]
-    dead = [p.step for p in accumulator.Scalars("diagnostics/dead_relu/layers.2")]
-    assert norms == dead == [0, 10, 20, 30]  # 33 optimizer steps of 2 batches each
-
-
 # -- fit diagnosis ------------------------------------------------------------------------------
 def curve(train_loss, val_loss, train_acc=None):
     return [
@@ -304,11 +244,6 @@ def test_plots_are_real_images_of_sane_size(tmp_path):
 
 
 # -- litlab-report ------------------------------------------------------------------------------
-def litlab_report(*args: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "litlab.report.cli", *map(str, args)]
-    return subprocess.run(command, capture_output=True, text=True, timeout=120)
-
-
 def test_litlab_report_rebuilds_a_run_report_from_its_files(classification_run, tmp_path):
     folder, _ = classification_run
     copy = tmp_path / "copy"

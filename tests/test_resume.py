@@ -1,32 +1,51 @@
-"""Exact resume: a run stopped and continued ends with the weights and metrics of a run that was
-never stopped, to the last digit (CPU, trainer.deterministic=true)."""
+"""Resuming (litlab.resume): which run continues, what a checkpoint must fit, and exact resume.
+A run stopped and continued ends with the weights and metrics of a run that was never stopped,
+to the last digit (CPU, trainer.deterministic=true), in-process and through `python train.py`
+with SIGTERM, SIGKILL and `resume=auto`."""
 
 import json
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
 
-from litlab.errors import ConfigError, NonFiniteLossError, TrainingInterrupted
+from litlab import PROJECT_ROOT
+from litlab.config import compose_config
+from litlab.errors import ConfigError, TrainingInterrupted
+from litlab.resume import find_continuation, kept_history, set_aside_result
+from litlab.run_folder import free_path, read_history
 from litlab.train import train
-from tests.conftest import compose_quiet
+from tests.helpers import (
+    QUIET,
+    STEPS_PER_EPOCH,
+    TINY_MNIST,
+    compose_quiet,
+    error_paragraph,
+    folder_digest,
+    make_tiny_mnist,
+    mnist_overrides,
+    run_entry_point,
+)
 
-STEPS_PER_EPOCH = 16
 # Dropout and augmentation draw random numbers every step, so a resume that lost the
 # generators' state, the data order or a metric's partial sums would show in the results.
 EXACT = [
+    *TINY_MNIST,
     "model=mlp_dropout",
     "model.hidden_sizes=[32]",
     "data.augment=true",
-    "data.val_size=100",
-    "data.batch_size=32",  # STEPS_PER_EPOCH over 500 training images
-    "data.download=false",
     "scheduler=step",
     "scheduler.step_size=1",
     "trainer.deterministic=true",
     "trainer.max_epochs=4",
 ]
+CLASSIFICATION = ["data=synthetic_classification", "model=mlp", "trainer.max_epochs=3"]
+# Long enough to be stopped from outside; resumed runs pass a smaller trainer.max_epochs.
+ENDLESS = [*TINY_MNIST, "model=mlp", "model.hidden_sizes=[16]", "callbacks.early_stopping=null"]
 
 
 def run_config(data_dir: Path, run_dir: Path, *extra: str):
@@ -37,16 +56,6 @@ def final_state(run_dir: Path, metrics: dict[str, float]) -> tuple[dict, dict, d
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     results = {k: v for k, v in metrics.items() if not k.startswith("time/")}
     return last["state_dict"], last["optimizer_states"][0]["state"], results
-
-
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory):
-    from tests.conftest import make_tiny_mnist
-
-    root = tmp_path_factory.mktemp("resume")
-    data_dir = make_tiny_mnist(root / "data")
-    metrics = train(run_config(data_dir, root / "straight"))
-    return data_dir, final_state(root / "straight", metrics)
 
 
 def assert_same(resumed: tuple[dict, dict, dict], straight: tuple[dict, dict, dict]) -> None:
@@ -60,14 +69,110 @@ def assert_same(resumed: tuple[dict, dict, dict], straight: tuple[dict, dict, di
     assert metrics == straight[2]  # exact floats: val/acc_best, test/acc, train/loss, ...
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    data_dir = make_tiny_mnist(root / "data")
+    metrics = train(run_config(data_dir, root / "straight"))
+    return data_dir, final_state(root / "straight", metrics)
+
+
+# -- which run continues ---------------------------------------------------------------------
+def runs_of(tmp_path: Path, *names: str, finished: tuple[str, ...] = ()) -> Path:
+    """outputs/train/runs/<name>/ folders with a last.ckpt (and metrics.json if finished)."""
+    runs = tmp_path / "outputs" / "train" / "runs"
+    for name in names:
+        (runs / name / "checkpoints").mkdir(parents=True)
+        (runs / name / "checkpoints" / "last.ckpt").write_bytes(b"")
+        if name in finished:
+            (runs / name / "metrics.json").write_text("{}")
+    return runs
+
+
+def resume_config(tmp_path: Path, mode: str):
+    return compose_config([f"paths.log_dir={tmp_path}/outputs", f"resume={mode}"], tmp_path / "new")
+
+
+def test_the_latest_run_with_a_last_checkpoint_is_continued(tmp_path):
+    runs = runs_of(tmp_path, "2026-01-01_10-00-00", "2026-01-02_09-00-00")
+    (runs / "2026-01-03_00-00-00").mkdir()  # a later run that saved nothing yet
+    continuation = find_continuation(resume_config(tmp_path, "auto"))
+    assert continuation.run == runs / "2026-01-02_09-00-00"
+    assert continuation.checkpoint == continuation.run / "checkpoints" / "last.ckpt"
+
+
+def test_a_finished_run_is_continued_only_by_force(tmp_path):
+    runs = runs_of(tmp_path, "2026-01-01_10-00-00", finished=("2026-01-01_10-00-00",))
+    with pytest.raises(ConfigError, match="has finished.*resume=force"):
+        find_continuation(resume_config(tmp_path, "auto"))
+    assert find_continuation(resume_config(tmp_path, "force")).run == runs / "2026-01-01_10-00-00"
+    set_aside_result(runs / "2026-01-01_10-00-00")  # what a forced resume does first
+    assert sorted(p.name for p in (runs / "2026-01-01_10-00-00").iterdir()) == [
+        "checkpoints",
+        "metrics.1.json",
+    ]
+
+
+def test_without_runs_there_is_nothing_to_continue(tmp_path):
+    assert find_continuation(resume_config(tmp_path, "auto")) is None
+
+
+def test_records_of_each_resume_get_the_next_free_name(tmp_path):
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / "config.yaml").write_text("")
+    assert free_path(tmp_path / ".hydra").name == ".hydra.1"
+    assert free_path(tmp_path / "config.yaml").name == "config.1.yaml"
+    assert free_path(tmp_path / "run.json").name == "run.json"
+
+
+def test_a_resumed_run_keeps_the_history_of_the_epochs_its_checkpoint_finished():
+    rows = [{"epoch": epoch, "step": 16 * (epoch + 1)} for epoch in range(4)]
+    assert kept_history(rows, current_epoch=2) == rows[:2]
+
+
+def test_resuming_with_another_model_names_the_difference(tiny_mnist, make_config):
+    cfg = make_config(*mnist_overrides(tiny_mnist, "model=mlp", "model.hidden_sizes=[32]"))
+    train(cfg)
+    run = Path(cfg.paths.output_dir)
+    before = folder_digest(run)
+    other = mnist_overrides(tiny_mnist, "model=mlp", "model.hidden_sizes=[64]")
+    with pytest.raises(ConfigError) as refused:
+        train(make_config(*other, f"ckpt_path={run}/checkpoints/last.ckpt", run_dir="other"))
+    message = str(refused.value)
+    assert "model.hidden_sizes" in message and "[32]" in message and "overrides.yaml" in message
+    assert folder_digest(run) == before
+
+
+# -- exact resume ----------------------------------------------------------------------------
 def test_resume_after_epoch_two_matches_an_uninterrupted_run(uninterrupted, tmp_path):
     data_dir, straight = uninterrupted
     run_dir = tmp_path / "run"
     train(run_config(data_dir, run_dir, "trainer.max_epochs=2", "test=false"))
     last = run_dir / "checkpoints" / "last.ckpt"
-    assert torch.load(last, weights_only=True)["global_step"] == 32
+    assert torch.load(last, weights_only=True)["global_step"] == 2 * STEPS_PER_EPOCH
     metrics = train(run_config(data_dir, run_dir, f"ckpt_path={last}"))
     assert_same(final_state(run_dir, metrics), straight)
+    # the first run's records are kept beside the resumed run's
+    assert "max_epochs: 2" in (run_dir / "config.yaml").read_text()
+    assert "max_epochs: 4" in (run_dir / "config.1.yaml").read_text()
+    assert json.loads((run_dir / "run.1.json").read_text())["resumed_from"] == str(last)
+
+
+def test_resume_auto_from_python_continues_the_latest_run(uninterrupted, tmp_path):
+    data_dir, straight = uninterrupted
+    first = tmp_path / "outputs" / "train" / "runs" / "2026-01-01_10-00-00"
+    log_dir = f"paths.log_dir={tmp_path}/outputs"
+    sigterm = ["+callbacks.signal._target_=tests.probes.SignalAt", "+callbacks.signal.step=40"]
+    with pytest.raises(TrainingInterrupted):
+        train(run_config(data_dir, first, log_dir, *sigterm))
+    metrics = train(run_config(data_dir, tmp_path / "unused", log_dir, "resume=auto"))
+    assert_same(final_state(first, metrics), straight)
+    assert not (tmp_path / "unused").exists()
+    with pytest.raises(ConfigError, match="resume=auto: the latest run .* has finished"):
+        train(run_config(data_dir, tmp_path / "unused", log_dir, "resume=auto"))
+    last = first / "checkpoints" / "last.ckpt"
+    with pytest.raises(ConfigError, match="chooses the checkpoint itself"):
+        train(run_config(data_dir, tmp_path / "x", log_dir, "resume=force", f"ckpt_path={last}.x"))
 
 
 @pytest.mark.parametrize(
@@ -76,7 +181,7 @@ def test_resume_after_epoch_two_matches_an_uninterrupted_run(uninterrupted, tmp_
         (40, []),  # mid epoch 3
         # at an epoch's last batch, with step checkpoints that fall on it too: the stop and the
         # save wait for that epoch's validation and end, so the resume does not skip them
-        (16, ["callbacks.checkpoint.every_n_train_steps=8"]),
+        (16, ["callbacks.last_checkpoint.every_n_train_steps=8"]),
     ],
 )
 def test_sigterm_then_resume_matches_an_uninterrupted_run(
@@ -104,103 +209,127 @@ def test_sigterm_then_resume_matches_an_uninterrupted_run(
     assert_same(final_state(run_dir, metrics), straight)
 
 
-def test_a_diverging_run_stops_and_keeps_its_last_good_checkpoint(tiny_mnist, tmp_path):
-    run_dir = tmp_path / "run"
-    steps = ["callbacks.checkpoint.every_n_train_steps=4", "data.batch_size=32"]
-    cfg = compose_quiet(
-        [f"paths.data_dir={tiny_mnist}", "data.val_size=100", "data.download=false", *steps],
-        run_dir,
-    )
-    train(cfg)  # a healthy first run: 3 epochs... then continue it with a blown-up step size
-    last = run_dir / "checkpoints" / "last.ckpt"
-    good = torch.load(last, weights_only=True)
-    for state in good["optimizer_states"][0]["param_groups"]:
-        state["lr"] = 1e30
-    torch.save(good, last)
-    before = last.read_bytes()
-    resumed = compose_quiet(
-        [
-            f"paths.data_dir={tiny_mnist}",
-            "data.val_size=100",
-            "data.download=false",
-            *steps,
-            "trainer.max_epochs=20",
-            f"ckpt_path={last}",
-        ],
-        run_dir,
-    )
-    with pytest.raises(NonFiniteLossError) as diverged:
-        train(resumed)
-    message = str(diverged.value)
-    step = good["global_step"] + 2  # one step makes the weights huge, the next loss overflows
-    assert f"at step {step}" in message and "1e+30" in message
-    assert "optimizer.lr" in message and "trainer.gradient_clip_val" in message
-    assert str(last) in message
-    assert diverged.value.exit_code == 3
-    assert last.read_bytes() == before  # nothing saved after the fault
-
-
-def test_ctrl_c_saves_the_step_in_flight_and_exits_130(tiny_mnist, tmp_path):
-    run_dir = tmp_path / "run"
-    probe = [
+def test_resumed_run_keeps_one_history_row_per_epoch(make_config):
+    step_lr = ["scheduler=step", "scheduler.step_size=1"]  # halves the rate after every epoch
+    sigterm_mid_epoch_1 = [
         "+callbacks.signal._target_=tests.probes.SignalAt",
-        "+callbacks.signal.step=5",
-        f"+callbacks.signal.signum={int(signal.SIGINT)}",
+        "+callbacks.signal.step=100",
     ]
-    cfg = run_config(tiny_mnist, run_dir, *probe)
-    with pytest.raises(TrainingInterrupted, match="SIGINT received") as stopped:
+    cfg = make_config(*CLASSIFICATION, *step_lr, *sigterm_mid_epoch_1)
+    with pytest.raises(TrainingInterrupted):
         train(cfg)
-    assert stopped.value.exit_code == 130
-    assert torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["global_step"] == 6
-    assert not (run_dir / "metrics.json").exists()  # unfinished: resume=auto may continue it
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    folder = Path(cfg.paths.output_dir)
+    resumed = make_config(*CLASSIFICATION, *step_lr, f"ckpt_path={folder}/checkpoints/last.ckpt")
+    train(resumed)
+    history = read_history(folder / "history.csv")
+    assert [row["epoch"] for row in history] == [0, 1, 2]
+    assert [row["step"] for row in history] == [66, 132, 198]
+    assert [row["lr"] for row in history] == [0.001, 0.0005, 0.00025]  # the rate each trained with
 
 
-def test_submitits_time_limit_signal_saves_and_stops(tiny_mnist, tmp_path):
-    """hydra/launcher=slurm: submitit sends SIGUSR2 signal_delay_s before the time limit."""
-    probe = [
-        "+callbacks.signal._target_=tests.probes.SignalAt",
-        "+callbacks.signal.step=5",
-        f"+callbacks.signal.signum={int(signal.SIGUSR2)}",
-    ]
-    with pytest.raises(TrainingInterrupted, match="SIGUSR2 received") as stopped:
-        train(run_config(tiny_mnist, tmp_path / "run", *probe))
-    assert stopped.value.exit_code == 128 + signal.SIGUSR2
-    last = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)
-    assert last["global_step"] == 6
+# -- through the command line ----------------------------------------------------------------
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    make_tiny_mnist(tmp_path / "data")
+    return tmp_path
 
 
-def test_gradient_clipping_bounds_the_gradient_norm(tiny_mnist, tmp_path):
-    out = tmp_path / "norms.json"
-    probe = [
-        "+callbacks.norms._target_=tests.probes.GradientNormRecorder",
-        f"+callbacks.norms.out_file={out}",
-        "trainer.max_epochs=1",
-    ]
-    train(run_config(tiny_mnist, tmp_path / "clipped", "trainer.gradient_clip_val=0.01", *probe))
-    clipped = json.loads(out.read_text())
-    train(run_config(tiny_mnist, tmp_path / "free", *probe))
-    free = json.loads(out.read_text())
-    assert len(clipped) == len(free) == STEPS_PER_EPOCH
-    assert max(clipped) <= 0.01 * 1.0001 < min(free)
+def run(*args: str, root: Path):
+    return run_entry_point("train.py", *args, data_dir=root / "data", cwd=root)
 
 
-def test_a_signal_during_the_last_validation_stops_before_testing(tiny_mnist, tmp_path):
-    run_dir = tmp_path / "run"
-    probe = [
-        "+callbacks.signal._target_=tests.probes.SignalAt",
-        f"+callbacks.signal.step={STEPS_PER_EPOCH}",
-        "+callbacks.signal.in_validation=true",
-        "trainer.max_epochs=1",
-    ]
-    with pytest.raises(TrainingInterrupted, match="SIGTERM received"):
-        train(run_config(tiny_mnist, run_dir, *probe))
-    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    assert last["global_step"] == STEPS_PER_EPOCH
-    assert not (run_dir / "metrics.json").exists()  # not tested: resume=auto will finish it
+def start(root: Path, *args: str) -> subprocess.Popen:
+    env_run = ["env", f"LITLAB_DATA_DIR={root / 'data'}", f"LITLAB_ROOT={root}"]
+    command = [sys.executable, str(PROJECT_ROOT / "train.py"), *QUIET, *ENDLESS, *args]
+    return subprocess.Popen(
+        [*env_run, *command], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
 
 
-def test_resume_auto_outside_the_command_line_is_refused(tiny_mnist, tmp_path):
-    with pytest.raises(ConfigError, match="ckpt_path=<run>/checkpoints/last.ckpt"):
-        train(run_config(tiny_mnist, tmp_path / "run", "resume=auto"))
-    assert not (tmp_path / "run").exists()
+def wait_for_step(process: subprocess.Popen, last: Path, step: int) -> list[int]:
+    """Poll last.ckpt until it holds ``step`` or later; return the steps seen on the way."""
+    seen: list[int] = []
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and process.poll() is None:
+        if last.exists():
+            saved = torch.load(last, weights_only=True)["global_step"]  # never half-written
+            if not seen or seen[-1] != saved:
+                seen.append(saved)
+            if saved >= step:
+                return seen
+        time.sleep(0.05)
+    process.kill()
+    raise AssertionError(f"no checkpoint at step {step}: {process.communicate()[1][-2000:]}")
+
+
+def wait_for_run_dir(process: subprocess.Popen, root: Path, task_name: str) -> Path:
+    deadline = time.monotonic() + 180
+    while not list((root / "outputs").glob(f"{task_name}/runs/*/checkpoints")):
+        assert time.monotonic() < deadline and process.poll() is None, process.communicate()
+        time.sleep(0.05)
+    return only_run(root, task_name)
+
+
+def only_run(root: Path, task_name: str) -> Path:
+    (run_dir,) = (root / "outputs" / task_name / "runs").iterdir()
+    return run_dir
+
+
+def test_sigterm_saves_and_resume_auto_continues_in_place(root):
+    process = start(root, "task_name=term", "trainer.max_epochs=1000")
+    run_dir = wait_for_run_dir(process, root, "term")
+    last = run_dir / "checkpoints" / "last.ckpt"
+    wait_for_step(process, last, 2 * STEPS_PER_EPOCH)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143
+    message = " ".join(stderr[stderr.index("Stopped: ") :].split())
+    assert "SIGTERM received" in message and str(last) in message
+    assert "task_name=term trainer.max_epochs=1000 resume=auto" in message
+    stopped = torch.load(last, weights_only=True)
+    assert not (run_dir / "metrics.json").exists()
+
+    epochs = stopped["epoch"] + 2
+    args = [*ENDLESS, "task_name=term", f"trainer.max_epochs={epochs}", "resume=auto"]
+    resumed = run(*args, root=root)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert only_run(root, "term") == run_dir  # continued in place, not in a new folder
+    final = torch.load(last, weights_only=True)
+    assert final["global_step"] == epochs * STEPS_PER_EPOCH
+    assert json.loads((run_dir / "metrics.json").read_text())["test/acc"] > 0.5
+    assert "resume=auto" not in (run_dir / ".hydra" / "overrides.yaml").read_text()
+    assert "resume=auto" in (run_dir / ".hydra.1" / "overrides.yaml").read_text()
+    assert len(list((run_dir / "tensorboard").glob("events.out.tfevents.*"))) >= 2  # appended
+    record = json.loads((run_dir / "run.1.json").read_text())
+    assert record["resumed_from"] == str(last) and "resume=auto" in record["command"]
+
+    again = run(*args, root=root)
+    assert again.returncode == 2
+    assert "has finished" in error_paragraph(again) and "resume=force" in error_paragraph(again)
+    forced = run(
+        *[arg for arg in args if arg != "resume=auto"],
+        f"trainer.max_epochs={epochs + 1}",
+        "resume=force",
+        root=root,
+    )
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert torch.load(last, weights_only=True)["global_step"] == (epochs + 1) * STEPS_PER_EPOCH
+
+
+def test_sigkill_loses_at_most_the_steps_since_the_last_checkpoint(root):
+    every = ["callbacks.last_checkpoint.every_n_train_steps=5"]
+    process = start(root, "task_name=kill", "trainer.max_epochs=1000", *every)
+    last = wait_for_run_dir(process, root, "kill") / "checkpoints" / "last.ckpt"
+    seen = wait_for_step(process, last, 3 * STEPS_PER_EPOCH)
+    process.kill()  # SIGKILL: no handler runs
+    process.communicate(timeout=60)
+    # saved every 5 steps (and at each epoch's end), so a kill loses at most 5 steps
+    assert all(step % 5 == 0 or step % STEPS_PER_EPOCH == 0 for step in seen)
+    killed = torch.load(last, weights_only=True)  # intact, even if killed while saving
+    assert killed["global_step"] >= 3 * STEPS_PER_EPOCH
+
+    epochs = killed["epoch"] + 2
+    args = [*ENDLESS, *every, "task_name=kill", f"trainer.max_epochs={epochs}", "resume=auto"]
+    resumed = run(*args, root=root)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert torch.load(last, weights_only=True)["global_step"] == epochs * STEPS_PER_EPOCH

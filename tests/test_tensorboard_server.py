@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from litlab.train import train
-from tests.conftest import compose_quiet
+from tests.helpers import compose_quiet
 
 
 def free_port() -> int:

@@ -1,17 +1,16 @@
-"""train(cfg) and evaluate(cfg) end to end, in-process, on tiny MNIST files and synthetic data."""
+"""train(cfg) end to end, in-process, on tiny MNIST files and synthetic data: the run folder,
+every kind of task, schedulers, loggers, refusals that protect earlier runs."""
 
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from litlab.build import build_datamodule, build_task, build_trainer
+from litlab.build import build_datamodule, build_module, build_trainer
 from litlab.errors import ConfigError
-from litlab.evaluate import evaluate
 from litlab.train import train
+from tests.helpers import STEPS_PER_EPOCH, compose_quiet, events, mnist_overrides
 
 CLASSIFICATION_KEYS = {
     "train/loss",
@@ -25,24 +24,6 @@ CLASSIFICATION_KEYS = {
 }
 
 
-def mnist_overrides(data_dir: Path, *extra: str) -> list[str]:
-    return [
-        f"paths.data_dir={data_dir}",
-        "data.val_size=100",
-        "data.batch_size=32",
-        "data.download=false",
-        "trainer.max_epochs=3",
-        *extra,
-    ]
-
-
-@pytest.fixture
-def mnist_run(tiny_mnist, make_config):
-    """A finished 3-epoch run on tiny MNIST: (cfg, returned metrics)."""
-    cfg = make_config(*mnist_overrides(tiny_mnist, "model=mlp", "model.hidden_sizes=[32]"))
-    return cfg, train(cfg)
-
-
 def test_run_folder_holds_metrics_checkpoints_and_event_files(mnist_run):
     cfg, metrics = mnist_run
     run = Path(cfg.paths.output_dir)
@@ -53,11 +34,10 @@ def test_run_folder_holds_metrics_checkpoints_and_event_files(mnist_run):
     assert {p.name for p in (run / "checkpoints").iterdir()} == {"best.ckpt", "last.ckpt"}
     assert (run / "config.yaml").read_text().count("hidden_sizes") == 1
 
-    events = EventAccumulator(str(run / "tensorboard"))
-    events.Reload()
-    scalars = set(events.Tags()["scalars"])
+    logged = events(run)
+    scalars = set(logged.Tags()["scalars"])
     assert {"train/loss", "train/acc", "val/acc", "val/f1", "val/acc_best"} <= scalars
-    assert len(events.Scalars("val/acc")) == 3  # one value per epoch
+    assert len(logged.Scalars("val/acc")) == 3  # one value per epoch
 
 
 def test_checkpoints_are_plain_data_with_the_run_config(mnist_run):
@@ -72,36 +52,6 @@ def test_checkpoints_are_plain_data_with_the_run_config(mnist_run):
     assert checkpoint["state_dict"]["net.layers.1.weight"].shape == (32, 784)
 
 
-def test_eval_uses_the_checkpoints_own_config(mnist_run, make_config, tmp_path):
-    cfg, metrics = mnist_run
-    best = Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt"
-    moved = tmp_path / "moved_data"  # on another machine the data lives elsewhere
-    shutil.move(cfg.paths.data_dir, moved)
-    # eval.yaml knows nothing of the MLP with 32 hidden units: it must come from the checkpoint
-    eval_cfg = make_config(
-        f"ckpt_path={best}",
-        f"paths.data_dir={moved}",
-        config_name="eval",
-        run_dir="eval",
-    )
-    results = evaluate(eval_cfg)
-    assert results["test/acc"] == pytest.approx(metrics["test/acc"], abs=1e-7)
-    assert results["test/f1"] == pytest.approx(metrics["test/f1"], abs=1e-7)
-    written = json.loads((Path(eval_cfg.paths.output_dir) / "metrics.json").read_text())
-    assert written == pytest.approx(results)
-
-
-def test_eval_of_a_regression_checkpoint_on_the_validation_split(make_config):
-    cfg = make_config("data=synthetic_regression", "model=mlp", "loss=mse", "trainer.max_epochs=2")
-    metrics = train(cfg)
-    best = Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt"
-    results = evaluate(
-        make_config(f"ckpt_path={best}", "split=val", config_name="eval", run_dir="eval")
-    )
-    assert set(results) == {"val/loss", "val/mse", "val/mae", "val/r2"}
-    assert results["val/loss"] == pytest.approx(metrics["val/loss_best"], rel=1e-5)
-
-
 def test_a_second_run_in_the_same_folder_is_refused(mnist_run, make_config):
     cfg, _ = mnist_run
     best = Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt"
@@ -109,40 +59,6 @@ def test_a_second_run_in_the_same_folder_is_refused(mnist_run, make_config):
     with pytest.raises(ConfigError, match="already holds checkpoints"):
         train(make_config(*mnist_overrides(Path(cfg.paths.data_dir))))
     assert best.read_bytes() == before
-
-
-def test_resume_continues_from_last_checkpoint(mnist_run, make_config):
-    cfg, _ = mnist_run
-    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    resumed = make_config(
-        *mnist_overrides(
-            Path(cfg.paths.data_dir),
-            "model=mlp",
-            "model.hidden_sizes=[32]",
-            "trainer.max_epochs=4",
-            f"ckpt_path={last}",
-        )
-    )
-    before = torch.load(last, weights_only=True)
-    train(resumed)
-    after = torch.load(last, weights_only=True)
-    assert after["epoch"] == before["epoch"] + 1
-    run = Path(cfg.paths.output_dir)  # the first run's resolved config is kept, not overwritten
-    assert "max_epochs: 3" in (run / "config.yaml").read_text()
-    assert "max_epochs: 4" in (run / "config.1.yaml").read_text()
-    assert after["global_step"] == before["global_step"] + 16  # one more epoch of 500/32 batches
-
-
-def test_resume_with_another_model_is_refused(mnist_run, make_config):
-    cfg, _ = mnist_run
-    last = Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt"
-    other = make_config(
-        *mnist_overrides(
-            Path(cfg.paths.data_dir), "model=mlp", "model.hidden_sizes=[64]", f"ckpt_path={last}"
-        )
-    )
-    with pytest.raises(ConfigError, match=r"model\.hidden_sizes.*\[32\]"):
-        train(other)
 
 
 def test_a_run_without_litlab_callbacks_still_protects_its_checkpoint(tiny_mnist, make_config):
@@ -169,14 +85,6 @@ def test_debug_overfit_trains_on_the_same_batches_every_epoch(tiny_mnist, make_c
     seen = json.loads((probe / "rank0.json").read_text())
     assert len(seen["0"]) == 3 * 32 and seen["0"] == seen["1"] == seen["2"]
     assert metrics["train/acc"] == 1.0
-
-
-@pytest.mark.parametrize(("mode", "best"), [("max", 0.9), ("min", 0.1)])
-def test_best_value_follows_the_monitor_mode(make_config, mode, best):
-    task = build_task(make_config(f"monitors.multiclass={{metric: val/f1, mode: {mode}}}"))
-    for value in (0.1, 0.9, 0.5):
-        task.best.update(torch.tensor(value))
-    assert task.best.compute().item() == pytest.approx(best)
 
 
 def test_nll_loss_trains_through_log_softmax(tiny_mnist, make_config):
@@ -250,7 +158,7 @@ def test_augmented_training_still_learns(tiny_mnist, make_config):
 def test_data_lives_on_the_gpu_by_default(tiny_mnist, make_config):
     cfg = make_config(*mnist_overrides(tiny_mnist, "trainer=gpu", "trainer.max_epochs=1"))
     datamodule, trainer = build_datamodule(cfg), build_trainer(cfg)
-    trainer.fit(build_task(cfg), datamodule=datamodule)
+    trainer.fit(build_module(cfg), datamodule=datamodule)
     assert datamodule.splits["train"][0].device.type == "cuda"
     assert datamodule.splits["train"][0].dtype == torch.uint8  # scaled per batch, not stored
 
@@ -283,19 +191,16 @@ def test_compiled_model_trains_and_its_checkpoint_loads(make_config):
     assert checkpoint["hyper_parameters"]["run_config"]["model"]["compile"] is True
 
 
-def test_epoch_loss_weights_a_short_last_batch_by_its_size(make_config):
-    """1200 test samples in batches of 1000 and 200: test/loss is the mean over samples."""
-    cfg = make_config("data=synthetic_classification", "model=mlp", "trainer.max_epochs=1")
-    metrics = train(cfg)
-    checkpoint = torch.load(
-        Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt", weights_only=True
-    )
-    datamodule = build_datamodule(cfg)
-    datamodule.setup("test")
-    task = build_task(cfg)
-    task.load_state_dict(checkpoint["state_dict"])
-    inputs, targets = datamodule.splits["test"]
-    assert len(inputs) == 1200 and cfg.data.eval_batch_size == 1000
-    with torch.no_grad():
-        loss = torch.nn.functional.cross_entropy(task.eval()(inputs), targets).item()
-    assert metrics["test/loss"] == pytest.approx(loss, rel=1e-5)
+def test_gradient_clipping_bounds_the_gradient_norm(tiny_mnist, tmp_path):
+    out = tmp_path / "norms.json"
+    probe = [
+        "+callbacks.norms._target_=tests.probes.GradientNormRecorder",
+        f"+callbacks.norms.out_file={out}",
+        "trainer.max_epochs=1",
+    ]
+    norms = {}
+    for name, clip in (("clipped", ["trainer.gradient_clip_val=0.01"]), ("free", [])):
+        train(compose_quiet(mnist_overrides(tiny_mnist, *clip, *probe), tmp_path / name))
+        norms[name] = json.loads(out.read_text())
+    assert len(norms["clipped"]) == len(norms["free"]) == STEPS_PER_EPOCH
+    assert max(norms["clipped"]) <= 0.01 * 1.0001 < min(norms["free"])

@@ -1,4 +1,4 @@
-"""Building a run's parts (data, task, trainer) from the composed config."""
+"""Building a run's parts (data module, LightningModule, trainer) from the composed config."""
 
 import logging
 from typing import Any
@@ -11,9 +11,10 @@ from lightning.pytorch.callbacks import LearningRateMonitor, ModelSummary, Progr
 from omegaconf import DictConfig, OmegaConf
 
 from litlab.checkpoint import AtomicCheckpointIO
+from litlab.config import plain_config
 from litlab.data import TensorDataModule
 from litlab.errors import ConfigError, LitlabError
-from litlab.tasks import SupervisedTask
+from litlab.lightning_modules import SupervisedModule, make_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +27,12 @@ def instantiate_part(node: DictConfig, key: str, **kwargs: Any) -> Any:
         cause = err.__cause__
         if isinstance(cause, LitlabError):
             raise cause from err
+        argument = getattr(cause, "argument", None)  # a model constructor's ArgumentError
+        if argument is not None:
+            raise ConfigError(
+                f"{key}.{argument}={cause.value!r} is invalid: {cause}. Check the keys under "
+                f"`{key}` (print them with `python train.py --cfg job --package {key}`)."
+            ) from err
         reason = f"{type(cause).__name__}: {cause}" if cause else str(err).splitlines()[0]
         raise ConfigError(
             f"Could not build {key} ({node.get('_target_')}): {reason}. Check the keys under "
@@ -37,18 +44,20 @@ def build_datamodule(cfg: DictConfig) -> TensorDataModule:
     return instantiate_part(cfg.data, "data")
 
 
-def build_task(cfg: DictConfig) -> SupervisedTask:
+def build_module(cfg: DictConfig) -> SupervisedModule:
     """The LightningModule for ``cfg``; its checkpoints carry ``cfg`` as plain data."""
-    scheduler = instantiate_part(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None
     model = OmegaConf.to_container(cfg.model, resolve=True)
     compile_net = model.pop("compile", False)  # litlab's switch, not a constructor argument
     net = instantiate_part(OmegaConf.create(model), "model")
     if compile_net:
         net.compile()  # in place: state_dict keys stay free of torch.compile's "_orig_mod."
-    return SupervisedTask(
+    optimizer = instantiate_part(cfg.optimizer, "optimizer")
+    scheduler = instantiate_part(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None
+    _try_partials(optimizer, scheduler)
+    return SupervisedModule(
         net=net,
         loss=instantiate_part(cfg.loss, "loss"),
-        optimizer=instantiate_part(cfg.optimizer, "optimizer"),
+        optimizer=optimizer,
         scheduler=scheduler,
         task=cfg.data.task,
         num_classes=cfg.data.num_classes,
@@ -59,18 +68,33 @@ def build_task(cfg: DictConfig) -> SupervisedTask:
     )
 
 
+def _try_partials(optimizer: Any, scheduler: Any) -> None:
+    """Build the optimizer and scheduler once on a stand-in parameter: their constructors' own
+    checks (Adam's betas, OneCycleLR's pct_start...) then fail here, as a ConfigError naming
+    the group, and not inside fit() as a traceback."""
+    stand_in = [torch.nn.Parameter(torch.zeros(1))]
+    built = _try_building("optimizer", lambda: optimizer(params=stand_in))
+    if scheduler is not None:
+        _try_building("scheduler", lambda: make_scheduler(scheduler, built, lambda: 1000))
+
+
+def _try_building(key: str, build: Any) -> Any:
+    try:
+        return build()
+    except (ValueError, TypeError, KeyError, RuntimeError) as err:
+        raise ConfigError(
+            f"Could not build {key}: {type(err).__name__}: {_first_line(err)}. Check the keys "
+            f"under `{key}` (print them with `python train.py --cfg job --package {key}`)."
+        ) from err
+
+
+def _first_line(err: Exception) -> str:
+    return (str(err).strip("'\"\n ").splitlines() or [""])[0]
+
+
 def _class_names(cfg: DictConfig) -> list[str] | None:
     names = cfg.data.get("class_names")
     return [str(name) for name in names] if names is not None else None
-
-
-def plain_config(cfg: DictConfig) -> dict:
-    """The resolved config as plain dicts and lists, without Hydra's own node."""
-    return {
-        key: OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-        for key, value in cfg.items()
-        if key != "hydra"
-    }
 
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:

@@ -1,7 +1,6 @@
 """Reading checkpoints safely: tensors and plain data only, never pickled code."""
 
 import io
-import os
 import pickle
 import random
 import re
@@ -13,6 +12,7 @@ import torch
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from litlab.errors import CheckpointError
+from litlab.run_folder import write_atomically
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -65,7 +65,8 @@ def _unreadable(path: Path, err: Exception) -> CheckpointError:
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Writes a checkpoint to a temporary file beside its target, then renames it over the target.
+    """Writes checkpoints with the run folder's atomic writer: a temporary file beside the
+    target, flushed to disk, renamed over the target.
 
     Written by hand: Lightning stages checkpoints through fsspec, which writes the temporary file
     to /tmp and moves it; across file systems that move copies into the final path, so a kill or
@@ -79,27 +80,17 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         if storage_options is not None:
             raise TypeError(f"{type(self).__name__} takes no storage_options")
         path = Path(path)
-        partial = path.with_name(f".{path.name}.partial")
         data = io.BytesIO()
         torch.save(checkpoint, data)  # in memory first: torch hides a failed write's cause
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with open(partial, "wb") as file:
-                file.write(data.getbuffer())
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(partial, path)
+            write_atomically(path, data.getbuffer())
         except OSError as err:
-            partial.unlink(missing_ok=True)
             kept = f"The previous {path.name} is intact" if path.exists() else "Nothing was saved"
             raise CheckpointError(
                 f"Could not write checkpoint {path} ({err.strerror or err}; "
                 f"{len(data.getbuffer()) / 1e6:.1f} MB). {kept}. Free disk space or write the run "
                 "elsewhere (hydra.run.dir=<folder>), then resume from the last good checkpoint."
             ) from err
-        except BaseException:
-            partial.unlink(missing_ok=True)
-            raise
 
 
 def rng_states() -> dict[str, Any]:

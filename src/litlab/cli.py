@@ -1,6 +1,12 @@
-"""What `litlab-train` and `litlab-eval` share: Hydra over conf/, `resume=auto`, and user errors
-reported as one paragraph with an exit status instead of a traceback."""
+"""The entry layer: `litlab-train`, `litlab-eval` and `litlab-report` (train.py and eval.py call
+the first two). Hydra over conf/, what has to happen before Hydra makes a run folder, and user
+errors reported as one paragraph with an exit status instead of a traceback.
 
+Exit statuses: 0 done; 1 Hydra's own errors, or a multirun with a failed job; 2 bad input;
+3 a non-finite loss; 128 + N stopped by signal N (130 Ctrl+C, 143 SIGTERM, 140 SIGUSR2).
+"""
+
+import argparse
 import errno
 import importlib.util
 import logging
@@ -9,59 +15,36 @@ import sys
 import tempfile
 import textwrap
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import hydra
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from omegaconf import DictConfig, open_dict
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig
 
-from litlab import CONFIG_DIR, PROJECT_ROOT
-from litlab.config import validate_config
+from litlab import CONFIG_DIR
+from litlab.config import (
+    compose_overrides,
+    hydra_choices,
+    in_multirun,
+    override_value,
+    project_environment,
+    validate_config,
+)
 from litlab.errors import ConfigError, LitlabError, TrainingInterrupted
+from litlab.ranks import is_rank_zero
+from litlab.resume import command_line_overrides
+from litlab.run_folder import is_run_folder
 
 log = logging.getLogger(__name__)
 
-# Set once the entry point has looked up the run that resume=auto|force continues.
-RESUME_RESOLVED = "LITLAB_RESUME_RESOLVED"
+MULTIRUN_FLAGS = ("-m", "--multirun")
 
 
-def prepare_environment() -> None:
-    """Set what conf/ reads from the environment (the project root for paths)."""
-    os.environ.setdefault("LITLAB_ROOT", str(PROJECT_ROOT))
-
-
-def compose_config(
-    overrides: list[str], output_dir: str | Path, config_name: str = "train"
-) -> DictConfig:
-    """Compose conf/<config_name> as the command line would, with the run folder at
-    ``output_dir``: for tests, notebooks and scripts that call ``train(cfg)`` directly."""
-    cfg = _compose(overrides, config_name)
-    with open_dict(cfg):
-        cfg.paths.output_dir = str(output_dir)
-        cfg.hydra.runtime.output_dir = str(output_dir)
-    HydraConfig.instance().set_config(cfg)
-    return cfg
-
-
-def _compose(overrides: list[str], config_name: str) -> DictConfig:
-    prepare_environment()
-    GlobalHydra.instance().clear()
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name, overrides=overrides, return_hydra_config=True)
-
-
-def hydra_choices() -> dict[str, str]:
-    """Chosen config group options ({"model": "cnn", ...}) when running under Hydra."""
-    if not HydraConfig.initialized():
-        return {}
-    return {k: str(v) for k, v in HydraConfig.get().runtime.choices.items()}
-
-
+# -- one paragraph per user error ------------------------------------------------------------
 def _paragraph(err: LitlabError) -> str:
     return textwrap.fill(
         f"{err.label}: {err}", width=100, break_long_words=False, break_on_hyphens=False
@@ -71,10 +54,6 @@ def _paragraph(err: LitlabError) -> str:
 def _exit_with(err: LitlabError) -> None:
     sys.stderr.write(f"{_paragraph(err)}\n(Set HYDRA_FULL_ERROR=1 for a traceback.)\n")
     sys.exit(err.exit_code)
-
-
-def _in_multirun() -> bool:
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def report_user_errors(task_function: Callable[[DictConfig], Any]) -> Callable:
@@ -91,9 +70,9 @@ def report_user_errors(task_function: Callable[[DictConfig], Any]) -> Callable:
             sys.stderr.write("Stopped: interrupted before training began; nothing was saved.\n")
             sys.exit(130)
         except Exception as err:
-            if full_error or not (_in_multirun() or isinstance(err, LitlabError)):
+            if full_error or not (in_multirun() or isinstance(err, LitlabError)):
                 raise  # a bug in a single run: its traceback
-            if _in_multirun():
+            if in_multirun():
                 return _job_failed(cfg, err)
             _exit_with(err)
 
@@ -105,14 +84,15 @@ def _job_failed(cfg: DictConfig, err: Exception) -> None:
     summary) and go on with the next job; with ``stop_on_failure=true``, end the sweep here.
     Returns None, not NaN: hydra-optuna-sweeper tells Optuna a NaN as a completed value, which
     Optuna refuses, ending the whole search; a value that is not a number is a failed trial."""
-    from litlab.report.sweep import record_failure, write_sweep_summary  # matplotlib: lazily
+    from litlab.report.sweep import write_sweep_summary  # matplotlib: lazily
+    from litlab.sweep import record_failure
 
     if isinstance(err, LitlabError):
         log.error("%s", _paragraph(err))
     else:
         log.exception("The job failed with %s; the sweep goes on.", type(err).__name__)
     hydra_config = HydraConfig.get()
-    record_failure(Path(hydra_config.runtime.output_dir), err)  # rank zero only
+    record_failure(Path(hydra_config.runtime.output_dir), err)
     if cfg.get("stop_on_failure"):
         write_sweep_summary(Path(hydra_config.sweep.dir))
         sys.stderr.write("Stopped the sweep at its first failed job (stop_on_failure=true).\n")
@@ -120,59 +100,43 @@ def _job_failed(cfg: DictConfig, err: Exception) -> None:
     return None
 
 
-def hydra_entry_point(
-    config_name: str, prepare_argv: Callable[[list[str]], list[str]] | None = None
-) -> Callable:
-    """Decorate ``fn(cfg)`` into a console-script ``main()`` that composes conf/<config_name>;
-    ``prepare_argv`` may rewrite the command line before Hydra reads it."""
-
-    def decorate(task_function: Callable[[DictConfig], Any]) -> Callable[[], None]:
-        run = hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)(
-            report_user_errors(task_function)
-        )
-
-        def main() -> None:
-            prepare_environment()
-            if prepare_argv is not None:
-                try:
-                    sys.argv = prepare_argv(sys.argv)
-                except LitlabError as err:
-                    _exit_with(err)
-            run()
-            _exit_if_jobs_failed()
-
-        return main
-
-    return decorate
+# -- before Hydra makes a run folder ---------------------------------------------------------
+@dataclass(frozen=True)
+class CommandLine:
+    argv: list[str]
+    sweep_dir: Path | None = None  # a multirun's folder, pinned before Hydra runs
 
 
-def _exit_if_jobs_failed() -> None:
-    """After a multirun whose jobs did not all succeed: exit status 1 (the summary says which)."""
-    sweep = sys.modules.get("litlab.report.sweep")
-    if sweep is not None and sweep.failed_jobs_in_last_sweep:
-        sys.exit(1)
+def prepare_command_line(argv: list[str], config_name: str) -> CommandLine:
+    """What has to happen before Hydra creates the run folder: name a missing plugin, check that
+    the folder can be created, pin a sweep's folder (its jobs' status.json give the exit
+    status), and for ``resume=auto|force`` point Hydra at the run to continue."""
+    if not is_rank_zero():
+        return CommandLine(argv)  # a DDP worker that Lightning started: rank zero prepared it
+    _require_plugins(argv[1:])
+    if any(arg.startswith("-") and arg not in MULTIRUN_FLAGS for arg in argv[1:]):
+        return CommandLine(argv)  # --help, --cfg job, --config-dir, ...: left to Hydra
+    overrides = [arg for arg in argv[1:] if not arg.startswith("-")]
+    try:
+        cfg = compose_overrides(_without_sweeps(overrides), config_name)
+        multirun = bool(set(MULTIRUN_FLAGS) & set(argv)) or cfg.hydra.mode == "MULTIRUN"
+        folder = Path(cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir)
+    except Exception:  # noqa: BLE001 - Hydra reports bad overrides itself, in its own words
+        return CommandLine(argv)
+    _check_writable(folder)
+    resumed = command_line_overrides(argv, cfg, multirun) if config_name == "train" else []
+    if not multirun:
+        return CommandLine([*argv, *resumed])
+    given = any(arg.startswith("hydra.sweep.dir=") for arg in overrides)
+    pinned = [] if given else [f"hydra.sweep.dir={override_value(folder)}"]
+    return CommandLine([*argv, *pinned], sweep_dir=folder)
 
 
-def prepare_command_line(config_name: str) -> Callable[[list[str]], list[str]]:
-    """What has to happen before Hydra creates the run folder: check that it can be created,
-    and for ``resume=auto|force`` point Hydra at the run to continue."""
-
-    def prepare(argv: list[str]) -> list[str]:
-        if os.environ.get("LOCAL_RANK", "0") != "0":
-            return argv  # a DDP worker that Lightning started: its launcher prepared the argv
-        _require_plugins(argv[1:])
-        if any(arg.startswith("-") and arg not in ("-m", "--multirun") for arg in argv[1:]):
-            return argv  # --help, --cfg job, --config-dir, ...: left to Hydra
-        overrides = [arg for arg in argv[1:] if not arg.startswith("-")]
-        try:
-            cfg = _compose(overrides, config_name)
-            folder = cfg.hydra.sweep.dir if {"-m", "--multirun"} & set(argv) else cfg.hydra.run.dir
-        except Exception:  # noqa: BLE001 - Hydra reports bad overrides itself, in its own words
-            return argv
-        _check_writable(Path(folder))
-        return resolve_resume(argv, cfg) if config_name == "train" else argv
-
-    return prepare
+def _without_sweeps(overrides: list[str]) -> list[str]:
+    """The overrides that hold one value: composing the config once (for its folders and the
+    resume rules) cannot take a sweep's ``a=1,2``; Hydra expands those itself."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    return [override.input_line for override in parsed if not override.is_sweep_override()]
 
 
 # Command-line choices that need an optional Hydra plugin: (plugin module, pip extra).
@@ -219,68 +183,41 @@ def _check_writable(folder: Path) -> None:
         ) from err
 
 
-def resolve_resume(argv: list[str], cfg: DictConfig) -> list[str]:
-    """For ``resume=auto|force``: the run folder and last.ckpt of the run to continue."""
-    resume = cfg.get("resume")
-    if resume not in ("auto", "force"):
-        return argv  # null, or a bad value that validation names
-    if {"-m", "--multirun"} & set(argv):
-        raise ConfigError(
-            f"resume={resume} continues one run and cannot be combined with --multirun; resume "
-            "each run of a sweep with its own ckpt_path=<run>/checkpoints/last.ckpt."
+# -- the entry points ------------------------------------------------------------------------
+def hydra_entry_point(config_name: str) -> Callable:
+    """Decorate ``fn(cfg)`` into a console-script ``main()`` that composes conf/<config_name>."""
+
+    def decorate(task_function: Callable[[DictConfig], Any]) -> Callable[[], None]:
+        run = hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)(
+            report_user_errors(task_function)
         )
-    chosen = [arg for arg in argv[1:] if arg.startswith(("hydra.run.dir=", "ckpt_path="))]
-    if chosen:
-        raise ConfigError(
-            f"resume={resume} chooses the run folder and checkpoint itself, so {chosen[0]} "
-            "cannot be given with it. Leave out resume to start from that checkpoint in a new "
-            "folder, or leave out hydra.run.dir and ckpt_path."
-        )
-    os.environ[RESUME_RESOLVED] = "1"
-    runs = Path(cfg.paths.log_dir) / cfg.task_name / "runs"
-    run = _latest_resumable_run(runs)
-    if run is None:
-        log.warning(
-            "resume=%s: no run with checkpoints/last.ckpt in %s; a new one starts.", resume, runs
-        )
-        return argv
-    if (run / "metrics.json").exists() and resume == "auto":
-        raise ConfigError(
-            f"resume=auto: the latest run of task_name={cfg.task_name}, {run}, has finished (it "
-            "wrote metrics.json), so it is not continued. Start a new run by leaving out resume, "
-            "or continue that one anyway with resume=force (e.g. with a larger "
-            "trainer.max_epochs)."
-        )
-    log.warning("resume=%s: continuing %s", resume, run)
-    record = _free_name(run, ".hydra-resume")  # keep the first run's .hydra/ as it was
-    return [
-        *argv,
-        f"hydra.run.dir={_quoted(run)}",
-        f"hydra.output_subdir={record}",
-        f"ckpt_path={_quoted(run / 'checkpoints' / 'last.ckpt')}",
-    ]
+
+        def main() -> None:
+            for name, value in project_environment().items():
+                os.environ.setdefault(name, value)
+            try:
+                command_line = prepare_command_line(sys.argv, config_name)
+            except LitlabError as err:
+                _exit_with(err)
+            sys.argv = command_line.argv
+            run()
+            if command_line.sweep_dir is not None:
+                _exit_if_jobs_failed(command_line.sweep_dir)
+
+        return main
+
+    return decorate
 
 
-def _quoted(path: Path) -> str:
-    """A path as a Hydra override value: quoted, with quotes and ${ (interpolation) escaped."""
-    text = str(path).replace("'", "\\'").replace("${", "\\${")
-    return f"'{text}'"
+def _exit_if_jobs_failed(sweep: Path) -> None:
+    """After a multirun whose jobs did not all succeed: exit status 1 (the summary says which)."""
+    from litlab.report.sweep import failed_jobs  # matplotlib: lazily
+
+    if sweep.is_dir() and failed_jobs(sweep):
+        sys.exit(1)
 
 
-def _latest_resumable_run(runs: Path) -> Path | None:
-    """Run folders are named <date>_<time>, so the last in name order is the latest."""
-    candidates = sorted(runs.glob("*/checkpoints/last.ckpt")) if runs.is_dir() else []
-    return candidates[-1].parent.parent if candidates else None
-
-
-def _free_name(folder: Path, stem: str) -> str:
-    number = 1
-    while (folder / f"{stem}-{number}").exists():
-        number += 1
-    return f"{stem}-{number}"
-
-
-@hydra_entry_point("train", prepare_argv=prepare_command_line("train"))
+@hydra_entry_point("train")
 def train_main(cfg: DictConfig) -> float | None:
     validate_config(cfg, hydra_choices())
     # Imported after validation: a typo is answered in a fraction of a second instead of after
@@ -291,8 +228,59 @@ def train_main(cfg: DictConfig) -> float | None:
     return metrics.get(cfg.get("optimized_metric"))
 
 
-@hydra_entry_point("eval", prepare_argv=prepare_command_line("eval"))
+@hydra_entry_point("eval")
 def eval_main(cfg: DictConfig) -> None:
-    from litlab.evaluate import evaluate  # after Hydra has checked the command line
+    validate_config(cfg, hydra_choices())
+    from litlab.evaluate import evaluate  # after validation, as above
 
     evaluate(cfg)
+
+
+def report_main(argv: list[str] | None = None) -> int:
+    """`litlab-report PATH`: rebuild report.md and plots/ of a run folder, or the summary of a
+    sweep folder, from the files on disk."""
+    from litlab.report.run import write_run_report  # matplotlib: after parsing the arguments
+    from litlab.report.sweep import is_sweep_folder, write_sweep_summary
+
+    parser = argparse.ArgumentParser(prog="litlab-report", description=report_main.__doc__)
+    parser.add_argument("path", type=Path, help="a run folder or a multirun (sweep) folder")
+    path = parser.parse_args(argv).path
+    if not path.is_dir():
+        return _report_failed(
+            f"{path} is not a folder. Give a run folder (outputs/<task_name>/runs/<time>) or "
+            "a sweep folder (outputs/<task_name>/multiruns/<time>)."
+        )
+    try:
+        if is_run_folder(path):
+            report, missing = write_run_report(path)
+            print(f"Wrote {report} and its plots in {path / 'plots'}")
+            if missing:
+                print(
+                    f"Incomplete run: {', '.join(missing)} missing or unreadable; the report "
+                    "covers what exists."
+                )
+            return 0
+        if is_sweep_folder(path):
+            written = write_sweep_summary(path)
+            print("Wrote " + ", ".join(str(file) for file in written))
+            return 0
+    except Exception as err:  # noqa: BLE001 - damaged files the readers did not foresee
+        return _report_failed(
+            f"could not build the report for {path}: {type(err).__name__}: {err}. A file in "
+            "the folder is probably damaged or was edited by hand; the traceback is not shown."
+        )
+    return _report_failed(
+        f"{path} is neither a run folder (it has no config.yaml or .hydra/config.yaml) nor a "
+        "sweep folder (no multirun.yaml, no job folders with .hydra/overrides.yaml). Point "
+        "litlab-report at a folder that `python train.py` (a run) or `python train.py -m` "
+        "(a sweep) made under outputs/."
+    )
+
+
+def _report_failed(message: str) -> int:
+    sys.stderr.write(f"Error: {message}\n")
+    return 2
+
+
+def report_entry_point() -> None:
+    sys.exit(report_main())

@@ -5,10 +5,12 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from litlab.build import build_datamodule, build_task, build_trainer
+from litlab.build import build_datamodule, build_module, build_trainer
 from litlab.checkpoint import load_checkpoint
-from litlab.errors import CheckpointError, ConfigError
-from litlab.train import float_metrics, write_metrics
+from litlab.config import validate_config
+from litlab.errors import CheckpointError
+from litlab.lightning_modules import float_metrics
+from litlab.run_folder import METRICS, write_metrics
 
 log = logging.getLogger(__name__)
 
@@ -16,8 +18,7 @@ log = logging.getLogger(__name__)
 def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Evaluate ``cfg.ckpt_path`` on ``cfg.split``; model, data and loss come from the checkpoint,
     while where to find the data (``paths``) and what to run on (``trainer``) come from ``cfg``."""
-    if cfg.split not in ("test", "val"):
-        raise ConfigError(f"split={cfg.split!r} is invalid: use split=test or split=val.")
+    validate_config(cfg)
     checkpoint = load_checkpoint(cfg.ckpt_path)
     run_cfg = OmegaConf.create(checkpoint["hyper_parameters"]["run_config"])
     # Where the data lives is a fact of this machine, not of the run: the stored config has
@@ -27,9 +28,9 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         run_cfg.data.data_dir = cfg.paths.data_dir
 
     datamodule = build_datamodule(run_cfg)
-    task = build_task(run_cfg)
+    module = build_module(run_cfg)
     try:
-        task.load_state_dict(checkpoint["state_dict"])
+        module.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as err:
         raise CheckpointError(
             f"The weights in {cfg.ckpt_path} do not fit the model of its own config "
@@ -38,10 +39,10 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         ) from err
     trainer = build_trainer(cfg)
     run = trainer.test if cfg.split == "test" else trainer.validate
-    run(task, datamodule=datamodule)
+    run(module, datamodule=datamodule)
     metrics = float_metrics(trainer.callback_metrics)  # tensors: float32 digits as in training
     if trainer.is_global_zero:
         output_dir = Path(cfg.paths.output_dir)
-        write_metrics(output_dir / "metrics.json", metrics)
-        log.info("Evaluated %s; results in %s", cfg.ckpt_path, output_dir / "metrics.json")
+        write_metrics(output_dir, metrics)
+        log.info("Evaluated %s; results in %s", cfg.ckpt_path, output_dir / METRICS)
     return metrics

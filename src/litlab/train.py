@@ -13,15 +13,16 @@ import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig, OmegaConf
 
-from litlab import PROJECT_ROOT
-from litlab.build import build_datamodule, build_task, build_trainer, plain_config
+from litlab import PROJECT_ROOT, resume
+from litlab.build import build_datamodule, build_module, build_trainer
 from litlab.checkpoint import load_checkpoint
-from litlab.cli import RESUME_RESOLVED, hydra_choices
-from litlab.config import validate_config
-from litlab.errors import ConfigError, TrainingInterrupted
+from litlab.config import hydra_choices, plain_config, validate_config
+from litlab.errors import TrainingInterrupted
+from litlab.lightning_modules import float_metrics
+from litlab.metric_names import is_overall_metric
 from litlab.record import run_record
 from litlab.report.run import write_run_report
-from litlab.tasks.metrics import metric_float
+from litlab.run_folder import CONFIG, RUN_RECORD, free_path, write_atomically, write_metrics
 from litlab.tensorboard import log_hparams, run_hparams
 
 log = logging.getLogger(__name__)
@@ -37,67 +38,59 @@ def _skip_nvml_probe_without_gpu() -> None:
 
 
 def train(cfg: DictConfig) -> dict[str, float]:
-    """Train and test as ``cfg`` says; return the final metrics (also in <run>/metrics.json)."""
+    """Train and test as ``cfg`` says; return the final metrics (also in <run>/metrics.json).
+    With ``resume=auto|force`` it continues the latest run of ``task_name`` in its folder."""
     validate_config(cfg, hydra_choices())
-    if cfg.get("resume") and not os.environ.get(RESUME_RESOLVED):
-        raise ConfigError(
-            f"resume={cfg.resume} is looked up by the command line (`python train.py ... "
-            f"resume={cfg.resume}`) before Hydra makes a run folder, and that did not happen "
-            "here (train(cfg) from Python, -m sweeps, --config-dir...). Pass "
-            "ckpt_path=<run>/checkpoints/last.ckpt (and that run's folder) instead."
-        )
+    resume.apply(cfg)
     output_dir = Path(cfg.paths.output_dir)
-    _refuse_to_overwrite(output_dir, cfg.get("ckpt_path"))
+    resume.refuse_to_overwrite(output_dir, cfg.get("ckpt_path"))
     if cfg.get("ckpt_path"):
         # refuses a missing, corrupt or unsafe file, or one of another model, up front
-        _check_resume_fits(cfg, load_checkpoint(cfg.ckpt_path))
+        resume.check_checkpoint_fits(cfg, load_checkpoint(cfg.ckpt_path))
     _skip_nvml_probe_without_gpu()
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg)
     datamodule.setup("fit")  # reads the data now, so that data errors come before the trainer
-    task = build_task(cfg)
+    module = build_module(cfg)
     trainer = build_trainer(cfg)
     if trainer.is_global_zero:
-        output_dir.mkdir(parents=True, exist_ok=True)
-        OmegaConf.save(plain_config(cfg), _free_path(output_dir / "config.yaml"))
-        record = {**run_record(PROJECT_ROOT), "resumed_from": cfg.get("ckpt_path")}
-        _free_path(output_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
+        _write_records(cfg, output_dir)
+        resume.set_aside_result(output_dir)  # resume=force: the old result stays beside
 
-    finished = output_dir / "metrics.json"
-    if trainer.is_global_zero and finished.exists():  # resume=force: the old result stays
-        finished.rename(_free_path(finished))
     with _sigterm_as_interruption():
-        trainer.fit(task, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+        trainer.fit(
+            module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True
+        )
         metrics = float_metrics(trainer.callback_metrics)
         if cfg.get("test"):
             best = _best_checkpoint(trainer)
-            trainer.test(task, datamodule=datamodule, ckpt_path=best, weights_only=True)
+            trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True)
             metrics.update(float_metrics(trainer.callback_metrics))
 
     if trainer.is_global_zero:
-        write_metrics(output_dir / "metrics.json", metrics)
-        num_params = sum(parameter.numel() for parameter in task.net.parameters())
+        write_metrics(output_dir, metrics)
+        num_params = sum(parameter.numel() for parameter in module.net.parameters())
         hparams = run_hparams(cfg, hydra_choices(), num_params)
-        log_hparams(trainer, hparams, {k: v for k, v in metrics.items() if _is_overall(k)})
-        drew_test_confusion = cfg.get("test") and (cfg.get("callbacks") or {}).get(
-            "evaluation_images"
-        )
-        _write_report(output_dir, drawn=["confusion_matrix.png"] if drew_test_confusion else [])
+        log_hparams(trainer, hparams, {k: v for k, v in metrics.items() if is_overall_metric(k)})
+        _write_report(output_dir)
         log.info("Run folder: %s", output_dir)
     return metrics
 
 
-def _is_overall(metric: str) -> bool:
-    """test/acc, val/acc_best... but not per-class values (test/f1/7) or timings."""
-    return metric.count("/") == 1 and not metric.startswith("time/")
+def _write_records(cfg: DictConfig, output_dir: Path) -> None:
+    """config.yaml and run.json; a resumed run keeps the first ones (config.1.yaml...)."""
+    config = OmegaConf.to_yaml(OmegaConf.create(plain_config(cfg)))
+    write_atomically(free_path(output_dir / CONFIG), config)
+    record = {**run_record(PROJECT_ROOT), "resumed_from": cfg.get("ckpt_path")}
+    write_atomically(free_path(output_dir / RUN_RECORD), json.dumps(record, indent=2) + "\n")
 
 
-def _write_report(output_dir: Path, drawn: list[str]) -> None:
+def _write_report(output_dir: Path) -> None:
     """report.md and plots/. The run's results are safe in metrics.json by now, so a failure
     here is a warning, not a failed run."""
     try:
-        report, _ = write_run_report(output_dir, drawn)
+        report, _ = write_run_report(output_dir)
         log.info("Report: %s", report)
     except Exception as err:  # noqa: BLE001
         log.warning(
@@ -124,73 +117,9 @@ def _sigterm_as_interruption() -> Iterator[None]:
         ) from err
 
 
-def write_metrics(path: Path, metrics: dict[str, float]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(dict(sorted(metrics.items())), indent=2) + "\n")
-
-
-def _free_path(path: Path) -> Path:
-    """``path``, or ``name.1.ext``, ``name.2.ext``...: a resumed run keeps the first record."""
-    candidate, number = path, 0
-    while candidate.exists():
-        number += 1
-        candidate = path.with_name(f"{path.stem}.{number}{path.suffix}")
-    return candidate
-
-
-def float_metrics(metrics: dict) -> dict[str, float]:
-    return {name: metric_float(value) for name, value in metrics.items()}
-
-
 def _best_checkpoint(trainer: L.Trainer) -> str | None:
     callback = trainer.checkpoint_callback
     if callback is not None and callback.best_model_path:
         return callback.best_model_path
     log.warning("No best checkpoint was saved; testing the weights at the end of training.")
     return None
-
-
-# What the weights and optimizer state depend on; batch size, data location etc. may change.
-RESUME_MUST_MATCH = {
-    "model": None,  # every key
-    "loss": None,
-    "data": ("task", "num_classes", "num_outputs", "num_features", "input_shape"),
-}
-
-
-def _check_resume_fits(cfg: DictConfig, checkpoint: dict) -> None:
-    """Resuming needs the model, loss and kind of data of the checkpoint's own run."""
-    stored, current = checkpoint["hyper_parameters"]["run_config"], plain_config(cfg)
-    differing = []
-    for group, keys in RESUME_MUST_MATCH.items():
-        old, new = stored.get(group) or {}, current.get(group) or {}
-        for key in keys or sorted(set(old) | set(new)):
-            if old.get(key) != new.get(key):
-                differing.append(f"{group}.{key}")
-    if differing:
-        raise ConfigError(
-            f"ckpt_path={cfg.ckpt_path} was trained with other settings for "
-            f"{', '.join(differing)} (its run: "
-            + ", ".join(f"{key}={_lookup(stored, key)!r}" for key in differing[:3])
-            + "). Resume with the first run's overrides, listed in its .hydra/overrides.yaml."
-        )
-
-
-def _lookup(config: dict, dotted: str) -> object:
-    group, key = dotted.split(".", 1)
-    return config.get(group, {}).get(key)
-
-
-def _refuse_to_overwrite(output_dir: Path, ckpt_path: str | None) -> None:
-    """A run folder that already holds checkpoints belongs to another run, unless we resume it."""
-    existing = list(output_dir.rglob("*.ckpt")) if output_dir.is_dir() else []
-    if not existing:
-        return
-    if ckpt_path and Path(ckpt_path).resolve() in [path.resolve() for path in existing]:
-        return
-    checkpoints = existing[0].parent
-    raise ConfigError(
-        f"The run folder {output_dir} already holds checkpoints of another run, and this run "
-        "would overwrite them. Leave hydra.run.dir unset to get a fresh folder, or continue that "
-        f"run with ckpt_path={checkpoints}/last.ckpt."
-    )

@@ -14,11 +14,10 @@ import lightning as L
 import torch
 from torch import nn
 
+from litlab.models.activations import ACTIVATION_TYPES
 from litlab.tensorboard import writers
 
 log = logging.getLogger(__name__)
-
-ACTIVATIONS = (nn.ReLU, nn.LeakyReLU, nn.ELU, nn.PReLU, nn.GELU, nn.Sigmoid, nn.Tanh)
 
 
 class TrainingDiagnostics(L.Callback):
@@ -66,7 +65,7 @@ class TrainingDiagnostics(L.Callback):
             return
         capture = self.histograms and not self._activations  # first sample of the epoch
         for name, module in pl_module.net.named_modules():
-            if isinstance(module, ACTIVATIONS):
+            if isinstance(module, ACTIVATION_TYPES):
                 hook = module.register_forward_hook(self._recorder(name, module, capture))
                 self._hooks.append(hook)
 

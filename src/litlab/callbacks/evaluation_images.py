@@ -8,6 +8,7 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn
 
 from litlab.report import plots
+from litlab.run_folder import CONFUSION_MATRIX_PLOT, MISCLASSIFIED_PLOT
 from litlab.tensorboard import add_image, writers
 
 
@@ -56,7 +57,7 @@ class EvaluationImages(L.Callback):
             trainer.datamodule.class_names,
         )
         image = plots.render(figure)  # drawn once, for TensorBoard and plots/
-        plots.save_image(image, self.plot_dir / "misclassified.png")
+        plots.save_image(image, self.plot_dir / MISCLASSIFIED_PLOT)
         add_image(trainer, "test/misclassified", image, trainer.global_step)
 
     def _log_confusion(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -73,4 +74,4 @@ class EvaluationImages(L.Callback):
         image = plots.render(plots.confusion_matrix_figure(counts.numpy(), names, title))
         add_image(trainer, f"{stage}/confusion_matrix", image, step)
         if stage == "test":  # the report links it; litlab-report draws it from report_data
-            plots.save_image(image, self.plot_dir / "confusion_matrix.png")
+            plots.save_image(image, self.plot_dir / CONFUSION_MATRIX_PLOT)

@@ -7,6 +7,7 @@ import lightning as L
 import torch
 
 from litlab.errors import NonFiniteLossError
+from litlab.resume import last_good_checkpoint
 
 
 class StopOnNonFiniteLoss(L.Callback):
@@ -58,17 +59,10 @@ class StopOnNonFiniteLoss(L.Callback):
             f"(now {_learning_rate(trainer)}; try optimizer.lr 10x smaller), a loss that does not "
             "fit the model's outputs (e.g. loss=bce or loss=nll on data of another task), or "
             "exploding gradients (trainer.gradient_clip_val=1.0 caps them). Nothing was saved "
-            f"after the fault; {_last_good(self.dirpath)}"
+            f"after the fault; {last_good_checkpoint(self.dirpath)}"
         )
 
 
 def _learning_rate(trainer: L.Trainer) -> str:
     rates = [group["lr"] for opt in trainer.optimizers for group in opt.param_groups]
     return ", ".join(f"{rate:g}" for rate in rates) or "unknown"
-
-
-def _last_good(dirpath: Path) -> str:
-    last = dirpath / "last.ckpt"
-    if last.exists():
-        return f"the last good checkpoint is {last}."
-    return "no checkpoint had been saved yet."

@@ -1,16 +1,14 @@
 """Stop on SIGINT or SIGTERM at a step boundary, with a checkpoint to resume from."""
 
-import shlex
 import signal
 import threading
 from pathlib import Path
 from types import FrameType
 
 import lightning as L
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 
 from litlab.errors import TrainingInterrupted
+from litlab.resume import continue_command
 
 # SIGUSR2: what submitit (hydra/launcher=slurm) sends signal_delay_s before a time limit.
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)
@@ -74,20 +72,6 @@ class GracefulStop(L.Callback):
         name = signal.Signals(self.received or signal.SIGTERM).name
         raise TrainingInterrupted(
             f"{name} received: training stopped at epoch {trainer.current_epoch}, step "
-            f"{trainer.global_step}, and saved {self.path}. {_how_to_continue(self.path)}",
+            f"{trainer.global_step}, and saved {self.path}. {continue_command(self.path)}",
             self.received or signal.SIGTERM,
         )
-
-
-def _how_to_continue(path: Path) -> str:
-    if not HydraConfig.initialized() or HydraConfig.get().mode == RunMode.MULTIRUN:
-        return f"Continue from it with ckpt_path={shlex.quote(str(path))}."
-    overrides = [
-        shlex.quote(o)
-        for o in HydraConfig.get().overrides.task
-        if not o.startswith(("ckpt_path=", "resume="))
-    ]
-    return (
-        "Continue where it stopped with "
-        f"`python train.py {' '.join([*overrides, 'resume=auto'])}` (or ckpt_path={path})."
-    )

@@ -17,8 +17,10 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 
-from litlab.report.files import HISTORY, REPORT_DATA, read_history, write_atomically
-from litlab.tasks.metrics import metric_float
+from litlab.lightning_modules import metric_float
+from litlab.metric_names import is_overall_metric, is_timing
+from litlab.resume import kept_history
+from litlab.run_folder import HISTORY, REPORT_DATA, read_history, write_atomically
 
 # A regression report plots each test prediction; beyond this many, a sample is enough.
 MAX_STORED_PREDICTIONS = 20_000
@@ -43,12 +45,9 @@ class ReportData(L.Callback):
             )
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        # A run resumed in its own folder keeps the epochs its checkpoint had finished.
         history = self.dirpath / HISTORY
-        if trainer.is_global_zero and history.is_file():
-            self.rows = [
-                row for row in read_history(history) if row["epoch"] < trainer.current_epoch
-            ]
+        if trainer.is_global_zero and history.is_file():  # a run resumed in its own folder
+            self.rows = kept_history(read_history(history), trainer.current_epoch)
         # A run resumed mid-epoch gets no on_train_epoch_start for that epoch.
         self._start_epoch(trainer)
 
@@ -135,11 +134,12 @@ def _gathered(values: list[float]) -> list[float]:
 
 
 def _scalars(trainer: L.Trainer, prefix: str) -> dict[str, float]:
-    """The epoch's overall metrics under ``prefix`` (per-class values stay in metrics.json)."""
+    """The epoch's overall metrics and timings under ``prefix`` (per-class values stay in
+    metrics.json)."""
     return {
         name: metric_float(value)
         for name, value in trainer.callback_metrics.items()
-        if name.startswith(prefix) and name.count("/") == 1
+        if name.startswith(prefix) and (is_overall_metric(name) or is_timing(name))
     }
 
 

@@ -1,21 +1,42 @@
-"""Argument checks shared by the model constructors, so bad sizes fail at build time."""
+"""Argument checks of the model constructors: each model checks its own keys, so a bad size
+fails when the model is built, naming the argument (``model.<argument>`` in the config)."""
 
 from collections.abc import Sequence
 
 
+class ArgumentError(ValueError):
+    """A constructor argument outside its domain: ``argument`` names it, ``value`` is what was
+    given (the builder reports it as ``model.<argument>=<value>``)."""
+
+    def __init__(self, argument: str, value: object, message: str) -> None:
+        self.argument, self.value = argument, value
+        super().__init__(message)
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
 def require_positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not _positive_int(value):
+        raise ArgumentError(name, value, f"{name} must be a positive integer, got {value!r}")
     return value
 
 
 def require_positive_ints(name: str, values: Sequence[int]) -> list[int]:
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise ValueError(f"{name} must be a list of positive integers, got {values!r}")
-    return [require_positive_int(f"{name}[{i}]", v) for i, v in enumerate(values)]
+        raise ArgumentError(
+            name, values, f"{name} must be a list of positive integers, got {values!r}"
+        )
+    for index, value in enumerate(values):
+        if not _positive_int(value):
+            raise ArgumentError(
+                name, list(values), f"{name}[{index}] must be a positive integer, got {value!r}"
+            )
+    return list(values)
 
 
 def require_probability(name: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
-        raise ValueError(f"{name} must be a probability in [0, 1), got {value!r}")
+        raise ArgumentError(name, value, f"{name} must be a probability in [0, 1), got {value!r}")
     return float(value)

@@ -3,7 +3,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from litlab.models.checks import require_positive_int, require_positive_ints, require_probability
+from litlab.models.checks import (
+    ArgumentError,
+    require_positive_int,
+    require_positive_ints,
+    require_probability,
+)
 
 
 class CNN(nn.Module):
@@ -29,15 +34,21 @@ class CNN(nn.Module):
     ) -> None:
         super().__init__()
         if input_shape is None or len(input_shape) != 3:
-            raise ValueError(f"input_shape must be [channels, height, width], got {input_shape!r}")
+            raise ArgumentError(
+                "input_shape",
+                input_shape,
+                f"input_shape must be [channels, height, width], got {input_shape!r}",
+            )
         in_channels, height, width = require_positive_ints("input_shape", input_shape)
         channels = require_positive_ints("channels", channels)
         kernel_sizes = require_positive_ints("kernel_sizes", kernel_sizes)
         paddings = [int(p) for p in paddings]
         if not len(channels) == len(kernel_sizes) == len(paddings) or min(paddings) < 0:
-            raise ValueError(
+            raise ArgumentError(
+                "paddings",
+                paddings,
                 f"channels {channels}, kernel_sizes {kernel_sizes} and paddings {paddings} must "
-                "have the same length (one entry per convolution), paddings >= 0"
+                "have the same length (one entry per convolution), paddings >= 0",
             )
         dropout = require_probability("dropout", dropout)
 
@@ -46,9 +57,11 @@ class CNN(nn.Module):
             height = (height + 2 * pad - kernel + 1) // 2
             width = (width + 2 * pad - kernel + 1) // 2
             if height < 1 or width < 1:
-                raise ValueError(
+                raise ArgumentError(
+                    "kernel_sizes",
+                    kernel_sizes,
                     f"a {input_shape} input is too small for kernel sizes {kernel_sizes}: "
-                    "it shrinks to nothing; use fewer or smaller kernels"
+                    "it shrinks to nothing; use fewer or smaller kernels",
                 )
             conv = nn.Conv2d(in_channels, out_channels, kernel, padding=pad)
             features += [conv, nn.ReLU(), nn.MaxPool2d(2)]

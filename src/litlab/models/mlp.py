@@ -3,28 +3,12 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from litlab.models.activations import activation_layer
 from litlab.models.checks import (
     require_positive_int,
     require_positive_ints,
     require_probability,
 )
-
-ACTIVATIONS: dict[str, type[nn.Module]] = {
-    "relu": nn.ReLU,
-    "leaky_relu": nn.LeakyReLU,
-    "elu": nn.ELU,
-    "prelu": nn.PReLU,
-    "gelu": nn.GELU,
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-}
-
-
-def activation_layer(name: str) -> nn.Module:
-    """A fresh activation module by its name (one of ``ACTIVATIONS``)."""
-    if name not in ACTIVATIONS:
-        raise ValueError(f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}")
-    return ACTIVATIONS[name]()
 
 
 class MLP(nn.Module):

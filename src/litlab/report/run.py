@@ -6,7 +6,6 @@ Training writes the inputs (``config.yaml``, ``run.json``, ``history.csv``,
 """
 
 import json
-from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,17 +14,32 @@ import numpy as np
 import yaml
 from omegaconf import OmegaConf
 
+from litlab.metric_names import is_overall_metric, is_timing
 from litlab.report import plots
 from litlab.report.diagnosis import diagnose_fit
-from litlab.report.files import HISTORY, REPORT_DATA, read_history
+from litlab.run_folder import (
+    CONFIG,
+    CONFUSION_MATRIX_PLOT,
+    HISTORY,
+    HYDRA_RECORD,
+    METRICS,
+    MISCLASSIFIED_PLOT,
+    PLOTS,
+    REPORT,
+    REPORT_DATA,
+    RUN_RECORD,
+    read_history,
+    read_json_object,
+    write_atomically,
+)
 
 # What each input file contributes, for the "missing" list of an incomplete run.
 RUN_FILES = {
-    "config.yaml": "the resolved configuration (data, model, optimizer)",
-    "run.json": "the command line and versions",
+    CONFIG: "the resolved configuration (data, model, optimizer)",
+    RUN_RECORD: "the command line and versions",
     HISTORY: "per-epoch metrics (learning curves, fit diagnosis)",
     REPORT_DATA: "the model summary, data sizes and test predictions",
-    "metrics.json": "the final metrics (the run did not finish)",
+    METRICS: "the final metrics (the run did not finish)",
 }
 
 
@@ -53,23 +67,19 @@ class RunFolder:
         return [str(name) for name in names] if names else []
 
 
-def is_run_folder(path: Path) -> bool:
-    return (path / "config.yaml").is_file() or (path / ".hydra" / "config.yaml").is_file()
-
-
 def load_run(path: Path) -> RunFolder:
     """Read what the run folder holds. A file that cannot be read counts as missing, with the
     reason, so that the report covers the rest."""
     run = RunFolder(path)
-    config = path / "config.yaml"
+    config = path / CONFIG
     if not config.is_file():
-        config = path / ".hydra" / "config.yaml"  # a run that failed before training
+        config = path / HYDRA_RECORD / CONFIG  # a run that failed before training
     readers = {
-        "config.yaml": (config, lambda file: _plain(OmegaConf.load(file)), "config"),
-        "run.json": (path / "run.json", _json_object, "record"),
+        CONFIG: (config, lambda file: _plain(OmegaConf.load(file)), "config"),
+        RUN_RECORD: (path / RUN_RECORD, read_json_object, "record"),
         HISTORY: (path / HISTORY, read_history, "history"),
-        REPORT_DATA: (path / REPORT_DATA, _json_object, "data"),
-        "metrics.json": (path / "metrics.json", _json_object, "metrics"),
+        REPORT_DATA: (path / REPORT_DATA, read_json_object, "data"),
+        METRICS: (path / METRICS, read_json_object, "metrics"),
     }
     for name, (file, read, attribute) in readers.items():
         if not file.is_file():
@@ -83,39 +93,33 @@ def load_run(path: Path) -> RunFolder:
     return run
 
 
-def _json_object(file: Path) -> dict[str, Any]:
-    value = json.loads(file.read_text())
-    if not isinstance(value, dict):
-        raise ValueError(f"expected a JSON object, found {type(value).__name__}")
-    return value
-
-
 def _plain(config: Any) -> dict[str, Any]:
     """The config as plain data; interpolations that need Hydra's runtime stay as text."""
     return OmegaConf.to_container(config, resolve=False)
 
 
-def write_run_report(path: Path, drawn: Collection[str] = ()) -> tuple[Path, list[str]]:
+def write_run_report(path: Path) -> tuple[Path, list[str]]:
     """Draw plots/ and write report.md for the run folder ``path``; returns the report's path
-    and the input files that were missing (their sections say so). Plots named in ``drawn``
-    were drawn by this run's callbacks already and are linked as they are."""
+    and the input files that were missing (their sections say so)."""
     run = load_run(path)
-    figures = draw_run_plots(run, drawn)
-    report = path / "report.md"
-    report.write_text("\n".join(report_lines(run, figures)) + "\n")
+    figures = draw_run_plots(run)
+    report = write_atomically(path / REPORT, "\n".join(report_lines(run, figures)) + "\n")
     return report, run.missing
 
 
-def draw_run_plots(run: RunFolder, drawn: Collection[str] = ()) -> dict[str, Path]:
+def draw_run_plots(run: RunFolder) -> dict[str, Path]:
+    """The run's figures. The confusion matrix and misclassified images that the run's
+    callbacks drew are linked as they are; a missing confusion matrix is drawn from
+    report_data.json."""
     figures: dict[str, Path] = {}
-    plot_dir = run.path / "plots"
+    plot_dir = run.path / PLOTS
     if run.history:
         metric = "mae" if run.task == "regression" else "acc"
         fig = plots.learning_curves_figure(run.history, metric)
         figures["learning curves"] = plots.save(fig, plot_dir / "learning_curves.png")
     test = run.data.get("test", {})
-    confusion = plot_dir / "confusion_matrix.png"
-    if "confusion_matrix.png" in drawn and confusion.is_file():
+    confusion = plot_dir / CONFUSION_MATRIX_PLOT
+    if confusion.is_file():
         figures["confusion matrix"] = confusion
     elif test.get("confusion_matrix") and run.class_names:
         matrix = np.array(test["confusion_matrix"])
@@ -132,8 +136,8 @@ def draw_run_plots(run: RunFolder, drawn: Collection[str] = ()) -> dict[str, Pat
         figures["residuals"] = plots.save(
             plots.residuals_figure(true, predicted), plot_dir / "residuals.png"
         )
-    if (plot_dir / "misclassified.png").is_file():  # drawn at test time, from the images
-        figures["misclassified test images"] = plot_dir / "misclassified.png"
+    if (plot_dir / MISCLASSIFIED_PLOT).is_file():  # drawn at test time, from the images
+        figures["misclassified test images"] = plot_dir / MISCLASSIFIED_PLOT
     return figures
 
 
@@ -165,9 +169,9 @@ def report_lines(run: RunFolder, figures: dict[str, Path]) -> list[str]:
 def _summary_lines(run: RunFolder) -> list[str]:
     data = run.config.get("data", {}).get("_target_", "?").rsplit(".", 1)[-1]
     model = run.config.get("model", {}).get("_target_", "?").rsplit(".", 1)[-1]
-    finished = "metrics.json" not in run.missing
+    finished = METRICS not in run.missing
     lines = [
-        f"- Status: {'finished' if finished else 'did not finish (no metrics.json)'}",
+        f"- Status: {'finished' if finished else f'did not finish (no {METRICS})'}",
         f"- Task: {run.task or '?'}; model {model}; data {data}",
     ]
     if run.record:
@@ -250,8 +254,12 @@ def _model_lines(run: RunFolder) -> list[str]:
 
 
 def _results_lines(run: RunFolder) -> list[str]:
-    """Every overall metric of metrics.json, printed exactly as it is stored there."""
-    overall = {name: value for name, value in run.metrics.items() if name.count("/") == 1}
+    """Every overall metric and timing of metrics.json, printed exactly as it is stored there."""
+    overall = {
+        name: value
+        for name, value in run.metrics.items()
+        if is_overall_metric(name) or is_timing(name)
+    }
     if not overall:
         return []
     lines = ["## Final metrics", "", "| Metric | Value |", "|---|---:|"]

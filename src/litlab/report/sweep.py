@@ -1,14 +1,10 @@
-"""sweep_summary.csv, .md and .png of a multirun folder: one row per job, best first.
-
-:class:`SweepSummary` is a Hydra callback (conf/hydra/default.yaml): after every job it records
-the job's status in ``<job>/status.json`` and rewrites the summary, so the summary is complete
-also when a sweep stops early. ``litlab-report <sweep>`` rebuilds it from the files alone.
-"""
+"""sweep_summary.csv, .md and .png of a multirun folder: one row per job, best first, built
+from the files in the folder alone (``litlab.sweep`` calls it after every job,
+``litlab-report <sweep>`` later)."""
 
 import csv
 import io
 import json
-import logging
 import math
 import os
 from dataclasses import dataclass, field
@@ -16,16 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hydra.core.utils import JobReturn, JobStatus
-from hydra.experimental.callback import Callback
-from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from litlab.metric_names import is_overall_metric
 from litlab.report import plots
-from litlab.report.files import write_atomically
-
-log = logging.getLogger(__name__)
+from litlab.run_folder import (
+    CONFIG,
+    HYDRA_RECORD,
+    METRICS,
+    STATUS,
+    is_finished,
+    read_json_object,
+    write_atomically,
+)
 
 SUMMARY_NAME = "sweep_summary"
 
@@ -40,85 +40,13 @@ class JobRow:
     metrics: dict[str, float] = field(default_factory=dict)
 
 
-# Set by SweepSummary at the end of a multirun, for the entry point's exit status.
-failed_jobs_in_last_sweep = 0
-
-
-def _rank_zero() -> bool:
-    """False in the other tasks of a multi-task SLURM job (one per GPU): they run the same
-    Hydra job, and only the first writes its records."""
-    return os.environ.get("SLURM_PROCID", "0") == "0" and os.environ.get("RANK", "0") == "0"
-
-
-class SweepSummary(Callback):
-    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        stale = Path(config.hydra.runtime.output_dir) / "status.json"  # a rerun into the folder
-        if config.hydra.mode == RunMode.MULTIRUN and _rank_zero() and stale.is_file():
-            stale.unlink()
-
-    def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
-        if config.hydra.mode != RunMode.MULTIRUN or not _rank_zero():
-            return
-        job_folder = Path(config.hydra.runtime.output_dir)
-        write_job_status(job_folder, job_return)
-        write_sweep_summary(Path(config.hydra.sweep.dir))
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        global failed_jobs_in_last_sweep
-        sweep = Path(config.hydra.sweep.dir)
-        if not sweep.is_dir():
-            return
-        write_sweep_summary(sweep)
-        rows = [read_job(folder) for folder in job_folders(sweep)]
-        failed_jobs_in_last_sweep = sum(row.status == "failed" for row in rows)
-        if failed_jobs_in_last_sweep:
-            log.warning(
-                "%d of %d jobs failed; see %s",
-                failed_jobs_in_last_sweep,
-                len(rows),
-                sweep / f"{SUMMARY_NAME}.md",
-            )
-
-
-def write_job_status(job_folder: Path, job_return: JobReturn) -> None:
-    if job_return.status == JobStatus.COMPLETED:
-        if _recorded_failure(job_folder):
-            return  # the job caught its own error, recorded it, and returned None
-        status = {"status": "ok", "return_value": _number(job_return.return_value)}
-        write_atomically(job_folder / "status.json", json.dumps(status, indent=2) + "\n")
-    else:
-        record_failure(job_folder, job_return._return_value)  # return_value would raise it
-
-
-def record_failure(job_folder: Path, error: BaseException) -> None:
-    if not _rank_zero():
-        return
-    first_line = (str(error).strip().splitlines() or [""])[0]
-    status = {"status": "failed", "error": f"{type(error).__name__}: {first_line}"}
-    write_atomically(job_folder / "status.json", json.dumps(status, indent=2) + "\n")
-
-
-def _recorded_failure(job_folder: Path) -> bool:
-    try:
-        return json.loads((job_folder / "status.json").read_text())["status"] == "failed"
-    except (OSError, ValueError, KeyError, TypeError):
-        return False
-
-
-def _number(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def is_sweep_folder(path: Path) -> bool:
     return (path / "multirun.yaml").is_file() or bool(job_folders(path))
 
 
 def job_folders(sweep: Path) -> list[Path]:
     """Hydra's job folders (<sweep>/<job number>/ by default): those with .hydra/overrides.yaml."""
-    folders = [path.parent.parent for path in sweep.glob("*/.hydra/overrides.yaml")]
+    folders = [path.parent.parent for path in sweep.glob(f"*/{HYDRA_RECORD}/overrides.yaml")]
     return sorted(folders, key=lambda folder: (not folder.name.isdigit(), _job_order(folder)))
 
 
@@ -130,12 +58,13 @@ def read_job(folder: Path) -> JobRow:
     """A job's row; a job whose files cannot be read gets status ``unreadable`` and why."""
     row = JobRow(job=folder.name, folder=folder, overrides=[], status="incomplete")
     try:
-        row.overrides = [str(item) for item in OmegaConf.load(folder / ".hydra" / "overrides.yaml")]
-        if (folder / "metrics.json").is_file():
+        overrides = OmegaConf.load(folder / HYDRA_RECORD / "overrides.yaml")
+        row.overrides = [str(item) for item in overrides]
+        if is_finished(folder):
             row.status = "ok"
-            row.metrics = dict(json.loads((folder / "metrics.json").read_text()))
-        if (folder / "status.json").is_file():
-            status = json.loads((folder / "status.json").read_text())
+            row.metrics = read_json_object(folder / METRICS)
+        if (folder / STATUS).is_file():
+            status = read_json_object(folder / STATUS)
             row.status, row.error = status["status"], status.get("error", "")
     except (OSError, ValueError, TypeError, KeyError, AttributeError, yaml.YAMLError) as err:
         row.status, row.error = "unreadable", f"{type(err).__name__}: {err}".splitlines()[0]
@@ -146,7 +75,7 @@ def optimized_metric(folders: list[Path]) -> tuple[str, str]:
     """The metric the sweep optimizes and its direction (max/min), from the jobs' configs."""
     for folder in folders:
         try:
-            config = OmegaConf.load(folder / ".hydra" / "config.yaml")
+            config = OmegaConf.load(folder / HYDRA_RECORD / CONFIG)
             metric = OmegaConf.select(config, "optimized_metric", default=None)
             mode = OmegaConf.select(config, "monitor.mode", default=None)
         except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException):
@@ -158,7 +87,7 @@ def optimized_metric(folders: list[Path]) -> tuple[str, str]:
 
 def summary_metrics(rows: list[JobRow], metric: str) -> list[str]:
     """The optimized metric, then the overall test metrics the jobs report."""
-    names = {name for row in rows for name in row.metrics if name.count("/") == 1}
+    names = {name for row in rows for name in row.metrics if is_overall_metric(name)}
     tests = sorted(name for name in names if name.startswith("test/"))
     return [metric, *[name for name in tests if name != metric]] if metric else tests
 
@@ -171,6 +100,11 @@ def sorted_rows(rows: list[JobRow], metric: str, mode: str) -> list[JobRow]:
         return (0, -value if mode == "max" else value)
 
     return sorted(rows, key=key)
+
+
+def failed_jobs(sweep: Path) -> list[JobRow]:
+    """The jobs of ``sweep`` whose status.json says they failed."""
+    return [row for row in map(read_job, job_folders(sweep)) if row.status == "failed"]
 
 
 def write_sweep_summary(sweep: Path) -> list[Path]:

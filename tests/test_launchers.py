@@ -8,9 +8,7 @@ import yaml
 
 from litlab import cli
 from litlab.errors import ConfigError
-from tests.conftest import compose_quiet
-from tests.test_cli import run
-from tests.test_sweep_summary import run_sweep
+from tests.helpers import compose_quiet, run_entry_point, run_sweep
 
 SYNTHETIC = [
     "data=synthetic_classification",
@@ -147,7 +145,7 @@ def test_a_missing_plugin_names_the_pip_extra(monkeypatch):
 
 
 def test_an_unknown_launcher_is_named_with_the_options(tmp_path):
-    result = run(
+    result = run_entry_point(
         "train.py", "-m", "hydra/launcher=foo", data_dir=tmp_path, cwd=tmp_path, quiet=False
     )
     assert result.returncode != 0
@@ -184,17 +182,3 @@ def test_a_failed_optuna_trial_does_not_end_the_search(tmp_path):
     assert result.returncode == 1  # some trials failed, and the exit status says so
     best = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())
     assert best["best_params"]["optimizer.lr"] == 0.001
-
-
-def test_a_rerun_job_starts_without_the_old_status(tmp_path):
-    from hydra.types import RunMode
-    from omegaconf import OmegaConf
-
-    from litlab.report.sweep import SweepSummary
-
-    (tmp_path / "status.json").write_text('{"status": "failed", "error": "old"}')
-    config = OmegaConf.create(
-        {"hydra": {"mode": RunMode.MULTIRUN, "runtime": {"output_dir": str(tmp_path)}}}
-    )
-    SweepSummary().on_job_start(config, task_function=None)
-    assert not (tmp_path / "status.json").exists()

@@ -1,4 +1,4 @@
-"""One LightningModule for supervised learning, parameterised by the task kind."""
+"""One LightningModule for supervised learning, parameterised by the problem kind (data.task)."""
 
 from collections.abc import Callable
 from typing import Any
@@ -12,16 +12,16 @@ from torch.optim.lr_scheduler import OneCycleLR
 from torchmetrics import MaxMetric, MeanMetric, MinMetric
 
 from litlab.checkpoint import restore_rng_states, rng_states
-from litlab.tasks.metrics import confusion_matrix, stage_metrics
+from litlab.lightning_modules.metrics import confusion_matrix, stage_metrics
 
-# Losses that expect something other than raw logits; the task converts the model output.
+# Losses that expect something other than raw logits; the module converts the model output.
 LOSS_INPUTS: dict[type[nn.Module], Callable[[torch.Tensor], torch.Tensor]] = {
     nn.NLLLoss: lambda logits: torch.log_softmax(logits, dim=-1),
     nn.BCELoss: torch.sigmoid,
 }
 
 
-class SupervisedTask(L.LightningModule):
+class SupervisedModule(L.LightningModule):
     """Trains any ``nn.Module`` on ``(inputs, targets)`` batches.
 
     ``task`` is ``multiclass`` (targets are class indices, outputs ``(N, num_classes)`` logits),
@@ -166,18 +166,20 @@ class SupervisedTask(L.LightningModule):
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        if _target_class(self.scheduler_factory) is OneCycleLR:
-            # stepped per batch over the whole run, which only the trainer knows
-            total_steps = int(self.trainer.estimated_stepping_batches)
-            scheduler = self.scheduler_factory(optimizer, total_steps=total_steps)
-            interval = "step"
-        else:
-            scheduler, interval = self.scheduler_factory(optimizer), "epoch"
+        scheduler, interval = make_scheduler(
+            self.scheduler_factory, optimizer, lambda: int(self.trainer.estimated_stepping_batches)
+        )
         return {
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": interval, "monitor": self.monitor},
         }
 
 
-def _target_class(factory: Callable) -> Any:
-    return getattr(factory, "func", factory)
+def make_scheduler(
+    factory: Callable[..., Any], optimizer: Optimizer, total_steps: Callable[[], int]
+) -> tuple[Any, str]:
+    """The scheduler and how often it steps: OneCycleLR per batch over the whole run (whose
+    length only the trainer knows: ``total_steps()``), the others per epoch."""
+    if getattr(factory, "func", factory) is OneCycleLR:
+        return factory(optimizer, total_steps=total_steps()), "step"
+    return factory(optimizer), "epoch"

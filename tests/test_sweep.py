@@ -1,31 +1,17 @@
-"""sweep_summary.csv/.md/.png after a real Hydra multirun, and litlab-report on a sweep."""
+"""A sweep's records (litlab.sweep, litlab.report.sweep): status.json per job and
+sweep_summary.csv/.md/.png after a real Hydra multirun, its exit status, and litlab-report on a
+sweep."""
 
 import csv
 import json
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from tests.conftest import QUIET
-from tests.test_cli import run
-
-
-def run_sweep(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
-    """`python train.py -m <QUIET> <overrides>` into <cwd>/sweep, run folders under cwd."""
-    return run(
-        "train.py",
-        "-m",  # before the overrides: argparse takes one block of them
-        *QUIET,
-        *overrides,
-        f"hydra.sweep.dir={cwd}/sweep",
-        data_dir=cwd,
-        cwd=cwd,
-        quiet=False,
-    )
+from tests.helpers import litlab_report, run_sweep
 
 
 @pytest.fixture(scope="module")
@@ -89,12 +75,7 @@ def test_litlab_report_rebuilds_the_summary_from_the_files(sweep):
     before = (folder / "sweep_summary.csv").read_text()
     for name in ("sweep_summary.csv", "sweep_summary.md", "sweep_summary.png"):
         (folder / name).unlink()
-    result = subprocess.run(
-        [sys.executable, "-m", "litlab.report.cli", str(folder)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = litlab_report(folder)
     assert result.returncode == 0, result.stderr
     assert (folder / "sweep_summary.csv").read_text() == before
     assert (folder / "sweep_summary.png").is_file()
@@ -153,3 +134,17 @@ def test_ctrl_c_in_a_job_ends_the_whole_sweep(tmp_path):
     assert result.returncode == 130, result.stderr[-2000:]
     assert "SIGINT received" in result.stderr
     assert not (tmp_path / "sweep" / "1").exists()  # the second job never started
+
+
+def test_a_rerun_job_starts_without_the_old_status(tmp_path):
+    from hydra.types import RunMode
+    from omegaconf import OmegaConf
+
+    from litlab.sweep import SweepSummary
+
+    (tmp_path / "status.json").write_text('{"status": "failed", "error": "old"}')
+    config = OmegaConf.create(
+        {"hydra": {"mode": RunMode.MULTIRUN, "runtime": {"output_dir": str(tmp_path)}}}
+    )
+    SweepSummary().on_job_start(config, task_function=None)
+    assert not (tmp_path / "status.json").exists()

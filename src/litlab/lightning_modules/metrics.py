@@ -19,7 +19,7 @@ from torchmetrics.classification import (
 from torchmetrics.regression import MeanAbsoluteError, MeanSquaredError, R2Score
 from torchmetrics.wrappers import ClasswiseWrapper
 
-from litlab.report.files import shortest_float32
+from litlab.metric_names import shortest_float32
 
 PER_CLASS = {"precision": MulticlassPrecision, "recall": MulticlassRecall, "f1": MulticlassF1Score}
 
@@ -82,3 +82,8 @@ def metric_float(value: torch.Tensor | float) -> float:
     if isinstance(value, torch.Tensor) and value.dtype == torch.float32:
         return shortest_float32(value.item())
     return float(value)
+
+
+def float_metrics(metrics: dict) -> dict[str, float]:
+    """Logged metrics (tensors) as floats, for metrics.json."""
+    return {name: metric_float(value) for name, value in metrics.items()}

@@ -1,0 +1,381 @@
+"""Checks on the composed config, run before anything is built: the one place where the domain
+of every general key is written down (trainer, optimizer, scheduler, callbacks, data, loss and
+the entry configs' own keys).
+
+Hydra already rejects unknown group options and keys (listing the valid ones); this module
+catches what it cannot: missing, mistyped and out-of-range values, and choices that do not fit
+together. Keys of one model architecture are checked by that model's constructor, which names
+them (``litlab.models.checks``); what a library's constructor refuses becomes a ConfigError in
+``litlab.build``.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from litlab.errors import ConfigError
+
+_ABSENT = object()
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class Domain:
+    accepts: Callable[[Any], bool]
+    expected: str
+
+
+def int_at_least(low: int, also: tuple[Any, ...] = (), note: str = "") -> Domain:
+    return Domain(
+        lambda v: (_is_int(v) and v >= low) or (v in also and not isinstance(v, bool)),
+        f"an integer >= {low}{note}",
+    )
+
+
+def number_above(low: float, note: str = "") -> Domain:
+    return Domain(lambda v: _is_number(v) and v > low, f"a number > {low:g}{note}")
+
+
+def number_at_least(low: float) -> Domain:
+    return Domain(lambda v: _is_number(v) and v >= low, f"a number >= {low:g}")
+
+
+def number_between(low: float, high: float, text: str) -> Domain:
+    return Domain(lambda v: _is_number(v) and low <= v <= high, text)
+
+
+PROBABILITY = Domain(lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)")
+OPEN_FRACTION = Domain(lambda v: _is_number(v) and 0 < v < 1, "a number in (0, 1)")
+BOOLEAN = Domain(lambda v: isinstance(v, bool), "true or false")
+COUNT_OR_FRACTION = Domain(
+    lambda v: (_is_int(v) and v >= 1) or (_is_number(v) and 0 < v < 1),
+    "a count >= 1 or a fraction in (0, 1)",
+)
+# limit_train_batches etc.: a number of batches or a fraction of them
+BATCHES = Domain(
+    lambda v: (_is_int(v) and v >= 0) or (_is_number(v) and 0 <= v <= 1),
+    "a number of batches >= 0 or a fraction in [0, 1]",
+)
+MIN_OR_MAX = Domain(lambda v: v in ("min", "max"), "min or max")
+
+
+def one_of(*values: str) -> Domain:
+    return Domain(lambda v: v in values, " or ".join(values))
+
+
+@dataclass(frozen=True)
+class Rule:
+    key: str
+    domain: Domain
+    example: str
+
+
+RULES = (
+    # -- the entry configs (conf/train.yaml, conf/eval.yaml) -----------------------------
+    Rule(
+        "seed",
+        Domain(lambda v: _is_int(v) and 0 <= v < 2**32, "an integer in [0, 2**32)"),
+        "seed=42",
+    ),
+    Rule(
+        "resume",
+        Domain(
+            lambda v: v in ("auto", "force"),
+            "auto (continue the latest unfinished run of this task_name) or force (also a "
+            "finished one), or null for a new run",
+        ),
+        "resume=auto",
+    ),
+    Rule("test", BOOLEAN, "test=true"),
+    Rule("stop_on_failure", BOOLEAN, "stop_on_failure=true"),
+    Rule("ckpt_path", Domain(lambda v: isinstance(v, str) and v != "", "a file path"), ""),
+    Rule("split", one_of("test", "val"), "split=test"),
+    # -- trainer ----------------------------------------------------------------------
+    Rule(
+        "trainer.max_epochs",
+        int_at_least(1, (-1,), " (or -1 for no limit)"),
+        "trainer.max_epochs=5",
+    ),
+    Rule("trainer.min_epochs", int_at_least(0), "trainer.min_epochs=1"),
+    Rule(
+        "trainer.max_steps",
+        int_at_least(1, (-1,), " (or -1 for no limit)"),
+        "trainer.max_steps=1000",
+    ),
+    Rule(
+        "trainer.devices",
+        Domain(
+            lambda v: (_is_int(v) and (v >= 1 or v == -1)) or isinstance(v, (str, list)),
+            "a number of devices >= 1, -1 (all), auto, or a list of device indices",
+        ),
+        "trainer.devices=1",
+    ),
+    Rule("trainer.num_nodes", int_at_least(1), "trainer.num_nodes=1"),
+    Rule("trainer.check_val_every_n_epoch", int_at_least(1), "trainer.check_val_every_n_epoch=1"),
+    Rule("trainer.log_every_n_steps", int_at_least(1), "trainer.log_every_n_steps=50"),
+    Rule(
+        "trainer.gradient_clip_val",
+        number_above(0, " (or null for no clipping)"),
+        "trainer.gradient_clip_val=1.0",
+    ),
+    Rule("trainer.accumulate_grad_batches", int_at_least(1), "trainer.accumulate_grad_batches=2"),
+    Rule("trainer.limit_train_batches", BATCHES, "trainer.limit_train_batches=0.1"),
+    Rule("trainer.limit_val_batches", BATCHES, "trainer.limit_val_batches=0.1"),
+    Rule("trainer.limit_test_batches", BATCHES, "trainer.limit_test_batches=0.1"),
+    Rule("trainer.overfit_batches", BATCHES, "trainer.overfit_batches=3"),
+    Rule(
+        "trainer.num_sanity_val_steps",
+        int_at_least(-1, note=" (-1: the whole validation split)"),
+        "trainer.num_sanity_val_steps=2",
+    ),
+    Rule(
+        "trainer.deterministic",
+        Domain(lambda v: isinstance(v, bool) or v == "warn", "true, false or warn"),
+        "trainer.deterministic=true",
+    ),
+    Rule("trainer.enable_progress_bar", BOOLEAN, "trainer.enable_progress_bar=false"),
+    # -- optimizer --------------------------------------------------------------------
+    Rule("optimizer.lr", number_above(0), "optimizer.lr=0.001"),
+    Rule("optimizer.weight_decay", number_at_least(0), "optimizer.weight_decay=0.0001"),
+    Rule("optimizer.momentum", PROBABILITY, "optimizer.momentum=0.9"),
+    Rule("optimizer.nesterov", BOOLEAN, "optimizer.nesterov=true"),
+    Rule("optimizer.alpha", PROBABILITY, "optimizer.alpha=0.99"),
+    Rule("optimizer.eps", number_above(0), "optimizer.eps=1e-8"),
+    Rule(
+        "optimizer.betas",
+        Domain(
+            lambda v: (
+                isinstance(v, list) and len(v) == 2 and all(_is_number(b) and 0 <= b < 1 for b in v)
+            ),
+            "two numbers in [0, 1)",
+        ),
+        "optimizer.betas=[0.9,0.999]",
+    ),
+    Rule("optimizer.fused", BOOLEAN, "optimizer.fused=false"),
+    Rule("optimizer.foreach", BOOLEAN, "optimizer.foreach=true"),
+    # -- scheduler --------------------------------------------------------------------
+    Rule("scheduler.step_size", int_at_least(1), "scheduler.step_size=5"),
+    Rule("scheduler.gamma", number_above(0), "scheduler.gamma=0.5"),
+    Rule("scheduler.T_max", int_at_least(1), "scheduler.T_max=10"),
+    Rule("scheduler.eta_min", number_at_least(0), "scheduler.eta_min=0.0"),
+    Rule("scheduler.mode", MIN_OR_MAX, "scheduler.mode=max"),
+    Rule("scheduler.factor", OPEN_FRACTION, "scheduler.factor=0.5"),
+    Rule("scheduler.patience", int_at_least(0), "scheduler.patience=2"),
+    Rule("scheduler.max_lr", number_above(0), "scheduler.max_lr=0.01"),
+    Rule("scheduler.pct_start", OPEN_FRACTION, "scheduler.pct_start=0.25"),
+    Rule("scheduler.div_factor", number_above(0), "scheduler.div_factor=25"),
+    Rule("scheduler.final_div_factor", number_above(0), "scheduler.final_div_factor=10000"),
+    Rule("scheduler.anneal_strategy", one_of("cos", "linear"), "scheduler.anneal_strategy=cos"),
+    # -- loss -------------------------------------------------------------------------
+    Rule("loss.label_smoothing", PROBABILITY, "loss.label_smoothing=0.1"),
+    Rule("loss.delta", number_above(0), "loss.delta=1.0"),
+    # -- model: litlab's own switch; architecture keys are checked by the constructors ---
+    Rule("model.compile", BOOLEAN, "model.compile=true"),
+    # -- data -------------------------------------------------------------------------
+    Rule("data.task", one_of("multiclass", "binary", "regression"), "data.task=multiclass"),
+    Rule("data.num_classes", int_at_least(2), "data.num_classes=3"),
+    Rule("data.num_outputs", int_at_least(1), "data.num_outputs=1"),
+    Rule("data.num_features", int_at_least(1), "data.num_features=13"),
+    Rule(
+        "data.input_shape",
+        Domain(
+            lambda v: isinstance(v, list) and len(v) == 3 and all(_is_int(s) and s >= 1 for s in v),
+            "[channels, height, width] of integers >= 1 (or null for tabular data)",
+        ),
+        "data.input_shape=[1,28,28]",
+    ),
+    Rule("data.batch_size", int_at_least(1), "data.batch_size=128"),
+    Rule("data.eval_batch_size", int_at_least(1), "data.eval_batch_size=1000"),
+    Rule("data.num_samples", int_at_least(3), "data.num_samples=6000"),
+    Rule("data.noise", number_at_least(0), "data.noise=0.5"),
+    Rule("data.val_size", COUNT_OR_FRACTION, "data.val_size=5000"),
+    Rule("data.test_size", COUNT_OR_FRACTION, "data.test_size=0.2"),
+    Rule("data.download", BOOLEAN, "data.download=false"),
+    Rule("data.augment", BOOLEAN, "data.augment=true"),
+    Rule(
+        "data.on_device",
+        Domain(lambda v: isinstance(v, bool), "true, false or null (auto)"),
+        "data.on_device=false",
+    ),
+    Rule(
+        "data.max_shift",
+        number_between(0, 14, "a number of pixels in [0, 14]"),
+        "data.max_shift=2",
+    ),
+    Rule(
+        "data.max_rotation", number_between(0, 180, "degrees in [0, 180]"), "data.max_rotation=10"
+    ),
+    # -- callbacks --------------------------------------------------------------------
+    Rule("callbacks.best_checkpoint.mode", MIN_OR_MAX, "callbacks.best_checkpoint.mode=max"),
+    Rule(
+        "callbacks.best_checkpoint.save_top_k",
+        int_at_least(-1, note=" (-1: keep every epoch's)"),
+        "callbacks.best_checkpoint.save_top_k=1",
+    ),
+    Rule(
+        "callbacks.last_checkpoint.every_n_train_steps",
+        int_at_least(1, note=" (or null: once per epoch only)"),
+        "callbacks.last_checkpoint.every_n_train_steps=500",
+    ),
+    Rule(
+        "callbacks.finite_loss.check_every_n_steps",
+        int_at_least(1, note=" (or null: 1 on one CPU, 20 on a GPU or under DDP)"),
+        "callbacks.finite_loss.check_every_n_steps=1",
+    ),
+    Rule(
+        "callbacks.early_stopping.patience", int_at_least(0), "callbacks.early_stopping.patience=5"
+    ),
+    Rule(
+        "callbacks.early_stopping.min_delta",
+        number_at_least(0),
+        "callbacks.early_stopping.min_delta=0.001",
+    ),
+    Rule("callbacks.early_stopping.mode", MIN_OR_MAX, "callbacks.early_stopping.mode=max"),
+    Rule(
+        "callbacks.learning_rate_monitor.logging_interval",
+        one_of("step", "epoch"),
+        "callbacks.learning_rate_monitor.logging_interval=epoch",
+    ),
+    Rule(
+        "callbacks.progress_bar.refresh_rate",
+        int_at_least(0, note=" (0 hides the bar)"),
+        "callbacks.progress_bar.refresh_rate=10",
+    ),
+    Rule(
+        "callbacks.model_summary.max_depth",
+        int_at_least(-1, note=" (-1: every layer)"),
+        "callbacks.model_summary.max_depth=2",
+    ),
+    Rule(
+        "callbacks.diagnostics.every_n_steps",
+        int_at_least(1, note=" (or null: histograms and graph only)"),
+        "callbacks.diagnostics.every_n_steps=50",
+    ),
+    Rule("callbacks.diagnostics.histograms", BOOLEAN, "callbacks.diagnostics.histograms=false"),
+    Rule("callbacks.diagnostics.graph", BOOLEAN, "callbacks.diagnostics.graph=false"),
+    Rule(
+        "callbacks.evaluation_images.misclassified",
+        int_at_least(0, note=" (a number of images)"),
+        "callbacks.evaluation_images.misclassified=32",
+    ),
+)
+
+# How to fill a required key (??? in conf/) that was not given.
+REQUIRED_EXAMPLES = {
+    "ckpt_path": "ckpt_path=outputs/train/runs/<run>/checkpoints/best.ckpt",
+}
+
+# Which task each built-in loss fits, and the loss options to suggest per task.
+LOSS_TASKS = {
+    "torch.nn.CrossEntropyLoss": "multiclass",
+    "torch.nn.NLLLoss": "multiclass",
+    "torch.nn.BCEWithLogitsLoss": "binary",
+    "torch.nn.BCELoss": "binary",
+    "torch.nn.MSELoss": "regression",
+    "torch.nn.L1Loss": "regression",
+    "torch.nn.HuberLoss": "regression",
+}
+LOSS_OPTIONS = {
+    "multiclass": "loss=cross_entropy or loss=nll",
+    "binary": "loss=bce_with_logits or loss=bce",
+    "regression": "loss=mse, loss=mae or loss=huber",
+}
+
+
+def validate_config(cfg: DictConfig, choices: dict[str, str] | None = None) -> None:
+    """Raise :class:`ConfigError` naming the first bad key. ``choices`` are Hydra's chosen group
+    options (``{"model": "cnn", ...}``), used to phrase the message like the command line."""
+    choices = choices or {}
+    _check_required(cfg)
+    if "trainer" in cfg:  # first: a clash explains more than the one key it makes invalid
+        _check_trainer_combinations(cfg)
+    for rule in RULES:
+        value = OmegaConf.select(cfg, rule.key, default=_ABSENT)
+        if OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value, resolve=True)
+        if value is not _ABSENT and value is not None and not rule.domain.accepts(value):
+            example = f", e.g. {rule.example}" if rule.example else ""
+            raise ConfigError(
+                f"{rule.key}={value!r} is invalid: it must be {rule.domain.expected}{example}."
+            )
+    if "data" in cfg and "loss" in cfg:
+        _check_loss_fits_task(cfg, choices)
+    if "data" in cfg and "model" in cfg:
+        _check_model_fits_data(cfg, choices)
+
+
+def _check_required(cfg: DictConfig) -> None:
+    missing = []  # Hydra's own node has required keys of its own, filled in at run time
+    for key in (key for key in cfg if key != "hydra"):
+        if OmegaConf.is_missing(cfg, key):
+            missing.append(str(key))
+        elif OmegaConf.is_config(cfg._get_node(key)):
+            missing += sorted(f"{key}.{inner}" for inner in OmegaConf.missing_keys(cfg[key]))
+    if missing:
+        key = missing[0]
+        example = REQUIRED_EXAMPLES.get(key, f"{key}=<value>")
+        raise ConfigError(
+            f"{key} is required and was not given: add it to the command, e.g. {example}."
+        )
+
+
+def _check_loss_fits_task(cfg: DictConfig, choices: dict[str, str]) -> None:
+    task = cfg.data.task
+    fits = LOSS_TASKS.get(cfg.loss.get("_target_"))
+    if fits is not None and fits != task:
+        loss = choices.get("loss", cfg.loss._target_)
+        data = choices.get("data", "this data set")
+        raise ConfigError(
+            f"loss={loss} is a {fits} loss, but data={data} is a {task} task (data.task). "
+            f"Use {LOSS_OPTIONS[task]} with this data, or pick {fits} data."
+        )
+
+
+def _check_model_fits_data(cfg: DictConfig, choices: dict[str, str]) -> None:
+    if "input_shape" in cfg.model and cfg.data.get("input_shape") is None:
+        model = choices.get("model", cfg.model._target_)
+        data = choices.get("data", "this data set")
+        raise ConfigError(
+            f"model={model} needs image data with a [channels, height, width] shape "
+            f"(model.input_shape reads data.input_shape), but data={data} is tabular "
+            "(data.input_shape is null). Use an image data set such as data=mnist, or a model "
+            "for tabular data: model=mlp, model=simple_nn or model=perceptron."
+        )
+
+
+def _check_trainer_combinations(cfg: DictConfig) -> None:
+    """Settings that are each valid but that torch or Lightning refuse together."""
+    trainer, target = cfg.trainer, (cfg.get("scheduler") or {}).get("_target_", "")
+    if trainer.get("max_epochs") == -1 and target.endswith(("OneCycleLR", "CosineAnnealingLR")):
+        raise ConfigError(
+            f"trainer.max_epochs=-1 (no limit) cannot work with scheduler {target}: it plans "
+            "the learning rate over the whole run. Give trainer.max_epochs a number, e.g. "
+            "trainer.max_epochs=20, or use scheduler=none, step or plateau."
+        )
+    precision = str(trainer.get("precision", ""))
+    loss = (cfg.get("loss") or {}).get("_target_")
+    if "mixed" in precision and loss == "torch.nn.BCELoss":
+        raise ConfigError(
+            f"loss=bce cannot run under trainer.precision={precision}: torch refuses BCELoss "
+            "inside autocast because sigmoid then BCE is unstable in half precision. Use "
+            "loss=bce_with_logits, which is the same loss computed stably."
+        )
+    if (
+        precision.startswith("16")
+        and trainer.get("gradient_clip_val")
+        and (cfg.get("optimizer") or {}).get("fused")
+    ):
+        raise ConfigError(
+            f"trainer.gradient_clip_val with trainer.precision={precision} cannot use a fused "
+            "optimizer: Lightning cannot unscale its gradients before clipping. Set "
+            "optimizer.fused=false, or use trainer.precision=bf16-mixed."
+        )

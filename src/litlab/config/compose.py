@@ -1,0 +1,66 @@
+"""Composing conf/ as the command line does, and reading what Hydra chose."""
+
+import os
+from pathlib import Path
+
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from litlab import CONFIG_DIR, PROJECT_ROOT
+
+
+def project_environment() -> dict[str, str]:
+    """What conf/ reads from the environment: the project root, for paths.root_dir."""
+    return {"LITLAB_ROOT": str(PROJECT_ROOT)}
+
+
+def compose_config(
+    overrides: list[str], output_dir: str | Path, config_name: str = "train"
+) -> DictConfig:
+    """Compose conf/<config_name> as the command line would, with the run folder at
+    ``output_dir``: for tests, notebooks and scripts that call ``train(cfg)`` directly."""
+    cfg = compose_overrides(overrides, config_name)
+    with open_dict(cfg):
+        cfg.paths.output_dir = str(output_dir)
+        cfg.hydra.runtime.output_dir = str(output_dir)
+    HydraConfig.instance().set_config(cfg)
+    return cfg
+
+
+def compose_overrides(overrides: list[str], config_name: str) -> DictConfig:
+    """conf/<config_name> with ``overrides``, Hydra's own node included (not yet a run)."""
+    for name, value in project_environment().items():
+        os.environ.setdefault(name, value)
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name, overrides=overrides, return_hydra_config=True)
+
+
+def hydra_choices() -> dict[str, str]:
+    """Chosen config group options ({"model": "cnn", ...}) when running under Hydra."""
+    if not HydraConfig.initialized():
+        return {}
+    return {k: str(v) for k, v in HydraConfig.get().runtime.choices.items()}
+
+
+def in_multirun() -> bool:
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def override_value(path: Path) -> str:
+    """A path as a Hydra override value: quoted, with quotes and ${ (interpolation) escaped."""
+    text = str(path).replace("'", "\\'").replace("${", "\\${")
+    return f"'{text}'"
+
+
+def plain_config(cfg: DictConfig) -> dict:
+    """The resolved config as plain dicts and lists, without Hydra's own node: what
+    config.yaml and every checkpoint store."""
+    return {
+        key: OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+        for key, value in cfg.items()
+        if key != "hydra"
+    }

@@ -1,0 +1,12 @@
+"""LightningModules: one owns the loss, the metrics and the optimizer wiring of any nn.Module."""
+
+from litlab.lightning_modules.metrics import float_metrics, metric_float, stage_metrics
+from litlab.lightning_modules.supervised import SupervisedModule, make_scheduler
+
+__all__ = [
+    "SupervisedModule",
+    "float_metrics",
+    "make_scheduler",
+    "metric_float",
+    "stage_metrics",
+]

@@ -1,0 +1,206 @@
+"""Resuming, in one place: which run ``resume=auto|force`` continues, whether a run has
+finished, whether a checkpoint fits this config, what a resumed run keeps, and the command that
+continues a stopped run.
+
+Two ways in, one rule. The command line looks the run up before Hydra creates a run folder and
+says what it found as explicit overrides (``hydra.run.dir``, ``ckpt_path``,
+``hydra.output_subdir``); :func:`apply` then finds the config already pointing at that run.
+``train(cfg)`` called from Python applies the same lookup itself.
+"""
+
+import logging
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from litlab.config.compose import in_multirun, override_value, plain_config
+from litlab.errors import ConfigError
+from litlab.run_folder import (
+    CHECKPOINTS,
+    HYDRA_RECORD,
+    LAST_CHECKPOINT,
+    METRICS,
+    free_path,
+    is_finished,
+    last_checkpoint,
+)
+
+log = logging.getLogger(__name__)
+
+RESUME_MODES = ("auto", "force")
+
+# What the weights and optimizer state depend on; batch size, data location etc. may change.
+RESUME_MUST_MATCH = {
+    "model": None,  # every key
+    "loss": None,
+    "data": ("task", "num_classes", "num_outputs", "num_features", "input_shape"),
+}
+
+
+@dataclass(frozen=True)
+class Continuation:
+    run: Path
+    checkpoint: Path
+
+
+def runs_folder(cfg: DictConfig) -> Path:
+    """Where the single runs of this task_name live (conf/hydra/default.yaml's run.dir)."""
+    return Path(cfg.paths.log_dir) / cfg.task_name / "runs"
+
+
+def latest_resumable_run(runs: Path) -> Path | None:
+    """Run folders are named <date>_<time>, so the last in name order is the latest."""
+    candidates = sorted(runs.glob(f"*/{CHECKPOINTS}/{LAST_CHECKPOINT}")) if runs.is_dir() else []
+    return candidates[-1].parent.parent if candidates else None
+
+
+def find_continuation(cfg: DictConfig) -> Continuation | None:
+    """The run that ``cfg.resume`` continues, or None when there is none (a new run starts).
+    ``resume=auto`` refuses a run that has finished; ``resume=force`` continues it."""
+    resume = cfg.get("resume")
+    if resume not in RESUME_MODES:
+        return None
+    run = latest_resumable_run(runs_folder(cfg))
+    if run is None:
+        return None
+    if is_finished(run) and resume == "auto":
+        raise ConfigError(
+            f"resume=auto: the latest run of task_name={cfg.task_name}, {run}, has finished (it "
+            f"wrote {METRICS}), so it is not continued. Start a new run by leaving out resume, "
+            "or continue that one anyway with resume=force (e.g. with a larger "
+            "trainer.max_epochs)."
+        )
+    return Continuation(run, last_checkpoint(run))
+
+
+def command_line_overrides(argv: list[str], cfg: DictConfig, multirun: bool) -> list[str]:
+    """For ``resume=auto|force`` on the command line: the overrides that make Hydra continue
+    the run in its own folder, with its first record (.hydra/) kept as it was."""
+    resume = cfg.get("resume")
+    if resume not in RESUME_MODES:
+        return []  # null, or a bad value that validation names
+    if multirun:
+        raise ConfigError(
+            f"resume={resume} continues one run and cannot be combined with --multirun; resume "
+            "each run of a sweep with its own ckpt_path=<run>/checkpoints/last.ckpt."
+        )
+    chosen = [arg for arg in argv[1:] if arg.startswith(("hydra.run.dir=", "ckpt_path="))]
+    if chosen:
+        raise ConfigError(
+            f"resume={resume} chooses the run folder and checkpoint itself, so {chosen[0]} "
+            "cannot be given with it. Leave out resume to start from that checkpoint in a new "
+            "folder, or leave out hydra.run.dir and ckpt_path."
+        )
+    continuation = find_continuation(cfg)
+    if continuation is None:
+        log.warning(
+            "resume=%s: no run with checkpoints/last.ckpt in %s; a new one starts.",
+            resume,
+            runs_folder(cfg),
+        )
+        return []
+    log.warning("resume=%s: continuing %s", resume, continuation.run)
+    return [
+        f"hydra.run.dir={override_value(continuation.run)}",
+        f"hydra.output_subdir={free_path(continuation.run / HYDRA_RECORD).name}",
+        f"ckpt_path={override_value(continuation.checkpoint)}",
+    ]
+
+
+def apply(cfg: DictConfig) -> None:
+    """Point ``cfg`` (run folder, ckpt_path) at the run that ``cfg.resume`` continues. After the
+    command line's lookup it already does; from Python this is the lookup."""
+    resume = cfg.get("resume")
+    if resume not in RESUME_MODES:
+        return
+    if in_multirun():
+        raise ConfigError(f"resume={resume} continues one run and cannot be part of a sweep.")
+    continuation = find_continuation(cfg)
+    given = cfg.get("ckpt_path")
+    expected = continuation.checkpoint if continuation else None
+    if given and (expected is None or Path(given).resolve() != expected.resolve()):
+        raise ConfigError(
+            f"resume={resume} chooses the checkpoint itself (here: {expected or 'none, a new run'}"
+            f"), so ckpt_path={given} cannot be given with it. Leave out resume to start from "
+            "that checkpoint in a new folder, or leave out ckpt_path."
+        )
+    if continuation is not None:
+        cfg.paths.output_dir = str(continuation.run)
+        cfg.ckpt_path = str(continuation.checkpoint)
+
+
+def refuse_to_overwrite(output_dir: Path, ckpt_path: str | None) -> None:
+    """A run folder that already holds checkpoints belongs to another run, unless we resume it."""
+    existing = list(output_dir.rglob("*.ckpt")) if output_dir.is_dir() else []
+    if not existing:
+        return
+    if ckpt_path and Path(ckpt_path).resolve() in [path.resolve() for path in existing]:
+        return
+    raise ConfigError(
+        f"The run folder {output_dir} already holds checkpoints of another run, and this run "
+        "would overwrite them. Leave hydra.run.dir unset to get a fresh folder, or continue that "
+        f"run with ckpt_path={existing[0].parent}/last.ckpt."
+    )
+
+
+def check_checkpoint_fits(cfg: DictConfig, checkpoint: dict) -> None:
+    """Continuing needs the model, loss and kind of data of the checkpoint's own run."""
+    stored, current = checkpoint["hyper_parameters"]["run_config"], plain_config(cfg)
+    differing = []
+    for group, keys in RESUME_MUST_MATCH.items():
+        old, new = stored.get(group) or {}, current.get(group) or {}
+        for key in keys or sorted(set(old) | set(new)):
+            if old.get(key) != new.get(key):
+                differing.append(f"{group}.{key}")
+    if differing:
+        raise ConfigError(
+            f"ckpt_path={cfg.ckpt_path} was trained with other settings for "
+            f"{', '.join(differing)} (its run: "
+            + ", ".join(f"{key}={_lookup(stored, key)!r}" for key in differing[:3])
+            + "). Resume with the first run's overrides, listed in its .hydra/overrides.yaml."
+        )
+
+
+def _lookup(config: dict, dotted: str) -> object:
+    group, key = dotted.split(".", 1)
+    return config.get(group, {}).get(key)
+
+
+def set_aside_result(run: Path) -> None:
+    """A forced resume of a finished run: its metrics.json becomes metrics.1.json, so that the
+    run counts as unfinished until it writes a new one."""
+    if is_finished(run):
+        (run / METRICS).rename(free_path(run / METRICS))
+
+
+def kept_history(rows: list[dict[str, float]], current_epoch: int) -> list[dict[str, float]]:
+    """A run resumed in its own folder keeps the history rows of the epochs its checkpoint
+    had finished; the epoch in progress is trained (and recorded) again."""
+    return [row for row in rows if row["epoch"] < current_epoch]
+
+
+def continue_command(checkpoint: Path) -> str:
+    """How to continue a stopped run: the command that started it with ``resume=auto``, or
+    (outside a single command-line run) ``ckpt_path=...``."""
+    if not HydraConfig.initialized() or in_multirun():
+        return f"Continue from it with ckpt_path={shlex.quote(str(checkpoint))}."
+    overrides = [
+        shlex.quote(o)
+        for o in HydraConfig.get().overrides.task
+        if not o.startswith(("ckpt_path=", "resume="))
+    ]
+    return (
+        "Continue where it stopped with "
+        f"`python train.py {' '.join([*overrides, 'resume=auto'])}` (or ckpt_path={checkpoint})."
+    )
+
+
+def last_good_checkpoint(checkpoints: Path) -> str:
+    """The checkpoint a failed run can be continued from, in words."""
+    last = checkpoints / LAST_CHECKPOINT
+    if last.exists():
+        return f"the last good checkpoint is {last}."
+    return "no checkpoint had been saved yet."

@@ -1,0 +1,133 @@
+"""The run folder's contract: the name of every file and folder a run leaves, how the files
+that a later step or a resume trusts are written (whole or not at all), and what they mean.
+
+    <run>/
+      .hydra/ (.hydra.1/ ... per resume)   Hydra's record of the command line
+      config.yaml (config.1.yaml ...)      the resolved config
+      run.json (run.1.json ...)            command, versions, git state
+      checkpoints/best.ckpt, last.ckpt     best validation epoch; the state to resume from
+      tensorboard/                         event files
+      history.csv, report_data.json        what report.md is built from
+      metrics.json                         final metrics: its presence means "finished"
+      status.json                          a sweep job's outcome (ok / failed)
+      report.md, plots/                    what a person reads
+
+Imports nothing heavy (no torch): ``litlab-report`` and the command line read folders with it.
+"""
+
+import csv
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+HYDRA_RECORD = ".hydra"
+CONFIG = "config.yaml"
+RUN_RECORD = "run.json"
+CHECKPOINTS = "checkpoints"
+BEST_CHECKPOINT = "best.ckpt"
+LAST_CHECKPOINT = "last.ckpt"
+TENSORBOARD = "tensorboard"
+HISTORY = "history.csv"
+REPORT_DATA = "report_data.json"
+METRICS = "metrics.json"
+STATUS = "status.json"
+REPORT = "report.md"
+PLOTS = "plots"
+# plots/ files that callbacks draw during the run and the report links
+CONFUSION_MATRIX_PLOT = "confusion_matrix.png"
+MISCLASSIFIED_PLOT = "misclassified.png"
+
+# whole numbers in history.csv; every other column is a float
+HISTORY_COUNTS = ("epoch", "step")
+
+
+def last_checkpoint(run: Path) -> Path:
+    return run / CHECKPOINTS / LAST_CHECKPOINT
+
+
+def is_finished(run: Path) -> bool:
+    """A run has finished when it wrote metrics.json (the last file it writes that counts)."""
+    return (run / METRICS).is_file()
+
+
+def is_run_folder(path: Path) -> bool:
+    return (path / CONFIG).is_file() or (path / HYDRA_RECORD / "config.yaml").is_file()
+
+
+def write_atomically(path: Path, content: str | bytes | memoryview) -> Path:
+    """Write ``content`` to a temporary file beside ``path``, flush it to disk and rename it over
+    ``path``: a reader, a crash or a full disk never leaves half a file where a good one was.
+    The temporary name carries the process id: jobs of a parallel sweep may rewrite the same
+    summary at once."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    data = content.encode() if isinstance(content, str) else content
+    try:
+        with open(partial, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(partial, path)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: Path, value: Any) -> Path:
+    return write_atomically(path, json.dumps(value, indent=2) + "\n")
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    value = json.loads(path.read_text())
+    if not isinstance(value, dict):
+        raise ValueError(f"expected a JSON object, found {type(value).__name__}")
+    return value
+
+
+def free_path(path: Path) -> Path:
+    """``path`` if nothing is there, else the first free ``name.1.ext``, ``name.2.ext`` ...:
+    a resumed run keeps the first run's records (``config.1.yaml``, ``run.1.json``,
+    ``.hydra.1/``) and a forced resume its earlier ``metrics.1.json``."""
+    candidate, number = path, 0
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem}.{number}{path.suffix}")
+    return candidate
+
+
+def write_metrics(run: Path, metrics: dict[str, float]) -> Path:
+    """metrics.json, sorted by name: the marker of a finished run, so written atomically."""
+    return write_json(run / METRICS, dict(sorted(metrics.items())))
+
+
+def read_history(path: Path) -> list[dict[str, float]]:
+    with path.open(newline="") as file:
+        return [
+            {
+                key: (int if key in HISTORY_COUNTS else float)(value) if value != "" else math.nan
+                for key, value in row.items()
+            }
+            for row in csv.DictReader(file)
+        ]
+
+
+def write_job_status(job: Path, status: dict[str, Any]) -> Path:
+    """``{"status": "ok", "return_value": ...}`` or ``{"status": "failed", "error": ...}``."""
+    return write_json(job / STATUS, status)
+
+
+def failed_job_status(error: BaseException) -> dict[str, str]:
+    first_line = (str(error).strip().splitlines() or [""])[0]
+    return {"status": "failed", "error": f"{type(error).__name__}: {first_line}"}
+
+
+def read_job_status(job: Path) -> dict[str, Any] | None:
+    """The job's status.json, or None when it has none or it cannot be read."""
+    try:
+        status = read_json_object(job / STATUS)
+    except (OSError, ValueError):
+        return None
+    return status if isinstance(status.get("status"), str) else None

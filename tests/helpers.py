@@ -1,0 +1,191 @@
+"""What several test files share: tiny MNIST files, composed configs, entry points run as a user
+types them, and readers of what a run leaves. Test files import from here, never from each
+other; conftest.py turns some of these into fixtures."""
+
+import hashlib
+import os
+import resource
+import signal
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from litlab import CONFIG_DIR, PROJECT_ROOT
+from litlab.config import compose_config
+from litlab.data import MNISTDataModule
+
+REAL_DATA_DIR = Path(os.environ.get("LITLAB_DATA_DIR", PROJECT_ROOT.parent / "shared" / "data"))
+HAS_REAL_MNIST = (REAL_DATA_DIR / "MNIST" / "raw" / "train-images-idx3-ubyte").exists()
+requires_real_mnist = pytest.mark.skipif(
+    not HAS_REAL_MNIST, reason=f"real MNIST not found under {REAL_DATA_DIR}/MNIST/raw"
+)
+
+# Fast settings for runs in tests: no progress bar or summary, no sanity check.
+QUIET = [
+    "trainer.enable_progress_bar=false",
+    "+trainer.enable_model_summary=false",
+    "+trainer.num_sanity_val_steps=0",
+]
+# Drawing a confusion matrix per validation epoch costs more than a tiny test run's training;
+# tests/test_report.py checks the images.
+NO_IMAGES = ["++callbacks.evaluation_images=null"]  # ++: also when callbacks=none
+
+# Tiny MNIST (make_tiny_mnist): 500 training images in 16 batches of 32, 100 for validation.
+TINY_MNIST = ["data.val_size=100", "data.batch_size=32", "data.download=false"]
+TINY_TRAIN, TINY_TEST = 600, 200
+STEPS_PER_EPOCH = 16
+
+
+# -- tiny MNIST files ------------------------------------------------------------------------
+def write_idx(path: Path, array: torch.Tensor) -> None:
+    """Write a uint8 tensor in the IDX format that torchvision's MNIST parser reads."""
+    header = struct.pack(">I", 0x0800 + array.dim())
+    header += b"".join(struct.pack(">I", size) for size in array.shape)
+    path.write_bytes(header + array.to(torch.uint8).numpy().tobytes())
+
+
+def tiny_digits(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """28x28 uint8 images whose class is a bright 6x6 square at a class-specific place."""
+    rng = torch.Generator().manual_seed(seed)
+    labels = torch.arange(count) % 10
+    images = torch.randint(0, 60, (count, 28, 28), generator=rng)
+    for i, label in enumerate(labels.tolist()):
+        row, col = 2 + (label // 5) * 14, 1 + (label % 5) * 5
+        images[i, row : row + 6, col : col + 6] = 255
+    return images.to(torch.uint8), labels.to(torch.uint8)
+
+
+def make_tiny_mnist(root: Path, train: int = TINY_TRAIN, test: int = TINY_TEST) -> Path:
+    """A data_dir holding small but learnable MNIST-format files."""
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for prefix, count, seed in (("train", train, 0), ("t10k", test, 1)):
+        images, labels = tiny_digits(count, seed)
+        write_idx(raw / f"{prefix}-images-idx3-ubyte", images)
+        write_idx(raw / f"{prefix}-labels-idx1-ubyte", labels)
+    return root
+
+
+def mnist_overrides(data_dir: Path, *extra: str) -> list[str]:
+    """A 3-epoch run on the tiny MNIST files in ``data_dir``."""
+    return [f"paths.data_dir={data_dir}", *TINY_MNIST, "trainer.max_epochs=3", *extra]
+
+
+# -- configs ---------------------------------------------------------------------------------
+def options(group: str) -> list[str]:
+    """The options of a config group, as conf/<group>/ holds them."""
+    return sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+
+
+def compose_quiet(
+    overrides: list[str],
+    output_dir: Path,
+    config_name: str = "train",
+    quiet: bool = True,
+    images: bool = False,
+) -> DictConfig:
+    """compose_config with the QUIET settings for tests (unless quiet=False), and without
+    TensorBoard images (unless images=True)."""
+    fast = [*(QUIET if quiet else []), *([] if images or config_name != "train" else NO_IMAGES)]
+    return compose_config([*fast, *overrides], output_dir, config_name)
+
+
+# -- entry points, run as a user types them --------------------------------------------------
+def run_entry_point(
+    script: str,
+    *args: str,
+    data_dir: Path,
+    cwd: Path,
+    quiet: bool = True,
+    max_file_bytes: int | None = None,
+) -> subprocess.CompletedProcess:
+    """Run train.py or eval.py; run folders go under cwd/outputs, never into the checkout.
+    ``max_file_bytes`` makes writing a larger file fail as on a full disk (EFBIG)."""
+    env = {
+        **os.environ,
+        "LITLAB_DATA_DIR": str(data_dir),
+        "PYTHONWARNINGS": "ignore",
+        "LITLAB_ROOT": str(cwd),
+    }
+    env.pop("HYDRA_FULL_ERROR", None)
+    return subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / script), *(QUIET if quiet else []), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        preexec_fn=None if max_file_bytes is None else lambda: _limit_file_size(max_file_bytes),
+    )
+
+
+def _limit_file_size(max_bytes: int) -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails, EFBIG
+    resource.setrlimit(resource.RLIMIT_FSIZE, (max_bytes, max_bytes))
+
+
+def run_sweep(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """`python train.py -m <QUIET> <overrides>` into <cwd>/sweep, run folders under cwd."""
+    return run_entry_point(
+        "train.py",
+        "-m",  # before the overrides: argparse takes one block of them
+        *QUIET,
+        *overrides,
+        f"hydra.sweep.dir={cwd}/sweep",
+        data_dir=cwd,
+        cwd=cwd,
+        quiet=False,
+    )
+
+
+def litlab_report(*args: str | Path) -> subprocess.CompletedProcess:
+    """The installed `litlab-report` console script."""
+    command = [str(Path(sys.executable).parent / "litlab-report"), *map(str, args)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def error_paragraph(result: subprocess.CompletedProcess) -> str:
+    """The error message, unwrapped, after whatever Lightning printed before it."""
+    assert "Error: " in result.stderr, result.stderr[-3000:]
+    return " ".join(result.stderr[result.stderr.index("Error: ") :].split())
+
+
+def folder_digest(folder: Path) -> dict[str, str]:
+    """Every file's hash: proof that a refused command destroyed nothing."""
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def events(run: Path) -> EventAccumulator:
+    """Everything in a run's TensorBoard event files, read back by TensorBoard's own reader."""
+    accumulator = EventAccumulator(
+        str(run / "tensorboard"), size_guidance={"scalars": 0, "images": 0, "histograms": 0}
+    )
+    accumulator.Reload()
+    return accumulator
+
+
+def data_kwargs(name: str, **overrides) -> tuple[str, dict]:
+    """The ``_target_`` and constructor kwargs of conf/data/<name>.yaml, with the
+    interpolations that point outside the data group (paths, seed) replaced by overrides."""
+    cfg = OmegaConf.load(Path(CONFIG_DIR) / "data" / f"{name}.yaml")
+    cfg = OmegaConf.merge(cfg, overrides)
+    kwargs = OmegaConf.to_container(cfg, resolve=True)
+    return kwargs.pop("_target_"), kwargs
+
+
+def mnist_module(data_dir: Path, **overrides) -> MNISTDataModule:
+    overrides = {"data_dir": str(data_dir), "seed": 0, "val_size": 100, **overrides}
+    target, kwargs = data_kwargs("mnist", download=False, **overrides)
+    assert target == "litlab.data.MNISTDataModule"
+    assert kwargs["download"] is False
+    return MNISTDataModule(**kwargs)
