@@ -106,6 +106,8 @@ def test_unknown_option_lists_the_valid_ones(make_config):
         ("+trainer.limit_train_batches=1.5", "trainer.limit_train_batches"),
         ("test=maybe", "test"),
         ("model.compile=yes", "model.compile"),
+        ("+loss.reduction=none", "loss.reduction"),
+        ("logger.tensorboard.name=123", "logger.tensorboard.name"),
     ],
 )
 def test_bad_values_name_the_key_and_an_example(make_config, override, key):
@@ -193,3 +195,24 @@ def test_eval_without_a_checkpoint_names_the_missing_key(make_config):
 def test_eval_split_must_be_test_or_val(make_config):
     with pytest.raises(ConfigError, match="split='train' is invalid: it must be test or val"):
         validate_config(make_config("ckpt_path=x.ckpt", "split=train", config_name="eval"))
+
+
+@pytest.mark.parametrize(
+    ("overrides", "accepted"),
+    [
+        (["monitors.multiclass.metric=val/f1"], True),
+        (["monitors.multiclass.metric=val/f1/7"], True),  # a per-class metric, by class name
+        (["data=xor", "monitors.multiclass.metric=val/recall/1"], True),  # unnamed: indices
+        (["monitors.multiclass.metric=val/nope"], False),
+        (["monitors.multiclass.metric=val/f1/cat"], False),
+        (["data=synthetic_regression", "loss=mse", "monitors.regression.metric=val/acc"], False),
+        (["monitors.multiclass.mode=up"], False),
+    ],
+)
+def test_the_monitored_metric_must_be_one_a_run_logs(make_config, overrides, accepted):
+    cfg = make_config(*overrides)
+    if accepted:
+        validate_config(cfg)
+        return
+    with pytest.raises(ConfigError, match=r"monitor\.(metric|mode)=.*e\.g\. monitors\."):
+        validate_config(cfg)

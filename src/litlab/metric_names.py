@@ -12,6 +12,38 @@ import numpy as np
 STAGES = ("train", "val", "test")
 TIMING_PREFIX = "time/"
 
+# What each kind of problem (data.task) logs per stage besides <stage>/loss; the first is the
+# headline (training logs it alone, the progress bar and the learning curves show it).
+TASK_METRICS = {
+    "multiclass": ("acc", "precision", "recall", "f1"),
+    "binary": ("acc", "precision", "recall", "f1"),
+    "regression": ("mae", "mse", "r2"),
+}
+# Multiclass validation and test also log these per class: <stage>/<metric>/<class name>.
+PER_CLASS_METRICS = ("precision", "recall", "f1")
+
+
+def class_names_or_indices(names: list | None, num_classes: int | None) -> list[str] | None:
+    """The names of per-class metrics: data.class_names, or "0", "1", ... when it is null."""
+    if names is not None:
+        return [str(name) for name in names]
+    return [str(index) for index in range(num_classes)] if num_classes else None
+
+
+def headline_metric(task: str) -> str:
+    return TASK_METRICS[task][0]
+
+
+def validation_metrics(task: str, class_names: list[str] | None = None) -> list[str]:
+    """Every metric a run of this kind logs after validation: what best.ckpt, early stopping
+    and a sweep can monitor."""
+    names = ["val/loss", *(f"val/{name}" for name in TASK_METRICS[task])]
+    if task == "multiclass":
+        names += [
+            f"val/{name}/{label}" for name in PER_CLASS_METRICS for label in class_names or []
+        ]
+    return names
+
 
 def is_overall_metric(name: str) -> bool:
     """test/acc, val/acc_best, train/loss; not test/f1/7, time/train_epoch_s or lr-Adam."""

@@ -16,6 +16,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from litlab.errors import ConfigError
+from litlab.metric_names import TASK_METRICS, class_names_or_indices, validation_metrics
 
 _ABSENT = object()
 
@@ -178,6 +179,8 @@ RULES = (
     # -- loss -------------------------------------------------------------------------
     Rule("loss.label_smoothing", PROBABILITY, "loss.label_smoothing=0.1"),
     Rule("loss.delta", number_above(0), "loss.delta=1.0"),
+    # the epoch loss is the mean of per-batch values: a loss per sample would not reduce
+    Rule("loss.reduction", one_of("mean", "sum"), "loss.reduction=mean"),
     # -- model: litlab's own switch; architecture keys are checked by the constructors ---
     Rule("model.compile", BOOLEAN, "model.compile=true"),
     # -- data -------------------------------------------------------------------------
@@ -213,6 +216,17 @@ RULES = (
     ),
     Rule(
         "data.max_rotation", number_between(0, 180, "degrees in [0, 180]"), "data.max_rotation=10"
+    ),
+    # -- logger: folder names inside the run folder --------------------------------------
+    Rule(
+        "logger.tensorboard.name",
+        Domain(lambda v: isinstance(v, str), "a folder name"),
+        "logger.tensorboard.name=tensorboard",
+    ),
+    Rule(
+        "logger.csv.name",
+        Domain(lambda v: isinstance(v, str), "a folder name"),
+        "logger.csv.name=csv",
     ),
     # -- callbacks --------------------------------------------------------------------
     Rule("callbacks.best_checkpoint.mode", MIN_OR_MAX, "callbacks.best_checkpoint.mode=max"),
@@ -296,8 +310,11 @@ def validate_config(cfg: DictConfig, choices: dict[str, str] | None = None) -> N
     options (``{"model": "cnn", ...}``), used to phrase the message like the command line."""
     choices = choices or {}
     _check_required(cfg)
-    if "trainer" in cfg:  # first: a clash explains more than the one key it makes invalid
+    # first: a clash explains more than the one key it makes invalid
+    if "trainer" in cfg:
         _check_trainer_combinations(cfg)
+    if "data" in cfg and "monitor" in cfg:
+        _check_monitor(cfg)
     for rule in RULES:
         value = OmegaConf.select(cfg, rule.key, default=_ABSENT)
         if OmegaConf.is_config(value):
@@ -349,6 +366,28 @@ def _check_model_fits_data(cfg: DictConfig, choices: dict[str, str]) -> None:
             f"(model.input_shape reads data.input_shape), but data={data} is tabular "
             "(data.input_shape is null). Use an image data set such as data=mnist, or a model "
             "for tabular data: model=mlp, model=simple_nn or model=perceptron."
+        )
+
+
+def _check_monitor(cfg: DictConfig) -> None:
+    """best.ckpt, early stopping and sweeps watch ``monitor.metric``: it must be logged."""
+    task, metric = cfg.data.get("task"), cfg.monitor.get("metric")
+    if task not in TASK_METRICS:
+        return  # the rule on data.task names it
+    names = class_names_or_indices(cfg.data.get("class_names"), cfg.data.get("num_classes"))
+    known = validation_metrics(task, names)
+    if metric not in known:
+        headline = f"val/{TASK_METRICS[task][0]}"
+        raise ConfigError(
+            f"monitor.metric={metric!r} is not logged by a {task} run, so best.ckpt and early "
+            f"stopping could not follow it. Use one of {', '.join(known[:5])}"
+            f"{' or a per-class one such as val/f1/<class>' if task == 'multiclass' else ''}, "
+            f"e.g. monitors.{task}.metric={headline}."
+        )
+    if cfg.monitor.get("mode") not in ("min", "max"):
+        raise ConfigError(
+            f"monitor.mode={cfg.monitor.get('mode')!r} is invalid: it must be min or max, e.g. "
+            f"monitors.{task}.mode=max."
         )
 
 

@@ -7,6 +7,7 @@ import torch
 
 from litlab.data.tensor_loader import EpochPermutation, TensorBatchLoader
 from litlab.errors import ConfigError
+from litlab.metric_names import class_names_or_indices
 
 Split = tuple[torch.Tensor, torch.Tensor]
 TASKS = ("multiclass", "binary", "regression")
@@ -58,9 +59,7 @@ class TensorDataModule(L.LightningDataModule):
         self.task, self.num_features, self.num_outputs = task, num_features, num_outputs
         self.num_classes = num_classes
         self.input_shape = tuple(input_shape) if input_shape is not None else None
-        if class_names is None and num_classes is not None:
-            class_names = [str(i) for i in range(num_classes)]
-        self.class_names = list(class_names) if class_names is not None else None
+        self.class_names = class_names_or_indices(class_names, num_classes)
         self.batch_size, self.eval_batch_size, self.seed = batch_size, eval_batch_size, seed
         self.on_device = on_device
         self.splits: dict[str, Split] | None = None

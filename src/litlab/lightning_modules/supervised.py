@@ -13,6 +13,7 @@ from torchmetrics import MaxMetric, MeanMetric, MinMetric
 
 from litlab.checkpoint import restore_rng_states, rng_states
 from litlab.lightning_modules.metrics import confusion_matrix, stage_metrics
+from litlab.metric_names import headline_metric
 
 # Losses that expect something other than raw logits; the module converts the model output.
 LOSS_INPUTS: dict[type[nn.Module], Callable[[torch.Tensor], torch.Tensor]] = {
@@ -113,7 +114,8 @@ class SupervisedModule(L.LightningModule):
             self.confusion_matrices[stage] = confusion.compute().cpu()  # synced over ranks
             confusion.reset()
         for name, value in values.items():  # the bar shows loss and the headline metric
-            headline = stage != "test" and name in (f"{stage}/loss", f"{stage}/acc", f"{stage}/mae")
+            shown = (f"{stage}/loss", f"{stage}/{headline_metric(self.hparams.task)}")
+            headline = stage != "test" and name in shown
             self.log(name, value, prog_bar=headline)
         return values
 

@@ -14,7 +14,13 @@ import numpy as np
 import yaml
 from omegaconf import OmegaConf
 
-from litlab.metric_names import is_overall_metric, is_timing
+from litlab.metric_names import (
+    TASK_METRICS,
+    class_names_or_indices,
+    headline_metric,
+    is_overall_metric,
+    is_timing,
+)
 from litlab.report import plots
 from litlab.report.diagnosis import diagnose_fit
 from litlab.run_folder import (
@@ -61,10 +67,11 @@ class RunFolder:
     @property
     def class_names(self) -> list[str]:
         data = self.data.get("data") or self.config.get("data", {})
-        names = data.get("class_names")
-        if not names and isinstance(data.get("num_classes"), int):
-            names = range(data["num_classes"])  # the data modules' default names
-        return [str(name) for name in names] if names else []
+        num_classes = data.get("num_classes")
+        names = class_names_or_indices(
+            data.get("class_names"), num_classes if isinstance(num_classes, int) else None
+        )
+        return names or []
 
 
 def load_run(path: Path) -> RunFolder:
@@ -114,7 +121,7 @@ def draw_run_plots(run: RunFolder) -> dict[str, Path]:
     figures: dict[str, Path] = {}
     plot_dir = run.path / PLOTS
     if run.history:
-        metric = "mae" if run.task == "regression" else "acc"
+        metric = headline_metric(run.task) if run.task in TASK_METRICS else "acc"
         fig = plots.learning_curves_figure(run.history, metric)
         figures["learning curves"] = plots.save(fig, plot_dir / "learning_curves.png")
     test = run.data.get("test", {})

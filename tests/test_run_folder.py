@@ -1,0 +1,82 @@
+"""litlab.run_folder: the atomic writer, the next free name, 'finished', and the records a
+later step trusts (metrics.json, status.json, history.csv)."""
+
+import json
+import math
+import os
+from pathlib import Path
+
+import pytest
+
+from litlab.run_folder import (
+    METRICS,
+    failed_job_status,
+    free_path,
+    is_finished,
+    is_run_folder,
+    read_history,
+    read_job_status,
+    write_atomically,
+    write_job_status,
+    write_metrics,
+)
+
+
+def test_an_atomic_write_replaces_the_file_whole_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "deep" / "report.md"
+    write_atomically(target, "first\n")
+    write_atomically(target, b"second\n")
+    write_atomically(target, memoryview(b"third\n"))
+    assert target.read_text() == "third\n"
+    assert [p.name for p in target.parent.iterdir()] == ["report.md"]
+
+
+def test_a_failed_write_keeps_the_previous_file(tmp_path, monkeypatch):
+    target = tmp_path / "metrics.json"
+    target.write_text("good")
+
+    def full_disk(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        write_atomically(target, "half")
+    assert target.read_text() == "good"
+    assert [p.name for p in tmp_path.iterdir()] == ["metrics.json"]
+
+
+def test_free_names_number_before_the_suffix(tmp_path):
+    assert free_path(tmp_path / "metrics.json") == tmp_path / "metrics.json"
+    for name in ("metrics.json", "metrics.1.json", ".hydra"):
+        (tmp_path / name).write_text("")
+    assert free_path(tmp_path / "metrics.json").name == "metrics.2.json"
+    assert free_path(tmp_path / ".hydra").name == ".hydra.1"
+
+
+def test_a_run_is_finished_when_it_wrote_its_metrics(tmp_path):
+    assert not is_finished(tmp_path)
+    write_metrics(tmp_path, {"test/acc": 0.98, "val/acc": 0.97})
+    assert is_finished(tmp_path)
+    assert list(json.loads((tmp_path / METRICS).read_text())) == ["test/acc", "val/acc"]
+
+
+def test_a_run_folder_is_known_by_its_config(tmp_path):
+    assert not is_run_folder(tmp_path)
+    (tmp_path / ".hydra").mkdir()
+    (tmp_path / ".hydra" / "config.yaml").write_text("")  # a run that failed before training
+    assert is_run_folder(tmp_path)
+
+
+def test_job_status_round_trip_and_damage(tmp_path):
+    assert read_job_status(tmp_path) is None
+    write_job_status(tmp_path, failed_job_status(ValueError("bad lr\nsecond line")))
+    assert read_job_status(tmp_path) == {"status": "failed", "error": "ValueError: bad lr"}
+    (tmp_path / "status.json").write_text("{not json")
+    assert read_job_status(tmp_path) is None
+
+
+def test_history_counts_are_integers_and_gaps_are_nan(tmp_path: Path):
+    (tmp_path / "history.csv").write_text("epoch,step,train/loss,val/loss\n0,16,0.5,\n")
+    (row,) = read_history(tmp_path / "history.csv")
+    assert row["epoch"] == 0 and isinstance(row["step"], int) and row["train/loss"] == 0.5
+    assert math.isnan(row["val/loss"])
