@@ -173,3 +173,17 @@ def test_diagnostics_under_gradient_accumulation_log_at_optimizer_steps(make_con
     norms = [p.step for p in accumulator.Scalars("diagnostics/grad_norm/total")]
     dead = [p.step for p in accumulator.Scalars("diagnostics/dead_relu/layers.2")]
     assert norms == dead == [0, 10, 20, 30]  # 33 optimizer steps of 2 batches each
+
+
+def test_a_new_test_removes_the_images_of_an_earlier_one(tmp_path):
+    """A resumed run that tests without evaluation_images must not link the first run's."""
+    from types import SimpleNamespace
+
+    from litlab.callbacks import ReportData
+
+    plots = tmp_path / "plots"
+    plots.mkdir()
+    for name in ("confusion_matrix.png", "misclassified.png", "learning_curves.png"):
+        (plots / name).write_bytes(b"old")
+    ReportData(tmp_path).on_test_start(SimpleNamespace(is_global_zero=True), None)
+    assert [p.name for p in plots.iterdir()] == ["learning_curves.png"]

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from litlab import PROJECT_ROOT
+from litlab.cli import prepare_command_line
 from tests.helpers import (
     TINY_MNIST,
     error_paragraph,
@@ -248,3 +249,31 @@ def test_a_full_disk_while_saving_keeps_the_previous_checkpoint(workspace, tmp_p
     assert "File too large" in message and "is intact" in message
     assert last.read_bytes() == before
     assert sorted(p.name for p in last.parent.iterdir()) == ["best.ckpt", "last.ckpt"]
+
+
+# -- before Hydra makes a folder -------------------------------------------------------------
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-m", "optimizer.lr=0.1,0.01"],  # a sweep value cannot be composed as it is
+        pytest.param(
+            ["hparams_search=mnist_optuna"],  # a multirun without -m
+            marks=pytest.mark.skipif(
+                not __import__("importlib").util.find_spec("hydra_plugins.hydra_optuna_sweeper"),
+                reason='needs pip install -e ".[optuna]"',
+            ),
+        ),
+    ],
+)
+def test_a_sweeps_folder_is_pinned_so_its_jobs_give_the_exit_status(tmp_path, args):
+    command = prepare_command_line(["train.py", f"paths.log_dir={tmp_path}", *args], "train")
+    task_name = "mnist_optuna" if "hparams_search" in args[0] else "train"
+    assert command.sweep_dir.parent == tmp_path / task_name / "multiruns"
+    assert f"hydra.sweep.dir='{command.sweep_dir}'" in command.argv
+    given = prepare_command_line(["train.py", "-m", f"hydra.sweep.dir={tmp_path}/s"], "train")
+    assert given.sweep_dir == tmp_path / "s" and given.argv[-1] == f"hydra.sweep.dir={tmp_path}/s"
+
+
+def test_a_single_run_is_not_pinned(tmp_path):
+    command = prepare_command_line(["train.py", f"paths.log_dir={tmp_path}"], "train")
+    assert command.sweep_dir is None and command.argv == ["train.py", f"paths.log_dir={tmp_path}"]

@@ -2,6 +2,7 @@
 with one message that names the key and a value that works."""
 
 import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException
 
 from litlab.config import validate_config
@@ -179,10 +180,26 @@ def test_every_option_of_every_group_passes_the_checks(make_config, config_name)
 def test_every_rule_names_a_key_and_a_working_example():
     keys = [rule.key for rule in RULES]
     assert len(keys) == len(set(keys))
+    parser = OverridesParser.create()
     for rule in RULES:
         if rule.example:  # ckpt_path is a file: no example value
-            key, _, value = rule.example.partition("=")
-            assert key == rule.key and value
+            (override,) = parser.parse_overrides([rule.example])
+            assert override.key_or_group == rule.key
+            assert rule.domain.accepts(override.value()), rule.example
+
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        # values that break an interpolation elsewhere (monitor reads data.task)
+        (["data.task=foo"], "data.task"),
+        (["data=synthetic_classification", "data.num_classes=abc"], "data.num_classes"),
+        (["data=synthetic_classification", "data.num_classes=2.5"], "data.num_classes"),
+    ],
+)
+def test_a_bad_value_that_other_keys_read_is_named_not_a_traceback(make_config, overrides, key):
+    with pytest.raises(ConfigError, match=f"^{key}="):
+        validate_config(make_config(*overrides))
 
 
 def test_eval_without_a_checkpoint_names_the_missing_key(make_config):

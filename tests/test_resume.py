@@ -16,8 +16,8 @@ import torch
 from litlab import PROJECT_ROOT
 from litlab.config import compose_config
 from litlab.errors import ConfigError, TrainingInterrupted
-from litlab.resume import find_continuation, kept_history, set_aside_result
-from litlab.run_folder import free_path, read_history
+from litlab.resume import apply, find_continuation, kept_history, set_aside_result
+from litlab.run_folder import read_history
 from litlab.train import train
 from tests.helpers import (
     QUIET,
@@ -117,17 +117,19 @@ def test_without_runs_there_is_nothing_to_continue(tmp_path):
     assert find_continuation(resume_config(tmp_path, "auto")) is None
 
 
-def test_records_of_each_resume_get_the_next_free_name(tmp_path):
-    (tmp_path / ".hydra").mkdir()
-    (tmp_path / "config.yaml").write_text("")
-    assert free_path(tmp_path / ".hydra").name == ".hydra.1"
-    assert free_path(tmp_path / "config.yaml").name == "config.1.yaml"
-    assert free_path(tmp_path / "run.json").name == "run.json"
-
-
 def test_a_resumed_run_keeps_the_history_of_the_epochs_its_checkpoint_finished():
     rows = [{"epoch": epoch, "step": 16 * (epoch + 1)} for epoch in range(4)]
     assert kept_history(rows, current_epoch=2) == rows[:2]
+
+
+def test_a_run_folder_hydra_made_before_the_lookup_is_refused(tmp_path):
+    """With --config-dir the command line cannot look the run up before Hydra makes a new
+    folder; continuing elsewhere would leave that folder behind, so it is refused."""
+    runs = runs_of(tmp_path, "2026-01-01_10-00-00")
+    (tmp_path / "new").mkdir()  # what Hydra made
+    with pytest.raises(ConfigError, match="could not happen here.*hydra.run.dir="):
+        apply(resume_config(tmp_path, "auto"))
+    assert find_continuation(resume_config(tmp_path, "auto")).run == runs / "2026-01-01_10-00-00"
 
 
 def test_resuming_with_another_model_names_the_difference(tiny_mnist, make_config):

@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 from litlab.run_folder import (
+    BEST_CHECKPOINT,
+    CHECKPOINTS,
+    LAST_CHECKPOINT,
     METRICS,
+    PLOTS,
+    TENSORBOARD,
     failed_job_status,
     free_path,
     is_finished,
@@ -20,6 +25,7 @@ from litlab.run_folder import (
     write_job_status,
     write_metrics,
 )
+from tests.helpers import compose_quiet
 
 
 def test_an_atomic_write_replaces_the_file_whole_and_leaves_no_temporary(tmp_path):
@@ -80,3 +86,17 @@ def test_history_counts_are_integers_and_gaps_are_nan(tmp_path: Path):
     (row,) = read_history(tmp_path / "history.csv")
     assert row["epoch"] == 0 and isinstance(row["step"], int) and row["train/loss"] == 0.5
     assert math.isnan(row["val/loss"])
+
+
+def test_the_configs_write_where_the_contract_says(tmp_path):
+    """conf/ names the folders of a run too (configs are the interface): they must agree."""
+    run = tmp_path / "run"
+    cfg = compose_quiet([], run, images=True)
+    callbacks = cfg.callbacks
+    assert Path(callbacks.best_checkpoint.dirpath) == run / CHECKPOINTS
+    assert f"{callbacks.best_checkpoint.filename}.ckpt" == BEST_CHECKPOINT
+    assert Path(callbacks.last_checkpoint.dirpath) == run / CHECKPOINTS
+    assert Path(callbacks.evaluation_images.plot_dir) == run / PLOTS
+    assert Path(callbacks.report_data.dirpath) == run
+    assert cfg.logger.tensorboard.name == TENSORBOARD
+    assert LAST_CHECKPOINT == "last.ckpt"  # LastCheckpoint's and GracefulStop's default name

@@ -15,6 +15,7 @@ from litlab.config import plain_config
 from litlab.data import TensorDataModule
 from litlab.errors import ConfigError, LitlabError
 from litlab.lightning_modules import SupervisedModule, make_scheduler
+from litlab.metric_names import class_names_or_indices
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ def build_module(cfg: DictConfig) -> SupervisedModule:
         scheduler=scheduler,
         task=cfg.data.task,
         num_classes=cfg.data.num_classes,
-        class_names=_class_names(cfg),
+        class_names=class_names_or_indices(cfg.data.get("class_names"), cfg.data.num_classes),
         monitor=cfg.monitor.metric,
         monitor_mode=cfg.monitor.mode,
         run_config=plain_config(cfg),
@@ -90,11 +91,6 @@ def _try_building(key: str, build: Any) -> Any:
 
 def _first_line(err: Exception) -> str:
     return (str(err).strip("'\"\n ").splitlines() or [""])[0]
-
-
-def _class_names(cfg: DictConfig) -> list[str] | None:
-    names = cfg.data.get("class_names")
-    return [str(name) for name in names] if names is not None else None
 
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:

@@ -23,6 +23,7 @@ from typing import Any
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from litlab import CONFIG_DIR
@@ -35,7 +36,7 @@ from litlab.config import (
     validate_config,
 )
 from litlab.errors import ConfigError, LitlabError, TrainingInterrupted
-from litlab.ranks import is_rank_zero
+from litlab.ranks import is_launched_worker
 from litlab.resume import command_line_overrides
 from litlab.run_folder import is_run_folder
 
@@ -111,15 +112,15 @@ def prepare_command_line(argv: list[str], config_name: str) -> CommandLine:
     """What has to happen before Hydra creates the run folder: name a missing plugin, check that
     the folder can be created, pin a sweep's folder (its jobs' status.json give the exit
     status), and for ``resume=auto|force`` point Hydra at the run to continue."""
-    if not is_rank_zero():
-        return CommandLine(argv)  # a DDP worker that Lightning started: rank zero prepared it
+    if is_launched_worker():
+        return CommandLine(argv)  # rank zero prepared this command line and started us
     _require_plugins(argv[1:])
     if any(arg.startswith("-") and arg not in MULTIRUN_FLAGS for arg in argv[1:]):
         return CommandLine(argv)  # --help, --cfg job, --config-dir, ...: left to Hydra
     overrides = [arg for arg in argv[1:] if not arg.startswith("-")]
     try:
         cfg = compose_overrides(_without_sweeps(overrides), config_name)
-        multirun = bool(set(MULTIRUN_FLAGS) & set(argv)) or cfg.hydra.mode == "MULTIRUN"
+        multirun = bool(set(MULTIRUN_FLAGS) & set(argv)) or cfg.hydra.mode == RunMode.MULTIRUN
         folder = Path(cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir)
     except Exception:  # noqa: BLE001 - Hydra reports bad overrides itself, in its own words
         return CommandLine(argv)

@@ -19,6 +19,7 @@ TASK_METRICS = {
     "binary": ("acc", "precision", "recall", "f1"),
     "regression": ("mae", "mse", "r2"),
 }
+TASKS = tuple(TASK_METRICS)  # the kinds of problem, data.task
 # Multiclass validation and test also log these per class: <stage>/<metric>/<class name>.
 PER_CLASS_METRICS = ("precision", "recall", "f1")
 

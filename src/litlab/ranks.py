@@ -21,3 +21,11 @@ def process_rank() -> int:
 
 def is_rank_zero() -> bool:
     return process_rank() == 0
+
+
+def is_launched_worker() -> bool:
+    """A process that Lightning's own DDP launcher started for a local rank > 0, with the
+    command line that rank zero prepared (it sets LOCAL_RANK only in those). The tasks that
+    srun starts each prepare their own, as every task reads the same runs."""
+    value = os.environ.get("LOCAL_RANK", "0").strip()
+    return value.isdigit() and int(value) != 0

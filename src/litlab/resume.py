@@ -16,6 +16,7 @@ from pathlib import Path
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from litlab.config.checks import RESUME_MODES
 from litlab.config.compose import in_multirun, override_value, plain_config
 from litlab.errors import ConfigError
 from litlab.run_folder import (
@@ -29,8 +30,6 @@ from litlab.run_folder import (
 )
 
 log = logging.getLogger(__name__)
-
-RESUME_MODES = ("auto", "force")
 
 # What the weights and optimizer state depend on; batch size, data location etc. may change.
 RESUME_MUST_MATCH = {
@@ -83,10 +82,7 @@ def command_line_overrides(argv: list[str], cfg: DictConfig, multirun: bool) -> 
     if resume not in RESUME_MODES:
         return []  # null, or a bad value that validation names
     if multirun:
-        raise ConfigError(
-            f"resume={resume} continues one run and cannot be combined with --multirun; resume "
-            "each run of a sweep with its own ckpt_path=<run>/checkpoints/last.ckpt."
-        )
+        raise _no_sweeps(resume)
     chosen = [arg for arg in argv[1:] if arg.startswith(("hydra.run.dir=", "ckpt_path="))]
     if chosen:
         raise ConfigError(
@@ -117,7 +113,7 @@ def apply(cfg: DictConfig) -> None:
     if resume not in RESUME_MODES:
         return
     if in_multirun():
-        raise ConfigError(f"resume={resume} continues one run and cannot be part of a sweep.")
+        raise _no_sweeps(resume)
     continuation = find_continuation(cfg)
     given = cfg.get("ckpt_path")
     expected = continuation.checkpoint if continuation else None
@@ -127,9 +123,26 @@ def apply(cfg: DictConfig) -> None:
             f"), so ckpt_path={given} cannot be given with it. Leave out resume to start from "
             "that checkpoint in a new folder, or leave out ckpt_path."
         )
-    if continuation is not None:
-        cfg.paths.output_dir = str(continuation.run)
-        cfg.ckpt_path = str(continuation.checkpoint)
+    if continuation is None:
+        return
+    made = Path(cfg.paths.output_dir)
+    if made.is_dir() and made.resolve() != continuation.run.resolve():
+        # Hydra made a new run folder: the command line could not look the run up first
+        raise ConfigError(
+            f"resume={resume} is looked up by the command line before Hydra creates a run "
+            f"folder, which could not happen here (e.g. with --config-dir), so this run got "
+            f"the new folder {made}. Continue {continuation.run} with "
+            f"ckpt_path={continuation.checkpoint} and hydra.run.dir={continuation.run} instead."
+        )
+    cfg.paths.output_dir = str(continuation.run)
+    cfg.ckpt_path = str(continuation.checkpoint)
+
+
+def _no_sweeps(resume: str) -> ConfigError:
+    return ConfigError(
+        f"resume={resume} continues one run and cannot be combined with --multirun; resume "
+        "each run of a sweep with its own ckpt_path=<run>/checkpoints/last.ckpt."
+    )
 
 
 def refuse_to_overwrite(output_dir: Path, ckpt_path: str | None) -> None:

@@ -35,9 +35,10 @@ METRICS = "metrics.json"
 STATUS = "status.json"
 REPORT = "report.md"
 PLOTS = "plots"
-# plots/ files that callbacks draw during the run and the report links
+# plots/ files that callbacks draw when the run tests, and the report links
 CONFUSION_MATRIX_PLOT = "confusion_matrix.png"
 MISCLASSIFIED_PLOT = "misclassified.png"
+TEST_PLOTS = (CONFUSION_MATRIX_PLOT, MISCLASSIFIED_PLOT)
 
 # whole numbers in history.csv; every other column is a float
 HISTORY_COUNTS = ("epoch", "step")
@@ -53,16 +54,19 @@ def is_finished(run: Path) -> bool:
 
 
 def is_run_folder(path: Path) -> bool:
-    return (path / CONFIG).is_file() or (path / HYDRA_RECORD / "config.yaml").is_file()
+    return (path / CONFIG).is_file() or (path / HYDRA_RECORD / CONFIG).is_file()
 
 
-def write_atomically(path: Path, content: str | bytes | memoryview) -> Path:
+def write_atomically(
+    path: Path, content: str | bytes | memoryview, concurrent: bool = False
+) -> Path:
     """Write ``content`` to a temporary file beside ``path``, flush it to disk and rename it over
     ``path``: a reader, a crash or a full disk never leaves half a file where a good one was.
-    The temporary name carries the process id: jobs of a parallel sweep may rewrite the same
-    summary at once."""
+    The temporary file has a fixed name, so one left by a killed process is reused, not piled
+    up; ``concurrent`` files (a sweep summary that parallel jobs rewrite) add the process id."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    writer = f".{os.getpid()}" if concurrent else ""
+    partial = path.with_name(f".{path.name}{writer}.partial")
     data = content.encode() if isinstance(content, str) else content
     try:
         with open(partial, "wb") as file:

@@ -51,8 +51,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
 
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     datamodule = build_datamodule(cfg)
+    module = build_module(cfg)  # before the data: a bad model key is answered without reading it
     datamodule.setup("fit")  # reads the data now, so that data errors come before the trainer
-    module = build_module(cfg)
     trainer = build_trainer(cfg)
     if trainer.is_global_zero:
         _write_records(cfg, output_dir)

@@ -9,6 +9,7 @@ import lightning as L
 
 from litlab.errors import TrainingInterrupted
 from litlab.resume import continue_command
+from litlab.run_folder import LAST_CHECKPOINT
 
 # SIGUSR2: what submitit (hydra/launcher=slurm) sends signal_delay_s before a time limit.
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)
@@ -27,7 +28,7 @@ class GracefulStop(L.Callback):
     every process must receive the signal (a terminal's Ctrl+C, SLURM and torchrun do that).
     """
 
-    def __init__(self, dirpath: str, filename: str = "last") -> None:
+    def __init__(self, dirpath: str, filename: str = Path(LAST_CHECKPOINT).stem) -> None:
         self.path = Path(dirpath) / f"{filename}.ckpt"
         self.received: int | None = None
         self._previous_handlers: dict[int, object] = {}

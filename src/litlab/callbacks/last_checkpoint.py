@@ -1,9 +1,12 @@
 """checkpoints/last.ckpt: the state to resume from."""
 
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 from lightning.pytorch.callbacks import ModelCheckpoint
+
+from litlab.run_folder import LAST_CHECKPOINT
 
 
 class LastCheckpoint(ModelCheckpoint):
@@ -16,7 +19,10 @@ class LastCheckpoint(ModelCheckpoint):
     """
 
     def __init__(
-        self, dirpath: str, filename: str = "last", every_n_train_steps: int | None = None
+        self,
+        dirpath: str,
+        filename: str = Path(LAST_CHECKPOINT).stem,
+        every_n_train_steps: int | None = None,
     ) -> None:
         super().__init__(
             dirpath=dirpath,

@@ -20,7 +20,14 @@ from torch import nn
 from litlab.lightning_modules import metric_float
 from litlab.metric_names import is_overall_metric, is_timing
 from litlab.resume import kept_history
-from litlab.run_folder import HISTORY, REPORT_DATA, read_history, write_atomically
+from litlab.run_folder import (
+    HISTORY,
+    PLOTS,
+    REPORT_DATA,
+    TEST_PLOTS,
+    read_history,
+    write_atomically,
+)
 
 # A regression report plots each test prediction; beyond this many, a sample is enough.
 MAX_STORED_PREDICTIONS = 20_000
@@ -96,6 +103,9 @@ class ReportData(L.Callback):
     # -- testing -------------------------------------------------------------------------
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._predictions, self._targets = [], []
+        if trainer.is_global_zero:  # an earlier test's images (a resumed run) are not this one's
+            for name in TEST_PLOTS:
+                (self.dirpath / PLOTS / name).unlink(missing_ok=True)
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
         stored = sum(len(p) for p in self._predictions)

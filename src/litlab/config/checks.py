@@ -16,9 +16,10 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from litlab.errors import ConfigError
-from litlab.metric_names import TASK_METRICS, class_names_or_indices, validation_metrics
+from litlab.metric_names import TASK_METRICS, TASKS, class_names_or_indices, validation_metrics
 
 _ABSENT = object()
+RESUME_MODES = ("auto", "force")
 
 
 def _is_int(value: Any) -> bool:
@@ -90,7 +91,7 @@ RULES = (
     Rule(
         "resume",
         Domain(
-            lambda v: v in ("auto", "force"),
+            lambda v: v in RESUME_MODES,
             "auto (continue the latest unfinished run of this task_name) or force (also a "
             "finished one), or null for a new run",
         ),
@@ -184,7 +185,7 @@ RULES = (
     # -- model: litlab's own switch; architecture keys are checked by the constructors ---
     Rule("model.compile", BOOLEAN, "model.compile=true"),
     # -- data -------------------------------------------------------------------------
-    Rule("data.task", one_of("multiclass", "binary", "regression"), "data.task=multiclass"),
+    Rule("data.task", one_of(*TASKS), "data.task=multiclass"),
     Rule("data.num_classes", int_at_least(2), "data.num_classes=3"),
     Rule("data.num_outputs", int_at_least(1), "data.num_outputs=1"),
     Rule("data.num_features", int_at_least(1), "data.num_features=13"),
@@ -316,7 +317,9 @@ def validate_config(cfg: DictConfig, choices: dict[str, str] | None = None) -> N
     if "data" in cfg and "monitor" in cfg:
         _check_monitor(cfg)
     for rule in RULES:
-        value = OmegaConf.select(cfg, rule.key, default=_ABSENT)
+        # a value whose interpolation fails (data.task=foo breaks ${monitors.${data.task}}) is
+        # skipped here: the rule on the key it reads names the cause
+        value = OmegaConf.select(cfg, rule.key, default=_ABSENT, throw_on_resolution_failure=False)
         if OmegaConf.is_config(value):
             value = OmegaConf.to_container(value, resolve=True)
         if value is not _ABSENT and value is not None and not rule.domain.accepts(value):
@@ -331,18 +334,27 @@ def validate_config(cfg: DictConfig, choices: dict[str, str] | None = None) -> N
 
 
 def _check_required(cfg: DictConfig) -> None:
-    missing = []  # Hydra's own node has required keys of its own, filled in at run time
-    for key in (key for key in cfg if key != "hydra"):
-        if OmegaConf.is_missing(cfg, key):
-            missing.append(str(key))
-        elif OmegaConf.is_config(cfg._get_node(key)):
-            missing += sorted(f"{key}.{inner}" for inner in OmegaConf.missing_keys(cfg[key]))
+    # Hydra's own node has required keys of its own, filled in at run time
+    missing = [key for key in _missing_keys(cfg) if not key.startswith("hydra.")]
     if missing:
         key = missing[0]
         example = REQUIRED_EXAMPLES.get(key, f"{key}=<value>")
         raise ConfigError(
             f"{key} is required and was not given: add it to the command, e.g. {example}."
         )
+
+
+def _missing_keys(node: DictConfig, prefix: str = "") -> list[str]:
+    """Keys left at ??? (OmegaConf.missing_keys would resolve interpolations on the way, and a
+    bad value elsewhere would then raise before the rules can name it)."""
+    found = []
+    for key in node.keys():
+        child = node._get_node(key)
+        if child._is_missing():
+            found.append(f"{prefix}{key}")
+        elif isinstance(child, DictConfig) and not child._is_interpolation():
+            found += _missing_keys(child, f"{prefix}{key}.")
+    return found
 
 
 def _check_loss_fits_task(cfg: DictConfig, choices: dict[str, str]) -> None:
@@ -371,10 +383,14 @@ def _check_model_fits_data(cfg: DictConfig, choices: dict[str, str]) -> None:
 
 def _check_monitor(cfg: DictConfig) -> None:
     """best.ckpt, early stopping and sweeps watch ``monitor.metric``: it must be logged."""
-    task, metric = cfg.data.get("task"), cfg.monitor.get("metric")
+    task = cfg.data.get("task")
     if task not in TASK_METRICS:
-        return  # the rule on data.task names it
-    names = class_names_or_indices(cfg.data.get("class_names"), cfg.data.get("num_classes"))
+        return  # the rule on data.task names it (and ${monitors.<task>} cannot resolve)
+    metric = cfg.monitor.get("metric")
+    num_classes = cfg.data.get("num_classes")
+    names = class_names_or_indices(
+        cfg.data.get("class_names"), num_classes if _is_int(num_classes) else None
+    )
     known = validation_metrics(task, names)
     if metric not in known:
         headline = f"val/{TASK_METRICS[task][0]}"

@@ -7,10 +7,9 @@ import torch
 
 from litlab.data.tensor_loader import EpochPermutation, TensorBatchLoader
 from litlab.errors import ConfigError
-from litlab.metric_names import class_names_or_indices
+from litlab.metric_names import TASKS, class_names_or_indices
 
 Split = tuple[torch.Tensor, torch.Tensor]
-TASKS = ("multiclass", "binary", "regression")
 
 
 def split_count(key: str, value: int | float, total: int) -> int:

@@ -151,7 +151,7 @@ def _write_csv(path: Path, header: list[str], table: list[list[str]]) -> Path:
     writer = csv.writer(text)
     writer.writerow(header)
     writer.writerows(table)
-    return write_atomically(path, text.getvalue())
+    return write_atomically(path, text.getvalue(), concurrent=True)
 
 
 def _write_markdown(
@@ -171,4 +171,4 @@ def _write_markdown(
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table]
     if metric and table:
         lines += ["", f"![{metric} per job]({SUMMARY_NAME}.png)"]
-    return write_atomically(sweep / f"{SUMMARY_NAME}.md", "\n".join(lines) + "\n")
+    return write_atomically(sweep / f"{SUMMARY_NAME}.md", "\n".join(lines) + "\n", concurrent=True)
