@@ -61,9 +61,12 @@ def tiny_digits(count: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     return images.to(torch.uint8), labels.to(torch.uint8)
 
 
-def make_tiny_mnist(root: Path, train: int = TINY_TRAIN, test: int = TINY_TEST) -> Path:
-    """A data_dir holding small but learnable MNIST-format files."""
-    raw = root / "MNIST" / "raw"
+def make_tiny_mnist(
+    root: Path, train: int = TINY_TRAIN, test: int = TINY_TEST, folder: str = "MNIST"
+) -> Path:
+    """A data_dir holding small but learnable MNIST-format files in <folder>/raw/ (torchvision's
+    class name: MNIST, FashionMNIST, KMNIST)."""
+    raw = root / folder / "raw"
     raw.mkdir(parents=True, exist_ok=True)
     for prefix, count, seed in (("train", train, 0), ("t10k", test, 1)):
         images, labels = tiny_digits(count, seed)
@@ -175,11 +178,12 @@ def events(run: Path) -> EventAccumulator:
 
 
 def data_kwargs(name: str, **overrides) -> tuple[str, dict]:
-    """The ``_target_`` and constructor kwargs of conf/data/<name>.yaml, with the
-    interpolations that point outside the data group (paths, seed) replaced by overrides."""
-    cfg = OmegaConf.load(Path(CONFIG_DIR) / "data" / f"{name}.yaml")
-    cfg = OmegaConf.merge(cfg, overrides)
-    kwargs = OmegaConf.to_container(cfg, resolve=True)
+    """The ``_target_`` and constructor kwargs of conf/data/<name>.yaml as Hydra composes it
+    (defaults lists included), with ``overrides`` for some of its keys."""
+    cfg = compose_config([f"data={name}"], Path("unused"))
+    for key, value in overrides.items():
+        cfg.data[key] = value
+    kwargs = OmegaConf.to_container(cfg.data, resolve=True)
     return kwargs.pop("_target_"), kwargs
 
 

@@ -1,6 +1,8 @@
 """litlab.config: every option composes, and bad values fail before anything heavy runs, each
 with one message that names the key and a value that works."""
 
+import re
+
 import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException
@@ -12,12 +14,28 @@ from tests.helpers import options
 
 
 def test_groups_offer_the_documented_options():
-    assert options("model") == ["cnn", "mlp", "mlp_dropout", "perceptron", "simple_nn"]
+    assert options("model") == [
+        "cnn",
+        "mlp",
+        "mlp_dropout",
+        "perceptron",
+        "rnn",
+        "simple_nn",
+        "transformer",
+    ]
     assert options("data") == [
+        "adding",
+        "breast_cancer",
+        "diabetes",
+        "digits",
+        "fashion_mnist",
+        "iris",
+        "kmnist",
         "mnist",
         "synthetic_binary",
         "synthetic_classification",
         "synthetic_regression",
+        "wine",
         "xor",
     ]
     assert options("loss") == [
@@ -49,7 +67,7 @@ def test_experiments_compose(make_config, experiment):
     cfg = make_config(f"experiment={experiment}")
     validate_config(cfg)
     assert cfg.task_name == experiment
-    assert cfg.data._target_.endswith("MNISTDataModule")
+    assert cfg.data._target_.startswith("litlab.data.")
 
 
 def test_debug_presets(make_config):
@@ -233,3 +251,24 @@ def test_the_monitored_metric_must_be_one_a_run_logs(make_config, overrides, acc
         return
     with pytest.raises(ConfigError, match=r"monitor\.(metric|mode)=.*e\.g\. monitors\."):
         validate_config(cfg)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["data=iris", "model=rnn"], "model=rnn reads images"),
+        (["data=iris", "model=transformer"], "is tabular (data.input_shape is null)"),
+        (["data=adding", "model=cnn", "loss=mse"], "data=adding is sequences"),
+    ],
+)
+def test_a_model_that_needs_shaped_data_is_refused_on_other_data(make_config, overrides, message):
+    cfg = make_config(*overrides)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(cfg, {"model": overrides[1].split("=")[1], "data": overrides[0][5:]})
+
+
+@pytest.mark.parametrize("data", ["mnist", "digits", "adding"])
+@pytest.mark.parametrize("model", ["rnn", "transformer"])
+def test_sequence_and_attention_models_fit_images_and_sequences(make_config, data, model):
+    loss = ["loss=mse"] if data == "adding" else []
+    validate_config(make_config(f"data={data}", f"model={model}", *loss))

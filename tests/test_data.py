@@ -13,9 +13,15 @@ import pytest
 import torch
 from torchvision.datasets import MNIST
 
-from litlab.data import SyntheticDataModule, TensorBatchLoader
+from litlab.data import (
+    MNISTDataModule,
+    SequenceDataModule,
+    SklearnDataModule,
+    SyntheticDataModule,
+    TensorBatchLoader,
+)
 from litlab.errors import ConfigError, DataError
-from tests.helpers import TINY_TEST, TINY_TRAIN, data_kwargs, mnist_module
+from tests.helpers import TINY_TEST, TINY_TRAIN, data_kwargs, make_tiny_mnist, mnist_module
 
 
 @pytest.fixture(autouse=True)
@@ -322,3 +328,123 @@ def test_synthetic_train_loader_shuffles_by_epoch():
 def test_synthetic_config_errors(name, overrides, pattern):
     with pytest.raises(ConfigError, match=re.escape(pattern)):
         synthetic_module(name, **overrides)
+
+
+# --- Fashion-MNIST and Kuzushiji-MNIST: MNIST's format, torchvision's own classes --------------
+@pytest.mark.parametrize(
+    ("name", "folder", "first_class"),
+    [("fashion_mnist", "FashionMNIST", "T-shirt/top"), ("kmnist", "KMNIST", "o")],
+)
+def test_mnist_format_data_sets_read_their_own_folder(tmp_path, name, folder, first_class):
+    target, kwargs = data_kwargs(name, data_dir=str(tmp_path), seed=0, val_size=100)
+    kwargs["download"] = False
+    with pytest.raises(DataError, match=f"{folder}/raw"):  # not MNIST's files
+        MNISTDataModule(**kwargs).setup()
+    make_tiny_mnist(tmp_path, folder=folder)
+    dm = MNISTDataModule(**kwargs)
+    dm.setup()
+    assert dm.class_names[0] == first_class and len(dm.class_names) == 10
+    batch = dm.prepare_inputs(dm.splits["train"][0][:64])
+    expected = (dm.splits["train"][0][:64].float() / 255 - kwargs["mean"]) / kwargs["std"]
+    torch.testing.assert_close(batch, expected.unsqueeze(1))  # the data set's own statistics
+
+
+def test_an_unknown_mnist_format_data_set_is_named(tmp_path):
+    _, kwargs = data_kwargs("mnist", data_dir=str(tmp_path), seed=0)
+    with pytest.raises(ConfigError, match="data.dataset='emnist' is unknown.*kmnist"):
+        MNISTDataModule(**{**kwargs, "dataset": "emnist"})
+
+
+# --- scikit-learn's bundled data sets -----------------------------------------------------------
+SKLEARN = {  # name: (total samples, num_features, input shape of one sample)
+    "iris": (150, 4, (4,)),
+    "wine": (178, 13, (13,)),
+    "breast_cancer": (569, 30, (30,)),
+    "digits": (1797, 64, (1, 8, 8)),
+    "diabetes": (442, 10, (10,)),
+}
+
+
+def sklearn_module(name: str, **overrides) -> SklearnDataModule:
+    target, kwargs = data_kwargs(name, **{"seed": 0, **overrides})
+    assert target == "litlab.data.SklearnDataModule"
+    module = SklearnDataModule(**kwargs)
+    module.setup()
+    return module
+
+
+@pytest.mark.parametrize("name", sorted(SKLEARN))
+def test_sklearn_data_sets_split_and_standardise_with_training_statistics(name):
+    total, features, shape = SKLEARN[name]
+    dm = sklearn_module(name)
+    sizes = {split: len(inputs) for split, (inputs, _) in dm.splits.items()}
+    assert sum(sizes.values()) == total and sizes["test"] == round(0.2 * total)
+    train = dm.splits["train"][0]
+    assert train.shape[1:] == shape and train[0].numel() == features
+    if name == "digits":  # images: one mean and std over every training pixel
+        assert train.mean().item() == pytest.approx(0, abs=1e-5)
+        assert train.std().item() == pytest.approx(1, abs=1e-3)
+    else:
+        torch.testing.assert_close(train.mean(0), torch.zeros(features), atol=1e-5, rtol=0)
+    held_out = torch.cat([dm.splits["val"][0], dm.splits["test"][0]])
+    assert held_out.mean().abs().item() > 1e-4  # their own statistics were not used
+
+
+@pytest.mark.parametrize("name", ["iris", "wine", "digits"])
+def test_sklearn_class_splits_are_stratified_and_seeded(name):
+    dm = sklearn_module(name)
+    labels = {split: targets for split, (_, targets) in dm.splits.items()}
+    overall = torch.bincount(torch.cat(list(labels.values()))).float()
+    share = torch.bincount(labels["test"], minlength=len(overall)).float() / len(labels["test"])
+    assert torch.allclose(share, overall / overall.sum(), atol=0.03)  # every class in its share
+    again, other = sklearn_module(name), sklearn_module(name, seed=1)
+    assert torch.equal(again.splits["test"][0], dm.splits["test"][0])
+    assert not torch.equal(other.splits["test"][0], dm.splits["test"][0])
+
+
+def test_sklearn_targets_fit_their_task():
+    assert sklearn_module("breast_cancer").splits["train"][1].dtype == torch.float32  # binary
+    assert set(sklearn_module("breast_cancer").splits["train"][1].tolist()) == {0.0, 1.0}
+    diabetes = sklearn_module("diabetes").splits["train"][1]
+    assert diabetes.dtype == torch.float32 and diabetes.mean().abs().item() < 1e-5
+    assert sklearn_module("iris").class_names == ["setosa", "versicolor", "virginica"]
+
+
+def test_sklearn_facts_must_be_the_data_sets_own():
+    with pytest.raises(DataError, match=r"data.num_features=5 \(it has 4\)"):
+        sklearn_module("iris", num_features=5)
+    with pytest.raises(ConfigError, match="leave no training samples"):
+        sklearn_module("wine", val_size=0.5, test_size=0.5)
+    with pytest.raises(ConfigError, match="data.dataset='boston' is unknown"):
+        SklearnDataModule(dataset="boston", task="regression", num_features=13, num_outputs=1)
+
+
+# --- the adding problem ------------------------------------------------------------------------
+def adding_module(**overrides) -> SequenceDataModule:
+    target, kwargs = data_kwargs("adding", **{"seed": 0, "num_samples": 500, **overrides})
+    assert target == "litlab.data.SequenceDataModule"
+    module = SequenceDataModule(**kwargs)
+    module.setup()
+    return module
+
+
+def test_adding_sequences_mark_one_value_in_each_half_and_sum_them():
+    dm = adding_module(seq_len=10)
+    inputs, targets = dm.splits["train"]
+    assert inputs.shape == (400, 10, 2) and dm.input_shape == (10, 2) and dm.num_features == 20
+    values, markers = inputs[..., 0], inputs[..., 1]
+    assert ((values >= 0) & (values <= 1)).all()
+    assert (markers[:, :5].sum(1) == 1).all() and (markers[:, 5:].sum(1) == 1).all()
+    torch.testing.assert_close(targets, (values * markers).sum(1))
+    # the mean predictor's MSE is the variance of a sum of two U(0, 1): 1/6
+    assert targets.var().item() == pytest.approx(1 / 6, abs=0.03)
+
+
+def test_adding_is_seeded_and_its_facts_follow_seq_len():
+    first, again, other = adding_module(), adding_module(), adding_module(seed=1)
+    assert torch.equal(first.splits["test"][0], again.splits["test"][0])
+    assert not torch.equal(first.splits["test"][0], other.splits["test"][0])
+    _, kwargs = data_kwargs("adding", seq_len=7)
+    assert kwargs["input_shape"] == [7, 2] and kwargs["num_features"] == 14
+    with pytest.raises(ConfigError, match="data.input_shape=.*data.seq_len=7"):
+        SequenceDataModule(**{**kwargs, "input_shape": [100, 2]})

@@ -12,7 +12,9 @@ from litlab import PROJECT_ROOT
 from tests.helpers import QUIET
 
 
-def train_on_two_ranks(run_dir, *overrides: str, data: str = "xor") -> subprocess.CompletedProcess:
+def train_on_two_ranks(
+    run_dir, *overrides: str, data: str = "xor", model: str = "mlp"
+) -> subprocess.CompletedProcess:
     """`python train.py trainer=ddp_cpu data=xor model=mlp ...`: two gloo processes."""
     command = [
         sys.executable,
@@ -20,7 +22,7 @@ def train_on_two_ranks(run_dir, *overrides: str, data: str = "xor") -> subproces
         *QUIET,
         "trainer=ddp_cpu",
         f"data={data}",
-        "model=mlp",
+        f"model={model}",
         f"hydra.run.dir={run_dir}",
         *overrides,
     ]
@@ -142,3 +144,23 @@ def test_ddp_inside_a_multirun_makes_one_folder_per_job(tmp_path):
     assert not (tmp_path / "outputs").exists()  # no stray run folder of a rank
     rows = (sweep / "sweep_summary.csv").read_text().splitlines()
     assert len(rows) == 3 and all(",ok," in row for row in rows[1:])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", ["rnn", "transformer"])
+def test_ddp_trains_recurrent_and_attention_models(tmp_path, model):
+    run_dir = tmp_path / "run"
+    small = ["model.hidden_size=16"] if model == "rnn" else ["model.dim=16", "model.heads=2"]
+    result = train_on_two_ranks(
+        run_dir,
+        "data.seq_len=10",
+        "data.num_samples=400",
+        "loss=mse",
+        "trainer.max_epochs=2",
+        *small,
+        data="adding",
+        model=model,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test/mse"] < 0.5

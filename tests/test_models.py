@@ -4,7 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from litlab.models import ACTIVATIONS, CNN, MLP, Perceptron, SimpleNN
+from litlab.models import ACTIVATIONS, CNN, MLP, RNN, Perceptron, SimpleNN, Transformer
+from litlab.models.checks import ArgumentError
 
 
 def num_params(model: nn.Module) -> int:
@@ -207,3 +208,89 @@ def test_zero_out_features_is_rejected(build):
 def test_cnn_bad_arguments_name_the_argument(kwargs, argument):
     with pytest.raises(ValueError, match=argument):
         CNN(input_shape=[1, 28, 28], out_features=10, **kwargs)
+
+
+# --- Recurrent networks ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("cell", "recurrent_params"),
+    # per layer: gates x (input weights + hidden weights + 2 biases); LSTM 4 gates, GRU 3
+    [("rnn", 1 * (28 * 16 + 16 * 16 + 2 * 16)), ("lstm", 4 * (28 * 16 + 16 * 16 + 2 * 16))],
+)
+def test_rnn_reads_an_image_one_row_per_step(cell, recurrent_params):
+    model = RNN(input_shape=[1, 28, 28], out_features=10, cell=cell, hidden_size=16)
+    assert num_params(model.recurrent) == recurrent_params
+    assert num_params(model) == recurrent_params + 16 * 10 + 10
+    images = torch.randn(3, 1, 28, 28)
+    rows = images[:, 0]  # (3, 28 steps, 28 features)
+    torch.testing.assert_close(model(images), model(rows))
+    assert model(images).shape == (3, 10)
+
+
+def test_rnn_last_state_reads_the_whole_sequence_and_mean_pool_averages():
+    torch.manual_seed(0)
+    model = RNN(input_shape=[5, 2], out_features=1, cell="gru", hidden_size=8).eval()
+    sequences = torch.randn(4, 5, 2)
+    changed = sequences.clone()
+    changed[:, 0] += 1.0  # the first step only
+    assert not torch.allclose(model(sequences), model(changed))
+    mean = RNN(input_shape=[5, 2], out_features=1, cell="gru", hidden_size=8, pool="mean")
+    assert mean(sequences).shape == (4, 1)
+
+
+def test_bidirectional_stacked_rnn_heads_see_both_directions():
+    model = RNN(
+        [6, 3], 2, cell="lstm", hidden_size=8, num_layers=2, bidirectional=True, dropout=0.2
+    )
+    assert model.head.in_features == 16 and model.recurrent.dropout == 0.2
+    assert model(torch.randn(5, 6, 3)).shape == (5, 2)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        ({"cell": "lstn"}, "cell"),
+        ({"pool": "max"}, "pool"),
+        ({"cell": "lstm", "nonlinearity": "relu"}, "nonlinearity"),
+        ({"hidden_size": 0}, "hidden_size"),
+        ({"input_shape": [784]}, "input_shape"),
+        ({"dropout": 1.0}, "dropout"),
+    ],
+)
+def test_rnn_bad_arguments_name_the_argument(kwargs, argument):
+    with pytest.raises(ArgumentError) as info:
+        RNN(**{"input_shape": [1, 28, 28], "out_features": 10, **kwargs})
+    assert info.value.argument == argument
+
+
+# --- Transformer -------------------------------------------------------------------------------
+def test_transformer_cuts_images_into_patches_with_a_class_token():
+    model = Transformer([1, 28, 28], 10, dim=32, depth=2, heads=4, patch_size=7)
+    assert model.position.shape == (1, 16 + 1, 32)  # 4 x 4 patches and the class token
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
+    mean = Transformer([1, 8, 8], 10, dim=16, depth=1, heads=2, patch_size=2, pool="mean")
+    assert mean.class_token is None and mean.position.shape == (1, 16, 16)
+    assert mean(torch.randn(2, 1, 8, 8)).shape == (2, 10)
+
+
+def test_transformer_reads_sequences_one_token_per_step():
+    model = Transformer([100, 2], 1, dim=16, depth=1, heads=2).eval()
+    sequences = torch.randn(3, 100, 2)
+    assert model.position.shape == (1, 101, 16)
+    torch.testing.assert_close(model(sequences), model(sequences.flatten(1)))
+    assert model(sequences).shape == (3, 1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "argument"),
+    [
+        ({"patch_size": 5}, "patch_size"),  # 28 is not a multiple of 5
+        ({"dim": 64, "heads": 3}, "heads"),
+        ({"pool": "max"}, "pool"),
+        ({"mlp_ratio": 0}, "mlp_ratio"),
+        ({"input_shape": None}, "input_shape"),
+    ],
+)
+def test_transformer_bad_arguments_name_the_argument(kwargs, argument):
+    with pytest.raises(ArgumentError) as info:
+        Transformer(**{"input_shape": [1, 28, 28], "out_features": 10, **kwargs})
+    assert info.value.argument == argument

@@ -160,6 +160,17 @@ def test_resume_after_epoch_two_matches_an_uninterrupted_run(uninterrupted, tmp_
     assert json.loads((run_dir / "run.1.json").read_text())["resumed_from"] == str(last)
 
 
+def test_a_recurrent_model_resumes_exactly(tmp_path):
+    adding = ["data=adding", "data.seq_len=10", "data.num_samples=400", "loss=mse"]
+    rnn = [*adding, "model=rnn", "model.cell=gru", "model.hidden_size=16", "model.num_layers=2"]
+    exact = [*rnn, "model.dropout=0.3", "trainer.deterministic=true", "trainer.max_epochs=4"]
+    straight = train(compose_quiet(exact, tmp_path / "straight"))
+    run = tmp_path / "resumed"
+    train(compose_quiet([*exact, "trainer.max_epochs=2", "test=false"], run))
+    resumed = train(compose_quiet([*exact, f"ckpt_path={run}/checkpoints/last.ckpt"], run))
+    assert_same(final_state(run, resumed), final_state(tmp_path / "straight", straight))
+
+
 def test_resume_auto_from_python_continues_the_latest_run(uninterrupted, tmp_path):
     data_dir, straight = uninterrupted
     first = tmp_path / "outputs" / "train" / "runs" / "2026-01-01_10-00-00"

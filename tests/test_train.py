@@ -179,9 +179,19 @@ def test_other_loggers(make_config, logger, written):
         assert "val/acc" in (run / written).read_text().splitlines()[0]
 
 
+# model: overrides of a run that learns in a few epochs. (The Transformer compiles too, but its
+# kernels take over a minute to build on this CPU.)
+COMPILED = {
+    "mlp": ["data=xor", "trainer.max_epochs=2"],
+    "rnn": ["data=digits", "optimizer.lr=0.005", "trainer.max_epochs=5"],
+}
+
+
 @pytest.mark.slow  # torch.compile builds kernels with a C++ compiler: tens of seconds
-def test_compiled_model_trains_and_its_checkpoint_loads(make_config):
-    cfg = make_config("data=xor", "model=mlp", "model.compile=true", "trainer.max_epochs=2")
+@pytest.mark.parametrize("model", sorted(COMPILED))
+def test_compiled_model_trains_and_its_checkpoint_loads(make_config, model):
+    overrides = [*COMPILED[model], f"model={model}", "model.compile=true"]
+    cfg = make_config(*overrides)
     metrics = train(cfg)
     assert metrics["test/acc"] > 0.9
     checkpoint = torch.load(
@@ -204,3 +214,38 @@ def test_gradient_clipping_bounds_the_gradient_norm(tiny_mnist, tmp_path):
         norms[name] = json.loads(out.read_text())
     assert len(norms["clipped"]) == len(norms["free"]) == STEPS_PER_EPOCH
     assert max(norms["clipped"]) <= 0.01 * 1.0001 < min(norms["free"])
+
+
+@pytest.mark.parametrize(
+    ("model", "extra"),
+    [
+        ("rnn", ["model.cell=lstm", "model.hidden_size=32"]),
+        ("rnn", ["model.cell=gru", "model.hidden_size=32", "model.bidirectional=true"]),
+        ("transformer", ["model.dim=32", "model.depth=2", "model.patch_size=7"]),
+    ],
+)
+def test_sequence_and_attention_models_learn_images(tiny_mnist, make_config, model, extra):
+    cfg = make_config(*mnist_overrides(tiny_mnist, f"model={model}", *extra, "optimizer.lr=0.003"))
+    metrics = train(cfg)
+    assert metrics["test/acc"] > 0.5  # chance is 0.1; 3 epochs of 16 steps
+    summary = json.loads((Path(cfg.paths.output_dir) / "report_data.json").read_text())["model"]
+    assert summary["total_params"] == sum(layer["params"] for layer in summary["layers"])
+    unshaped = [row["name"] for row in summary["layers"] if not row["output_shape"]]
+    assert all(name.endswith("out_proj") for name in unshaped)  # attention applies it inline
+    assert len({layer["name"] for layer in summary["layers"]}) == len(summary["layers"])
+
+
+def test_an_mlp_and_an_rnn_run_on_the_adding_problem(make_config):
+    for model in ("mlp", "rnn"):
+        metrics = train(
+            make_config(
+                "data=adding",
+                "data.seq_len=10",
+                "data.num_samples=500",
+                f"model={model}",
+                "loss=mse",
+                "trainer.max_epochs=2",
+                run_dir=model,
+            )
+        )
+        assert {"test/mse", "test/mae", "test/r2"} <= set(metrics)

@@ -39,6 +39,8 @@ PLOTS = "plots"
 CONFUSION_MATRIX_PLOT = "confusion_matrix.png"
 MISCLASSIFIED_PLOT = "misclassified.png"
 TEST_PLOTS = (CONFUSION_MATRIX_PLOT, MISCLASSIFIED_PLOT)
+# drawn after every training epoch of a recurrent model
+GRADIENT_BY_STEP_PLOT = "gradient_by_time_step.png"
 
 # whole numbers in history.csv; every other column is a float
 HISTORY_COUNTS = ("epoch", "step")

@@ -7,6 +7,7 @@ from litlab.callbacks.finite_loss import StopOnNonFiniteLoss
 from litlab.callbacks.graceful_stop import GracefulStop
 from litlab.callbacks.last_checkpoint import LastCheckpoint
 from litlab.callbacks.report_data import ReportData
+from litlab.callbacks.sequence_gradients import SequenceGradients
 
 __all__ = [
     "EpochTimer",
@@ -14,6 +15,7 @@ __all__ = [
     "GracefulStop",
     "LastCheckpoint",
     "ReportData",
+    "SequenceGradients",
     "StopOnNonFiniteLoss",
     "TrainingDiagnostics",
 ]

@@ -165,10 +165,15 @@ def data_summary(datamodule: Any) -> dict[str, Any]:
 
 
 def model_summary(net: nn.Module, datamodule: Any) -> dict[str, Any]:
-    """Parameter count and output shape of each layer (modules without submodules), found by
-    one forward pass of an example in eval mode (no dropout, no random numbers drawn)."""
+    """Parameter count and output shape of each layer, found by one forward pass of an example
+    in eval mode (no dropout, no random numbers drawn). A layer is a module without submodules,
+    or one that holds parameters of its own (attention's projections, a Transformer's class
+    token and position embeddings: the network itself, named "(own)"); each counts only the
+    parameters it holds, so the rows add up to the total."""
     layers = {
-        name: module for name, module in net.named_modules() if name and not any(module.children())
+        name or "(own)": module
+        for name, module in net.named_modules()
+        if (name and not any(module.children())) or _own_parameters(module)
     }
     shapes: dict[str, list[int]] = {}
     if getattr(net, "_compiled_call_impl", None) is None:  # compiled: 2 samples would recompile
@@ -181,7 +186,7 @@ def model_summary(net: nn.Module, datamodule: Any) -> dict[str, Any]:
             {
                 "name": name,
                 "type": type(module).__name__,
-                "params": sum(p.numel() for p in module.parameters()),
+                "params": _own_parameters(module),
                 "output_shape": shapes.get(name),
             }
             for name, module in layers.items()
@@ -189,11 +194,17 @@ def model_summary(net: nn.Module, datamodule: Any) -> dict[str, Any]:
     }
 
 
+def _own_parameters(module: nn.Module) -> int:
+    return sum(p.numel() for p in module.parameters(recurse=False))
+
+
 def _record_output_shapes(
     net: nn.Module, layers: dict[str, nn.Module], datamodule: Any, shapes: dict[str, list[int]]
 ) -> None:
     def recorder(name: str):
-        def record(_module: nn.Module, _inputs: Any, output: torch.Tensor) -> None:
+        def record(_module: nn.Module, _inputs: Any, output: Any) -> None:
+            if isinstance(output, tuple):  # recurrent layers: (outputs, hidden state)
+                output = output[0]
             shapes.setdefault(name, list(output.shape[1:]))  # a hook's return replaces output
 
         return record
@@ -202,7 +213,9 @@ def _record_output_shapes(
     was_training = net.training
     try:
         device = next(net.parameters()).device
-        with torch.no_grad():
+        # With gradients on: without them PyTorch's Transformer layers take a fused fast path
+        # that calls none of their sublayers, whose shapes would then stay unknown.
+        with torch.enable_grad():
             net.eval()
             net(datamodule.example_inputs(device, count=2))
     except Exception:  # noqa: BLE001 - a summary without shapes is still a summary

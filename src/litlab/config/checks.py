@@ -192,11 +192,15 @@ RULES = (
     Rule(
         "data.input_shape",
         Domain(
-            lambda v: isinstance(v, list) and len(v) == 3 and all(_is_int(s) and s >= 1 for s in v),
-            "[channels, height, width] of integers >= 1 (or null for tabular data)",
+            lambda v: (
+                isinstance(v, list) and len(v) in (2, 3) and all(_is_int(s) and s >= 1 for s in v)
+            ),
+            "[channels, height, width] (images) or [steps, features] (sequences) of integers "
+            ">= 1, or null for tabular data",
         ),
         "data.input_shape=[1,28,28]",
     ),
+    Rule("data.seq_len", int_at_least(2), "data.seq_len=100"),
     Rule("data.batch_size", int_at_least(1), "data.batch_size=128"),
     Rule("data.eval_batch_size", int_at_least(1), "data.eval_batch_size=1000"),
     Rule("data.num_samples", int_at_least(3), "data.num_samples=6000"),
@@ -277,6 +281,11 @@ RULES = (
     ),
     Rule("callbacks.diagnostics.histograms", BOOLEAN, "callbacks.diagnostics.histograms=false"),
     Rule("callbacks.diagnostics.graph", BOOLEAN, "callbacks.diagnostics.graph=false"),
+    Rule(
+        "callbacks.sequence_gradients.samples",
+        int_at_least(1),
+        "callbacks.sequence_gradients.samples=256",
+    ),
     Rule(
         "callbacks.evaluation_images.misclassified",
         int_at_least(0, note=" (a number of images)"),
@@ -369,16 +378,34 @@ def _check_loss_fits_task(cfg: DictConfig, choices: dict[str, str]) -> None:
         )
 
 
+# What each shaped model reads: [channels, height, width] images (3) or [steps, features]
+# sequences (2); models without an entry flatten whatever comes.
+MODEL_INPUTS = {
+    "litlab.models.CNN": (3,),
+    "litlab.models.RNN": (3, 2),
+    "litlab.models.Transformer": (3, 2),
+}
+SHAPE_WORDS = {3: "images ([channels, height, width])", 2: "sequences ([steps, features])"}
+SHAPED_DATA = {3: "data=mnist, data=fashion_mnist or data=digits", 2: "data=adding"}
+
+
 def _check_model_fits_data(cfg: DictConfig, choices: dict[str, str]) -> None:
-    if "input_shape" in cfg.model and cfg.data.get("input_shape") is None:
-        model = choices.get("model", cfg.model._target_)
-        data = choices.get("data", "this data set")
-        raise ConfigError(
-            f"model={model} needs image data with a [channels, height, width] shape "
-            f"(model.input_shape reads data.input_shape), but data={data} is tabular "
-            "(data.input_shape is null). Use an image data set such as data=mnist, or a model "
-            "for tabular data: model=mlp, model=simple_nn or model=perceptron."
-        )
+    reads = MODEL_INPUTS.get(cfg.model.get("_target_"))
+    if reads is None:
+        return
+    shape = cfg.data.get("input_shape")
+    dims = len(shape) if shape is not None else 0
+    if dims in reads:
+        return
+    model = choices.get("model", cfg.model._target_)
+    data = choices.get("data", "this data set")
+    kind = "tabular (data.input_shape is null)" if shape is None else SHAPE_WORDS[dims]
+    raise ConfigError(
+        f"model={model} reads {' or '.join(SHAPE_WORDS[d] for d in reads)} (model.input_shape "
+        f"reads data.input_shape), but data={data} is {kind}. Use "
+        f"{' or '.join(SHAPED_DATA[d] for d in reads)} with it, or a model that reads any data: "
+        "model=mlp, model=simple_nn or model=perceptron."
+    )
 
 
 def _check_monitor(cfg: DictConfig) -> None:

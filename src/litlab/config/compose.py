@@ -1,5 +1,6 @@
 """Composing conf/ as the command line does, and reading what Hydra chose."""
 
+import math
 import os
 from pathlib import Path
 
@@ -10,6 +11,17 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from litlab import CONFIG_DIR, PROJECT_ROOT
+
+
+def _multiply(*factors: int) -> int:
+    return math.prod(factors)
+
+
+# ${mul:${.seq_len},2} in conf/: a sequence's flat size. OmegaConf has no arithmetic; the
+# resolver is registered when this module is imported, before any config is composed (the
+# entry points, DDP workers and submitit's jobs all import it first).
+if not OmegaConf.has_resolver("mul"):
+    OmegaConf.register_new_resolver("mul", _multiply)
 
 
 def project_environment() -> dict[str, str]:

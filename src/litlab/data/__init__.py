@@ -2,12 +2,16 @@
 
 from litlab.data.base import TensorDataModule
 from litlab.data.mnist import MNISTDataModule
+from litlab.data.sequences import SequenceDataModule
+from litlab.data.sklearn_datasets import SklearnDataModule
 from litlab.data.synthetic import SyntheticDataModule
 from litlab.data.tensor_loader import EpochPermutation, TensorBatchLoader
 
 __all__ = [
     "EpochPermutation",
     "MNISTDataModule",
+    "SequenceDataModule",
+    "SklearnDataModule",
     "SyntheticDataModule",
     "TensorBatchLoader",
     "TensorDataModule",

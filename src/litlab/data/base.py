@@ -155,3 +155,9 @@ def seeded_split(num_samples: int, sizes: Sequence[int], seed: int) -> list[torc
     order = torch.randperm(num_samples, generator=torch.Generator().manual_seed(seed))
     first = num_samples - sum(sizes)
     return list(order.split([first, *sizes]))
+
+
+def standardise(values: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Per-feature (column) standardisation with the statistics of ``reference``: the training
+    split's, so that validation and test data leak nothing into the inputs."""
+    return (values - reference.mean(0)) / reference.std(0).clamp_min(1e-8)

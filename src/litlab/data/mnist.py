@@ -1,14 +1,17 @@
-"""MNIST through torchvision's own IDX parser, held in memory as uint8 tensors."""
+"""MNIST and the data sets made in its format (Fashion-MNIST, Kuzushiji-MNIST) through
+torchvision's own classes and IDX parser, held in memory as uint8 tensors."""
 
 from pathlib import Path
 
 import torch
-from torchvision.datasets import MNIST
+from torchvision.datasets import KMNIST, MNIST, FashionMNIST
 
 from litlab.data.augment import random_affine
 from litlab.data.base import Split, TensorDataModule, seeded_split, split_count
-from litlab.errors import DataError
+from litlab.errors import ConfigError, DataError
 
+# data.dataset -> torchvision's class; it keeps the files in <data_dir>/<class name>/raw/.
+DATASETS = {"mnist": MNIST, "fashion_mnist": FashionMNIST, "kmnist": KMNIST}
 RAW_FILES = (
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
@@ -18,17 +21,20 @@ RAW_FILES = (
 
 
 class MNISTDataModule(TensorDataModule):
-    """The official 60k/10k MNIST split plus a seeded validation split carved from train.
+    """The official 60k/10k split of an MNIST-format data set (``dataset``: mnist,
+    fashion_mnist or kmnist) plus a seeded validation split carved from train.
 
     Images stay uint8 ``(N, 28, 28)`` in memory (47 MB); each batch is scaled and normalised on
-    the device to float ``(B, 1, 28, 28)`` with the training set's mean and std.
+    the device to float ``(B, 1, 28, 28)`` with the training set's ``mean`` and ``std`` (of
+    pixel values in [0, 1], the data config's facts).
     """
-
-    MEAN, STD = 0.1307, 0.3081
 
     def __init__(
         self,
         data_dir: str,
+        dataset: str = "mnist",
+        mean: float = 0.1307,
+        std: float = 0.3081,
         val_size: int | float = 5000,
         download: bool = True,
         augment: bool = False,
@@ -37,6 +43,12 @@ class MNISTDataModule(TensorDataModule):
         **facts,
     ) -> None:
         super().__init__(**facts)
+        if dataset not in DATASETS:
+            raise ConfigError(
+                f"data.dataset={dataset!r} is unknown; use one of {', '.join(DATASETS)}."
+            )
+        self.source, self.name = DATASETS[dataset], dataset
+        self.mean, self.std = mean, std
         self.data_dir, self.val_size, self.download = Path(data_dir), val_size, download
         self.augment, self.max_shift, self.max_rotation = augment, max_shift, max_rotation
 
@@ -56,32 +68,34 @@ class MNISTDataModule(TensorDataModule):
         if self.augment and training:
             images = random_affine(images, self.max_shift, self.max_rotation)
         # (x / 255 - mean) / std in two kernels instead of three
-        return images.mul_(1 / (255 * self.STD)).sub_(self.MEAN / self.STD)
+        return images.mul_(1 / (255 * self.std)).sub_(self.mean / self.std)
 
     def _read(self, train: bool) -> Split:
-        raw_dir = self.data_dir / "MNIST" / "raw"
+        raw_dir = self.data_dir / self.source.__name__ / "raw"
         try:
-            dataset = MNIST(str(self.data_dir), train=train, download=self.download)
+            dataset = self.source(str(self.data_dir), train=train, download=self.download)
         except Exception as err:  # torchvision raises RuntimeError, AssertionError, ValueError
             if not all((raw_dir / name).is_file() for name in RAW_FILES):
                 raise DataError(self._missing_message(raw_dir, err)) from err
             raise DataError(
-                f"The MNIST files in {raw_dir} could not be parsed ({type(err).__name__}: "
-                f"{err or 'bad header'}). They are damaged or not IDX files: delete them so that "
-                "torchvision downloads fresh copies, or point paths.data_dir (or LITLAB_DATA_DIR) "
-                "at a folder holding good ones under MNIST/raw/."
+                f"The {self.source.__name__} files in {raw_dir} could not be parsed "
+                f"({type(err).__name__}: {err or 'bad header'}). They are damaged or not IDX "
+                "files: delete them so that torchvision downloads fresh copies, or point "
+                "paths.data_dir (or LITLAB_DATA_DIR) at a folder holding good ones under "
+                f"{self.source.__name__}/raw/."
             ) from err
         images, labels = dataset.data, dataset.targets
         if images.shape[1:] != self.input_shape[1:] or len(images) != len(labels):
             raise DataError(
-                f"The MNIST files in {raw_dir} hold {len(images)} images of shape "
+                f"The {self.source.__name__} files in {raw_dir} hold {len(images)} images of shape "
                 f"{tuple(images.shape[1:])} and {len(labels)} labels; expected one label per "
                 f"{self.input_shape[1:]} image. Replace the files with the original ones."
             )
         if labels.numel() and int(labels.max()) >= self.num_classes:
             raise DataError(
-                f"The MNIST labels in {raw_dir} go up to {int(labels.max())}, beyond "
-                f"data.num_classes={self.num_classes}. Replace the files with the original ones."
+                f"The {self.source.__name__} labels in {raw_dir} go up to {int(labels.max())}, "
+                f"beyond data.num_classes={self.num_classes}. Replace the files with the original "
+                "ones."
             )
         return images, labels
 
@@ -93,8 +107,9 @@ class MNISTDataModule(TensorDataModule):
             else "downloading is off (data.download=false)"
         )
         return (
-            f"MNIST was not found in {raw_dir} (present: {', '.join(present) or 'none'} of "
-            f"{', '.join(RAW_FILES)}) and {action}. Point paths.data_dir=<folder> or the "
-            "environment variable LITLAB_DATA_DIR at a folder that holds MNIST/raw/ with the four "
-            "IDX files (.gz copies are unpacked automatically), or run once with network access."
+            f"{self.source.__name__} was not found in {raw_dir} (present: "
+            f"{', '.join(present) or 'none'} of {', '.join(RAW_FILES)}) and {action}. Point "
+            "paths.data_dir=<folder> or the environment variable LITLAB_DATA_DIR at a folder "
+            f"that holds {self.source.__name__}/raw/ with the four IDX files (.gz copies are "
+            "unpacked automatically), or run once with network access."
         )

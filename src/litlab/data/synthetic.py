@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 import torch
 
-from litlab.data.base import Split, TensorDataModule, seeded_split, split_count
+from litlab.data.base import Split, TensorDataModule, seeded_split, split_count, standardise
 from litlab.errors import ConfigError
 
 Generator = Callable[[int, int, int | None, float, torch.Generator], Split]
@@ -111,7 +111,3 @@ class SyntheticDataModule(TensorDataModule):
             name: (inputs[idx], targets[idx])
             for name, idx in (("train", train), ("val", val), ("test", test))
         }
-
-
-def standardise(values: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    return (values - reference.mean(0)) / reference.std(0).clamp_min(1e-8)

@@ -4,6 +4,17 @@ from litlab.models.activations import ACTIVATIONS, activation_layer
 from litlab.models.cnn import CNN
 from litlab.models.mlp import MLP
 from litlab.models.perceptron import Perceptron
+from litlab.models.rnn import RNN
 from litlab.models.simple_nn import SimpleNN
+from litlab.models.transformer import Transformer
 
-__all__ = ["ACTIVATIONS", "CNN", "MLP", "Perceptron", "SimpleNN", "activation_layer"]
+__all__ = [
+    "ACTIVATIONS",
+    "CNN",
+    "MLP",
+    "RNN",
+    "Perceptron",
+    "SimpleNN",
+    "Transformer",
+    "activation_layer",
+]

@@ -40,3 +40,28 @@ def require_probability(name: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
         raise ArgumentError(name, value, f"{name} must be a probability in [0, 1), got {value!r}")
     return float(value)
+
+
+def require_one_of(name: str, value: object, choices: Sequence[str]) -> str:
+    if value not in choices:
+        raise ArgumentError(
+            name, value, f"{name} must be one of {', '.join(choices)}, got {value!r}"
+        )
+    return value
+
+
+def sequence_shape(input_shape: Sequence[int] | None) -> tuple[int, int]:
+    """``(steps, features)`` of a sequence model's input: ``[steps, features]`` for sequence
+    data, or ``[channels, height, width]`` for images read one row per step."""
+    if input_shape is None or len(input_shape) not in (2, 3):
+        raise ArgumentError(
+            "input_shape",
+            input_shape,
+            "input_shape must be [steps, features] (sequences) or [channels, height, width] "
+            f"(images), got {input_shape!r}",
+        )
+    shape = require_positive_ints("input_shape", input_shape)
+    if len(shape) == 2:
+        return shape[0], shape[1]
+    channels, height, width = shape
+    return height, channels * width

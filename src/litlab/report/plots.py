@@ -169,6 +169,22 @@ def misclassified_figure(
     return fig
 
 
+def gradient_by_step_figure(norms: Sequence[float], epoch: int) -> Figure:
+    """The size of the loss's gradient at each time step's input: flat for a network that
+    carries information across the sequence, falling towards the early steps where it vanishes."""
+    fig = Figure(figsize=(7, 3.6), dpi=80, layout="constrained")
+    ax = fig.subplots()
+    steps = np.arange(1, len(norms) + 1)
+    ax.plot(steps, norms, marker="o", markersize=2, linewidth=1.2)
+    ax.set_yscale("log")
+    ax.set_xlabel("time step (1 = first input)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_ylabel("|d loss / d input|")
+    ax.set_title(f"gradient reaching each time step, after epoch {epoch}")
+    ax.grid(True, which="both", alpha=0.3)
+    return fig
+
+
 def sweep_figure(labels: Sequence[str], values: Sequence[float], metric: str) -> Figure:
     """One horizontal bar per job, best first; failed jobs (NaN) are listed without a bar."""
     fig = Figure(figsize=(8, 2.2 + 0.35 * len(labels)), dpi=80, layout="constrained")

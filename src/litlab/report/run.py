@@ -26,6 +26,7 @@ from litlab.report.diagnosis import diagnose_fit
 from litlab.run_folder import (
     CONFIG,
     CONFUSION_MATRIX_PLOT,
+    GRADIENT_BY_STEP_PLOT,
     HISTORY,
     HYDRA_RECORD,
     METRICS,
@@ -145,6 +146,8 @@ def draw_run_plots(run: RunFolder) -> dict[str, Path]:
         )
     if (plot_dir / MISCLASSIFIED_PLOT).is_file():  # drawn at test time, from the images
         figures["misclassified test images"] = plot_dir / MISCLASSIFIED_PLOT
+    if (plot_dir / GRADIENT_BY_STEP_PLOT).is_file():  # drawn during training
+        figures["gradient by time step"] = plot_dir / GRADIENT_BY_STEP_PLOT
     return figures
 
 

@@ -1,0 +1,109 @@
+"""Real tabular data that ships inside scikit-learn (no download): iris, wine, breast_cancer,
+digits (8x8 images) and diabetes (regression), split with a seed and standardised with the
+training split's statistics only."""
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+
+from litlab.data.base import Split, TensorDataModule, seeded_split, split_count, standardise
+from litlab.errors import ConfigError, DataError
+
+DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
+
+
+def _loader(dataset: str) -> Callable:
+    """``sklearn.datasets.load_<dataset>``; scikit-learn is imported only when one is used."""
+    import sklearn.datasets
+
+    return getattr(sklearn.datasets, f"load_{dataset}")
+
+
+class SklearnDataModule(TensorDataModule):
+    """One of scikit-learn's bundled data sets (``dataset``), split into train/val/test by
+    ``val_size`` and ``test_size`` (counts or fractions) with a seeded permutation.
+
+    Tabular inputs are standardised per feature, image inputs (digits, ``input_shape`` set) with
+    one mean and std over all pixels, so that neighbouring pixels keep their relation; both from
+    the training split only. Regression targets are standardised the same way (R2 and the
+    ranking of models do not change; losses are in units of the target's spread).
+    """
+
+    def __init__(
+        self,
+        dataset: str,
+        val_size: int | float = 0.2,
+        test_size: int | float = 0.2,
+        **facts,
+    ) -> None:
+        super().__init__(**facts)
+        if dataset not in DATASETS:
+            raise ConfigError(
+                f"data.dataset={dataset!r} is unknown; use one of {', '.join(DATASETS)}."
+            )
+        self.dataset, self.val_size, self.test_size = dataset, val_size, test_size
+
+    def load_splits(self) -> dict[str, Split]:
+        bunch = _loader(self.dataset)()
+        inputs = torch.as_tensor(np.asarray(bunch.data), dtype=torch.float32)
+        targets = torch.as_tensor(np.asarray(bunch.target))
+        self._check_facts(inputs, targets)
+        total = len(inputs)
+        test_count = split_count("data.test_size", self.test_size, total)
+        val_count = split_count("data.val_size", self.val_size, total)
+        if val_count + test_count >= total:
+            raise ConfigError(
+                f"data.val_size={self.val_size} and data.test_size={self.test_size} leave no "
+                f"training samples of the {total} in data={self.dataset}; make them smaller, "
+                "e.g. data.val_size=0.2 data.test_size=0.2."
+            )
+        train, val, test = self._split(targets, val_count, test_count)
+        if self.input_shape is not None:  # images: one statistic for every pixel
+            flat = inputs[train].flatten()
+            inputs = ((inputs - flat.mean()) / flat.std()).reshape(-1, *self.input_shape)
+        else:
+            inputs = standardise(inputs, inputs[train])
+        if self.task == "regression":
+            targets = standardise(targets.float(), targets[train].float())
+        targets = targets.long() if self.task == "multiclass" else targets.float()
+        return {
+            name: (inputs[idx], targets[idx])
+            for name, idx in (("train", train), ("val", val), ("test", test))
+        }
+
+    def _split(self, targets: torch.Tensor, val_count: int, test_count: int) -> list[torch.Tensor]:
+        """Seeded; stratified for classes (scikit-learn's train_test_split), so that each split
+        holds every class in its share: on 150 irises a plain random split can leave the test
+        split with few of one species."""
+        if self.task == "regression":
+            return seeded_split(len(targets), [val_count, test_count], self.seed)
+        from sklearn.model_selection import train_test_split
+
+        everything = np.arange(len(targets))
+        labels = targets.numpy()
+        rest, test = train_test_split(
+            everything, test_size=test_count, random_state=self.seed, stratify=labels
+        )
+        train, val = train_test_split(
+            rest, test_size=val_count, random_state=self.seed, stratify=labels[rest]
+        )
+        return [torch.as_tensor(np.sort(part)) for part in (train, val, test)]
+
+    def _check_facts(self, inputs: torch.Tensor, targets: torch.Tensor) -> None:
+        """The data config's facts (what the model and the loss were built for) must be the
+        data set's own."""
+        found = {"data.num_features": inputs.shape[1]}
+        if self.task != "regression":
+            found["data.num_classes"] = int(targets.max()) + 1
+        expected = {"data.num_features": self.num_features, "data.num_classes": self.num_classes}
+        wrong = [
+            f"{key}={expected[key]} (it has {value})"
+            for key, value in found.items()
+            if expected[key] != value
+        ]
+        if wrong:
+            raise DataError(
+                f"data={self.dataset} does not have {', '.join(wrong)}: these keys are facts of "
+                "the data set, set in conf/data/; leave them as they are there."
+            )

@@ -1,0 +1,122 @@
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from litlab.models.checks import (
+    ArgumentError,
+    require_one_of,
+    require_positive_int,
+    require_positive_ints,
+    require_probability,
+)
+
+
+class Transformer(nn.Module):
+    """A small Vision-Transformer-style encoder.
+
+    Images ``(N, C, H, W)`` (``input_shape == (C, H, W)``) are cut into ``patch_size`` squares by
+    a strided convolution, one token each; sequences ``(N, steps, features)``
+    (``input_shape == (steps, features)``) give one token per step through a linear layer.
+    Tokens get learned position embeddings, a class token (``pool="cls"``) or none
+    (``pool="mean"``: the mean over tokens), then ``depth`` pre-norm
+    ``torch.nn.TransformerEncoder`` layers of width ``dim`` with ``heads`` attention heads and
+    an MLP of ``mlp_ratio * dim``, a final LayerNorm and a linear head. Output
+    ``(N, out_features)``.
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        out_features: int,
+        dim: int = 64,
+        depth: int = 4,
+        heads: int = 4,
+        mlp_ratio: float = 2.0,
+        dropout: float = 0.1,
+        patch_size: int = 4,
+        pool: str = "cls",
+    ) -> None:
+        super().__init__()
+        dim, heads = require_positive_int("dim", dim), require_positive_int("heads", heads)
+        if dim % heads:
+            raise ArgumentError(
+                "heads", heads, f"dim={dim} must split evenly over heads={heads}, e.g. heads=4"
+            )
+        if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio, (int, float)) or mlp_ratio <= 0:
+            raise ArgumentError("mlp_ratio", mlp_ratio, f"mlp_ratio must be > 0, got {mlp_ratio!r}")
+        self.pool = require_one_of("pool", pool, ("cls", "mean"))
+        self.embed, tokens = _embedding(input_shape, dim, patch_size)
+        self.class_token = nn.Parameter(torch.zeros(1, 1, dim)) if pool == "cls" else None
+        self.position = nn.Parameter(torch.zeros(1, tokens + (pool == "cls"), dim))
+        nn.init.trunc_normal_(self.position, std=0.02)
+        layer = nn.TransformerEncoderLayer(
+            dim,
+            heads,
+            dim_feedforward=round(dim * mlp_ratio),
+            dropout=require_probability("dropout", dropout),
+            activation="gelu",
+            batch_first=True,
+            norm_first=True,
+        )
+        self.encoder = nn.TransformerEncoder(
+            layer, require_positive_int("depth", depth), enable_nested_tensor=False
+        )
+        self.norm = nn.LayerNorm(dim)
+        self.head = nn.Linear(dim, require_positive_int("out_features", out_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.embed(x)  # (N, tokens, dim)
+        if self.class_token is not None:
+            tokens = torch.cat([self.class_token.expand(len(tokens), -1, -1), tokens], dim=1)
+        encoded = self.norm(self.encoder(tokens + self.position))
+        return self.head(encoded[:, 0] if self.class_token is not None else encoded.mean(dim=1))
+
+
+class PatchEmbedding(nn.Module):
+    """``(N, C, H, W)`` -> ``(N, H/p * W/p, dim)``: one token per ``p`` x ``p`` patch."""
+
+    def __init__(self, channels: int, dim: int, patch_size: int) -> None:
+        super().__init__()
+        self.project = nn.Conv2d(channels, dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.project(x).flatten(2).transpose(1, 2)
+
+
+class StepEmbedding(nn.Module):
+    """``(N, steps, features)`` (or flattened) -> ``(N, steps, dim)``: one token per step."""
+
+    def __init__(self, steps: int, features: int, dim: int) -> None:
+        super().__init__()
+        self.steps = steps
+        self.project = nn.Linear(features, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.project(x.view(len(x), self.steps, -1))
+
+
+def _embedding(
+    input_shape: Sequence[int] | None, dim: int, patch_size: int
+) -> tuple[nn.Module, int]:
+    if input_shape is None or len(input_shape) not in (2, 3):
+        raise ArgumentError(
+            "input_shape",
+            input_shape,
+            "input_shape must be [channels, height, width] (images) or [steps, features] "
+            f"(sequences), got {input_shape!r}",
+        )
+    shape = require_positive_ints("input_shape", input_shape)
+    if len(shape) == 2:
+        steps, features = shape
+        return StepEmbedding(steps, features, dim), steps
+    channels, height, width = shape
+    patch_size = require_positive_int("patch_size", patch_size)
+    if height % patch_size or width % patch_size:
+        raise ArgumentError(
+            "patch_size",
+            patch_size,
+            f"a {height}x{width} image does not split into {patch_size}x{patch_size} patches; "
+            "use a patch_size that divides both sides (e.g. 4 or 7 for 28x28, 2 or 4 for 8x8)",
+        )
+    return PatchEmbedding(channels, dim, patch_size), (height // patch_size) * (width // patch_size)

@@ -1,0 +1,77 @@
+"""The figures the README promises, as tests (slow: several minutes on 2 cores): accuracy on
+real MNIST, on scikit-learn's bundled data sets with an MLP, recurrent and attention models on
+MNIST, and the adding problem that separates an LSTM from a plain RNN."""
+
+import pytest
+from torchvision.datasets import MNIST
+
+from litlab.train import train
+from tests.helpers import REAL_DATA_DIR, requires_real_mnist
+
+pytestmark = pytest.mark.slow
+REAL_MNIST = [f"paths.data_dir={REAL_DATA_DIR}", "data.download=false"]
+
+
+@requires_real_mnist
+def test_torchvision_reads_the_shared_files_without_download():
+    train_set = MNIST(str(REAL_DATA_DIR), train=True, download=False)
+    test_set = MNIST(str(REAL_DATA_DIR), train=False, download=False)
+    assert train_set.data.shape == (60_000, 28, 28) and len(test_set) == 10_000
+
+
+@requires_real_mnist
+@pytest.mark.parametrize(("model", "target"), [("simple_nn", 0.97), ("cnn", 0.985)])
+def test_three_epochs_reach_the_target_accuracy(make_config, model, target):
+    metrics = train(make_config(*REAL_MNIST, f"model={model}", "trainer.max_epochs=3"))
+    assert metrics["test/acc"] >= target
+    assert metrics["val/acc_best"] >= target - 0.01
+
+
+# data set: (loss, epochs, metric, target). Early stopping is off: on validation splits of 30
+# samples the accuracy ties for many epochs and would stop the run before it has learned.
+TARGETS = {
+    "iris": ("cross_entropy", 100, "test/acc", 0.93),
+    "wine": ("cross_entropy", 50, "test/acc", 0.94),
+    "breast_cancer": ("bce_with_logits", 50, "test/acc", 0.95),
+    "digits": ("cross_entropy", 40, "test/acc", 0.96),
+    "diabetes": ("mse", 60, "test/r2", 0.40),
+}
+
+
+@pytest.mark.parametrize("name", sorted(TARGETS))
+def test_an_mlp_reaches_the_target_on_real_tabular_data(make_config, name):
+    loss, epochs, metric, target = TARGETS[name]
+    metrics = train(
+        make_config(
+            f"data={name}",
+            "model=mlp",
+            f"loss={loss}",
+            f"trainer.max_epochs={epochs}",
+            "callbacks.early_stopping=null",
+        )
+    )
+    assert metrics[metric] >= target
+
+
+@pytest.mark.parametrize(("cell", "solved"), [("lstm", True), ("gru", True), ("rnn", False)])
+def test_the_adding_problem_needs_gated_memory(make_config, cell, solved):
+    """seq_len=100, the same budget for every cell (experiment=adding: 10 epochs)."""
+    metrics = train(make_config("experiment=adding", f"model.cell={cell}"))
+    if solved:
+        assert metrics["test/mse"] < 0.01
+    else:
+        assert metrics["test/mse"] > 0.1  # the mean predictor's is 0.167
+
+
+@requires_real_mnist
+@pytest.mark.parametrize(
+    ("experiment", "extra", "target"),
+    [
+        ("mnist_lstm", [], 0.98),  # 3 epochs
+        ("mnist_lstm", ["model.cell=gru"], 0.98),
+        ("mnist_transformer", [], 0.97),  # 5 epochs
+    ],
+)
+def test_recurrent_and_attention_models_on_mnist(make_config, experiment, extra, target):
+    metrics = train(make_config(*REAL_MNIST, f"experiment={experiment}", *extra))
+    assert metrics["test/acc"] >= target
