@@ -223,3 +223,15 @@ def test_gradient_by_step_measures_each_step_without_touching_training(make_conf
     norms = SequenceGradients("unused", samples=16)._gradient_by_step(trainer, module)
     assert len(norms) == 6 and all(norm > 0 for norm in norms)
     assert module.training and all(p.grad is None for p in module.parameters())
+
+
+def test_gradient_by_step_is_for_recurrent_models_only(make_config, tmp_path):
+    from types import SimpleNamespace
+
+    from litlab.build import build_module
+    from litlab.callbacks import SequenceGradients
+
+    callback = SequenceGradients(tmp_path / "plots")
+    module = build_module(make_config("data=adding", "model=mlp", "loss=mse"))
+    callback.on_train_epoch_end(SimpleNamespace(is_global_zero=True), module)
+    assert callback.norms == [] and not (tmp_path / "plots").exists()

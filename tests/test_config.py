@@ -213,6 +213,10 @@ def test_every_rule_names_a_key_and_a_working_example():
         (["data.task=foo"], "data.task"),
         (["data=synthetic_classification", "data.num_classes=abc"], "data.num_classes"),
         (["data=synthetic_classification", "data.num_classes=2.5"], "data.num_classes"),
+        # num_features and input_shape are computed from seq_len
+        (["data=adding", "loss=mse", "data.seq_len=abc"], "data.seq_len"),
+        (["data=adding", "loss=mse", "data.seq_len=0"], "data.seq_len"),
+        (["data.std=0"], "data.std"),
     ],
 )
 def test_a_bad_value_that_other_keys_read_is_named_not_a_traceback(make_config, overrides, key):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from torchvision.datasets import MNIST
+from torchvision.datasets import KMNIST, MNIST, FashionMNIST
 
 from litlab.data import (
     MNISTDataModule,
@@ -349,6 +349,12 @@ def test_mnist_format_data_sets_read_their_own_folder(tmp_path, name, folder, fi
     torch.testing.assert_close(batch, expected.unsqueeze(1))  # the data set's own statistics
 
 
+@pytest.mark.parametrize(("name", "source"), [("fashion_mnist", FashionMNIST), ("kmnist", KMNIST)])
+def test_class_names_are_torchvisions(name, source):
+    _, kwargs = data_kwargs(name)
+    assert kwargs["class_names"] == source.classes
+
+
 def test_an_unknown_mnist_format_data_set_is_named(tmp_path):
     _, kwargs = data_kwargs("mnist", data_dir=str(tmp_path), seed=0)
     with pytest.raises(ConfigError, match="data.dataset='emnist' is unknown.*kmnist"):
@@ -415,6 +421,8 @@ def test_sklearn_facts_must_be_the_data_sets_own():
         sklearn_module("iris", num_features=5)
     with pytest.raises(ConfigError, match="leave no training samples"):
         sklearn_module("wine", val_size=0.5, test_size=0.5)
+    with pytest.raises(ConfigError, match="data.val_size leaves 2 samples .* fewer than its 3"):
+        sklearn_module("iris", val_size=2)
     with pytest.raises(ConfigError, match="data.dataset='boston' is unknown"):
         SklearnDataModule(dataset="boston", task="regression", num_features=13, num_outputs=1)
 

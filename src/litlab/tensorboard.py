@@ -64,6 +64,8 @@ SKIPPED_KEYS = {
         "num_features",
         "input_shape",
         "class_names",
+        "mean",
+        "std",
     ),
     "optimizer": ("fused", "foreach"),
     "model": ("in_features", "out_features", "input_shape"),

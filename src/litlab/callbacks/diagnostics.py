@@ -19,6 +19,10 @@ from litlab.tensorboard import writers
 
 log = logging.getLogger(__name__)
 
+# The name under which a network's own parameters (a Transformer's class token and position
+# embeddings: held by the network, not by a layer) are reported.
+OWN_PARAMETERS = "(own)"
+
 
 class TrainingDiagnostics(L.Callback):
     """Every ``every_n_steps`` training steps logs ``diagnostics/grad_norm/<layer>`` (L2 norm of
@@ -86,7 +90,7 @@ class TrainingDiagnostics(L.Callback):
         for name, module in pl_module.net.named_modules():
             grads = [p.grad for p in module.parameters(recurse=False) if p.grad is not None]
             if grads:
-                self._grad_norms[name] = torch.linalg.vector_norm(
+                self._grad_norms[name or OWN_PARAMETERS] = torch.linalg.vector_norm(
                     torch.stack([torch.linalg.vector_norm(g) for g in grads])
                 )
         if not self._grad_norms:

@@ -17,6 +17,7 @@ import torch
 from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 
+from litlab.callbacks.diagnostics import OWN_PARAMETERS
 from litlab.lightning_modules import metric_float
 from litlab.metric_names import is_overall_metric, is_timing
 from litlab.resume import kept_history
@@ -155,7 +156,7 @@ def _scalars(trainer: L.Trainer, prefix: str) -> dict[str, float]:
 
 def data_summary(datamodule: Any) -> dict[str, Any]:
     return {
-        "name": type(datamodule).__name__,
+        "name": getattr(datamodule, "name", None) or type(datamodule).__name__,
         "task": datamodule.task,
         "class_names": datamodule.class_names,
         "input_shape": list(datamodule.input_shape) if datamodule.input_shape else None,
@@ -168,10 +169,10 @@ def model_summary(net: nn.Module, datamodule: Any) -> dict[str, Any]:
     """Parameter count and output shape of each layer, found by one forward pass of an example
     in eval mode (no dropout, no random numbers drawn). A layer is a module without submodules,
     or one that holds parameters of its own (attention's projections, a Transformer's class
-    token and position embeddings: the network itself, named "(own)"); each counts only the
+    token and position embeddings: the network itself, OWN_PARAMETERS); each counts only the
     parameters it holds, so the rows add up to the total."""
     layers = {
-        name or "(own)": module
+        name or OWN_PARAMETERS: module
         for name, module in net.named_modules()
         if (name and not any(module.children())) or _own_parameters(module)
     }

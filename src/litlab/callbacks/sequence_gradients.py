@@ -43,14 +43,16 @@ class SequenceGradients(L.Callback):
         datamodule = trainer.datamodule
         inputs, targets = (t[: self.samples] for t in datamodule.splits["val"])
         inputs = datamodule.prepare_inputs(inputs.to(pl_module.device).clone(), training=False)
-        sequence = as_sequence(inputs, pl_module.net.steps).detach().requires_grad_(True)
+        sequence = as_sequence(inputs, pl_module.net.steps).detach()
+        precision = getattr(trainer, "precision_plugin", None)  # bf16-true: inputs in bf16
+        sequence = (precision.convert_input(sequence) if precision else sequence).requires_grad_()
         was_training = pl_module.training
         pl_module.eval()  # no dropout; cuDNN's RNN backward needs training mode, so it is off
         try:
             with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False):
-                outputs = pl_module(sequence)
+                outputs = pl_module(sequence).float()
                 loss = pl_module.loss(pl_module.loss_input(outputs), targets.to(outputs.device))
                 (gradient,) = torch.autograd.grad(loss, sequence)
         finally:
             pl_module.train(was_training)
-        return gradient.norm(dim=2).mean(dim=0).tolist()  # (steps,)
+        return gradient.float().norm(dim=2).mean(dim=0).tolist()  # (steps,)

@@ -186,6 +186,8 @@ RULES = (
     Rule("model.compile", BOOLEAN, "model.compile=true"),
     # -- data -------------------------------------------------------------------------
     Rule("data.task", one_of(*TASKS), "data.task=multiclass"),
+    # before num_features and input_shape, which are computed from it
+    Rule("data.seq_len", int_at_least(2), "data.seq_len=100"),
     Rule("data.num_classes", int_at_least(2), "data.num_classes=3"),
     Rule("data.num_outputs", int_at_least(1), "data.num_outputs=1"),
     Rule("data.num_features", int_at_least(1), "data.num_features=13"),
@@ -200,11 +202,12 @@ RULES = (
         ),
         "data.input_shape=[1,28,28]",
     ),
-    Rule("data.seq_len", int_at_least(2), "data.seq_len=100"),
     Rule("data.batch_size", int_at_least(1), "data.batch_size=128"),
     Rule("data.eval_batch_size", int_at_least(1), "data.eval_batch_size=1000"),
     Rule("data.num_samples", int_at_least(3), "data.num_samples=6000"),
     Rule("data.noise", number_at_least(0), "data.noise=0.5"),
+    Rule("data.mean", Domain(_is_number, "a number"), "data.mean=0.1307"),
+    Rule("data.std", number_above(0), "data.std=0.3081"),
     Rule("data.val_size", COUNT_OR_FRACTION, "data.val_size=5000"),
     Rule("data.test_size", COUNT_OR_FRACTION, "data.test_size=0.2"),
     Rule("data.download", BOOLEAN, "data.download=false"),
@@ -386,7 +389,7 @@ MODEL_INPUTS = {
     "litlab.models.Transformer": (3, 2),
 }
 SHAPE_WORDS = {3: "images ([channels, height, width])", 2: "sequences ([steps, features])"}
-SHAPED_DATA = {3: "data=mnist, data=fashion_mnist or data=digits", 2: "data=adding"}
+SHAPED_DATA = {3: "data=mnist, fashion_mnist, kmnist or digits", 2: "data=adding"}
 
 
 def _check_model_fits_data(cfg: DictConfig, choices: dict[str, str]) -> None:

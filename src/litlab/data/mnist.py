@@ -32,9 +32,9 @@ class MNISTDataModule(TensorDataModule):
     def __init__(
         self,
         data_dir: str,
+        mean: float,
+        std: float,
         dataset: str = "mnist",
-        mean: float = 0.1307,
-        std: float = 0.3081,
         val_size: int | float = 5000,
         download: bool = True,
         augment: bool = False,

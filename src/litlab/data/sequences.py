@@ -55,6 +55,7 @@ class SequenceDataModule(TensorDataModule):
                 f"data.seq_len={seq_len}: leave them to their interpolations in conf/data/."
             )
         self.generator, self.seq_len, self.num_samples = generator, seq_len, num_samples
+        self.name = f"{generator} (seq_len={seq_len})"  # the report names the data set by it
         self.test_count = split_count("data.test_size", test_size, num_samples)
         self.val_count = split_count("data.val_size", val_size, num_samples)
         if self.val_count + self.test_count >= num_samples:

@@ -43,6 +43,7 @@ class SklearnDataModule(TensorDataModule):
                 f"data.dataset={dataset!r} is unknown; use one of {', '.join(DATASETS)}."
             )
         self.dataset, self.val_size, self.test_size = dataset, val_size, test_size
+        self.name = dataset  # the report names the data set by it
 
     def load_splits(self) -> dict[str, Split]:
         bunch = _loader(self.dataset)()
@@ -78,6 +79,14 @@ class SklearnDataModule(TensorDataModule):
         split with few of one species."""
         if self.task == "regression":
             return seeded_split(len(targets), [val_count, test_count], self.seed)
+        classes = len(targets.unique())
+        for key, count in (("data.val_size", val_count), ("data.test_size", test_count)):
+            if count < classes:
+                raise ConfigError(
+                    f"{key} leaves {count} samples of data={self.dataset}, fewer than its "
+                    f"{classes} classes: a stratified split holds one of each at least. Give "
+                    f"a count of {classes} or more, or a fraction such as {key}=0.2."
+                )
         from sklearn.model_selection import train_test_split
 
         everything = np.arange(len(targets))

@@ -61,7 +61,8 @@ class CNN(nn.Module):
                     "kernel_sizes",
                     kernel_sizes,
                     f"a {input_shape} input is too small for kernel sizes {kernel_sizes}: "
-                    "it shrinks to nothing; use fewer or smaller kernels",
+                    "it shrinks to nothing; use fewer or smaller kernels (8x8 digits: "
+                    "kernel_sizes=[3,3] with paddings=[1,1])",
                 )
             conv = nn.Conv2d(in_channels, out_channels, kernel, padding=pad)
             features += [conv, nn.ReLU(), nn.MaxPool2d(2)]

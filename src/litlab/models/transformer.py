@@ -41,7 +41,10 @@ class Transformer(nn.Module):
         dim, heads = require_positive_int("dim", dim), require_positive_int("heads", heads)
         if dim % heads:
             raise ArgumentError(
-                "heads", heads, f"dim={dim} must split evenly over heads={heads}, e.g. heads=4"
+                "heads",
+                heads,
+                f"dim={dim} must split evenly over heads={heads}, e.g. heads="
+                f"{max(h for h in range(1, min(heads, dim) + 1) if dim % h == 0)}",
             )
         if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio, (int, float)) or mlp_ratio <= 0:
             raise ArgumentError("mlp_ratio", mlp_ratio, f"mlp_ratio must be > 0, got {mlp_ratio!r}")
@@ -93,7 +96,7 @@ class StepEmbedding(nn.Module):
         self.project = nn.Linear(features, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.project(x.view(len(x), self.steps, -1))
+        return self.project(x.reshape(len(x), self.steps, -1))
 
 
 def _embedding(
