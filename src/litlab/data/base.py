@@ -28,6 +28,20 @@ def split_count(key: str, value: int | float, total: int) -> int:
     return int(count)
 
 
+def held_out_counts(val_size: int | float, test_size: int | float, total: int) -> tuple[int, int]:
+    """``(val_count, test_count)`` of a data set that has no official test split; both must
+    leave training samples."""
+    test_count = split_count("data.test_size", test_size, total)
+    val_count = split_count("data.val_size", val_size, total)
+    if val_count + test_count >= total:
+        raise ConfigError(
+            f"data.val_size={val_size} and data.test_size={test_size} leave no training "
+            f"samples out of {total}; make them smaller, e.g. data.val_size=0.1 "
+            "data.test_size=0.2."
+        )
+    return val_count, test_count
+
+
 class TensorDataModule(L.LightningDataModule):
     """Holds train/val/test splits as ``(inputs, targets)`` tensors on the CPU and serves them
     through :class:`TensorBatchLoader`. Subclasses implement :meth:`load_splits` and, for raw

@@ -9,7 +9,7 @@ a plain tanh RNN's gradient vanishes and an LSTM's or GRU's does not.
 
 import torch
 
-from litlab.data.base import Split, TensorDataModule, seeded_split, split_count
+from litlab.data.base import Split, TensorDataModule, held_out_counts, seeded_split
 from litlab.errors import ConfigError
 
 GENERATORS = ("adding",)
@@ -56,13 +56,7 @@ class SequenceDataModule(TensorDataModule):
             )
         self.generator, self.seq_len, self.num_samples = generator, seq_len, num_samples
         self.name = f"{generator} (seq_len={seq_len})"  # the report names the data set by it
-        self.test_count = split_count("data.test_size", test_size, num_samples)
-        self.val_count = split_count("data.val_size", val_size, num_samples)
-        if self.val_count + self.test_count >= num_samples:
-            raise ConfigError(
-                f"data.val_size={val_size} and data.test_size={test_size} leave no training "
-                f"samples out of data.num_samples={num_samples}; make them smaller."
-            )
+        self.val_count, self.test_count = held_out_counts(val_size, test_size, num_samples)
 
     def load_splits(self) -> dict[str, Split]:
         rng = torch.Generator().manual_seed(self.seed)

@@ -7,7 +7,13 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from litlab.data.base import Split, TensorDataModule, seeded_split, split_count, standardise
+from litlab.data.base import (
+    Split,
+    TensorDataModule,
+    held_out_counts,
+    seeded_split,
+    standardise,
+)
 from litlab.errors import ConfigError, DataError
 
 DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
@@ -50,15 +56,7 @@ class SklearnDataModule(TensorDataModule):
         inputs = torch.as_tensor(np.asarray(bunch.data), dtype=torch.float32)
         targets = torch.as_tensor(np.asarray(bunch.target))
         self._check_facts(inputs, targets)
-        total = len(inputs)
-        test_count = split_count("data.test_size", self.test_size, total)
-        val_count = split_count("data.val_size", self.val_size, total)
-        if val_count + test_count >= total:
-            raise ConfigError(
-                f"data.val_size={self.val_size} and data.test_size={self.test_size} leave no "
-                f"training samples of the {total} in data={self.dataset}; make them smaller, "
-                "e.g. data.val_size=0.2 data.test_size=0.2."
-            )
+        val_count, test_count = held_out_counts(self.val_size, self.test_size, len(inputs))
         train, val, test = self._split(targets, val_count, test_count)
         if self.input_shape is not None:  # images: one statistic for every pixel
             flat = inputs[train].flatten()

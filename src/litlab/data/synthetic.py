@@ -4,7 +4,13 @@ from collections.abc import Callable
 
 import torch
 
-from litlab.data.base import Split, TensorDataModule, seeded_split, split_count, standardise
+from litlab.data.base import (
+    Split,
+    TensorDataModule,
+    held_out_counts,
+    seeded_split,
+    standardise,
+)
 from litlab.errors import ConfigError
 
 Generator = Callable[[int, int, int | None, float, torch.Generator], Split]
@@ -86,14 +92,7 @@ class SyntheticDataModule(TensorDataModule):
         if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 3:
             raise ConfigError(f"data.num_samples={num_samples!r} must be an integer >= 3.")
         self.generator, self.num_samples, self.noise = generator, num_samples, noise
-        self.test_count = split_count("data.test_size", test_size, num_samples)
-        self.val_count = split_count("data.val_size", val_size, num_samples)
-        if self.val_count + self.test_count >= num_samples:
-            raise ConfigError(
-                f"data.val_size={val_size} and data.test_size={test_size} leave no training "
-                f"samples out of data.num_samples={num_samples}; make them smaller, e.g. "
-                "data.val_size=0.1 data.test_size=0.2."
-            )
+        self.val_count, self.test_count = held_out_counts(val_size, test_size, num_samples)
 
     def load_splits(self) -> dict[str, Split]:
         rng = torch.Generator().manual_seed(self.seed)

@@ -50,9 +50,8 @@ def require_one_of(name: str, value: object, choices: Sequence[str]) -> str:
     return value
 
 
-def sequence_shape(input_shape: Sequence[int] | None) -> tuple[int, int]:
-    """``(steps, features)`` of a sequence model's input: ``[steps, features]`` for sequence
-    data, or ``[channels, height, width]`` for images read one row per step."""
+def require_shaped_input(input_shape: Sequence[int] | None) -> list[int]:
+    """``[steps, features]`` (sequences) or ``[channels, height, width]`` (images)."""
     if input_shape is None or len(input_shape) not in (2, 3):
         raise ArgumentError(
             "input_shape",
@@ -60,7 +59,13 @@ def sequence_shape(input_shape: Sequence[int] | None) -> tuple[int, int]:
             "input_shape must be [steps, features] (sequences) or [channels, height, width] "
             f"(images), got {input_shape!r}",
         )
-    shape = require_positive_ints("input_shape", input_shape)
+    return require_positive_ints("input_shape", input_shape)
+
+
+def sequence_shape(input_shape: Sequence[int] | None) -> tuple[int, int]:
+    """``(steps, features)`` of a sequence model's input: ``[steps, features]`` for sequence
+    data, or ``[channels, height, width]`` for images read one row per step."""
+    shape = require_shaped_input(input_shape)
     if len(shape) == 2:
         return shape[0], shape[1]
     channels, height, width = shape

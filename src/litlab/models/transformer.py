@@ -7,8 +7,8 @@ from litlab.models.checks import (
     ArgumentError,
     require_one_of,
     require_positive_int,
-    require_positive_ints,
     require_probability,
+    require_shaped_input,
 )
 
 
@@ -102,14 +102,7 @@ class StepEmbedding(nn.Module):
 def _embedding(
     input_shape: Sequence[int] | None, dim: int, patch_size: int
 ) -> tuple[nn.Module, int]:
-    if input_shape is None or len(input_shape) not in (2, 3):
-        raise ArgumentError(
-            "input_shape",
-            input_shape,
-            "input_shape must be [channels, height, width] (images) or [steps, features] "
-            f"(sequences), got {input_shape!r}",
-        )
-    shape = require_positive_ints("input_shape", input_shape)
+    shape = require_shaped_input(input_shape)
     if len(shape) == 2:
         steps, features = shape
         return StepEmbedding(steps, features, dim), steps
