@@ -18,6 +18,8 @@ LAYERS = {
     "litlab.cli": 3,  # entry points
     "litlab.train": 2,  # orchestration
     "litlab.evaluate": 2,
+    "litlab.predict": 2,
+    "litlab.export": 2,
     "litlab.sweep": 2,
     "litlab.build": 1,  # parts
     "litlab.lightning_modules": 1,

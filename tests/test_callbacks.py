@@ -183,7 +183,7 @@ def test_a_new_test_removes_the_images_of_an_earlier_one(tmp_path):
 
     plots = tmp_path / "plots"
     plots.mkdir()
-    for name in ("confusion_matrix.png", "misclassified.png", "learning_curves.png"):
+    for name in ("confusion_matrix.png", "top_losses.png", "learning_curves.png"):
         (plots / name).write_bytes(b"old")
     ReportData(tmp_path).on_test_start(SimpleNamespace(is_global_zero=True), None)
     assert [p.name for p in plots.iterdir()] == ["learning_curves.png"]

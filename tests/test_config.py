@@ -51,7 +51,7 @@ def test_groups_offer_the_documented_options():
     assert options("scheduler") == ["cosine", "none", "onecycle", "plateau", "step"]
     assert options("trainer") == ["cpu", "ddp_cpu", "default", "gpu", "multi_gpu"]
     assert options("logger") == ["csv", "none", "tensorboard"]
-    assert options("callbacks") == ["default", "none"]
+    assert options("callbacks") == ["default", "evaluation", "none"]
     assert {"mnist_simple_nn", "mnist_cnn"} <= set(options("experiment"))
     assert options("debug") == ["fast", "overfit"]
 

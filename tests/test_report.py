@@ -179,15 +179,16 @@ def test_regression_report_plots_predictions_and_residuals(make_config):
     assert "| test/r2 |" in (folder / "report.md").read_text()
 
 
-def test_image_runs_show_misclassified_digits(tiny_mnist, tmp_path):
+def test_image_runs_show_their_top_losses(tiny_mnist, tmp_path):
     overrides = mnist_overrides(tiny_mnist, "model=cnn", "trainer.max_epochs=1")
     cfg = compose_quiet(overrides, tmp_path / "run", images=True)
     train(cfg)
     folder = Path(cfg.paths.output_dir)
-    (image,) = events(folder).Images("test/misclassified")
+    (image,) = events(folder).Images("test/top_losses")
     assert image.encoded_image_string.startswith(b"\x89PNG")
-    png_size(folder / "plots" / "misclassified.png")
-    assert "plots/misclassified.png" in (folder / "report.md").read_text()
+    png_size(folder / "plots" / "top_losses.png")
+    report = (folder / "report.md").read_text()
+    assert "plots/top_losses.png" in report and "## Top losses" in report
 
 
 # -- fit diagnosis ------------------------------------------------------------------------------
@@ -232,9 +233,8 @@ def test_plots_are_real_images_of_sane_size(tmp_path):
         "per_class": plots.per_class_figure(list("abc"), [0.5, 0.9, 0.7], "F1"),
         "scatter": plots.predicted_vs_true_figure(true, true + rng.normal(size=300) * 0.1),
         "residuals": plots.residuals_figure(true, true + rng.normal(size=300) * 0.1),
-        "grid": plots.misclassified_figure(
-            rng.normal(size=(5, 1, 28, 28)), [1] * 5, [2] * 5, list("0123")
-        ),
+        "grid": plots.image_grid_figure(rng.normal(size=(5, 1, 28, 28)), ["1 / 2"] * 5, "t"),
+        "small_grid": plots.image_grid_figure(rng.normal(size=(3, 1, 8, 8)), ["1"] * 3, "t"),
         "sweep": plots.sweep_figure(["lr=0.1", "lr=1"], [0.9, float("nan")], "val/acc_best"),
     }
     for name, figure in figures.items():

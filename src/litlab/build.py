@@ -1,6 +1,7 @@
 """Building a run's parts (data module, LightningModule, trainer) from the composed config."""
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import lightning as L
@@ -10,10 +11,10 @@ from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelSummary, ProgressBar
 from omegaconf import DictConfig, OmegaConf
 
-from litlab.checkpoint import AtomicCheckpointIO
+from litlab.checkpoint import AtomicCheckpointIO, load_checkpoint
 from litlab.config import plain_config
 from litlab.data import TensorDataModule
-from litlab.errors import ConfigError, LitlabError
+from litlab.errors import CheckpointError, ConfigError, LitlabError
 from litlab.lightning_modules import SupervisedModule, make_scheduler
 from litlab.metric_names import class_names_or_indices
 
@@ -67,6 +68,41 @@ def build_module(cfg: DictConfig) -> SupervisedModule:
         monitor_mode=cfg.monitor.mode,
         run_config=plain_config(cfg),
     )
+
+
+@dataclass
+class TrainedModel:
+    """A checkpoint's model with its weights, and the data module and config it was trained
+    with: what evaluate, predict and export start from."""
+
+    run_config: DictConfig
+    datamodule: TensorDataModule
+    module: SupervisedModule
+
+
+def load_trained(ckpt_path: str, data_dir: str) -> TrainedModel:
+    """Rebuild the model of ``ckpt_path`` from the config stored in it (plain: a compiled
+    model's network without compilation) and load its weights. ``data_dir`` is this
+    machine's: the stored config has the training machine's path resolved into it."""
+    checkpoint = load_checkpoint(ckpt_path)
+    run_config = OmegaConf.create(checkpoint["hyper_parameters"]["run_config"])
+    run_config.paths.data_dir = data_dir
+    if "data_dir" in run_config.data:
+        run_config.data.data_dir = data_dir
+    if "compile" in run_config.model:
+        run_config.model.compile = False
+    datamodule = build_datamodule(run_config)
+    module = build_module(run_config)
+    try:
+        module.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as err:
+        raise CheckpointError(
+            f"The weights in {ckpt_path} do not fit the model of its own config "
+            f"({run_config.model._target_}): {str(err).splitlines()[0]} The file was altered or "
+            "assembled from different runs; use an unmodified checkpoint."
+        ) from err
+    module.eval()
+    return TrainedModel(run_config, datamodule, module)
 
 
 def _try_partials(optimizer: Any, scheduler: Any) -> None:

@@ -1,6 +1,7 @@
-"""The entry layer: `litlab-train`, `litlab-eval` and `litlab-report` (train.py and eval.py call
-the first two). Hydra over conf/, what has to happen before Hydra makes a run folder, and user
-errors reported as one paragraph with an exit status instead of a traceback.
+"""The entry layer: `litlab-train`, `litlab-eval`, `litlab-predict`, `litlab-export` and
+`litlab-report` (train.py, eval.py, predict.py and export.py call the first four). Hydra over
+conf/, what has to happen before Hydra makes a run folder, and user errors reported as one
+paragraph with an exit status instead of a traceback.
 
 Exit statuses: 0 done; 1 Hydra's own errors, or a multirun with a failed job; 2 bad input;
 3 a non-finite loss; 128 + N stopped by signal N (130 Ctrl+C, 143 SIGTERM, 140 SIGUSR2).
@@ -235,6 +236,25 @@ def eval_main(cfg: DictConfig) -> None:
     from litlab.evaluate import evaluate  # after validation, as above
 
     evaluate(cfg)
+
+
+@hydra_entry_point("predict")
+def predict_main(cfg: DictConfig) -> None:
+    validate_config(cfg, hydra_choices())
+    from litlab.predict import predict, prediction_table  # after validation, as above
+
+    rows = predict(cfg)
+    print(prediction_table(rows))
+
+
+@hydra_entry_point("export")
+def export_main(cfg: DictConfig) -> None:
+    validate_config(cfg, hydra_choices())
+    from litlab.export import export  # after validation, as above
+
+    path, check = export(cfg)
+    print(f"Wrote {path}")
+    print(f"Check against PyTorch: {check}" if check else "Not checked (verify=false).")
 
 
 def report_main(argv: list[str] | None = None) -> int:

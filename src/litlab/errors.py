@@ -26,6 +26,10 @@ class CheckpointError(LitlabError):
     be written."""
 
 
+class ExportError(LitlabError):
+    """An exported model that does not reproduce the PyTorch model's outputs."""
+
+
 class NonFiniteLossError(LitlabError):
     """Training diverged: the loss became NaN or infinite."""
 

@@ -10,6 +10,10 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+from omegaconf import OmegaConf
+
+from litlab.run_folder import CONFIG, RUN_RECORD, free_path, write_atomically, write_json
+
 PACKAGES = (
     "litlab",
     "torch",
@@ -33,6 +37,13 @@ def run_record(project_root: Path) -> dict[str, Any]:
         "versions": {"python": platform.python_version(), **package_versions()},
         "git": git_state(project_root),
     }
+
+
+def write_run_records(run: Path, config: dict[str, Any], project_root: Path, **facts: Any) -> None:
+    """config.yaml (the resolved config) and run.json (:func:`run_record` plus ``facts``); a
+    resumed run keeps the first ones beside (config.1.yaml, run.1.json ...)."""
+    write_atomically(free_path(run / CONFIG), OmegaConf.to_yaml(OmegaConf.create(config)))
+    write_json(free_path(run / RUN_RECORD), {**run_record(project_root), **facts})
 
 
 def package_versions() -> dict[str, str | None]:

@@ -11,6 +11,8 @@ that a later step or a resume trusts are written (whole or not at all), and what
       metrics.json                         final metrics: its presence means "finished"
       status.json                          a sweep job's outcome (ok / failed)
       report.md, plots/                    what a person reads
+    predict.py's and export.py's run folders hold predictions.csv and predictions.png, or
+    model.onnx / model.pt2; eval.py's hold a training run's test files for the split it tested.
 
 Imports nothing heavy (no torch): ``litlab-report`` and the command line read folders with it.
 """
@@ -37,8 +39,12 @@ REPORT = "report.md"
 PLOTS = "plots"
 # plots/ files that callbacks draw when the run tests, and the report links
 CONFUSION_MATRIX_PLOT = "confusion_matrix.png"
-MISCLASSIFIED_PLOT = "misclassified.png"
-TEST_PLOTS = (CONFUSION_MATRIX_PLOT, MISCLASSIFIED_PLOT)
+TOP_LOSSES_PLOT = "top_losses.png"
+TEST_PLOTS = (CONFUSION_MATRIX_PLOT, TOP_LOSSES_PLOT)
+# predict.py and export.py
+PREDICTIONS = "predictions.csv"
+PREDICTIONS_PLOT = "predictions.png"
+EXPORTED_MODELS = {"onnx": "model.onnx", "pt2": "model.pt2"}
 # drawn after every training epoch of a recurrent model
 GRADIENT_BY_STEP_PLOT = "gradient_by_time_step.png"
 
@@ -84,6 +90,15 @@ def write_atomically(
 
 def write_json(path: Path, value: Any) -> Path:
     return write_atomically(path, json.dumps(value, indent=2) + "\n")
+
+
+def update_report_data(run: Path, **sections: Any) -> Path:
+    """Replace ``sections`` of report_data.json, keeping the others (several callbacks write
+    their part of it)."""
+    path = run / REPORT_DATA
+    data = read_json_object(path) if path.is_file() else {}
+    data.update(sections)
+    return write_atomically(path, json.dumps(data) + "\n")
 
 
 def read_json_object(path: Path) -> dict[str, Any]:

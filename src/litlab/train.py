@@ -1,6 +1,5 @@
 """`train(cfg)`: fit a model, test its best checkpoint, write metrics.json (`litlab-train`)."""
 
-import json
 import logging
 import os
 import signal
@@ -11,7 +10,7 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.utilities.exceptions import SIGTERMException
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from litlab import PROJECT_ROOT, resume
 from litlab.build import build_datamodule, build_module, build_trainer
@@ -20,9 +19,9 @@ from litlab.config import hydra_choices, plain_config, validate_config
 from litlab.errors import TrainingInterrupted
 from litlab.lightning_modules import float_metrics
 from litlab.metric_names import is_overall_metric
-from litlab.record import run_record
-from litlab.report.run import write_run_report
-from litlab.run_folder import CONFIG, RUN_RECORD, free_path, write_atomically, write_metrics
+from litlab.record import write_run_records
+from litlab.report.run import write_run_report_or_warn
+from litlab.run_folder import write_metrics
 from litlab.tensorboard import log_hparams, run_hparams
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule.setup("fit")  # reads the data now, so that data errors come before the trainer
     trainer = build_trainer(cfg)
     if trainer.is_global_zero:
-        _write_records(cfg, output_dir)
+        write_run_records(
+            output_dir, plain_config(cfg), PROJECT_ROOT, resumed_from=cfg.get("ckpt_path")
+        )
         resume.set_aside_result(output_dir)  # resume=force: the old result stays beside
 
     with _sigterm_as_interruption():
@@ -73,33 +74,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         num_params = sum(parameter.numel() for parameter in module.net.parameters())
         hparams = run_hparams(cfg, hydra_choices(), num_params)
         log_hparams(trainer, hparams, {k: v for k, v in metrics.items() if is_overall_metric(k)})
-        _write_report(output_dir)
+        write_run_report_or_warn(output_dir)
         log.info("Run folder: %s", output_dir)
     return metrics
-
-
-def _write_records(cfg: DictConfig, output_dir: Path) -> None:
-    """config.yaml and run.json; a resumed run keeps the first ones (config.1.yaml...)."""
-    config = OmegaConf.to_yaml(OmegaConf.create(plain_config(cfg)))
-    write_atomically(free_path(output_dir / CONFIG), config)
-    record = {**run_record(PROJECT_ROOT), "resumed_from": cfg.get("ckpt_path")}
-    write_atomically(free_path(output_dir / RUN_RECORD), json.dumps(record, indent=2) + "\n")
-
-
-def _write_report(output_dir: Path) -> None:
-    """report.md and plots/. The run's results are safe in metrics.json by now, so a failure
-    here is a warning, not a failed run."""
-    try:
-        report, _ = write_run_report(output_dir)
-        log.info("Report: %s", report)
-    except Exception as err:  # noqa: BLE001
-        log.warning(
-            "The run finished but report.md could not be written (%s: %s); rebuild it with "
-            "`litlab-report %s`.",
-            type(err).__name__,
-            err,
-            output_dir,
-        )
 
 
 @contextmanager

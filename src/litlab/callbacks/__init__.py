@@ -8,6 +8,7 @@ from litlab.callbacks.graceful_stop import GracefulStop
 from litlab.callbacks.last_checkpoint import LastCheckpoint
 from litlab.callbacks.report_data import ReportData
 from litlab.callbacks.sequence_gradients import SequenceGradients
+from litlab.callbacks.top_losses import TopLosses
 
 __all__ = [
     "EpochTimer",
@@ -17,5 +18,6 @@ __all__ = [
     "ReportData",
     "SequenceGradients",
     "StopOnNonFiniteLoss",
+    "TopLosses",
     "TrainingDiagnostics",
 ]

@@ -7,7 +7,6 @@ when it is the chosen logger; the report needs one row per finished epoch in eve
 
 import csv
 import io
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -24,9 +23,9 @@ from litlab.resume import kept_history
 from litlab.run_folder import (
     HISTORY,
     PLOTS,
-    REPORT_DATA,
     TEST_PLOTS,
     read_history,
+    update_report_data,
     write_atomically,
 )
 
@@ -43,14 +42,23 @@ class ReportData(L.Callback):
         self._val_metrics: dict[int, dict[str, float]] = {}
         self._predictions: list[torch.Tensor] = []
         self._targets: list[torch.Tensor] = []
+        self._summarised = False
 
     # -- fitting -------------------------------------------------------------------------
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._summarise(trainer, pl_module)
+
+    def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if stage == "test" and not self._summarised:  # testing without fitting: eval.py
+            self._summarise(trainer, pl_module)
+
+    def _summarise(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero:
             datamodule = trainer.datamodule
             self._update_data(
                 data=data_summary(datamodule), model=model_summary(pl_module.net, datamodule)
             )
+        self._summarised = True
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         history = self.dirpath / HISTORY
@@ -115,7 +123,7 @@ class ReportData(L.Callback):
             self._targets.append(batch[1].detach().float().cpu())
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        test: dict[str, Any] = {}
+        test: dict[str, Any] = {"split": pl_module.test_name}
         confusion = pl_module.confusion_matrices.get("test")
         if confusion is not None:
             test["confusion_matrix"] = confusion.tolist()  # already summed over ranks
@@ -128,10 +136,7 @@ class ReportData(L.Callback):
             self._update_data(test=test)
 
     def _update_data(self, **sections: Any) -> None:
-        path = self.dirpath / REPORT_DATA
-        data = json.loads(path.read_text()) if path.is_file() else {}
-        data.update(sections)
-        write_atomically(path, json.dumps(data) + "\n")
+        update_report_data(self.dirpath, **sections)
 
 
 def _gathered(values: list[float]) -> list[float]:

@@ -101,6 +101,24 @@ RULES = (
     Rule("stop_on_failure", BOOLEAN, "stop_on_failure=true"),
     Rule("ckpt_path", Domain(lambda v: isinstance(v, str) and v != "", "a file path"), ""),
     Rule("split", one_of("test", "val"), "split=test"),
+    # conf/predict.yaml
+    Rule("inputs", Domain(lambda v: isinstance(v, str) and v != "", "a file, folder or glob"), ""),
+    Rule("top_k", int_at_least(1), "top_k=3"),
+    Rule("batch_size", int_at_least(1), "batch_size=256"),
+    Rule("max_shown", int_at_least(0), "max_shown=64"),
+    Rule(
+        "preprocess.invert",
+        Domain(lambda v: v in ("auto", True, False), "auto, true or false"),
+        "preprocess.invert=auto",
+    ),
+    Rule("preprocess.level", BOOLEAN, "preprocess.level=false"),
+    Rule("preprocess.crop", BOOLEAN, "preprocess.crop=false"),
+    Rule("preprocess.fit", BOOLEAN, "preprocess.fit=false"),
+    Rule("preprocess.centre", BOOLEAN, "preprocess.centre=false"),
+    # conf/export.yaml
+    Rule("format", one_of("onnx", "pt2"), "format=onnx"),
+    Rule("verify", BOOLEAN, "verify=false"),
+    Rule("tolerance", number_above(0), "tolerance=1e-4"),
     # -- trainer ----------------------------------------------------------------------
     Rule(
         "trainer.max_epochs",
@@ -290,15 +308,16 @@ RULES = (
         "callbacks.sequence_gradients.samples=256",
     ),
     Rule(
-        "callbacks.evaluation_images.misclassified",
-        int_at_least(0, note=" (a number of images)"),
-        "callbacks.evaluation_images.misclassified=32",
+        "callbacks.top_losses.count",
+        int_at_least(0, note=" (a number of samples)"),
+        "callbacks.top_losses.count=32",
     ),
 )
 
 # How to fill a required key (??? in conf/) that was not given.
 REQUIRED_EXAMPLES = {
     "ckpt_path": "ckpt_path=outputs/train/runs/<run>/checkpoints/best.ckpt",
+    "inputs": "inputs=my_digit.png (a file, a folder, or a quoted pattern like 'digits/*.png')",
 }
 
 # Which task each built-in loss fits, and the loss options to suggest per task.

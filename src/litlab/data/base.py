@@ -1,10 +1,12 @@
 """The common part of litlab's data modules: splits held as tensors, loaders, batch preparation."""
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import lightning as L
 import torch
 
+from litlab.data.images import ImageForm
 from litlab.data.tensor_loader import EpochPermutation, TensorBatchLoader
 from litlab.errors import ConfigError
 from litlab.metric_names import TASKS, class_names_or_indices
@@ -50,7 +52,18 @@ class TensorDataModule(L.LightningDataModule):
     The keyword arguments ``task``, ``num_classes``, ``num_outputs``, ``num_features``,
     ``input_shape`` and ``class_names`` are the data set's facts that the rest of the config
     reads; subclasses check that the loaded data agrees with them.
+
+    A trained model is used on inputs in the data set's *raw* form: float ``(N, *input_shape)``
+    (or ``(N, num_features)`` for tabular data) in the units of the original data (MNIST:
+    pixels 0..255, white ink on black; tables: each feature in its own unit). :meth:`normalise`
+    turns raw inputs into model inputs, :meth:`raw_inputs` gives a stored split in raw form,
+    and :meth:`target_units` turns a regression model's outputs back into the target's units;
+    ``image_form`` says how the images were made and ``feature_names`` name the columns.
     """
+
+    image_form: ImageForm | None = None
+    input_scaling: "Standardisation | None" = None  # set by load_splits of standardised data
+    target_scaling: "Standardisation | None" = None
 
     def __init__(
         self,
@@ -76,6 +89,7 @@ class TensorDataModule(L.LightningDataModule):
         self.batch_size, self.eval_batch_size, self.seed = batch_size, eval_batch_size, seed
         self.on_device = on_device
         self.splits: dict[str, Split] | None = None
+        self.test_split = "test"  # the split test_dataloader serves (eval.py split=val)
 
     def load_splits(self) -> dict[str, Split]:
         """Return ``{"train": (x, y), "val": (x, y), "test": (x, y)}`` as CPU tensors."""
@@ -85,6 +99,33 @@ class TensorDataModule(L.LightningDataModule):
         """Turn a batch of stored inputs into model inputs (on the model's device); ``training``
         batches may be augmented."""
         return inputs
+
+    @property
+    def feature_names(self) -> list[str]:
+        """The names of the ``num_features`` inputs, as a CSV header gives them."""
+        return [f"x{index}" for index in range(1, self.num_features + 1)]
+
+    def normalise(self, raw: torch.Tensor) -> torch.Tensor:
+        """Raw inputs (see the class docstring) -> model inputs; traceable, for export."""
+        scaling = self._scaling("input_scaling")
+        return raw if scaling is None else scaling.apply(raw)
+
+    def raw_inputs(self, split: str) -> torch.Tensor:
+        """A split's inputs in raw form (float), as :meth:`normalise` takes them."""
+        self.setup()
+        assert self.splits is not None
+        stored = self.splits[split][0].float()
+        scaling = self.input_scaling
+        return stored if scaling is None else scaling.invert(stored)
+
+    def target_units(self, values: torch.Tensor) -> torch.Tensor:
+        """A regression model's outputs in the units of the original target."""
+        scaling = self._scaling("target_scaling")
+        return values if scaling is None else scaling.invert(values)
+
+    def _scaling(self, name: str) -> "Standardisation | None":
+        self.setup()  # the statistics are the training split's
+        return getattr(self, name)
 
     def setup(self, stage: str | None = None) -> None:
         if self.splits is not None:
@@ -148,7 +189,7 @@ class TensorDataModule(L.LightningDataModule):
         return self._loader("val", self.eval_batch_size, train=False)
 
     def test_dataloader(self) -> TensorBatchLoader:
-        return self._loader("test", self.eval_batch_size, train=False)
+        return self._loader(self.test_split, self.eval_batch_size, train=False)
 
     def on_after_batch_transfer(self, batch: Split, dataloader_idx: int) -> Split:
         inputs, targets = batch
@@ -171,7 +212,28 @@ def seeded_split(num_samples: int, sizes: Sequence[int], seed: int) -> list[torc
     return list(order.split([first, *sizes]))
 
 
-def standardise(values: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """Per-feature (column) standardisation with the statistics of ``reference``: the training
-    split's, so that validation and test data leak nothing into the inputs."""
-    return (values - reference.mean(0)) / reference.std(0).clamp_min(1e-8)
+@dataclass(frozen=True)
+class Standardisation:
+    """``(x - mean) / std`` with the statistics of a reference: the training split's, so that
+    validation and test data leak nothing into the inputs. Kept, so that new inputs get the
+    same scaling and outputs can be turned back into their units."""
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    @classmethod
+    def per_feature(cls, reference: torch.Tensor) -> "Standardisation":
+        """One mean and std per feature (column)."""
+        return cls(reference.mean(0), reference.std(0).clamp_min(1e-8))
+
+    @classmethod
+    def overall(cls, reference: torch.Tensor) -> "Standardisation":
+        """One mean and std over every value (image pixels keep their relation)."""
+        flat = reference.flatten()
+        return cls(flat.mean(), flat.std().clamp_min(1e-8))
+
+    def apply(self, values: torch.Tensor) -> torch.Tensor:
+        return (values - self.mean) / self.std
+
+    def invert(self, values: torch.Tensor) -> torch.Tensor:
+        return values * self.std + self.mean

@@ -8,10 +8,20 @@ from torchvision.datasets import KMNIST, MNIST, FashionMNIST
 
 from litlab.data.augment import random_affine
 from litlab.data.base import Split, TensorDataModule, seeded_split, split_count
+from litlab.data.images import ImageForm
 from litlab.errors import ConfigError, DataError
 
 # data.dataset -> torchvision's class; it keeps the files in <data_dir>/<class name>/raw/.
 DATASETS = {"mnist": MNIST, "fashion_mnist": FashionMNIST, "kmnist": KMNIST}
+# How each data set's images were made, white ink on black: MNIST's digits were scaled to fit
+# a 20x20 box and centred by their centre of mass in 28x28 (LeCun et al.); Fashion-MNIST's
+# products were scaled so the longer side fills 28 and centred (Xiao et al. 2017); Kuzushiji-
+# MNIST follows MNIST's recipe (Clanuwat et al. 2018).
+IMAGE_FORMS = {
+    "mnist": ImageForm(height=28, width=28, box=20, centre="mass"),
+    "fashion_mnist": ImageForm(height=28, width=28, box=28, centre="box"),
+    "kmnist": ImageForm(height=28, width=28, box=20, centre="mass"),
+}
 RAW_FILES = (
     "train-images-idx3-ubyte",
     "train-labels-idx1-ubyte",
@@ -48,6 +58,7 @@ class MNISTDataModule(TensorDataModule):
                 f"data.dataset={dataset!r} is unknown; use one of {', '.join(DATASETS)}."
             )
         self.source, self.name = DATASETS[dataset], dataset
+        self.image_form = IMAGE_FORMS[dataset]
         self.mean, self.std = mean, std
         self.data_dir, self.val_size, self.download = Path(data_dir), val_size, download
         self.augment, self.max_shift, self.max_rotation = augment, max_shift, max_rotation
@@ -67,8 +78,17 @@ class MNISTDataModule(TensorDataModule):
         images = inputs.unsqueeze(1).float()
         if self.augment and training:
             images = random_affine(images, self.max_shift, self.max_rotation)
-        # (x / 255 - mean) / std in two kernels instead of three
-        return images.mul_(1 / (255 * self.std)).sub_(self.mean / self.std)
+        return self.normalise(images)
+
+    def normalise(self, raw: torch.Tensor) -> torch.Tensor:
+        """Pixels 0..255 -> ``(x / 255 - mean) / std``, in two kernels instead of three; needs no
+        data files (the statistics are the data config's)."""
+        return raw * (1 / (255 * self.std)) - self.mean / self.std
+
+    def raw_inputs(self, split: str) -> torch.Tensor:
+        self.setup()
+        assert self.splits is not None
+        return self.splits[split][0].unsqueeze(1).float()
 
     def _read(self, train: bool) -> Split:
         raw_dir = self.data_dir / self.source.__name__ / "raw"

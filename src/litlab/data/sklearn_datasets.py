@@ -9,14 +9,18 @@ import torch
 
 from litlab.data.base import (
     Split,
+    Standardisation,
     TensorDataModule,
     held_out_counts,
     seeded_split,
-    standardise,
 )
+from litlab.data.images import ImageForm
 from litlab.errors import ConfigError, DataError
 
 DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
+# digits: 32x32 bitmaps of handwriting, the digit filling the box, counted in 4x4 blocks
+# (values 0..16, ink high): https://archive.ics.uci.edu/dataset/80
+DIGITS_FORM = ImageForm(height=8, width=8, box=8, centre="box", max_value=16.0)
 
 
 def _loader(dataset: str) -> Callable:
@@ -50,6 +54,12 @@ class SklearnDataModule(TensorDataModule):
             )
         self.dataset, self.val_size, self.test_size = dataset, val_size, test_size
         self.name = dataset  # the report names the data set by it
+        self.image_form = DIGITS_FORM if dataset == "digits" else None
+
+    @property
+    def feature_names(self) -> list[str]:
+        """scikit-learn's names (iris: sepal length (cm) ..., digits: pixel_0_0 ...)."""
+        return [str(name) for name in _loader(self.dataset)().feature_names]
 
     def load_splits(self) -> dict[str, Split]:
         bunch = _loader(self.dataset)()
@@ -59,12 +69,14 @@ class SklearnDataModule(TensorDataModule):
         val_count, test_count = held_out_counts(self.val_size, self.test_size, len(inputs))
         train, val, test = self._split(targets, val_count, test_count)
         if self.input_shape is not None:  # images: one statistic for every pixel
-            flat = inputs[train].flatten()
-            inputs = ((inputs - flat.mean()) / flat.std()).reshape(-1, *self.input_shape)
+            inputs = inputs.reshape(-1, *self.input_shape)
+            self.input_scaling = Standardisation.overall(inputs[train])
         else:
-            inputs = standardise(inputs, inputs[train])
+            self.input_scaling = Standardisation.per_feature(inputs[train])
+        inputs = self.input_scaling.apply(inputs)
         if self.task == "regression":
-            targets = standardise(targets.float(), targets[train].float())
+            self.target_scaling = Standardisation.per_feature(targets[train].float())
+            targets = self.target_scaling.apply(targets.float())
         targets = targets.long() if self.task == "multiclass" else targets.float()
         return {
             name: (inputs[idx], targets[idx])

@@ -6,10 +6,10 @@ import torch
 
 from litlab.data.base import (
     Split,
+    Standardisation,
     TensorDataModule,
     held_out_counts,
     seeded_split,
-    standardise,
 )
 from litlab.errors import ConfigError
 
@@ -102,9 +102,11 @@ class SyntheticDataModule(TensorDataModule):
         train, val, test = seeded_split(
             self.num_samples, [self.val_count, self.test_count], self.seed + 1
         )
-        inputs = standardise(inputs, inputs[train])
+        self.input_scaling = Standardisation.per_feature(inputs[train])
+        inputs = self.input_scaling.apply(inputs)
         if self.task == "regression":
-            targets = standardise(targets, targets[train])
+            self.target_scaling = Standardisation.per_feature(targets[train])
+            targets = self.target_scaling.apply(targets)
         targets = targets.float() if self.task != "multiclass" else targets.long()
         return {
             name: (inputs[idx], targets[idx])

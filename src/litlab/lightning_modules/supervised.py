@@ -64,6 +64,7 @@ class SupervisedModule(L.LightningModule):
         self.train_loss, self.val_loss, self.test_loss = (
             MeanMetric(nan_strategy="disable") for _ in range(3)
         )
+        self.test_name = "test"  # eval.py split=val tests the validation split: evaluate_as()
         self.monitor = monitor
         self.best = MaxMetric() if monitor_mode == "max" else MinMetric()
         # Kept in checkpoints: a resumed run knows its best, and a run resumed mid-epoch reports
@@ -84,6 +85,22 @@ class SupervisedModule(L.LightningModule):
         outputs = self.net(inputs)
         return outputs if self.hparams.task == "multiclass" else outputs.squeeze(-1)
 
+    def predictions(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Model outputs as the task reads them: class probabilities (multiclass), the
+        probability of class 1 (binary) or the value (regression)."""
+        if self.hparams.task == "multiclass":
+            return torch.softmax(outputs, dim=-1)
+        return torch.sigmoid(outputs) if self.hparams.task == "binary" else outputs
+
+    def evaluate_as(self, split: str) -> None:
+        """Name the test stage's metrics after ``split``: eval.py runs the test loop on any
+        split, as only that loop hands each batch's predictions to the report's callbacks."""
+        hparams = self.hparams
+        self.test_metrics = stage_metrics(
+            hparams.task, hparams.num_classes, split, hparams.class_names
+        )
+        self.test_name = split
+
     def _step(
         self, batch: tuple[torch.Tensor, torch.Tensor], stage: str
     ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,7 +111,7 @@ class SupervisedModule(L.LightningModule):
         outputs = self(inputs)
         loss = self.loss(self.loss_input(outputs), targets)
         predictions = torch.sigmoid(outputs) if self.hparams.task == "binary" else outputs
-        predictions = predictions.detach()
+        predictions = predictions.detach()  # multiclass: logits, for the metrics and callbacks
         getattr(self, f"{stage}_metrics").update(predictions, targets)
         # One value per sample, not (loss, weight=len): with nan_strategy="disable" torchmetrics
         # (1.9) replaces weights by ones, and a short last batch would count as a full one.
@@ -106,17 +123,17 @@ class SupervisedModule(L.LightningModule):
 
     def _log_epoch(self, stage: str) -> dict[str, torch.Tensor]:
         metrics, mean_loss = getattr(self, f"{stage}_metrics"), getattr(self, f"{stage}_loss")
-        values = {f"{stage}/loss": mean_loss.compute(), **metrics.compute()}  # synced over ranks
+        name = self.test_name if stage == "test" else stage
+        values = {f"{name}/loss": mean_loss.compute(), **metrics.compute()}  # synced over ranks
         metrics.reset()
         mean_loss.reset()
         confusion = getattr(self, f"{stage}_confusion", None)
         if confusion is not None:
             self.confusion_matrices[stage] = confusion.compute().cpu()  # synced over ranks
             confusion.reset()
-        for name, value in values.items():  # the bar shows loss and the headline metric
-            shown = (f"{stage}/loss", f"{stage}/{headline_metric(self.hparams.task)}")
-            headline = stage != "test" and name in shown
-            self.log(name, value, prog_bar=headline)
+        shown = (f"{stage}/loss", f"{stage}/{headline_metric(self.hparams.task)}")
+        for metric, value in values.items():  # the bar shows loss and the headline metric
+            self.log(metric, value, prog_bar=stage != "test" and metric in shown)
         return values
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
@@ -129,6 +146,10 @@ class SupervisedModule(L.LightningModule):
         """Returns the predictions, which Lightning hands to callbacks' ``on_test_batch_end``
         (misclassified images, regression scatter plots) without keeping them."""
         return self._step(batch, "test")[1]
+
+    def predict_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        """Trainer.predict on batches of model inputs: see :meth:`predictions`."""
+        return self.predictions(self(batch[0]))
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")

@@ -79,5 +79,5 @@ def as_sequence(x: torch.Tensor, steps: int) -> torch.Tensor:
     if x.dim() == 4:
         return x.permute(0, 2, 1, 3).flatten(2)
     if x.dim() == 2:  # flattened sequences
-        return x.reshape(len(x), steps, -1)
+        return x.reshape(x.shape[0], steps, -1)  # shape[0], not len(): export keeps N free
     return x

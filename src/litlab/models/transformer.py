@@ -71,7 +71,7 @@ class Transformer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         tokens = self.embed(x)  # (N, tokens, dim)
         if self.class_token is not None:
-            tokens = torch.cat([self.class_token.expand(len(tokens), -1, -1), tokens], dim=1)
+            tokens = torch.cat([self.class_token.expand(tokens.shape[0], -1, -1), tokens], dim=1)
         encoded = self.norm(self.encoder(tokens + self.position))
         return self.head(encoded[:, 0] if self.class_token is not None else encoded.mean(dim=1))
 
@@ -96,7 +96,7 @@ class StepEmbedding(nn.Module):
         self.project = nn.Linear(features, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.project(x.reshape(len(x), self.steps, -1))
+        return self.project(x.reshape(x.shape[0], self.steps, -1))
 
 
 def _embedding(

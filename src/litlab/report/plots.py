@@ -139,12 +139,13 @@ def residuals_figure(true: np.ndarray, predicted: np.ndarray) -> Figure:
     return fig
 
 
-def misclassified_figure(
-    images: np.ndarray, predicted: Sequence[int], true: Sequence[int], class_names: Sequence[str]
-) -> Figure:
+def image_grid_figure(images: np.ndarray, labels: Sequence[str], title: str) -> Figure:
     """``images`` ``(N, C, H, W)`` in any range, each scaled to its own min..max, tiled into one
-    picture (one axes: a grid of axes takes seconds to lay out) with labels above the tiles."""
+    picture (one axes: a grid of axes takes seconds to lay out) with a label above each tile.
+    Images smaller than 28 pixels are enlarged, so that their labels fit above them."""
     count, channels, height, width = images.shape
+    zoom = max(1, -(-28 // max(height, width)))
+    height, width = height * zoom, width * zoom
     columns = min(8, count)
     rows = -(-count // columns)
     gap, label = 2, 12  # pixels between tiles, and above each for its label
@@ -153,6 +154,7 @@ def misclassified_figure(
     for index, image in enumerate(images):
         low, high = image.min(), image.max()
         tile = (image - low) / (high - low if high > low else 1)
+        tile = tile.repeat(zoom, axis=1).repeat(zoom, axis=2)
         top, left = (index // columns) * cell_h + label, (index % columns) * cell_w
         mosaic[top : top + height, left : left + width] = tile.transpose(1, 2, 0)
     scale = 3.0 / 80  # inches per pixel at dpi 80: tiles drawn three times their size
@@ -160,11 +162,10 @@ def misclassified_figure(
     ax = fig.add_axes((0, 0, 1, mosaic.shape[0] * scale / (mosaic.shape[0] * scale + 0.4)))
     ax.imshow(mosaic[..., 0] if channels == 1 else mosaic, cmap="gray", vmin=0, vmax=1)
     ax.axis("off")
-    fig.suptitle("misclassified test images: predicted / true", y=0.99, fontsize=9)
-    for index, (guess, truth) in enumerate(zip(predicted, true, strict=True)):
+    fig.suptitle(title, y=0.99, fontsize=9)
+    for index, text in enumerate(labels):
         x = (index % columns) * cell_w + width / 2
         y = (index // columns) * cell_h + label - 2
-        text = f"{class_names[guess]} / {class_names[truth]}"
         ax.text(x, y, text, ha="center", va="bottom", fontsize=8, color="crimson")
     return fig
 

@@ -6,6 +6,8 @@ Training writes the inputs (``config.yaml``, ``run.json``, ``history.csv``,
 """
 
 import json
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,15 +32,17 @@ from litlab.run_folder import (
     HISTORY,
     HYDRA_RECORD,
     METRICS,
-    MISCLASSIFIED_PLOT,
     PLOTS,
     REPORT,
     REPORT_DATA,
     RUN_RECORD,
+    TOP_LOSSES_PLOT,
     read_history,
     read_json_object,
     write_atomically,
 )
+
+log = logging.getLogger(__name__)
 
 # What each input file contributes, for the "missing" list of an incomplete run.
 RUN_FILES = {
@@ -74,6 +78,11 @@ class RunFolder:
         )
         return names or []
 
+    @property
+    def split(self) -> str:
+        """The split the run tested: test, or what eval.py was given (split=val)."""
+        return self.data.get("test", {}).get("split", "test")
+
 
 def load_run(path: Path) -> RunFolder:
     """Read what the run folder holds. A file that cannot be read counts as missing, with the
@@ -98,6 +107,8 @@ def load_run(path: Path) -> RunFolder:
         except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError) as err:
             run.missing.append(name)
             run.unreadable[name] = f"{type(err).__name__}: {err}".splitlines()[0]
+    if run.record.get("evaluated") and HISTORY in run.missing:
+        run.missing.remove(HISTORY)  # an evaluation trains nothing
     return run
 
 
@@ -113,6 +124,22 @@ def write_run_report(path: Path) -> tuple[Path, list[str]]:
     figures = draw_run_plots(run)
     report = write_atomically(path / REPORT, "\n".join(report_lines(run, figures)) + "\n")
     return report, run.missing
+
+
+def write_run_report_or_warn(path: Path) -> None:
+    """:func:`write_run_report` at the end of a run, whose results are safe in metrics.json by
+    then: a failure here is a warning, not a failed run."""
+    try:
+        report, _ = write_run_report(path)
+        log.info("Report: %s", report)
+    except Exception as err:  # noqa: BLE001
+        log.warning(
+            "The run finished but report.md could not be written (%s: %s); rebuild it with "
+            "`litlab-report %s`.",
+            type(err).__name__,
+            err,
+            path,
+        )
 
 
 def draw_run_plots(run: RunFolder) -> dict[str, Path]:
@@ -135,7 +162,7 @@ def draw_run_plots(run: RunFolder) -> dict[str, Path]:
         figures["confusion matrix"] = plots.save(fig, confusion)
     f1 = _per_class(run, "f1")
     if f1:
-        fig = plots.per_class_figure(list(f1), list(f1.values()), "test F1")
+        fig = plots.per_class_figure(list(f1), list(f1.values()), f"{run.split} F1")
         figures["per-class F1"] = plots.save(fig, plot_dir / "per_class_f1.png")
     if test.get("true") and test.get("predicted"):
         true, predicted = np.array(test["true"]), np.array(test["predicted"])
@@ -144,29 +171,32 @@ def draw_run_plots(run: RunFolder) -> dict[str, Path]:
         figures["residuals"] = plots.save(
             plots.residuals_figure(true, predicted), plot_dir / "residuals.png"
         )
-    if (plot_dir / MISCLASSIFIED_PLOT).is_file():  # drawn at test time, from the images
-        figures["misclassified test images"] = plot_dir / MISCLASSIFIED_PLOT
+    if (plot_dir / TOP_LOSSES_PLOT).is_file():  # drawn at test time, from the images
+        figures[f"{run.split} samples with the highest loss"] = plot_dir / TOP_LOSSES_PLOT
     if (plot_dir / GRADIENT_BY_STEP_PLOT).is_file():  # drawn during training
         figures["gradient by time step"] = plot_dir / GRADIENT_BY_STEP_PLOT
     return figures
 
 
 def _per_class(run: RunFolder, name: str) -> dict[str, float]:
-    """``{class name: value}`` of ``test/<name>/<class>`` in metrics.json, in class order."""
+    """``{class name: value}`` of ``<split>/<name>/<class>`` in metrics.json, in class order."""
     return {
-        label: run.metrics[f"test/{name}/{label}"]
+        label: run.metrics[f"{run.split}/{name}/{label}"]
         for label in run.class_names
-        if f"test/{name}/{label}" in run.metrics
+        if f"{run.split}/{name}/{label}" in run.metrics
     }
 
 
 def report_lines(run: RunFolder, figures: dict[str, Path]) -> list[str]:
-    lines = [f"# Run report: {run.path.name}", ""]
+    kind = "Evaluation" if run.record.get("evaluated") else "Run"
+    lines = [f"# {kind} report: {run.path.name}", ""]
     lines += _summary_lines(run)
     lines += _data_lines(run)
     lines += _model_lines(run)
     lines += _results_lines(run)
     lines += _per_class_lines(run)
+    lines += _most_confused_lines(run)
+    lines += _top_losses_lines(run)
     lines += _diagnosis_lines(run)
     if figures:
         lines += ["## Figures", ""]
@@ -184,6 +214,9 @@ def _summary_lines(run: RunFolder) -> list[str]:
         f"- Status: {'finished' if finished else f'did not finish (no {METRICS})'}",
         f"- Task: {run.task or '?'}; model {model}; data {data}",
     ]
+    evaluated = run.record.get("evaluated")
+    if evaluated:
+        lines.append(f"- Evaluated: `{evaluated['ckpt_path']}` on the {evaluated['split']} split")
     if run.record:
         lines.append(f"- Command: `{run.record.get('command', '?')}`")
         lines.append(f"- Started: {run.record.get('started', '?')}")
@@ -284,7 +317,7 @@ def _per_class_lines(run: RunFolder) -> list[str]:
     matrix = run.data.get("test", {}).get("confusion_matrix")
     support = [int(sum(row)) for row in matrix] if matrix else None
     lines = [
-        "## Per-class test metrics",
+        f"## Per-class {run.split} metrics",
         "",
         "| Class | Precision | Recall | F1 | Support |",
         "|---|---:|---:|---:|---:|",
@@ -295,6 +328,76 @@ def _per_class_lines(run: RunFolder) -> list[str]:
         ]
         count = str(support[index]) if support and index < len(support) else ""
         lines.append(f"| {label} | {' | '.join(values)} | {count} |")
+    return [*lines, ""]
+
+
+def most_confused_pairs(
+    matrix: Sequence[Sequence[int]], class_names: Sequence[str], limit: int = 10
+) -> list[tuple[str, str, int]]:
+    """``(true class, predicted class, count)`` of the largest off-diagonal cells of a confusion
+    matrix (rows: true classes), largest first."""
+    cells = [
+        (int(count), row, column)
+        for row, counts in enumerate(matrix)
+        for column, count in enumerate(counts)
+        if row != column and count > 0
+    ]
+    cells.sort(key=lambda cell: (-cell[0], cell[1], cell[2]))
+    return [(class_names[row], class_names[column], count) for count, row, column in cells[:limit]]
+
+
+def _most_confused_lines(run: RunFolder) -> list[str]:
+    matrix = run.data.get("test", {}).get("confusion_matrix")
+    if not matrix or len(run.class_names) != len(matrix):
+        return []
+    pairs = most_confused_pairs(matrix, run.class_names)
+    if not pairs:
+        return []
+    lines = [
+        "## Most-confused pairs",
+        "",
+        f"The largest off-diagonal cells of the {run.split} confusion matrix.",
+        "",
+        "| True | Predicted | Count | Share of the true class |",
+        "|---|---|---:|---:|",
+    ]
+    support = {name: sum(row) for name, row in zip(run.class_names, matrix, strict=True)}
+    for true, predicted, count in pairs:
+        lines.append(f"| {true} | {predicted} | {count} | {count / support[true]:.1%} |")
+    return [*lines, ""]
+
+
+def _top_losses_lines(run: RunFolder) -> list[str]:
+    rows = run.data.get("top_losses")
+    if not rows:
+        return []
+    regression = "confidence" not in rows[0]
+    what = "worst-predicted" if regression else "misclassified"
+    measure = "squared error" if regression else "cross-entropy of the true class"
+    lines = [
+        "## Top losses",
+        "",
+        f"The {len(rows)} {what} {run.split} samples with the highest loss ({measure}), "
+        f"highest first; the sample is its position in the {run.split} split.",
+        "",
+    ]
+    if regression:
+        lines += ["| # | Sample | True | Predicted | Loss |", "|---:|---:|---:|---:|---:|"]
+        lines += [
+            f"| {rank} | {row['index']} | {row['true']:.4g} | {row['predicted']:.4g} | "
+            f"{row['loss']:.4g} |"
+            for rank, row in enumerate(rows, 1)
+        ]
+    else:
+        lines += [
+            "| # | Sample | True | Predicted | Confidence | Loss |",
+            "|---:|---:|---|---|---:|---:|",
+        ]
+        lines += [
+            f"| {rank} | {row['index']} | {row['true']} | {row['predicted']} | "
+            f"{row['confidence']:.3f} | {row['loss']:.3f} |"
+            for rank, row in enumerate(rows, 1)
+        ]
     return [*lines, ""]
 
 

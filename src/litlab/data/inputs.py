@@ -1,0 +1,191 @@
+"""A person's own inputs for a trained model (``predict.py inputs=...``): image files or CSV
+tables, found from a file, a folder or a glob pattern, read into one tensor in the data set's
+raw form (see :class:`~litlab.data.base.TensorDataModule`)."""
+
+import csv
+import glob
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from litlab.data.base import TensorDataModule
+from litlab.data.images import IMAGE_SUFFIXES, Preprocessing, read_image, to_form
+from litlab.errors import DataError
+
+log = logging.getLogger(__name__)
+
+TABLE_SUFFIXES = (".csv",)
+
+
+@dataclass
+class UserInputs:
+    """``raw`` inputs, one ``name`` per sample (file, or file:line for tables), and for images
+    what was done to each (``steps``)."""
+
+    raw: torch.Tensor
+    names: list[str]
+    steps: list[str]
+    is_image: bool
+    skipped: list[Path] = field(default_factory=list)
+
+
+def find_files(spec: str) -> tuple[list[Path], list[Path]]:
+    """``(usable, skipped)``: image and CSV files named by ``spec`` (a file, a folder, whose
+    files are taken in name order, or a glob pattern such as ``digits/*.png``)."""
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        candidates = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+    elif path.is_file():
+        candidates = [path]
+    elif glob.has_magic(spec):
+        candidates = sorted(Path(p) for p in glob.glob(str(path), recursive=True))
+        candidates = [p for p in candidates if p.is_file()]
+    else:
+        raise DataError(
+            f"inputs={spec} is neither a file, a folder nor a glob pattern that matches files. "
+            "Give an image or CSV file, a folder of them, or a pattern such as "
+            "inputs='my_digits/*.png' (quoted, so that the shell leaves it to litlab)."
+        )
+    usable = [p for p in candidates if p.suffix.lower() in IMAGE_SUFFIXES + TABLE_SUFFIXES]
+    skipped = [p for p in candidates if p not in usable]
+    if not usable:
+        if path.is_file():
+            what = "is neither"
+        else:
+            what = (
+                f"holds {len(candidates)} files, none of them" if candidates else "holds no file,"
+            )
+        raise DataError(
+            f"inputs={spec} {what} an image ({', '.join(IMAGE_SUFFIXES)}) or a CSV table. "
+            "Point inputs at image files for an image model, or a CSV file for a tabular one."
+        )
+    return usable, skipped
+
+
+def read_inputs(spec: str, datamodule: TensorDataModule, steps: Preprocessing) -> UserInputs:
+    """Every usable file of ``spec`` in the raw form of ``datamodule``'s data; files of the
+    other kind (images for a tabular model...) are refused with the reason."""
+    files, skipped = find_files(spec)
+    for path in skipped:
+        log.warning("Skipped %s: not an image or a CSV file.", path)
+    images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
+    tables = [p for p in files if p not in images]
+    form = datamodule.image_form
+    if images and form is None:
+        raise DataError(_wrong_kind(images[0], datamodule, "an image"))
+    if tables and images:
+        raise DataError(
+            f"inputs={spec} mixes images ({images[0].name}) and CSV tables ({tables[0].name}); "
+            "predict one kind at a time."
+        )
+    if images:
+        raw, steps_done = [], []
+        for path in images:
+            array, done = to_form(read_image(path), form, steps)
+            raw.append(torch.from_numpy(array))
+            steps_done.append(done)
+        names = [str(path) for path in images]
+        return UserInputs(torch.stack(raw), names, steps_done, True, skipped)
+    rows, names = [], []
+    for path in tables:
+        try:
+            values, lines = read_table(path, datamodule.feature_names)
+        except DataError as err:
+            if form is None:
+                raise
+            raise DataError(
+                f"This checkpoint's model takes {form.width}x{form.height} images: give image "
+                f"files ({', '.join(IMAGE_SUFFIXES)}). A CSV table works too, with "
+                f"{datamodule.num_features} pixel values per row and no header, but: {err}"
+            ) from err
+        rows.append(values)
+        names += [f"{path}:{line}" for line in lines]
+    raw = torch.cat(rows)
+    if datamodule.input_shape is not None:  # flat rows of an image or sequence data set
+        raw = raw.reshape(-1, *datamodule.input_shape)
+    return UserInputs(raw, names, [""] * len(names), False, skipped)
+
+
+def _wrong_kind(path: Path, datamodule: TensorDataModule, kind: str) -> str:
+    name = getattr(datamodule, "name", type(datamodule).__name__)
+    return (
+        f"{path} is {kind}, but this checkpoint's model was trained on {name}, which has "
+        f"{datamodule.num_features} numeric features per sample and no image form. Give a CSV "
+        f"file whose header names the features ({_listed(datamodule.feature_names)}), or one "
+        f"without a header and {datamodule.num_features} values per row."
+    )
+
+
+def read_table(path: Path, feature_names: list[str]) -> tuple[torch.Tensor, list[int]]:
+    """``(rows, line numbers)`` of a CSV file: with a header, the columns named
+    ``feature_names`` (in that order; other columns are ignored); without one (a first row of
+    numbers), exactly ``len(feature_names)`` values per row."""
+    try:
+        with path.open(newline="") as file:
+            lines = [(number, row) for number, row in enumerate(csv.reader(file), 1) if row]
+    except (OSError, UnicodeDecodeError, csv.Error) as err:
+        raise DataError(f"The CSV file {path} could not be read ({err}).") from err
+    if not lines:
+        raise DataError(f"The CSV file {path} is empty; give one row per sample.")
+    header = None if _numbers(lines[0][1]) is not None else [cell.strip() for cell in lines[0][1]]
+    body = lines if header is None else lines[1:]
+    if not body:
+        raise DataError(f"The CSV file {path} has a header but no rows of values.")
+    columns = _columns(path, header, feature_names)
+    width = len(header) if header else len(feature_names)
+    values = []
+    for number, row in body:
+        cells = _numbers([row[index] for index in columns]) if len(row) == width else None
+        if cells is None:
+            raise DataError(_bad_row(path, number, row, width, header, feature_names))
+        values.append(cells)
+    return torch.tensor(np.asarray(values, dtype=np.float32)), [n for n, _ in body]
+
+
+def _columns(path: Path, header: list[str] | None, feature_names: list[str]) -> list[int]:
+    if header is None:
+        return list(range(len(feature_names)))
+    missing = [name for name in feature_names if name not in header]
+    if missing:
+        raise DataError(
+            f"The CSV file {path} lacks the column(s) {_listed(missing)}. The model takes "
+            f"{len(feature_names)} features named {_listed(feature_names)} (its header: "
+            f"{_listed(header)}); rename the columns, or leave out the header and give the "
+            "values in that order."
+        )
+    ignored = [name for name in header if name not in feature_names]
+    if ignored:
+        log.info("%s: columns %s are not features of the model; ignored.", path, ignored)
+    return [header.index(name) for name in feature_names]
+
+
+def _bad_row(
+    path: Path, number: int, row: list[str], width: int, header: list[str] | None, names: list[str]
+) -> str:
+    if len(row) != width:
+        layout = "as the header has" if header else f"one per feature: {_listed(names)}"
+        return (
+            f"Line {number} of {path} has {len(row)} values; expected {width} ({layout}). "
+            "Give every row the same columns."
+        )
+    picked = [row[header.index(name)] for name in names] if header else row
+    bad = next(cell for cell in picked if _numbers([cell]) is None)
+    return (
+        f"Line {number} of {path} holds {bad!r}, which is not a number; every value must be "
+        "numeric (one row per sample)."
+    )
+
+
+def _numbers(cells: list[str]) -> list[float] | None:
+    try:
+        return [float(cell) for cell in cells]
+    except ValueError:
+        return None
+
+
+def _listed(names: list[str], limit: int = 12) -> str:
+    shown = ", ".join(names[:limit])
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
