@@ -128,3 +128,17 @@ def test_most_confused_pairs_are_the_off_diagonal_cells(weak_run, make_config):
     assert [int(row[2]) for row in table] == off_diagonal[:10]
     for true, predicted, count, _ in table:
         assert matrix[int(true)][int(predicted)] == int(count)
+
+
+def test_regression_top_losses_are_in_the_targets_units(make_config):
+    cfg = make_config("data=diabetes", "model=mlp", "loss=mse", "trainer.max_epochs=2")
+    train(cfg)
+    data = json.loads((Path(cfg.paths.output_dir) / "report_data.json").read_text())
+    rows = data["top_losses"]
+    assert len(rows) == 32
+    # diabetes: a disease progression score, whole numbers from 25 to 346 (not z-scores)
+    assert all(
+        25 <= row["true"] <= 346 and abs(row["true"] - round(row["true"])) < 1e-3 for row in rows
+    )
+    assert all(row["loss"] == pytest.approx((row["predicted"] - row["true"]) ** 2) for row in rows)
+    assert [row["loss"] for row in rows] == sorted((row["loss"] for row in rows), reverse=True)

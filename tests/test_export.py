@@ -13,6 +13,7 @@ import torch
 
 import litlab
 from litlab.build import load_trained
+from litlab.errors import ExportError
 from litlab.export import export
 from litlab.train import train
 from tests.helpers import PROJECT_ROOT, compose_quiet, error_paragraph, mnist_overrides
@@ -145,3 +146,19 @@ def test_export_py_prints_its_check_and_refuses_a_missing_extra(make_config, tin
     assert "format=onnx needs onnxscript, which is not installed." in message
     assert 'Install the export extra: pip install -e ".[export]"' in message
     assert not (tmp_path / "refused" / "model.onnx").exists()
+
+
+def test_an_export_that_differs_from_pytorch_is_refused_and_leaves_no_file(make_config, tiny_mnist):
+    checkpoint = trained_checkpoint(make_config, tiny_mnist, MODELS["cnn"])
+    cfg = export_config(checkpoint, tiny_mnist, "tolerance=1e-12")
+    with pytest.raises(ExportError, match=r"does not reproduce the PyTorch model: max"):
+        export(cfg)
+    assert list(Path(cfg.paths.output_dir).iterdir()) == []  # no model, no partial file
+
+
+def test_without_the_check_no_data_is_needed(make_config, tiny_mnist, tmp_path):
+    checkpoint = trained_checkpoint(make_config, tiny_mnist, MODELS["mlp"])
+    path, check = export(export_config(checkpoint, tmp_path / "no_data_here", "verify=false"))
+    assert check is None
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert session.run(None, {"input": np.zeros((3, 1, 28, 28), np.float32)})[0].shape == (3, 10)

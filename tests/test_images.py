@@ -1,11 +1,14 @@
 """data/images.py: a person's picture brought to the form of a data set's images."""
 
+import struct
+import zlib
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
 from litlab.data.images import ImageForm, Preprocessing, read_image, to_form
-from litlab.errors import DataError
+from litlab.errors import ConfigError, DataError
 
 MNIST = ImageForm(height=28, width=28, box=20, centre="mass")
 DIGITS = ImageForm(height=8, width=8, box=8, centre="box", max_value=16.0)
@@ -93,10 +96,34 @@ def test_colour_data_sets_keep_colour():
     assert steps == "resized to 32x32"
 
 
-def test_the_first_frame_of_an_animated_gif_is_read(tmp_path):
-    frames = [Image.new("L", (20, 20), value) for value in (10, 200)]
-    frames[0].save(tmp_path / "a.gif", save_all=True, append_images=frames[1:])
-    assert np.asarray(read_image(tmp_path / "a.gif").convert("L"))[0, 0] == 10
+def test_sixteen_bit_scans_keep_their_grey_levels():
+    ink = np.full((60, 40), 60000, dtype=np.uint16)
+    ink[10:50, 15:25] = 1000  # dark ink on a light 16-bit page
+    image = Image.fromarray(ink)
+    assert image.mode.startswith("I;16")
+    pixels, steps = to_form(image, MNIST, Preprocessing())
+    assert "full scale 65535" in steps and "inverted (light background)" in steps
+    assert pixels.max() == pytest.approx(255, abs=1)  # not a blank page
+
+
+def test_unknown_preprocessing_steps_are_named_with_the_known_ones():
+    with pytest.raises(ConfigError, match=r"preprocess.blur is not a preprocessing step; .*"):
+        Preprocessing.from_config({"blur": True})
+    with pytest.raises(ConfigError, match=r"preprocess=None is not .* preprocess.invert, "):
+        Preprocessing.from_config(None)
+    assert Preprocessing.from_config({"crop": False}) == Preprocessing(crop=False)
+
+
+def test_an_image_too_large_to_read_safely_is_refused(tmp_path):
+    """A PNG whose header claims 20000x10000 pixels: Pillow's decompression-bomb guard."""
+    Image.new("L", (8, 8)).save(tmp_path / "small.png")
+    data = bytearray((tmp_path / "small.png").read_bytes())
+    header = struct.pack(">II", 20000, 10000) + bytes(data[24:29])
+    data[16:29] = header
+    data[29:33] = struct.pack(">I", zlib.crc32(bytes(data[12:29])))  # the IHDR chunk's CRC
+    (tmp_path / "huge.png").write_bytes(bytes(data))
+    with pytest.raises(DataError, match=r"huge.png is too large to read safely"):
+        read_image(tmp_path / "huge.png")
 
 
 def test_an_unreadable_image_is_a_data_error_naming_the_file(tmp_path):

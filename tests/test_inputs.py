@@ -23,6 +23,17 @@ def write(path, text):
     return path
 
 
+def test_subfolders_are_listed_as_skipped_with_the_pattern_that_reads_them(tmp_path, caplog):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "deep.png").write_bytes(b"")
+    (tmp_path / "top.png").write_bytes(b"")
+    usable, _ = find_files(str(tmp_path))
+    assert [p.name for p in usable] == ["top.png"]
+    assert f"inputs='{tmp_path}/**/*.png'" in caplog.text and "sub" in caplog.text
+    usable, _ = find_files(f"{tmp_path}/**/*.png")
+    assert [p.name for p in usable] == ["deep.png", "top.png"]
+
+
 def test_a_folder_gives_its_images_and_tables_in_name_order_and_skips_the_rest(tmp_path):
     for name in ("b.png", "a.JPG", "c.csv", "notes.txt", ".hidden.png"):
         (tmp_path / name).write_bytes(b"")
@@ -44,7 +55,7 @@ def test_a_folder_without_images_or_tables_is_refused(tmp_path, contents):
 
 def test_a_file_of_another_kind_is_refused(tmp_path):
     (tmp_path / "best.ckpt").write_bytes(b"")
-    with pytest.raises(DataError, match=r"best.ckpt is neither an image .* or a CSV table"):
+    with pytest.raises(DataError, match=r"best.ckpt is not an image .* nor a CSV table"):
         find_files(str(tmp_path / "best.ckpt"))
 
 
@@ -60,6 +71,13 @@ def test_a_table_with_a_header_is_read_by_column_name(tmp_path):
     assert lines == [2, 3]
 
 
+def test_excels_csv_with_a_byte_order_mark_is_read(tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_bytes("alcohol,malic_acid,ash\n13.2,1.8,2.5\n".encode("utf-8-sig"))
+    values, _ = read_table(table, WINE_FEATURES)
+    assert values.tolist() == [[pytest.approx(13.2), pytest.approx(1.8), pytest.approx(2.5)]]
+
+
 def test_a_table_without_a_header_takes_the_features_in_order(tmp_path):
     table = write(tmp_path / "t.csv", "13.2,1.8,2.5\n\n12,3.1,2.1\n")
     values, lines = read_table(table, WINE_FEATURES)
@@ -71,8 +89,10 @@ def test_a_table_without_a_header_takes_the_features_in_order(tmp_path):
     [
         ("alcohol,ash\n1,2\n", r"lacks the column\(s\) malic_acid.*named alcohol, malic_acid, ash"),
         ("1,2\n", r"Line 1 .* has 2 values; expected 3 \(one per feature: alcohol"),
-        ("alcohol,malic_acid,ash\n1,x,3\n", r"Line 2 .* holds 'x', which is not a number"),
+        ("alcohol,malic_acid,ash\n1,x,3\n", r"Line 2 .* holds 'x', which is not a finite number"),
         ("", "is empty"),
+        ("alcohol,malic_acid,ash,ash\n1,2,3,4\n", r"has the column\(s\) ash more than once"),
+        ("alcohol,malic_acid,ash\n1,nan,3\n", r"Line 2 .* holds 'nan', which is not a finite"),
         ("alcohol,malic_acid,ash\n", "has a header but no rows"),
     ],
 )
@@ -110,8 +130,9 @@ def test_a_table_for_an_image_model_must_hold_a_row_of_pixels(tmp_path, tiny_mni
     assert inputs.raw.shape == (1, 1, 28, 28) and inputs.raw[0, 0, 27, 27] == 255
 
 
-def test_images_and_tables_are_not_mixed(tmp_path, tiny_mnist):
+def test_a_table_among_pictures_is_skipped_for_an_image_model(tmp_path, tiny_mnist):
     Image.new("L", (10, 10)).save(tmp_path / "x.png")
-    write(tmp_path / "t.csv", "1\n")
-    with pytest.raises(DataError, match="mixes images"):
-        read_inputs(str(tmp_path), mnist_module(tiny_mnist), Preprocessing())
+    write(tmp_path / "labels.csv", "1\n")
+    inputs = read_inputs(str(tmp_path), mnist_module(tiny_mnist), Preprocessing())
+    assert inputs.names == [str(tmp_path / "x.png")]
+    assert inputs.skipped == [tmp_path / "labels.csv"]

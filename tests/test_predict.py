@@ -10,6 +10,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 
 from litlab.build import load_trained
+from litlab.lightning_modules import as_predictions
 from litlab.predict import predict
 from litlab.train import train
 from tests.helpers import (
@@ -99,7 +100,9 @@ def test_tables_are_predicted_in_the_data_sets_own_units(make_config, data, loss
     )
     predicted = predict(predict_cfg)
     with torch.no_grad():
-        expected = trained.module.predictions(trained.module(datamodule.splits["test"][0][:5]))
+        expected = as_predictions(
+            trained.module.hparams.task, trained.module(datamodule.splits["test"][0][:5])
+        )
     if data == "diabetes":  # a disease progression score, about 25..346, not a z-score
         values = torch.tensor([row["value"] for row in predicted])
         torch.testing.assert_close(values, datamodule.target_units(expected), rtol=1e-4, atol=1e-3)
@@ -139,7 +142,7 @@ def test_predict_py_prints_a_table_and_lists_skipped_files(mnist_run, tmp_path):
 @pytest.mark.parametrize(
     ("case", "message"),
     [
-        ("no_images", r"holds 1 files, none of them an image"),
+        ("no_images", r"holds 1 file\(s\), none of them an image"),
         ("unreadable", r"broken.png could not be read"),
         # each case costs a Python start with torch (5 s): the rest run with the slow tests
         pytest.param("wrong_columns", r"takes 28x28 images: give image", marks=pytest.mark.slow),

@@ -13,6 +13,7 @@ sample; a model that fails the check is not written.
 import importlib
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,10 +22,11 @@ from omegaconf import DictConfig
 from torch import nn
 
 import litlab
-from litlab.build import load_trained
+from litlab.build import TrainedModel, load_trained
 from litlab.config import validate_config
 from litlab.data import TensorDataModule
 from litlab.errors import ConfigError, ExportError
+from litlab.lightning_modules import as_predictions, class_probabilities, task_outputs
 from litlab.run_folder import EXPORTED_MODELS
 
 log = logging.getLogger(__name__)
@@ -42,21 +44,22 @@ class ExportedModel(nn.Module):
         self.net, self.datamodule, self.task = net, datamodule, task
 
     def forward(self, raw: torch.Tensor) -> torch.Tensor:
-        outputs = self.net(self.datamodule.normalise(raw))
-        if self.task == "multiclass":
-            return outputs
-        outputs = outputs.squeeze(-1)  # one output per sample, as the LightningModule gives
+        outputs = task_outputs(self.task, self.net(self.datamodule.normalise(raw)))
         return self.datamodule.target_units(outputs) if self.task == "regression" else outputs
 
 
 @dataclass
 class ExportCheck:
     samples: int
-    max_difference: float
+    max_difference: float  # of the outputs; regression: in the target's standard deviations
     same_class: int | None  # classifiers: samples with the same predicted class
+    unit: str = ""
 
     def __str__(self) -> str:
-        text = f"max |difference| {self.max_difference:.2e} over {self.samples} test samples"
+        text = (
+            f"max |difference| {self.max_difference:.2e}{self.unit} over {self.samples} test "
+            "samples"
+        )
         if self.same_class is None:
             return text
         return f"{text}, the same class for {self.same_class} of {self.samples}"
@@ -70,18 +73,21 @@ def export(cfg: DictConfig) -> tuple[Path, ExportCheck | None]:
     trained = load_trained(cfg.ckpt_path, cfg.paths.data_dir)
     datamodule, task = trained.datamodule, trained.module.hparams.task
     model = ExportedModel(trained.module.net, datamodule, task).eval()
-    test_inputs = datamodule.raw_inputs("test")
     folder = Path(cfg.paths.output_dir)
     folder.mkdir(parents=True, exist_ok=True)  # Hydra made it, unless called from Python
     target = folder / EXPORTED_MODELS[cfg.format]
-    partial = target.with_name(f".{target.name}.partial")  # renamed once the check passes
+    # renamed once the check passes; torch.export wants the .pt2 ending
+    partial = target.with_name(f".{target.stem}.partial{target.suffix}")
     try:
         write = _write_onnx if cfg.format == "onnx" else _write_pt2
-        example = test_inputs[:2].clone()  # a view would save the whole split with the model
+        test_inputs = datamodule.raw_inputs("test") if cfg.verify else None
+        # an example batch of two; a view would save the whole split with a .pt2
+        example = test_inputs[:2].clone() if cfg.verify else _zeros(datamodule)
         run_exported = write(model, example, partial, _metadata(trained, task))
-        check = (
-            _check(model, run_exported, test_inputs, task, cfg.tolerance) if cfg.verify else None
-        )
+        if cfg.verify:
+            check = _check(model, run_exported, test_inputs, datamodule, task, cfg.tolerance)
+        else:
+            check = None
         partial.replace(target)
     finally:
         partial.unlink(missing_ok=True)
@@ -107,16 +113,21 @@ def _importable(module: str) -> bool:
     return True
 
 
-def _metadata(trained, task: str) -> dict[str, str]:
-    data = trained.run_config.data
-    shape = list(data.input_shape) if data.get("input_shape") else [data.num_features]
+def _zeros(datamodule: TensorDataModule) -> torch.Tensor:
+    """An example batch of two raw inputs, without reading the data (verify=false)."""
+    return torch.zeros(2, *(datamodule.input_shape or (datamodule.num_features,)))
+
+
+def _metadata(trained: TrainedModel, task: str) -> dict[str, str]:
+    datamodule = trained.datamodule
+    shape = datamodule.input_shape or (datamodule.num_features,)
     return {
         "litlab_version": litlab.__version__,
         "torch_version": torch.__version__,
         "task": task,
-        "class_names": json.dumps(list(trained.datamodule.class_names or [])),
+        "class_names": json.dumps(list(datamodule.class_names or [])),
         "input": f"float32 [batch, {', '.join(map(str, shape))}] in the data set's own units "
-        f"({_input_units(trained.datamodule)}); normalisation is inside the model",
+        f"({datamodule.describe_raw_inputs()}); normalisation is inside the model",
         "output": {
             "multiclass": "logits [batch, classes]; softmax gives the class probabilities",
             "binary": "logit [batch] of class 1; sigmoid gives its probability",
@@ -124,15 +135,6 @@ def _metadata(trained, task: str) -> dict[str, str]:
         }[task],
         "model": str(trained.run_config.model._target_),
     }
-
-
-def _input_units(datamodule: TensorDataModule) -> str:
-    form = datamodule.image_form
-    if form is not None:
-        return f"pixels 0..{form.max_value:g}, light ink on a dark background"
-    if datamodule.input_shape is not None:
-        return "the sequence values as generated"
-    return "features: " + ", ".join(datamodule.feature_names)
 
 
 def _dynamic_batch(inputs: torch.Tensor) -> tuple[dict[int, torch.export.Dim]]:
@@ -169,18 +171,32 @@ def _write_pt2(model: nn.Module, example: torch.Tensor, path: Path, metadata: di
     return lambda batch: loaded(batch)
 
 
-def _check(model, run_exported, inputs: torch.Tensor, task: str, tolerance: float) -> ExportCheck:
-    """The test split through both, in batches; refuses an export that differs."""
-    largest, same, batches = 0.0, 0, inputs.split(1000)
+def _check(
+    model: nn.Module,
+    run_exported: Callable[[torch.Tensor], torch.Tensor],
+    inputs: torch.Tensor,
+    datamodule: TensorDataModule,
+    task: str,
+    tolerance: float,
+) -> ExportCheck:
+    """The test split through both, in batches; refuses an export that differs. Regression
+    values are compared in the target's standard deviations (its units are arbitrary)."""
+    largest, same = 0.0, 0
+    scale = float(datamodule.target_units(torch.ones(1)) - datamodule.target_units(torch.zeros(1)))
+    scale = abs(scale) if task == "regression" and scale else 1.0
     with torch.no_grad():
-        for batch in batches:
-            expected, got = model(batch), run_exported(batch).reshape(model(batch).shape)
-            largest = max(largest, float((expected - got).abs().max()))
-            if task == "multiclass":
-                same += int((expected.argmax(-1) == got.argmax(-1)).sum())
-            elif task == "binary":
-                same += int(((expected > 0) == (got > 0)).sum())
-    check = ExportCheck(len(inputs), largest, None if task == "regression" else same)
+        for batch in inputs.split(1000):
+            expected = model(batch)
+            got = run_exported(batch).reshape(expected.shape)
+            largest = max(largest, float((expected - got).abs().max()) / scale)
+            if task != "regression":
+                classes = [
+                    class_probabilities(task, as_predictions(task, outputs)).argmax(-1)
+                    for outputs in (expected, got)
+                ]
+                same += int((classes[0] == classes[1]).sum())
+    unit = " (in the target's standard deviations)" if task == "regression" else ""
+    check = ExportCheck(len(inputs), largest, None if task == "regression" else same, unit)
     if largest > tolerance or (check.same_class is not None and same != len(inputs)):
         raise ExportError(
             f"The exported model does not reproduce the PyTorch model: {check} (tolerance "

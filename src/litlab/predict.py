@@ -21,6 +21,8 @@ from litlab.config import validate_config
 from litlab.data import EpochPermutation, TensorBatchLoader
 from litlab.data.images import Preprocessing
 from litlab.data.inputs import UserInputs, read_inputs
+from litlab.errors import ConfigError
+from litlab.lightning_modules import class_probabilities
 from litlab.report import plots
 from litlab.run_folder import PREDICTIONS, PREDICTIONS_PLOT, write_atomically
 
@@ -32,20 +34,26 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     ``(class, probability)`` pairs) and ``preprocessing`` for classifiers, ``value`` (in the
     target's units) for regression models."""
     validate_config(cfg)
+    if cfg.trainer.get("devices") not in (1, "1", [0]) or cfg.trainer.get("num_nodes", 1) != 1:
+        raise ConfigError(
+            f"trainer.devices={cfg.trainer.get('devices')} is invalid for predict.py: it runs on "
+            "one device (every device would predict every input). Use trainer.devices=1, and "
+            "trainer.accelerator=gpu for a GPU."
+        )
+    steps = Preprocessing.from_config(OmegaConf.to_container(cfg.preprocess))
     trained = load_trained(cfg.ckpt_path, cfg.paths.data_dir)
     datamodule, module = trained.datamodule, trained.module
-    steps = Preprocessing(**OmegaConf.to_container(cfg.preprocess))
     inputs = read_inputs(str(cfg.inputs), datamodule, steps)
-    started = time.perf_counter()
     model_inputs = datamodule.normalise(inputs.raw)
     loader = TensorBatchLoader(
         (model_inputs,), cfg.batch_size, EpochPermutation(len(model_inputs), shuffle=False)
     )
     trainer = build_trainer(cfg)
+    started = time.perf_counter()
     outputs = torch.cat(trainer.predict(module, dataloaders=loader)).float()
     seconds = time.perf_counter() - started
     log.info(
-        "Predicted %d inputs in %.3f s (%.2f ms each, preprocessing excluded).",
+        "Predicted %d inputs in %.3f s (%.2f ms each in Lightning's predict loop).",
         len(outputs),
         seconds,
         1000 * seconds / len(outputs),
@@ -54,16 +62,16 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     if task == "regression":
         rows = _values(inputs, datamodule.target_units(outputs))
     else:
-        rows = _classes(inputs, outputs, task, datamodule.class_names, cfg.top_k)
+        probabilities = class_probabilities(task, outputs)
+        rows = _classes(inputs, probabilities, datamodule.class_names, cfg.top_k)
     if trainer.is_global_zero:
         _write_results(Path(cfg.paths.output_dir), rows, inputs, cfg.max_shown, cfg.top_k)
     return rows
 
 
 def _classes(
-    inputs: UserInputs, outputs: torch.Tensor, task: str, names: list[str], top_k: int
+    inputs: UserInputs, probabilities: torch.Tensor, names: list[str], top_k: int
 ) -> list[dict[str, Any]]:
-    probabilities = outputs if task == "multiclass" else torch.stack([1 - outputs, outputs], -1)
     best = probabilities.topk(min(top_k, probabilities.shape[-1]), dim=-1)
     rows = []
     for sample, name in enumerate(inputs.names):

@@ -9,6 +9,7 @@ import lightning as L
 import torch
 from torch.nn import functional as F
 
+from litlab.lightning_modules import class_probabilities
 from litlab.report import plots
 from litlab.run_folder import PLOTS, TOP_LOSSES_PLOT, update_report_data
 from litlab.tensorboard import add_image
@@ -22,19 +23,16 @@ def per_sample_results(
     cross-entropy of the true class (squared error for regression) whatever loss trained the
     model: one ranking for every run. ``wrong``: misclassified (regression: every sample)."""
     predictions = predictions.float()
-    if task == "multiclass":
-        probabilities = predictions.softmax(dim=-1)
-        confidence, predicted = probabilities.max(dim=-1)
+    if task == "regression":
+        loss = (predictions - targets.float()) ** 2
+        return loss, predictions, None, torch.ones_like(loss, dtype=torch.bool)
+    confidence, predicted = class_probabilities(task, predictions).max(dim=-1)
+    if task == "multiclass":  # from the logits: exact where a probability would round to 0
         loss = F.cross_entropy(predictions, targets.long(), reduction="none")
-        return loss, predicted, confidence, predicted != targets
-    if task == "binary":
+    else:
         probability = predictions.clamp(1e-7, 1 - 1e-7)
-        predicted = (probability > 0.5).long()
-        confidence = torch.where(predicted == 1, probability, 1 - probability)
         loss = F.binary_cross_entropy(probability, targets.float(), reduction="none")
-        return loss, predicted, confidence, predicted != targets.long()
-    loss = (predictions - targets.float()) ** 2
-    return loss, predictions, None, torch.ones_like(loss, dtype=torch.bool)
+    return loss, predicted, confidence, predicted != targets.long()
 
 
 class TopLosses(L.Callback):
@@ -79,8 +77,13 @@ class TopLosses(L.Callback):
         kept = _worst(_gathered(self._kept), self.count)
         if not trainer.is_global_zero:
             return
-        task, names = pl_module.hparams.task, trainer.datamodule.class_names
-        rows = _rows(kept, task, names)
+        task, datamodule = pl_module.hparams.task, trainer.datamodule
+        if task == "regression" and kept:  # in the target's units, as predict.py gives them
+            kept["true"], kept["predicted"] = (
+                datamodule.target_units(kept[name]) for name in ("true", "predicted")
+            )
+            kept["loss"] = (kept["predicted"] - kept["true"]) ** 2
+        rows = _rows(kept, task, datamodule.class_names)
         update_report_data(self.dirpath, top_losses=rows)
         images = kept.get("inputs")
         if images is None or images.dim() != 4 or not rows:

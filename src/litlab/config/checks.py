@@ -102,7 +102,12 @@ RULES = (
     Rule("ckpt_path", Domain(lambda v: isinstance(v, str) and v != "", "a file path"), ""),
     Rule("split", one_of("test", "val"), "split=test"),
     # conf/predict.yaml
-    Rule("inputs", Domain(lambda v: isinstance(v, str) and v != "", "a file, folder or glob"), ""),
+    Rule(
+        "inputs",
+        # a number too: Hydra reads inputs=2024 (a folder named 2024) as an int
+        Domain(lambda v: isinstance(v, (str, int, float)) and v != "", "a file, folder or glob"),
+        "",
+    ),
     Rule("top_k", int_at_least(1), "top_k=3"),
     Rule("batch_size", int_at_least(1), "batch_size=256"),
     Rule("max_shown", int_at_least(0), "max_shown=64"),

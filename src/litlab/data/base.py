@@ -105,6 +105,15 @@ class TensorDataModule(L.LightningDataModule):
         """The names of the ``num_features`` inputs, as a CSV header gives them."""
         return [f"x{index}" for index in range(1, self.num_features + 1)]
 
+    def describe_raw_inputs(self) -> str:
+        """The raw form in words, for an exported model's metadata."""
+        form = self.image_form
+        if form is not None:
+            return f"pixels 0..{form.max_value:g}, light ink on a dark background"
+        if self.input_shape is not None:
+            return "the sequence's values, as the data set holds them"
+        return "features in their own units: " + ", ".join(self.feature_names)
+
     def normalise(self, raw: torch.Tensor) -> torch.Tensor:
         """Raw inputs (see the class docstring) -> model inputs; traceable, for export."""
         scaling = self._scaling("input_scaling")

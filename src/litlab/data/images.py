@@ -4,16 +4,16 @@ ratio and centred by its centre of mass in 28x28. Pillow reads and resamples; th
 it (background, ink box, centre of mass) are written here because no library does them.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from litlab.errors import DataError
+from litlab.errors import ConfigError, DataError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
-INVERT_CHOICES = ("auto", True, False)
 # Of the ink's range (background 0, darkest stroke 1): weaker pixels are left out of the ink's
 # box, so JPEG ringing and paper grain do not widen it.
 INK_THRESHOLD = 0.3
@@ -48,14 +48,33 @@ class Preprocessing:
     fit: bool = True
     centre: bool = True
 
+    @classmethod
+    def from_config(cls, steps: Any) -> "Preprocessing":
+        """From the ``preprocess`` mapping; unknown steps are a ConfigError naming the known."""
+        known = [step.name for step in fields(cls)]
+        unknown = (
+            [key for key in steps or {} if key not in known] if isinstance(steps, dict) else []
+        )
+        if not isinstance(steps, dict) or unknown:
+            given = f"preprocess.{unknown[0]}" if unknown else f"preprocess={steps!r}"
+            raise ConfigError(
+                f"{given} is not a preprocessing step; the steps are preprocess."
+                f"{', preprocess.'.join(known)} (e.g. preprocess.invert=false)."
+            )
+        return cls(**steps)
+
 
 def read_image(path: Path) -> Image.Image:
-    """The first frame of an image file, upright as its EXIF orientation says."""
+    """An image file (its first frame: GIF, TIFF), upright as its EXIF orientation says."""
     try:
         with Image.open(path) as image:
-            image.seek(0)  # GIF, TIFF: the first frame
             image.load()
             return ImageOps.exif_transpose(image)
+    except Image.DecompressionBombError as err:
+        raise DataError(
+            f"The image {path} is too large to read safely ({err}). Scale it down (a digit "
+            "needs a few hundred pixels a side) or remove it from the inputs."
+        ) from err
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as err:
         raise DataError(
             f"The image {path} could not be read ({type(err).__name__}: "
@@ -90,6 +109,12 @@ def to_form(image: Image.Image, form: ImageForm, steps: Preprocessing) -> tuple[
 
 def _grey(image: Image.Image, done: list[str]) -> np.ndarray:
     """Grey levels in [0, 1]; a transparent background counts as white paper."""
+    if image.mode in ("I", "F") or image.mode.startswith("I;16"):  # 16-bit and float scans
+        values = np.asarray(image, dtype=np.float32)
+        full = 65535.0 if image.mode.startswith("I;16") or values.max() > 255 else 255.0
+        full = 1.0 if image.mode == "F" and values.max() <= 1 else full
+        done.append(f"grey levels of {image.mode} (full scale {full:g})")
+        return np.clip(values / full, 0.0, 1.0)
     if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
         paper = Image.new("RGBA", image.size, "white")
         image = Image.alpha_composite(paper, image.convert("RGBA"))
@@ -100,17 +125,20 @@ def _grey(image: Image.Image, done: list[str]) -> np.ndarray:
     return np.asarray(image, dtype=np.float32) / 255.0
 
 
+def _background(pixels: np.ndarray) -> float:
+    """The median of the outermost rows and columns: the paper (or the screen) around the ink."""
+    return float(np.median(np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])))
+
+
 def _is_light(pixels: np.ndarray) -> bool:
-    """A light background (dark ink on paper): the border's median is above mid-grey."""
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    return float(np.median(border)) > 0.5
+    """A light background (dark ink on paper)."""
+    return _background(pixels) > 0.5
 
 
 def _level(pixels: np.ndarray, done: list[str]) -> np.ndarray:
     """Background to 0 and the strongest ink to 1: grey paper and pencil become MNIST's black
     and white (its strokes reach full intensity)."""
-    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
-    background, peak = float(np.median(border)), float(pixels.max())
+    background, peak = _background(pixels), float(pixels.max())
     if peak - background < 0.1:  # a blank page, or ink darker than its background
         done.append("no ink found (nothing brighter than the background; see preprocess.invert)")
         return pixels

@@ -37,7 +37,16 @@ def find_files(spec: str) -> tuple[list[Path], list[Path]]:
     files are taken in name order, or a glob pattern such as ``digits/*.png``)."""
     path = Path(spec).expanduser()
     if path.is_dir():
-        candidates = sorted(p for p in path.iterdir() if p.is_file() and not p.name.startswith("."))
+        entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+        candidates = [p for p in entries if p.is_file()]
+        for folder in (p for p in entries if p.is_dir()):
+            log.warning(
+                "Skipped the folder %s: only the files directly in %s are read; for every "
+                "picture below it use a pattern, inputs='%s/**/*.png'.",
+                folder,
+                path,
+                path,
+            )
     elif path.is_file():
         candidates = [path]
     elif glob.has_magic(spec):
@@ -53,34 +62,36 @@ def find_files(spec: str) -> tuple[list[Path], list[Path]]:
     skipped = [p for p in candidates if p not in usable]
     if not usable:
         if path.is_file():
-            what = "is neither"
+            what = "is not"
+        elif candidates:
+            what = f"holds {len(candidates)} file(s), none of them"
         else:
-            what = (
-                f"holds {len(candidates)} files, none of them" if candidates else "holds no file,"
-            )
+            what = "holds no file, so not"
         raise DataError(
-            f"inputs={spec} {what} an image ({', '.join(IMAGE_SUFFIXES)}) or a CSV table. "
+            f"inputs={spec} {what} an image ({', '.join(IMAGE_SUFFIXES)}) nor a CSV table. "
             "Point inputs at image files for an image model, or a CSV file for a tabular one."
         )
     return usable, skipped
 
 
 def read_inputs(spec: str, datamodule: TensorDataModule, steps: Preprocessing) -> UserInputs:
-    """Every usable file of ``spec`` in the raw form of ``datamodule``'s data; files of the
-    other kind (images for a tabular model...) are refused with the reason."""
+    """Every usable file of ``spec`` in the raw form of ``datamodule``'s data. Among both
+    kinds, the model's kind is read and the other skipped (a labels.csv among the pictures);
+    only the other kind is refused with the reason."""
     files, skipped = find_files(spec)
     for path in skipped:
         log.warning("Skipped %s: not an image or a CSV file.", path)
     images = [p for p in files if p.suffix.lower() in IMAGE_SUFFIXES]
     tables = [p for p in files if p not in images]
     form = datamodule.image_form
+    if images and tables:
+        kept, other = (images, tables) if form is not None else (tables, images)
+        for path in other:
+            log.warning("Skipped %s: this model reads %s.", path, "images" if form else "tables")
+        skipped = [*skipped, *other]
+        images, tables = (kept, []) if form is not None else ([], kept)
     if images and form is None:
         raise DataError(_wrong_kind(images[0], datamodule, "an image"))
-    if tables and images:
-        raise DataError(
-            f"inputs={spec} mixes images ({images[0].name}) and CSV tables ({tables[0].name}); "
-            "predict one kind at a time."
-        )
     if images:
         raw, steps_done = [], []
         for path in images:
@@ -123,8 +134,8 @@ def read_table(path: Path, feature_names: list[str]) -> tuple[torch.Tensor, list
     """``(rows, line numbers)`` of a CSV file: with a header, the columns named
     ``feature_names`` (in that order; other columns are ignored); without one (a first row of
     numbers), exactly ``len(feature_names)`` values per row."""
-    try:
-        with path.open(newline="") as file:
+    try:  # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark
+        with path.open(newline="", encoding="utf-8-sig") as file:
             lines = [(number, row) for number, row in enumerate(csv.reader(file), 1) if row]
     except (OSError, UnicodeDecodeError, csv.Error) as err:
         raise DataError(f"The CSV file {path} could not be read ({err}).") from err
@@ -149,6 +160,12 @@ def _columns(path: Path, header: list[str] | None, feature_names: list[str]) -> 
     if header is None:
         return list(range(len(feature_names)))
     missing = [name for name in feature_names if name not in header]
+    doubled = sorted({name for name in feature_names if header.count(name) > 1})
+    if doubled:
+        raise DataError(
+            f"The CSV file {path} has the column(s) {_listed(doubled)} more than once; keep "
+            "one column per feature."
+        )
     if missing:
         raise DataError(
             f"The CSV file {path} lacks the column(s) {_listed(missing)}. The model takes "
@@ -174,16 +191,18 @@ def _bad_row(
     picked = [row[header.index(name)] for name in names] if header else row
     bad = next(cell for cell in picked if _numbers([cell]) is None)
     return (
-        f"Line {number} of {path} holds {bad!r}, which is not a number; every value must be "
-        "numeric (one row per sample)."
+        f"Line {number} of {path} holds {bad!r}, which is not a finite number; every value "
+        "must be one (one row per sample; fill in missing values first)."
     )
 
 
 def _numbers(cells: list[str]) -> list[float] | None:
+    """The cells as finite numbers, or None (nan and inf are no measurements)."""
     try:
-        return [float(cell) for cell in cells]
+        values = [float(cell) for cell in cells]
     except ValueError:
         return None
+    return values if all(np.isfinite(values)) else None
 
 
 def _listed(names: list[str], limit: int = 12) -> str:

@@ -81,7 +81,7 @@ class MNISTDataModule(TensorDataModule):
         return self.normalise(images)
 
     def normalise(self, raw: torch.Tensor) -> torch.Tensor:
-        """Pixels 0..255 -> ``(x / 255 - mean) / std``, in two kernels instead of three; needs no
+        """Pixels 0..255 -> ``(x / 255 - mean) / std`` as one multiply and one subtract; needs no
         data files (the statistics are the data config's)."""
         return raw * (1 / (255 * self.std)) - self.mean / self.std
 

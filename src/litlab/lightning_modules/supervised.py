@@ -22,6 +22,26 @@ LOSS_INPUTS: dict[type[nn.Module], Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
+def task_outputs(task: str, outputs: torch.Tensor) -> torch.Tensor:
+    """A network's outputs as the task reads them: ``(N, classes)`` logits for multiclass, one
+    value per sample ``(N,)`` otherwise (the binary logit, the regression value)."""
+    return outputs if task == "multiclass" else outputs.squeeze(-1)
+
+
+def as_predictions(task: str, outputs: torch.Tensor) -> torch.Tensor:
+    """What metrics, callbacks and predict get: multiclass logits, the probability of class 1
+    (binary), the value (regression)."""
+    return torch.sigmoid(outputs) if task == "binary" else outputs
+
+
+def class_probabilities(task: str, predictions: torch.Tensor) -> torch.Tensor:
+    """``(N, classes)`` probabilities from :func:`as_predictions`' output: the predicted class
+    is their argmax, its confidence their max."""
+    if task == "binary":
+        return torch.stack([1 - predictions, predictions], dim=-1)
+    return predictions.float().softmax(dim=-1)
+
+
 class SupervisedModule(L.LightningModule):
     """Trains any ``nn.Module`` on ``(inputs, targets)`` batches.
 
@@ -82,15 +102,7 @@ class SupervisedModule(L.LightningModule):
             super().__setattr__(name, value)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
-        outputs = self.net(inputs)
-        return outputs if self.hparams.task == "multiclass" else outputs.squeeze(-1)
-
-    def predictions(self, outputs: torch.Tensor) -> torch.Tensor:
-        """Model outputs as the task reads them: class probabilities (multiclass), the
-        probability of class 1 (binary) or the value (regression)."""
-        if self.hparams.task == "multiclass":
-            return torch.softmax(outputs, dim=-1)
-        return torch.sigmoid(outputs) if self.hparams.task == "binary" else outputs
+        return task_outputs(self.hparams.task, self.net(inputs))
 
     def evaluate_as(self, split: str) -> None:
         """Name the test stage's metrics after ``split``: eval.py runs the test loop on any
@@ -110,8 +122,7 @@ class SupervisedModule(L.LightningModule):
         inputs, targets = batch
         outputs = self(inputs)
         loss = self.loss(self.loss_input(outputs), targets)
-        predictions = torch.sigmoid(outputs) if self.hparams.task == "binary" else outputs
-        predictions = predictions.detach()  # multiclass: logits, for the metrics and callbacks
+        predictions = as_predictions(self.hparams.task, outputs).detach()
         getattr(self, f"{stage}_metrics").update(predictions, targets)
         # One value per sample, not (loss, weight=len): with nan_strategy="disable" torchmetrics
         # (1.9) replaces weights by ones, and a short last batch would count as a full one.
@@ -148,8 +159,8 @@ class SupervisedModule(L.LightningModule):
         return self._step(batch, "test")[1]
 
     def predict_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        """Trainer.predict on batches of model inputs: see :meth:`predictions`."""
-        return self.predictions(self(batch[0]))
+        """Trainer.predict on batches of model inputs: :func:`as_predictions`."""
+        return as_predictions(self.hparams.task, self(batch[0]))
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train")
