@@ -13,7 +13,6 @@ from PIL import Image
 from tensorboard.plugins.hparams import plugin_data_pb2
 
 from litlab.report import plots
-from litlab.report.diagnosis import diagnose_fit
 from litlab.run_folder import read_history
 from litlab.train import train
 from tests.helpers import compose_quiet, events, litlab_report, mnist_overrides
@@ -189,38 +188,6 @@ def test_image_runs_show_their_top_losses(tiny_mnist, tmp_path):
     png_size(folder / "plots" / "top_losses.png")
     report = (folder / "report.md").read_text()
     assert "plots/top_losses.png" in report and "## Top losses" in report
-
-
-# -- fit diagnosis ------------------------------------------------------------------------------
-def curve(train_loss, val_loss, train_acc=None):
-    return [
-        {
-            "epoch": epoch,
-            "train/loss": t,
-            "val/loss": v,
-            **({"train/acc": train_acc} if train_acc else {}),
-        }
-        for epoch, (t, v) in enumerate(zip(train_loss, val_loss, strict=True))
-    ]
-
-
-def test_diagnosis_finds_the_epoch_where_validation_loss_turned():
-    diagnosis = diagnose_fit(curve([1.0, 0.5, 0.3, 0.2, 0.1], [1.0, 0.6, 0.5, 0.6, 0.8], 0.99))
-    assert diagnosis.verdict == "overfitting" and diagnosis.turn_epoch == 2
-    assert "epoch 2" in diagnosis.explanation
-
-
-@pytest.mark.parametrize(
-    ("train_loss", "val_loss", "train_acc", "verdict"),
-    [
-        ([2.0, 1.9, 1.85, 1.8], [2.0, 1.9, 1.85, 1.8], 0.4, "underfitting"),  # cannot fit
-        ([1.0, 0.6, 0.4, 0.3], [1.0, 0.6, 0.45, 0.35], 0.95, "underfitting"),  # still learning
-        ([1.0, 0.3, 0.2, 0.195], [1.0, 0.35, 0.3, 0.3], 0.97, "good fit"),
-        ([1.0, 0.3], [1.0, 0.35], 0.97, "too short to tell"),
-    ],
-)
-def test_diagnosis_verdicts(train_loss, val_loss, train_acc, verdict):
-    assert diagnose_fit(curve(train_loss, val_loss, train_acc)).verdict == verdict
 
 
 def test_plots_are_real_images_of_sane_size(tmp_path):

@@ -9,12 +9,14 @@ sampled every ``every_n_steps`` steps, so the steps in between cost nothing.
 
 import logging
 import warnings
+from pathlib import Path
 
 import lightning as L
 import torch
 from torch import nn
 
 from litlab.models.activations import ACTIVATION_TYPES
+from litlab.run_folder import update_report_data
 from litlab.tensorboard import writers
 
 log = logging.getLogger(__name__)
@@ -30,13 +32,22 @@ class TrainingDiagnostics(L.Callback):
     ``diagnostics/dead_relu/<layer>`` (fraction of a ReLU layer's units, or channels, that
     output zero for every sample of the batch). Each epoch: histograms of every parameter
     (``weights/<name>``) and of each activation layer's output at the epoch's first sampled
-    step (``activations/<layer>``). With ``graph``, the network's graph at the start."""
+    step (``activations/<layer>``). With ``graph``, the network's graph at the start. With
+    ``dirpath``, the sampled norms and dead shares also go to report_data.json after every
+    epoch, for the report's training problems (vanishing or exploding gradients, dying ReLU)."""
 
     def __init__(
-        self, every_n_steps: int | None = 50, histograms: bool = True, graph: bool = True
+        self,
+        every_n_steps: int | None = 50,
+        histograms: bool = True,
+        graph: bool = True,
+        dirpath: str | Path | None = None,
     ) -> None:
         self.every_n_steps = every_n_steps
         self.histograms, self.graph = histograms, graph
+        self.dirpath = Path(dirpath) if dirpath is not None else None
+        self._series: dict[str, dict[str, list[float]]] = {"grad_norm": {}, "dead_relu": {}}
+        self._steps: list[int] = []
         self._hooks: list[torch.utils.hooks.RemovableHandle] = []
         self._dead: dict[str, torch.Tensor] = {}
         self._grad_norms: dict[str, torch.Tensor] = {}
@@ -118,8 +129,22 @@ class TrainingDiagnostics(L.Callback):
         step = trainer.global_step - 1  # the step these gradients made
         for logger in trainer.loggers:
             logger.log_metrics(dict(zip(values, numbers, strict=True)), step=step)
+        self._steps.append(step)
+        for name, number in zip(values, numbers, strict=True):
+            kind, layer = name.split("/", 2)[1:]
+            self._series[kind].setdefault(layer, []).append(number)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if self.dirpath is not None and trainer.is_global_zero and self._steps:
+            clip = trainer.gradient_clip_val
+            update_report_data(
+                self.dirpath,
+                diagnostics={
+                    "steps": self._steps,
+                    **self._series,
+                    "gradient_clip_val": float(clip) if clip else None,
+                },
+            )
         activations, self._activations = self._activations, {}
         if not self.histograms:
             return

@@ -1,8 +1,11 @@
-"""A fit diagnosis from the per-epoch train and validation curves, in the words the tutorials
-use: underfitting, overfitting (and the epoch where validation loss turned), or a good fit."""
+"""A fit diagnosis in the terms the tutorials teach, from the per-epoch curves: underfitting
+(high bias), overfitting (high variance), still improving, or a good fit; and training
+problems read from the sampled gradient diagnostics: vanishing or exploding gradients and
+dying ReLU units, each with the fix the tutorials give."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -10,22 +13,43 @@ MIN_EPOCHS = 3
 # Validation loss this far (relative) above its minimum at the end, while the training loss
 # kept falling, is overfitting.
 OVERFIT_RISE = 0.10
-# Training loss still falling by this much (relative) over the last epoch: not done learning.
+# A gap between training and validation accuracy this large, and growing, is overfitting too.
+LARGE_ACCURACY_GAP = 0.05
+# Training loss still falling by this much (relative) over the last epoch: still improving.
 STILL_LEARNING_DROP = 0.05
 # A classifier below this training accuracy has not fitted its own training data.
 UNDERFIT_TRAIN_ACC = 0.85
+# A regression model explaining less than this share of the validation variance (R2), with
+# validation loss close to training loss, has not fitted its data either.
+UNDERFIT_R2 = 0.5
+# Training problems: the first layer's gradient this many times smaller than the last's;
+# the total gradient norm growing this many times; clipping in more than this share of the
+# sampled steps; a ReLU layer with more than this share of its units dead.
+VANISHING_RATIO = 100.0
+EXPLODING_GROWTH = 100.0
+CLIPPING_SHARE = 0.5
+DEAD_SHARE = 0.5
+# Gradient samples averaged (median) at the start and at the end of training.
+WINDOW = 5
 
 
 @dataclass(frozen=True)
 class FitDiagnosis:
-    verdict: str  # "good fit", "overfitting", "underfitting" or "too short to tell"
+    # "good fit", "overfitting", "underfitting", "still improving" or "too short to tell"
+    verdict: str
     explanation: str
     turn_epoch: int | None = None  # overfitting: the epoch of the lowest validation loss
 
 
+@dataclass(frozen=True)
+class TrainingProblem:
+    name: str  # "vanishing gradients", "exploding gradients" or "dying ReLU"
+    explanation: str  # what was measured, and the fix
+
+
 def diagnose_fit(history: Sequence[dict[str, float]]) -> FitDiagnosis:
     """``history``: one dict per epoch with ``epoch``, ``train/loss``, ``val/loss`` and, for
-    classifiers, ``train/acc``."""
+    classifiers, ``train/acc`` and ``val/acc`` (regression: ``val/r2``)."""
     rows = [row for row in history if _finite(row, "train/loss") and _finite(row, "val/loss")]
     if history and not any(_finite(row, "val/loss") for row in history):
         return FitDiagnosis(
@@ -39,35 +63,103 @@ def diagnose_fit(history: Sequence[dict[str, float]]) -> FitDiagnosis:
             f"{len(rows)} epoch(s) with both training and validation loss; at least "
             f"{MIN_EPOCHS} are needed to read a trend. Train longer (trainer.max_epochs).",
         )
+    return (
+        _rising_validation_loss(rows)
+        or _growing_accuracy_gap(rows)
+        or _underfitting(rows)
+        or _still_improving(rows)
+        or _good_fit(rows)
+    )
+
+
+def _curves(rows: Sequence[dict[str, float]]) -> tuple[list[int], np.ndarray, np.ndarray]:
     epochs = [int(row["epoch"]) for row in rows]
-    train = np.array([row["train/loss"] for row in rows])
-    val = np.array([row["val/loss"] for row in rows])
+    return (
+        epochs,
+        np.array([r["train/loss"] for r in rows]),
+        np.array([r["val/loss"] for r in rows]),
+    )
+
+
+def _rising_validation_loss(rows: Sequence[dict[str, float]]) -> FitDiagnosis | None:
+    epochs, train, val = _curves(rows)
     best = int(np.argmin(val))
-    if best < len(val) - 1 and val[-1] > val[best] * (1 + OVERFIT_RISE) and train[-1] < train[best]:
-        return FitDiagnosis(
-            "overfitting",
-            f"Validation loss reached its minimum {val[best]:.4g} at epoch {epochs[best]} and "
-            f"rose to {val[-1]:.4g} by epoch {epochs[-1]}, while training loss kept falling "
-            f"({train[best]:.4g} -> {train[-1]:.4g}). The model memorises the training set "
-            "after that epoch: stop earlier (early stopping), or regularise with dropout, "
-            "weight decay, augmentation or a smaller model.",
-            turn_epoch=epochs[best],
-        )
-    train_acc = rows[-1].get("train/acc")
-    if train_acc is not None and train_acc < UNDERFIT_TRAIN_ACC:
+    if (
+        best == len(val) - 1
+        or val[-1] <= val[best] * (1 + OVERFIT_RISE)
+        or train[-1] >= train[best]
+    ):
+        return None
+    return FitDiagnosis(
+        "overfitting",
+        f"High variance: validation loss reached its minimum {val[best]:.4g} at epoch "
+        f"{epochs[best]} and rose to {val[-1]:.4g} by epoch {epochs[-1]}, while training loss "
+        f"kept falling ({train[best]:.4g} -> {train[-1]:.4g}). The model memorises the "
+        "training set after that epoch (the best checkpoint is from there): stop earlier "
+        "(early stopping), or regularise with dropout, weight decay, augmentation, more data "
+        "or a smaller model.",
+        turn_epoch=epochs[best],
+    )
+
+
+def _growing_accuracy_gap(rows: Sequence[dict[str, float]]) -> FitDiagnosis | None:
+    if not all(_finite(row, "train/acc") and _finite(row, "val/acc") for row in rows):
+        return None
+    gaps = [row["train/acc"] - row["val/acc"] for row in rows]
+    earlier = gaps[-MIN_EPOCHS]
+    if gaps[-1] <= LARGE_ACCURACY_GAP or gaps[-1] <= earlier:
+        return None
+    last = rows[-1]
+    return FitDiagnosis(
+        "overfitting",
+        f"High variance: training accuracy {last['train/acc']:.4g} against validation accuracy "
+        f"{last['val/acc']:.4g}, a gap of {gaps[-1]:.1%} that grew from {earlier:.1%} "
+        f"{MIN_EPOCHS - 1} epochs earlier. The model learns its training set better than the "
+        "task: regularise (dropout, weight decay, augmentation), get more data, or use a "
+        "smaller model.",
+    )
+
+
+def _underfitting(rows: Sequence[dict[str, float]]) -> FitDiagnosis | None:
+    last = rows[-1]
+    _, train, val = _curves(rows)
+    still = _drop(train) > STILL_LEARNING_DROP
+    more = " Its loss is still falling: more epochs will help first." if still else ""
+    if _finite(last, "train/acc") and last["train/acc"] < UNDERFIT_TRAIN_ACC:
         return FitDiagnosis(
             "underfitting",
-            f"Training accuracy is only {train_acc:.4g} at the end: the model does not fit its "
-            "own training data. Train longer, raise the learning rate, or use a larger model.",
+            f"High bias: training accuracy is only {last['train/acc']:.4g} at the end; the model "
+            "does not fit its own training data. Use a larger model (wider or deeper), train "
+            f"longer, raise the learning rate, or reduce regularisation.{more}",
         )
-    drop = (train[-2] - train[-1]) / abs(train[-2]) if train[-2] else 0.0
-    if drop > STILL_LEARNING_DROP and val[-1] <= val.min() * (1 + OVERFIT_RISE / 2):
+    r2 = last.get("val/r2")
+    if r2 is not None and np.isfinite(r2) and r2 < UNDERFIT_R2 and train[-1] >= 0.8 * val[-1]:
         return FitDiagnosis(
             "underfitting",
-            f"Training loss still fell by {drop:.0%} in the last epoch ({train[-2]:.4g} -> "
-            f"{train[-1]:.4g}) and validation loss is at its lowest: the model is still "
-            "learning. Train for more epochs.",
+            f"High bias: the model explains only R2 = {r2:.3g} of the validation targets' "
+            f"variance, and its training loss ({train[-1]:.4g}) is as high as its validation "
+            f"loss ({val[-1]:.4g}): it does not fit the training data either. Use a larger "
+            f"model, train longer, or add features.{more}",
         )
+    return None
+
+
+def _still_improving(rows: Sequence[dict[str, float]]) -> FitDiagnosis | None:
+    _, train, val = _curves(rows)
+    drop = _drop(train)
+    if drop <= STILL_LEARNING_DROP or val[-1] > val.min() * (1 + OVERFIT_RISE / 2):
+        return None
+    return FitDiagnosis(
+        "still improving",
+        f"Training loss still fell by {drop:.0%} in the last epoch ({train[-2]:.4g} -> "
+        f"{train[-1]:.4g}) and validation loss is at its lowest: the model fits its data "
+        "and is still learning. Train for more epochs (trainer.max_epochs).",
+    )
+
+
+def _good_fit(rows: Sequence[dict[str, float]]) -> FitDiagnosis:
+    epochs, train, val = _curves(rows)
+    best = int(np.argmin(val))
     lowest = (
         "its lowest"
         if best == len(val) - 1
@@ -76,11 +168,99 @@ def diagnose_fit(history: Sequence[dict[str, float]]) -> FitDiagnosis:
     return FitDiagnosis(
         "good fit",
         f"Validation loss ended at {val[-1]:.4g} ({lowest}) with training loss "
-        f"{train[-1]:.4g}: no sign of overfitting (validation loss over {OVERFIT_RISE:.0%} above "
-        "its lowest while training loss falls) or of underfitting.",
+        f"{train[-1]:.4g}, and the model fits its training data: no sign of underfitting "
+        "(high bias) or overfitting (high variance), and the loss has levelled off.",
     )
+
+
+def _drop(train: np.ndarray) -> float:
+    return float((train[-2] - train[-1]) / abs(train[-2])) if train[-2] else 0.0
 
 
 def _finite(row: dict[str, float], key: str) -> bool:
     value = row.get(key)
     return value is not None and bool(np.isfinite(value))
+
+
+# -- training problems, from callbacks.diagnostics' samples ------------------------------------
+def diagnose_training(diagnostics: dict[str, Any]) -> list[TrainingProblem]:
+    """``diagnostics``: ``grad_norm`` ({layer: [norm per sampled step]}, layers in forward
+    order, plus ``total``), ``dead_relu`` ({ReLU layer: [dead share per sampled step]}) and
+    ``gradient_clip_val``, as report_data.json holds them."""
+    norms = {k: np.array(v, dtype=float) for k, v in diagnostics.get("grad_norm", {}).items()}
+    dying = _dying_relu(diagnostics.get("dead_relu", {}))
+    # dead units pass no gradient: the layers before them then look vanishing, for that reason
+    vanishing = None if dying else _vanishing(norms)
+    problems = [vanishing, _exploding(norms, diagnostics.get("gradient_clip_val")), dying]
+    return [problem for problem in problems if problem is not None]
+
+
+def _recent(values: np.ndarray) -> float:
+    finite = values[np.isfinite(values)][-WINDOW:]
+    return float(np.median(finite)) if len(finite) else float("nan")
+
+
+def _vanishing(norms: dict[str, np.ndarray]) -> TrainingProblem | None:
+    layers = [name for name in norms if name != "total"]
+    if len(layers) < 2:
+        return None
+    first, last = layers[0], layers[-1]
+    ratio = _recent(norms[last]) / _recent(norms[first]) if _recent(norms[first]) else np.inf
+    if not ratio > VANISHING_RATIO:
+        return None
+    smaller = "is zero, against" if np.isinf(ratio) else f"is {ratio:,.0f} times smaller than"
+    return TrainingProblem(
+        "vanishing gradients",
+        f"The first layer's gradient norm ({first}: {_recent(norms[first]):.2e}) {smaller} "
+        f"the last layer's ({last}: {_recent(norms[last]):.2e}) over the last sampled steps: "
+        "the early layers barely learn. Use ReLU (or leaky ReLU) "
+        "instead of sigmoid or tanh, add batch norm (model.batch_norm=true), or a better "
+        "initialisation (He for ReLU, Xavier for tanh); fewer layers help too.",
+    )
+
+
+def _exploding(norms: dict[str, np.ndarray], clip: float | None) -> TrainingProblem | None:
+    total = norms.get("total")
+    if total is None or len(total) == 0:
+        return None
+    if not np.all(np.isfinite(total)):
+        return TrainingProblem(
+            "exploding gradients",
+            "The gradient norm became infinite or NaN: the updates overflowed. Lower the "
+            "learning rate, clip gradients (trainer.gradient_clip_val=1.0) or add batch norm.",
+        )
+    start = float(np.median(total[:WINDOW]))
+    growth = _recent(total) / start if start > 0 else 0.0
+    if growth > EXPLODING_GROWTH:
+        return TrainingProblem(
+            "exploding gradients",
+            f"The total gradient norm grew {growth:,.0f} times, from {start:.3g} in the first "
+            f"sampled steps to {_recent(total):.3g} in the last: the updates feed on themselves. "
+            "Lower the learning rate, clip gradients (trainer.gradient_clip_val=1.0), or add "
+            "batch norm.",
+        )
+    share = float(np.mean(total > clip)) if clip else 0.0
+    if share > CLIPPING_SHARE:
+        return TrainingProblem(
+            "exploding gradients",
+            f"Gradient clipping (trainer.gradient_clip_val={clip:g}) cut the gradient in "
+            f"{share:.0%} of the sampled steps (median norm {float(np.median(total)):.3g}): the "
+            "raw gradients are too large for the learning rate. Lower the learning rate; "
+            "clipping then only catches the outliers it is meant for.",
+        )
+    return None
+
+
+def _dying_relu(dead: dict[str, list[float]]) -> TrainingProblem | None:
+    shares = {layer: _recent(np.array(values, dtype=float)) for layer, values in dead.items()}
+    dying = {layer: share for layer, share in shares.items() if share > DEAD_SHARE}
+    if not dying:
+        return None
+    listed = ", ".join(f"{layer} {share:.0%}" for layer, share in dying.items())
+    return TrainingProblem(
+        "dying ReLU",
+        f"Most units of {len(dying)} ReLU layer(s) output zero for every sample ({listed} dead "
+        "over the last sampled steps): they pass no gradient and no longer learn. Lower the "
+        "learning rate, use leaky ReLU (model.activation=leaky_relu), or a better "
+        "initialisation.",
+    )

@@ -24,7 +24,7 @@ from litlab.metric_names import (
     is_timing,
 )
 from litlab.report import plots
-from litlab.report.diagnosis import diagnose_fit
+from litlab.report.diagnosis import diagnose_fit, diagnose_training
 from litlab.run_folder import (
     CONFIG,
     CONFUSION_MATRIX_PLOT,
@@ -402,7 +402,13 @@ def _top_losses_lines(run: RunFolder) -> list[str]:
 
 
 def _diagnosis_lines(run: RunFolder) -> list[str]:
-    if not run.history:
-        return []
-    diagnosis = diagnose_fit(run.history)
-    return ["## Fit diagnosis", "", f"**{diagnosis.verdict}**: {diagnosis.explanation}", ""]
+    lines = []
+    if run.history:
+        diagnosis = diagnose_fit(run.history)
+        lines += ["## Fit diagnosis", "", f"**{diagnosis.verdict}**: {diagnosis.explanation}", ""]
+    problems = diagnose_training(run.data.get("diagnostics") or {})
+    if problems:
+        lines += ["## Training problems", ""]
+        lines += [f"- **{problem.name}**: {problem.explanation}" for problem in problems]
+        lines.append("")
+    return lines

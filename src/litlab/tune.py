@@ -1,0 +1,126 @@
+"""The learning-rate range test before training (``python train.py tune=lr_find``): Lightning's
+own ``Tuner.lr_find`` on the composed optimizer, its curve as ``plots/lr_find.png``, the
+suggestion in the log, TensorBoard and report.md; with ``tune.apply=true`` training uses it.
+
+The test runs on a trainer of its own (no checkpoints, loggers or report callbacks, which
+would record the test as if it were training) in the run folder, where Lightning keeps and
+then deletes its temporary checkpoint. Lightning restores the model's initial weights from
+that checkpoint afterwards, and the random generators are put back as they were, so training
+starts exactly where it would have without the test.
+"""
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import lightning as L
+from lightning.pytorch.tuner import Tuner
+from omegaconf import DictConfig
+
+from litlab.checkpoint import restore_rng_states, rng_states
+from litlab.data import TensorDataModule
+from litlab.errors import ConfigError
+from litlab.lightning_modules import SupervisedModule
+from litlab.report import plots
+from litlab.run_folder import LR_FIND_PLOT, PLOTS, update_report_data
+from litlab.tensorboard import add_image, writers
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LearningRateTest:
+    suggestion: float | None
+    learning_rates: list[float]
+    losses: list[float]  # Lightning's smoothed training loss at each rate
+    applied: bool
+
+
+def find_learning_rate(
+    cfg: DictConfig, module: SupervisedModule, datamodule: TensorDataModule, run: Path
+) -> LearningRateTest:
+    """Run the range test of ``cfg.tune`` and, with ``tune.apply``, set ``module.lr``."""
+    tune = cfg.tune
+    if cfg.trainer.get("devices") not in (1, "1") or cfg.trainer.get("num_nodes", 1) != 1:
+        raise ConfigError(
+            f"tune=lr_find runs on one device, not trainer.devices={cfg.trainer.get('devices')}. "
+            "Find the rate with trainer.devices=1 tune.only=true, then train on every device "
+            "with optimizer.lr=<the suggestion>."
+        )
+    states = rng_states()
+    finder = Tuner(_finder_trainer(cfg, run)).lr_find(
+        module,
+        datamodule=datamodule,
+        min_lr=tune.min_lr,
+        max_lr=tune.max_lr,
+        num_training=tune.num_training,
+        mode=tune.mode,
+        early_stop_threshold=tune.early_stop_threshold,
+        update_attr=False,  # applied below, where the suggestion may be None
+    )
+    restore_rng_states(states)
+    suggestion = finder.suggestion() if finder is not None else None
+    applied = bool(tune.apply and suggestion is not None)
+    if applied:
+        module.lr = suggestion
+    rates, losses = (list(map(float, finder.results.get(k, []))) for k in ("lr", "loss"))
+    result = LearningRateTest(suggestion, rates, losses, applied)
+    _log_result(result, module)
+    return result
+
+
+def _finder_trainer(cfg: DictConfig, run: Path) -> L.Trainer:
+    return L.Trainer(
+        accelerator=cfg.trainer.get("accelerator", "auto"),
+        devices=1,
+        precision=cfg.trainer.get("precision", "32-true"),
+        gradient_clip_val=cfg.trainer.get("gradient_clip_val"),
+        default_root_dir=str(run),  # Lightning's temporary .lr_find_*.ckpt goes here
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+    )
+
+
+def _log_result(result: LearningRateTest, module: SupervisedModule) -> None:
+    if result.suggestion is None:
+        log.warning(
+            "The learning-rate finder found no steepest descent (the loss did not fall over "
+            "the range); training keeps lr=%g. Widen tune.min_lr..tune.max_lr or raise "
+            "tune.num_training.",
+            module.lr,
+        )
+        return
+    what = "training with it" if result.applied else f"training keeps lr={module.lr:g}"
+    log.info(
+        "Learning-rate finder: steepest loss descent at lr=%.3g (%s; plots/%s).",
+        result.suggestion,
+        what,
+        LR_FIND_PLOT,
+    )
+
+
+def record_learning_rate_test(result: LearningRateTest, trainer: L.Trainer, run: Path) -> None:
+    """plots/lr_find.png, TensorBoard (``tune/lr_find`` image, ``tune/lr_suggestion``) and
+    report_data.json's ``lr_find``, from which report.md has its section."""
+    if not trainer.is_global_zero:
+        return
+    figure = plots.lr_find_figure(result.learning_rates, result.losses, result.suggestion)
+    image = plots.render(figure)
+    plots.save_image(image, run / PLOTS / LR_FIND_PLOT)
+    add_image(trainer, "tune/lr_find", image, 0)
+    if result.suggestion is not None:
+        for writer in writers(trainer):
+            writer.add_scalar("tune/lr_suggestion", result.suggestion, 0)
+    update_report_data(
+        run,
+        lr_find={
+            "suggestion": result.suggestion,
+            "applied": result.applied,
+            "lr": result.learning_rates,
+            "loss": [loss if math.isfinite(loss) else None for loss in result.losses],
+        },
+    )

@@ -1,0 +1,152 @@
+"""report/diagnosis.py: the fit verdict in the tutorials' terms and the training problems, on
+crafted histories and on short real runs that provoke each."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from litlab.report.diagnosis import diagnose_fit, diagnose_training
+from litlab.train import train
+
+
+def curve(train_loss, val_loss, train_acc=None, val_acc=None, **extra):
+    """A history: one row per epoch; accuracies as one number or one per epoch."""
+    rows = []
+    for epoch, (t, v) in enumerate(zip(train_loss, val_loss, strict=True)):
+        row = {"epoch": epoch, "train/loss": t, "val/loss": v}
+        for key, value in (("train/acc", train_acc), ("val/acc", val_acc), *extra.items()):
+            if value is not None:
+                row[key.replace("_", "/", 1) if "/" not in key else key] = (
+                    value[epoch] if isinstance(value, list) else value
+                )
+        rows.append(row)
+    return rows
+
+
+def test_rising_validation_loss_is_overfitting_from_the_epoch_it_turned():
+    diagnosis = diagnose_fit(curve([1.0, 0.5, 0.3, 0.2, 0.1], [1.0, 0.6, 0.5, 0.6, 0.8], 0.99))
+    assert diagnosis.verdict == "overfitting" and diagnosis.turn_epoch == 2
+    assert "epoch 2" in diagnosis.explanation and "High variance" in diagnosis.explanation
+
+
+def test_a_large_and_growing_accuracy_gap_is_overfitting():
+    train_acc, val_acc = [0.80, 0.90, 0.96, 0.99], [0.78, 0.84, 0.86, 0.87]
+    losses = [1.0, 0.6, 0.5, 0.45]  # validation loss has not risen (yet)
+    diagnosis = diagnose_fit(curve(losses, losses, train_acc, val_acc))
+    assert diagnosis.verdict == "overfitting" and "gap of 12.0%" in diagnosis.explanation
+
+
+def test_a_model_near_the_top_whose_loss_still_falls_is_still_improving_not_underfitting():
+    """99 % training and 97.5 % validation accuracy, loss still falling: not high bias."""
+    train_acc, val_acc = [0.95, 0.975, 0.985, 0.99], [0.95, 0.965, 0.972, 0.975]
+    diagnosis = diagnose_fit(
+        curve([0.20, 0.10, 0.06, 0.04], [0.20, 0.12, 0.09, 0.08], train_acc, val_acc)
+    )
+    assert diagnosis.verdict == "still improving"
+    assert "Train for more epochs" in diagnosis.explanation
+
+
+@pytest.mark.parametrize(
+    ("history", "verdict"),
+    [
+        (curve([2.0, 1.9, 1.85, 1.8], [2.0, 1.9, 1.85, 1.8], 0.4, 0.4), "underfitting"),
+        (curve([1.0, 0.3, 0.2, 0.195], [1.0, 0.35, 0.3, 0.3], 0.97, 0.95), "good fit"),
+        (curve([1.0, 0.3], [1.0, 0.35], 0.97, 0.95), "too short to tell"),
+        # regression: R2 0.2 with training loss as high as validation loss: high bias
+        (curve([1.0, 0.85, 0.8, 0.8], [1.0, 0.85, 0.8, 0.8], **{"val/r2": 0.2}), "underfitting"),
+        (curve([1.0, 0.3, 0.2, 0.2], [1.0, 0.35, 0.3, 0.3], **{"val/r2": 0.7}), "good fit"),
+    ],
+)
+def test_verdicts(history, verdict):
+    assert diagnose_fit(history).verdict == verdict
+
+
+def test_underfitting_says_when_the_loss_is_still_falling():
+    diagnosis = diagnose_fit(curve([2.0, 1.6, 1.3, 1.0], [2.0, 1.6, 1.3, 1.0], 0.6, 0.6))
+    assert diagnosis.verdict == "underfitting" and "still falling" in diagnosis.explanation
+
+
+# -- training problems from the sampled diagnostics ----------------------------------------------
+def test_training_problems_from_crafted_samples():
+    healthy = {
+        "grad_norm": {"0": [0.5] * 6, "2": [0.8] * 6, "total": [1.0] * 6},
+        "dead_relu": {"1": [0.1] * 6},
+        "gradient_clip_val": None,
+    }
+    assert diagnose_training(healthy) == []
+    vanishing = {**healthy, "grad_norm": {"0": [1e-5] * 6, "2": [0.3] * 6, "total": [0.3] * 6}}
+    (problem,) = diagnose_training(vanishing)
+    assert problem.name == "vanishing gradients" and "30,000 times smaller" in problem.explanation
+    exploding = {**healthy, "grad_norm": {"0": [1] * 6, "total": [1, 1, 1, 1e3, 1e4, 1e5]}}
+    assert [p.name for p in diagnose_training(exploding)] == ["exploding gradients"]
+    clipped = {**healthy, "gradient_clip_val": 0.5}  # every sampled norm (1.0) over the clip
+    (problem,) = diagnose_training(clipped)
+    assert "cut the gradient in 100% of the sampled steps" in problem.explanation
+    dying = {**healthy, "dead_relu": {"1": [0.1, 0.5, 0.9, 0.9, 0.95, 0.95]}}
+    (problem,) = diagnose_training(dying)
+    assert problem.name == "dying ReLU" and "1 90%" in problem.explanation  # median of the last 5
+    assert diagnose_training({}) == []
+
+
+# -- real short runs that provoke each verdict -----------------------------------------------------
+def report_of(cfg) -> tuple[str, dict]:
+    folder = Path(cfg.paths.output_dir)
+    return (folder / "report.md").read_text(), json.loads((folder / "report_data.json").read_text())
+
+
+BLOBS = ["data=synthetic_classification", "callbacks.diagnostics.every_n_steps=5"]
+
+
+def test_a_deep_sigmoid_network_shows_vanishing_gradients(make_config):
+    cfg = make_config(
+        *BLOBS,
+        "model=mlp",
+        "model.hidden_sizes=[32,32,32,32,32,32,32,32]",
+        "model.activation=sigmoid",
+        "optimizer=sgd",
+        "trainer.max_epochs=2",
+    )
+    train(cfg)
+    report, _ = report_of(cfg)
+    assert "**vanishing gradients**" in report
+
+
+def test_a_too_high_learning_rate_kills_relu_units(make_config):
+    cfg = make_config(
+        *BLOBS, "model=mlp", "optimizer=sgd", "optimizer.lr=3", "trainer.max_epochs=2"
+    )
+    train(cfg)
+    report, _ = report_of(cfg)
+    assert "**dying ReLU**" in report and "**vanishing gradients**" not in report
+
+
+def test_a_large_network_on_500_noisy_samples_overfits(make_config):
+    cfg = make_config(
+        "data=synthetic_classification",
+        "data.num_samples=700",
+        "data.val_size=100",
+        "data.test_size=100",
+        "data.noise=3.0",
+        "model=mlp",
+        "model.hidden_sizes=[512,512]",
+        "trainer.max_epochs=30",
+        "callbacks.early_stopping=null",
+    )
+    train(cfg)
+    report, _ = report_of(cfg)
+    assert "**overfitting**" in report
+
+
+def test_gradients_clipped_in_most_steps_are_reported_as_too_large(make_config):
+    cfg = make_config(
+        *BLOBS,
+        "model=mlp",
+        "optimizer=sgd",
+        "trainer.gradient_clip_val=0.01",
+        "trainer.max_epochs=2",
+    )
+    train(cfg)
+    report, data = report_of(cfg)
+    assert data["diagnostics"]["gradient_clip_val"] == 0.01
+    assert "**exploding gradients**: Gradient clipping (trainer.gradient_clip_val=0.01)" in report
