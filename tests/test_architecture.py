@@ -28,6 +28,7 @@ LAYERS = {
     "litlab.callbacks": 1,
     "litlab.report": 1,
     "litlab.tensorboard": 1,
+    "litlab.tune": 1,
     "litlab": 0,  # foundations: config, run_folder, resume, checkpoint, record, errors, ...
 }
 LAYER_NAMES = {3: "entry", 2: "orchestration", 1: "parts", 0: "foundations"}

@@ -47,6 +47,8 @@ PREDICTIONS_PLOT = "predictions.png"
 EXPORTED_MODELS = {"onnx": "model.onnx", "pt2": "model.pt2"}
 # drawn after every training epoch of a recurrent model
 GRADIENT_BY_STEP_PLOT = "gradient_by_time_step.png"
+# tune=lr_find: the learning-rate range test
+LR_FIND_PLOT = "lr_find.png"
 
 # whole numbers in history.csv; every other column is a float
 HISTORY_COUNTS = ("epoch", "step")

@@ -1,6 +1,7 @@
 """`train(cfg)`: fit a model, test its best checkpoint, write metrics.json (`litlab-train`)."""
 
 import logging
+import math
 import os
 import signal
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from litlab.record import write_run_records
 from litlab.report.run import write_run_report_or_warn
 from litlab.run_folder import write_metrics
 from litlab.tensorboard import log_hparams, run_hparams
+from litlab.tune import find_learning_rate, record_learning_rate_test
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +60,11 @@ def train(cfg: DictConfig) -> dict[str, float]:
             output_dir, plain_config(cfg), PROJECT_ROOT, resumed_from=cfg.get("ckpt_path")
         )
         resume.set_aside_result(output_dir)  # resume=force: the old result stays beside
+    if cfg.get("tune"):
+        tested = find_learning_rate(cfg, module, datamodule, output_dir)
+        record_learning_rate_test(tested, trainer, output_dir)
+        if cfg.tune.only:
+            return _finish_after_tuning(trainer, output_dir, tested.suggestion)
 
     with _sigterm_as_interruption():
         trainer.fit(
@@ -76,6 +83,18 @@ def train(cfg: DictConfig) -> dict[str, float]:
         log_hparams(trainer, hparams, {k: v for k, v in metrics.items() if is_overall_metric(k)})
         write_run_report_or_warn(output_dir)
         log.info("Run folder: %s", output_dir)
+    return metrics
+
+
+def _finish_after_tuning(
+    trainer: L.Trainer, output_dir: Path, suggestion: float | None
+) -> dict[str, float]:
+    """tune.only=true: the run's result is the suggestion."""
+    metrics = {"tune/lr_suggestion": suggestion if suggestion is not None else math.nan}
+    if trainer.is_global_zero:
+        write_metrics(output_dir, metrics)
+        write_run_report_or_warn(output_dir)
+        log.info("Run folder: %s (tune.only=true: no training)", output_dir)
     return metrics
 
 

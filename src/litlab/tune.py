@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import lightning as L
+import numpy as np
 from lightning.pytorch.tuner import Tuner
 from omegaconf import DictConfig
 
@@ -28,13 +29,54 @@ from litlab.tensorboard import add_image, writers
 
 log = logging.getLogger(__name__)
 
+# The first steps' average still jumps with each batch: the suggestion skips them (as
+# Lightning's LRFinder.suggestion(skip_begin=10) does)
+SETTLING_STEPS = 10
+
 
 @dataclass(frozen=True)
 class LearningRateTest:
     suggestion: float | None
     learning_rates: list[float]
-    losses: list[float]  # Lightning's smoothed training loss at each rate
+    losses: list[float]  # the smoothed training loss at each rate
     applied: bool
+    lightning_suggestion: float | None = None  # LRFinder.suggestion(), for comparison
+
+
+def smoothed(losses: list[float], beta: float = 0.98) -> list[float]:
+    """Exponential moving average with bias correction, as fastai and Lightning smooth the
+    range test's losses. Written by hand: Lightning's own curve divides its first average by
+    1 - beta**2 instead of 1 - beta (it counts the step already taken), so it starts at half
+    the true loss and rises over the first ~50 steps, a dip that hides a slow descent."""
+    average, curve = 0.0, []
+    for step, loss in enumerate(losses, start=1):
+        average = beta * average + (1 - beta) * loss
+        curve.append(average / (1 - beta**step))
+    return curve
+
+
+def steepest_descent(rates: list[float], losses: list[float]) -> float | None:
+    """The rate where the loss falls fastest per decade of rate, before the loss's minimum.
+
+    Written by hand: Lightning's ``LRFinder.suggestion()`` differentiates the loss with respect
+    to the rate itself, which on an exponential sweep weighs each point by 1/rate and so picks
+    the onset of the descent (SimpleNN with SGD: 1.3e-3, which trains to 89.9 % test accuracy
+    in one epoch against 96.2 % at the configured 0.05); fastai's "steep" point, used here, is
+    the steepest slope in log space."""
+    finite = [
+        (rate, loss)
+        for rate, loss in zip(rates[SETTLING_STEPS:], losses[SETTLING_STEPS:], strict=True)
+        if math.isfinite(loss) and rate > 0
+    ]
+    if len(finite) < 3:
+        return None
+    log_rates = np.log10([rate for rate, _ in finite])
+    values = np.array([loss for _, loss in finite])
+    lowest = int(np.argmin(values))
+    if lowest < 2:
+        return None  # the loss never fell
+    slopes = np.gradient(values[: lowest + 1], log_rates[: lowest + 1])
+    return float(finite[int(np.argmin(slopes))][0])
 
 
 def find_learning_rate(
@@ -42,6 +84,11 @@ def find_learning_rate(
 ) -> LearningRateTest:
     """Run the range test of ``cfg.tune`` and, with ``tune.apply``, set ``module.lr``."""
     tune = cfg.tune
+    if cfg.get("ckpt_path"):
+        raise ConfigError(
+            f"tune=lr_find tests rates on fresh weights, but ckpt_path={cfg.ckpt_path} continues "
+            "a run: drop one of them (a resumed run keeps its optimizer's rate)."
+        )
     if cfg.trainer.get("devices") not in (1, "1") or cfg.trainer.get("num_nodes", 1) != 1:
         raise ConfigError(
             f"tune=lr_find runs on one device, not trainer.devices={cfg.trainer.get('devices')}. "
@@ -49,23 +96,30 @@ def find_learning_rate(
             "with optimizer.lr=<the suggestion>."
         )
     states = rng_states()
-    finder = Tuner(_finder_trainer(cfg, run)).lr_find(
-        module,
-        datamodule=datamodule,
-        min_lr=tune.min_lr,
-        max_lr=tune.max_lr,
-        num_training=tune.num_training,
-        mode=tune.mode,
-        early_stop_threshold=tune.early_stop_threshold,
-        update_attr=False,  # applied below, where the suggestion may be None
-    )
+    raw_losses: list = []
+    module.loss_listener = raw_losses.append
+    try:
+        finder = Tuner(_finder_trainer(cfg, run)).lr_find(
+            module,
+            datamodule=datamodule,
+            min_lr=tune.min_lr,
+            max_lr=tune.max_lr,
+            num_training=tune.num_training,
+            mode=tune.mode,
+            early_stop_threshold=tune.early_stop_threshold,
+            update_attr=False,  # applied below, where the suggestion may be None
+        )
+    finally:
+        module.loss_listener = None
     restore_rng_states(states)
-    suggestion = finder.suggestion() if finder is not None else None
+    rates = list(map(float, (finder.results if finder is not None else {}).get("lr", [])))
+    losses = smoothed([float(loss) for loss in raw_losses][: len(rates)])
+    suggestion = steepest_descent(rates, losses)
     applied = bool(tune.apply and suggestion is not None)
     if applied:
         module.lr = suggestion
-    rates, losses = (list(map(float, finder.results.get(k, []))) for k in ("lr", "loss"))
-    result = LearningRateTest(suggestion, rates, losses, applied)
+    lightning = finder.suggestion() if finder is not None and len(rates) > SETTLING_STEPS else None
+    result = LearningRateTest(suggestion, rates, losses, applied, lightning)
     _log_result(result, module)
     return result
 
@@ -96,7 +150,7 @@ def _log_result(result: LearningRateTest, module: SupervisedModule) -> None:
         return
     what = "training with it" if result.applied else f"training keeps lr={module.lr:g}"
     log.info(
-        "Learning-rate finder: steepest loss descent at lr=%.3g (%s; plots/%s).",
+        "Learning-rate finder: steepest loss descent per decade at lr=%.3g (%s; plots/%s).",
         result.suggestion,
         what,
         LR_FIND_PLOT,
@@ -119,6 +173,7 @@ def record_learning_rate_test(result: LearningRateTest, trainer: L.Trainer, run:
         run,
         lr_find={
             "suggestion": result.suggestion,
+            "lightning_suggestion": result.lightning_suggestion,
             "applied": result.applied,
             "lr": result.learning_rates,
             "loss": [loss if math.isfinite(loss) else None for loss in result.losses],

@@ -124,6 +124,18 @@ RULES = (
     Rule("format", one_of("onnx", "pt2"), "format=onnx"),
     Rule("verify", BOOLEAN, "verify=false"),
     Rule("tolerance", number_above(0), "tolerance=1e-4"),
+    # -- tune (conf/tune/lr_find.yaml) ------------------------------------------------
+    Rule("tune.min_lr", number_above(0), "tune.min_lr=1e-6"),
+    Rule("tune.max_lr", number_above(0), "tune.max_lr=1.0"),
+    Rule("tune.num_training", int_at_least(10), "tune.num_training=100"),
+    Rule("tune.mode", one_of("exponential", "linear"), "tune.mode=exponential"),
+    Rule(
+        "tune.early_stop_threshold",
+        number_above(1, " (or null: never stop early)"),
+        "tune.early_stop_threshold=4.0",
+    ),
+    Rule("tune.apply", BOOLEAN, "tune.apply=true"),
+    Rule("tune.only", BOOLEAN, "tune.only=true"),
     # -- trainer ----------------------------------------------------------------------
     Rule(
         "trainer.max_epochs",

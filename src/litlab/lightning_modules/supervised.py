@@ -1,5 +1,7 @@
 """One LightningModule for supervised learning, parameterised by the problem kind (data.task)."""
 
+import functools
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -85,6 +87,8 @@ class SupervisedModule(L.LightningModule):
             MeanMetric(nan_strategy="disable") for _ in range(3)
         )
         self.test_name = "test"  # eval.py split=val tests the validation split: evaluate_as()
+        # tune=lr_find listens to every training loss (Lightning's finder keeps only an average)
+        self.loss_listener: Callable[[torch.Tensor], None] | None = None
         self.monitor = monitor
         self.best = MaxMetric() if monitor_mode == "max" else MinMetric()
         # Kept in checkpoints: a resumed run knows its best, and a run resumed mid-epoch reports
@@ -103,6 +107,30 @@ class SupervisedModule(L.LightningModule):
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return task_outputs(self.hparams.task, self.net(inputs))
+
+    @property
+    def lr(self) -> float:
+        """The learning rate training uses: the optimizer's ``lr``, or a one-cycle schedule's
+        peak ``max_lr`` (which sets the optimizer's rate itself). Lightning's Tuner reads and
+        sets this attribute; the optimizer and scheduler stay Hydra partials."""
+        factory, key = self._lr_home()
+        return float(
+            factory.keywords.get(key, inspect.signature(factory.func).parameters[key].default)
+        )
+
+    @lr.setter
+    def lr(self, value: float) -> None:
+        factory, key = self._lr_home()
+        updated = functools.partial(factory.func, *factory.args, **{**factory.keywords, key: value})
+        if key == "max_lr":
+            self.scheduler_factory = updated
+        else:
+            self.optimizer_factory = updated
+
+    def _lr_home(self) -> tuple[functools.partial, str]:
+        if getattr(self.scheduler_factory, "func", None) is OneCycleLR:
+            return self.scheduler_factory, "max_lr"
+        return self.optimizer_factory, "lr"
 
     def evaluate_as(self, split: str) -> None:
         """Name the test stage's metrics after ``split``: eval.py runs the test loop on any
@@ -148,7 +176,10 @@ class SupervisedModule(L.LightningModule):
         return values
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int):
-        return self._step(batch, "train")[0]
+        loss = self._step(batch, "train")[0]
+        if self.loss_listener is not None:
+            self.loss_listener(loss.detach())
+        return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         self._step(batch, "val")

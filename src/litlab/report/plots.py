@@ -204,3 +204,34 @@ def sweep_figure(labels: Sequence[str], values: Sequence[float], metric: str) ->
     ax.set_xlabel(metric)
     ax.set_title(f"sweep: {metric} per job")
     return fig
+
+
+def lr_find_figure(
+    learning_rates: Sequence[float], losses: Sequence[float], suggestion: float | None
+) -> Figure:
+    """The learning-rate range test: smoothed training loss against the rate (log axis), the
+    suggestion (steepest descent) marked."""
+    fig = Figure(figsize=(7, 4.5), dpi=80, layout="constrained")
+    ax = fig.subplots()
+    rates, values = np.asarray(learning_rates, float), np.asarray(losses, float)
+    ax.plot(rates, values, color="tab:blue")
+    ax.set_xscale("log")
+    finite = values[np.isfinite(values)]
+    if len(finite):  # the diverging tail would squash the interesting part
+        ax.set_ylim(finite.min() - 0.05 * np.ptp(finite), min(finite.max(), 4 * finite[0]))
+    if suggestion is not None:
+        at = int(np.argmin(np.abs(rates - suggestion)))
+        ax.plot([rates[at]], [values[at]], "o", color="crimson", markersize=9)
+        ax.axvline(suggestion, color="crimson", linestyle="--", linewidth=1)
+        ax.annotate(
+            f"suggested lr {suggestion:.3g}",
+            (rates[at], values[at]),
+            textcoords="offset points",
+            xytext=(10, 12),
+            color="crimson",
+        )
+    ax.set_xlabel("learning rate (log scale)")
+    ax.set_ylabel("training loss (smoothed)")
+    ax.set_title("learning-rate finder")
+    ax.grid(alpha=0.3, which="both")
+    return fig

@@ -31,6 +31,7 @@ from litlab.run_folder import (
     GRADIENT_BY_STEP_PLOT,
     HISTORY,
     HYDRA_RECORD,
+    LR_FIND_PLOT,
     METRICS,
     PLOTS,
     REPORT,
@@ -173,6 +174,8 @@ def draw_run_plots(run: RunFolder) -> dict[str, Path]:
         )
     if (plot_dir / TOP_LOSSES_PLOT).is_file():  # drawn at test time, from the images
         figures[f"{run.split} samples with the highest loss"] = plot_dir / TOP_LOSSES_PLOT
+    if (plot_dir / LR_FIND_PLOT).is_file():  # drawn before training, tune=lr_find
+        figures["learning-rate finder"] = plot_dir / LR_FIND_PLOT
     if (plot_dir / GRADIENT_BY_STEP_PLOT).is_file():  # drawn during training
         figures["gradient by time step"] = plot_dir / GRADIENT_BY_STEP_PLOT
     return figures
@@ -193,6 +196,7 @@ def report_lines(run: RunFolder, figures: dict[str, Path]) -> list[str]:
     lines += _summary_lines(run)
     lines += _data_lines(run)
     lines += _model_lines(run)
+    lines += _lr_find_lines(run)
     lines += _results_lines(run)
     lines += _per_class_lines(run)
     lines += _most_confused_lines(run)
@@ -294,6 +298,26 @@ def _model_lines(run: RunFolder) -> list[str]:
         shape = "x".join(map(str, layer["output_shape"])) if layer.get("output_shape") else ""
         lines.append(f"| {layer['name']} | {layer['type']} | {shape} | {layer['params']:,} |")
     return [*lines, ""]
+
+
+def _lr_find_lines(run: RunFolder) -> list[str]:
+    test = run.data.get("lr_find")
+    if not test:
+        return []
+    suggestion = test.get("suggestion")
+    if suggestion is None:
+        found = "found no steepest descent: the loss did not fall over the range tested"
+    else:
+        found = f"suggests **lr = {suggestion:.3g}** (where the loss fell fastest)"
+    lr_range = f"{min(test['lr']):.3g} to {max(test['lr']):.3g}" if test.get("lr") else "?"
+    applied = "training used it" if test.get("applied") else "training kept the configured rate"
+    return [
+        "## Learning-rate finder",
+        "",
+        f"Lightning's range test over {len(test.get('lr', []))} steps ({lr_range}) {found}; "
+        f"{applied} (tune.apply). See plots/{LR_FIND_PLOT}.",
+        "",
+    ]
 
 
 def _results_lines(run: RunFolder) -> list[str]:
