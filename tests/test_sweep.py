@@ -8,6 +8,7 @@ import signal
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -148,3 +149,42 @@ def test_a_rerun_job_starts_without_the_old_status(tmp_path):
     )
     SweepSummary().on_job_start(config, task_function=None)
     assert not (tmp_path / "status.json").exists()
+
+
+def test_jobs_that_differ_in_their_seed_are_summarised_as_groups(tmp_path):
+    result = run_sweep(
+        tmp_path,
+        "data=synthetic_classification",
+        "data.num_samples=600",
+        "trainer.max_epochs=2",
+        "callbacks.evaluation_images=null",
+        "seed=1,2,3",
+        "model=mlp,perceptron",
+    )
+    folder = tmp_path / "sweep"
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert len(read_summary(folder)) == 6  # the per-job rows stay
+    with (folder / "sweep_summary_by_group.csv").open(newline="") as file:
+        groups = {row["group"]: row for row in csv.DictReader(file)}
+    assert set(groups) == {"model=mlp", "model=perceptron"}
+    for label, group in groups.items():
+        values = {
+            name: [
+                json.loads((job / "metrics.json").read_text())[name]
+                for job in sorted(folder.glob("[0-9]*"))
+                if f"- {label}" in (job / ".hydra" / "overrides.yaml").read_text()
+            ]
+            for name in ("val/acc_best", "test/acc")
+        }
+        assert group["n"] == "3" and len(values["test/acc"]) == 3
+        for name, measured in values.items():
+            assert float(group[f"{name}_mean"]) == pytest.approx(np.mean(measured), rel=1e-9)
+            assert float(group[f"{name}_std"]) == pytest.approx(np.std(measured, ddof=1), rel=1e-9)
+            assert float(group[f"{name}_min"]) == min(measured)
+            assert float(group[f"{name}_max"]) == max(measured)
+    text = (folder / "sweep_summary.md").read_text()
+    assert "## Across seeds" in text and "| model=mlp | 3 |" in text
+    before = (folder / "sweep_summary_by_group.csv").read_text()
+    (folder / "sweep_summary_by_group.csv").unlink()
+    assert litlab_report(folder).returncode == 0  # an old sweep folder gets the same
+    assert (folder / "sweep_summary_by_group.csv").read_text() == before

@@ -186,23 +186,42 @@ def gradient_by_step_figure(norms: Sequence[float], epoch: int) -> Figure:
     return fig
 
 
-def sweep_figure(labels: Sequence[str], values: Sequence[float], metric: str) -> Figure:
-    """One horizontal bar per job, best first; failed jobs (NaN) are listed without a bar."""
+def sweep_figure(
+    labels: Sequence[str],
+    values: Sequence[float],
+    metric: str,
+    errors: Sequence[float] | None = None,
+) -> Figure:
+    """One horizontal bar per job, best first; failed jobs (NaN) are listed without a bar.
+    With ``errors`` (standard deviations), one bar per group of seeds with its error bar."""
     fig = Figure(figsize=(8, 2.2 + 0.35 * len(labels)), dpi=80, layout="constrained")
     ax = fig.subplots()
     positions = np.arange(len(labels))[::-1]
     finite = [value if np.isfinite(value) else 0.0 for value in values]
-    bars = ax.barh(positions, finite, color="tab:blue")
-    ax.bar_label(bars, labels=[f"{v:.4g}" if np.isfinite(v) else "failed" for v in values])
+    spreads = None if errors is None else [e if np.isfinite(e) else 0.0 for e in errors]
+    bars = ax.barh(positions, finite, color="tab:blue", xerr=spreads, capsize=4)
+    texts = [f"{v:.4g}" if np.isfinite(v) else "failed" for v in values]
+    if errors is not None:
+        texts = [
+            t + (f" ± {e:.2g}" if np.isfinite(e) else "")
+            for t, e in zip(texts, errors, strict=True)
+        ]
+    ax.bar_label(bars, labels=texts, padding=6 if errors is not None else 0)
     ax.set_yticks(positions, labels, fontsize=8)
-    measured = [value for value in values if np.isfinite(value)]
-    if len(measured) > 1 and max(measured) > min(measured):
+    reach = [
+        (value - (spread or 0), value + (spread or 0))
+        for value, spread in zip(values, spreads or [0] * len(values), strict=True)
+        if np.isfinite(value)
+    ]
+    if len(reach) > 1 and max(h for _, h in reach) > min(low for low, _ in reach):
         # jobs of a sweep often differ in the second decimal: zoom in on that range
-        low, high = min(measured), max(measured)
+        low, high = min(low for low, _ in reach), max(h for _, h in reach)
         span = high - low
         ax.set_xlim(max(0.0, low - span) if low >= 0 else low - span, high + 0.4 * span)
     ax.set_xlabel(metric)
-    ax.set_title(f"sweep: {metric} per job")
+    ax.set_title(
+        f"sweep: {metric}, " + ("mean ± std over seeds" if errors is not None else "per job")
+    )
     return fig
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -28,6 +29,17 @@ from litlab.run_folder import (
 )
 
 SUMMARY_NAME = "sweep_summary"
+GROUPS_NAME = "sweep_summary_by_group"  # jobs that differ only in their seed, as one row
+
+
+@dataclass
+class GroupRow:
+    """Jobs that differ only in ``seed``: ``n`` of them finished, and per metric its mean,
+    standard deviation (n - 1 in the denominator; none for one job), min and max."""
+
+    label: str
+    n: int
+    stats: dict[str, tuple[float, float, float, float]]
 
 
 @dataclass
@@ -114,20 +126,107 @@ def write_sweep_summary(sweep: Path) -> list[Path]:
     rows = sorted_rows([read_job(folder) for folder in folders], metric, mode)
     columns = summary_metrics(rows, metric)
     _drop_shared_overrides(rows)
+    groups = seed_groups(rows, columns, metric, mode)
     table = [_table_row(rank, row, columns, sweep) for rank, row in enumerate(rows, start=1)]
     header = ["rank", "job", "status", "overrides", *columns, "error", "run_folder"]
-    written = [
-        _write_csv(sweep / f"{SUMMARY_NAME}.csv", header, table),
-        _write_markdown(sweep, header, table, metric, mode),
-    ]
+    written = [_write_csv(sweep / f"{SUMMARY_NAME}.csv", header, table)]
+    if groups:
+        written.append(_write_group_csv(sweep, groups, columns))
+    written.append(_write_markdown(sweep, header, table, metric, mode, groups, columns))
     if rows and metric:
-        labels = [" ".join(row.overrides) or row.job for row in rows]
-        values = [
-            row.metrics.get(metric, math.nan) if row.status == "ok" else math.nan for row in rows
-        ]
-        fig = plots.sweep_figure(labels, values, metric)
-        written.append(plots.save(fig, sweep / f"{SUMMARY_NAME}.png"))
+        written.append(
+            plots.save(_summary_figure(rows, groups, metric), sweep / f"{SUMMARY_NAME}.png")
+        )
     return written
+
+
+def _summary_figure(rows: list[JobRow], groups: list[GroupRow], metric: str):
+    if groups:  # one bar per group, mean with the standard deviation as error bar
+        means = [group.stats[metric][0] if metric in group.stats else math.nan for group in groups]
+        errors = [group.stats[metric][1] if metric in group.stats else math.nan for group in groups]
+        labels = [f"{group.label} (n={group.n})" for group in groups]
+        return plots.sweep_figure(labels, means, metric, errors=errors)
+    labels = [" ".join(row.overrides) or row.job for row in rows]
+    values = [row.metrics.get(metric, math.nan) if row.status == "ok" else math.nan for row in rows]
+    return plots.sweep_figure(labels, values, metric)
+
+
+def seed_groups(rows: list[JobRow], columns: list[str], metric: str, mode: str) -> list[GroupRow]:
+    """When the jobs differ in ``seed``: one row per setting of the other overrides that tell
+    jobs apart, over its finished jobs, best mean first. Empty when they do not."""
+    seeds = {item for row in rows for item in row.overrides if item.startswith("seed=")}
+    if len(seeds) < 2:
+        return []
+    members: dict[str, list[JobRow]] = {}
+    for row in rows:
+        label = " ".join(item for item in row.overrides if not item.startswith("seed="))
+        members.setdefault(label or "(all jobs)", []).append(row)
+    groups = []
+    for label, jobs in members.items():
+        finished = [job for job in jobs if job.status == "ok"]
+        stats = {}
+        for name in columns:
+            values = np.array([job.metrics[name] for job in finished if name in job.metrics])
+            values = values[np.isfinite(values)]
+            if len(values):
+                spread = float(values.std(ddof=1)) if len(values) > 1 else math.nan
+                stats[name] = (
+                    float(values.mean()),
+                    spread,
+                    float(values.min()),
+                    float(values.max()),
+                )
+        groups.append(GroupRow(label, len(finished), stats))
+
+    def key(group: GroupRow) -> tuple[int, float]:
+        mean = group.stats.get(metric, (math.nan,))[0]
+        return (1, 0.0) if not math.isfinite(mean) else (0, -mean if mode == "max" else mean)
+
+    return sorted(groups, key=key)
+
+
+def _group_cells(group: GroupRow, name: str) -> list[str]:
+    if name not in group.stats:
+        return ["", "", "", ""]
+    return [json.dumps(value) if math.isfinite(value) else "" for value in group.stats[name]]
+
+
+def _write_group_csv(sweep: Path, groups: list[GroupRow], columns: list[str]) -> Path:
+    header = ["group", "n"]
+    header += [f"{name}_{stat}" for name in columns for stat in ("mean", "std", "min", "max")]
+    table = [
+        [
+            group.label,
+            str(group.n),
+            *[cell for name in columns for cell in _group_cells(group, name)],
+        ]
+        for group in groups
+    ]
+    return _write_csv(sweep / f"{GROUPS_NAME}.csv", header, table)
+
+
+def _group_lines(groups: list[GroupRow], columns: list[str]) -> list[str]:
+    lines = [
+        "",
+        "## Across seeds",
+        "",
+        "Jobs that differ only in `seed`, as one row: the number of finished jobs, and per "
+        f"metric mean ± standard deviation (min to max); also in {GROUPS_NAME}.csv.",
+        "",
+        "| group | n | " + " | ".join(columns) + " |",
+        "|---|---:|" + "---:|" * len(columns),
+    ]
+    for group in groups:
+        cells = []
+        for name in columns:
+            if name not in group.stats:
+                cells.append("")
+                continue
+            mean, spread, low, high = group.stats[name]
+            deviation = f" ± {spread:.4g}" if math.isfinite(spread) else ""
+            cells.append(f"{mean:.4g}{deviation} ({low:.4g} to {high:.4g})")
+        lines.append(f"| {group.label} | {group.n} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _drop_shared_overrides(rows: list[JobRow]) -> None:
@@ -155,7 +254,13 @@ def _write_csv(path: Path, header: list[str], table: list[list[str]]) -> Path:
 
 
 def _write_markdown(
-    sweep: Path, header: list[str], table: list[list[str]], metric: str, mode: str
+    sweep: Path,
+    header: list[str],
+    table: list[list[str]],
+    metric: str,
+    mode: str,
+    groups: list[GroupRow],
+    columns: list[str],
 ) -> Path:
     failed = sum(row[2] == "failed" for row in table)
     lines = [
@@ -169,6 +274,8 @@ def _write_markdown(
         "|" + "|".join("---:" if name in ("rank",) else "---" for name in header) + "|",
     ]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table]
+    if groups:
+        lines += _group_lines(groups, columns)
     if metric and table:
         lines += ["", f"![{metric} per job]({SUMMARY_NAME}.png)"]
     return write_atomically(sweep / f"{SUMMARY_NAME}.md", "\n".join(lines) + "\n", concurrent=True)
