@@ -34,7 +34,10 @@ QUIET = [
 ]
 # Drawing a confusion matrix per validation epoch costs more than a tiny test run's training;
 # tests/test_report.py checks the images.
-NO_IMAGES = ["++callbacks.evaluation_images=null"]  # ++: also when callbacks=none
+NO_IMAGES = [  # ++: also when callbacks=none
+    "++callbacks.evaluation_images=null",
+    "++callbacks.first_batch=null",  # tests/test_callbacks.py checks plots/batch.png
+]
 
 # Tiny MNIST (make_tiny_mnist): 500 training images in 16 batches of 32, 100 for validation.
 TINY_MNIST = ["data.val_size=100", "data.batch_size=32", "data.download=false"]

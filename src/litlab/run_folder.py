@@ -49,6 +49,8 @@ EXPORTED_MODELS = {"onnx": "model.onnx", "pt2": "model.pt2"}
 GRADIENT_BY_STEP_PLOT = "gradient_by_time_step.png"
 # tune=lr_find: the learning-rate range test
 LR_FIND_PLOT = "lr_find.png"
+# the first training batch as the model sees it
+BATCH_PLOT = "batch.png"
 
 # whole numbers in history.csv; every other column is a float
 HISTORY_COUNTS = ("epoch", "step")

@@ -4,6 +4,7 @@ from litlab.callbacks.diagnostics import TrainingDiagnostics
 from litlab.callbacks.epoch_timer import EpochTimer
 from litlab.callbacks.evaluation_images import EvaluationImages
 from litlab.callbacks.finite_loss import StopOnNonFiniteLoss
+from litlab.callbacks.first_batch import FirstBatch
 from litlab.callbacks.graceful_stop import GracefulStop
 from litlab.callbacks.last_checkpoint import LastCheckpoint
 from litlab.callbacks.report_data import ReportData
@@ -13,6 +14,7 @@ from litlab.callbacks.top_losses import TopLosses
 __all__ = [
     "EpochTimer",
     "EvaluationImages",
+    "FirstBatch",
     "GracefulStop",
     "LastCheckpoint",
     "ReportData",

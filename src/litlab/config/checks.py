@@ -324,6 +324,7 @@ RULES = (
         int_at_least(1),
         "callbacks.sequence_gradients.samples=256",
     ),
+    Rule("callbacks.first_batch.count", int_at_least(1), "callbacks.first_batch.count=32"),
     Rule(
         "callbacks.top_losses.count",
         int_at_least(0, note=" (a number of samples)"),

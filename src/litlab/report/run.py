@@ -26,6 +26,7 @@ from litlab.metric_names import (
 from litlab.report import plots
 from litlab.report.diagnosis import diagnose_fit, diagnose_training
 from litlab.run_folder import (
+    BATCH_PLOT,
     CONFIG,
     CONFUSION_MATRIX_PLOT,
     GRADIENT_BY_STEP_PLOT,
@@ -174,6 +175,8 @@ def draw_run_plots(run: RunFolder) -> dict[str, Path]:
         )
     if (plot_dir / TOP_LOSSES_PLOT).is_file():  # drawn at test time, from the images
         figures[f"{run.split} samples with the highest loss"] = plot_dir / TOP_LOSSES_PLOT
+    if (plot_dir / BATCH_PLOT).is_file():  # drawn at the first training step
+        figures["the first training batch"] = plot_dir / BATCH_PLOT
     if (plot_dir / LR_FIND_PLOT).is_file():  # drawn before training, tune=lr_find
         figures["learning-rate finder"] = plot_dir / LR_FIND_PLOT
     if (plot_dir / GRADIENT_BY_STEP_PLOT).is_file():  # drawn during training
@@ -195,6 +198,7 @@ def report_lines(run: RunFolder, figures: dict[str, Path]) -> list[str]:
     lines = [f"# {kind} report: {run.path.name}", ""]
     lines += _summary_lines(run)
     lines += _data_lines(run)
+    lines += _batch_lines(run)
     lines += _model_lines(run)
     lines += _lr_find_lines(run)
     lines += _results_lines(run)
@@ -278,6 +282,33 @@ def _data_lines(run: RunFolder) -> list[str]:
         lines.append(f"- Features: {data.get('num_features')}")
     if run.class_names:
         lines.append(f"- Classes ({len(run.class_names)}): {', '.join(run.class_names)}")
+    return [*lines, ""]
+
+
+def _batch_lines(run: RunFolder) -> list[str]:
+    """What the model sees: for images, plots/batch.png (under Figures); for tabular and
+    sequence data, the first training batch's feature statistics."""
+    batch = run.data.get("batch")
+    if not batch:
+        return []
+    shown = len(batch["features"])
+    more = (
+        f" (the first {shown} of {batch['num_features']})" if shown < batch["num_features"] else ""
+    )
+    lines = [
+        "## What the model sees",
+        "",
+        f"The first training batch ({batch['samples']} samples) as it enters the model, per "
+        f"feature{more}: standardised inputs have mean near 0 and std near 1.",
+        "",
+        "| Feature | Mean | Std | Min | Max |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for feature in batch["features"]:
+        lines.append(
+            f"| {feature['name']} | {feature['mean']:.3g} | {feature['std']:.3g} | "
+            f"{feature['min']:.3g} | {feature['max']:.3g} |"
+        )
     return [*lines, ""]
 
 
