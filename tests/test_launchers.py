@@ -1,6 +1,9 @@
 """Hydra multiruns through real launchers and sweepers: basic, Optuna, joblib, submitit."""
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -8,7 +11,7 @@ import yaml
 
 from litlab import cli
 from litlab.errors import ConfigError
-from tests.helpers import compose_quiet, run_entry_point, run_sweep
+from tests.helpers import PROJECT_ROOT, QUIET, compose_quiet, run_entry_point, run_sweep
 
 SYNTHETIC = [
     "data=synthetic_classification",
@@ -182,3 +185,46 @@ def test_a_failed_optuna_trial_does_not_end_the_search(tmp_path):
     assert result.returncode == 1  # some trials failed, and the exit status says so
     best = yaml.safe_load((tmp_path / "sweep" / "optimization_results.yaml").read_text())
     assert best["best_params"]["optimizer.lr"] == 0.001
+
+
+def optuna_sweep(cwd: Path, folder: str, storage: Path, trials: int) -> subprocess.Popen:
+    """A search of ``trials`` trials into ``cwd/folder``, its study kept in ``storage``."""
+    command = [
+        sys.executable,
+        str(PROJECT_ROOT / "train.py"),
+        "-m",
+        *QUIET,
+        "hparams_search=mnist_optuna",
+        *SYNTHETIC,
+        "trainer.max_epochs=1",
+        f"hydra.sweeper.n_trials={trials}",
+        f"hydra.sweeper.storage=sqlite:///{storage}",
+        "hydra.sweeper.study_name=shared",
+        f"hydra.sweep.dir={cwd / folder}",
+    ]
+    env = {**os.environ, "LITLAB_ROOT": str(cwd), "PYTHONWARNINGS": "ignore"}
+    return subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+
+
+@pytest.mark.slow
+def test_an_optuna_study_in_a_database_continues_and_is_shared(tmp_path):
+    """optuna 2.10 (which the Hydra plugin needs) with SQLAlchemy 1.4 (the extra pins it)."""
+    optuna = pytest.importorskip("optuna", reason='needs pip install -e ".[optuna]"')
+    storage = tmp_path / "study.db"
+
+    def trials() -> list:
+        study = optuna.load_study(study_name="shared", storage=f"sqlite:///{storage}")
+        return [trial for trial in study.trials if trial.state.name == "COMPLETE"]
+
+    first = optuna_sweep(tmp_path, "first", storage, 2)
+    assert first.wait(timeout=600) == 0, first.stdout.read()[-3000:]
+    assert len(trials()) == 2
+    # a second command continues the study; two started at once share it (as cluster jobs do)
+    runs = [optuna_sweep(tmp_path, name, storage, 2) for name in ("second", "third")]
+    for run in runs:
+        assert run.wait(timeout=600) == 0, run.stdout.read()[-3000:]
+    done = trials()
+    assert len(done) == 6 and sorted(trial.number for trial in done) == list(range(6))
+    assert len(list((tmp_path / "third").glob("*/metrics.json"))) == 2

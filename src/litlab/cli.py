@@ -9,6 +9,7 @@ Exit statuses: 0 done; 1 Hydra's own errors, or a multirun with a failed job; 2 
 
 import argparse
 import errno
+import importlib.metadata
 import importlib.util
 import logging
 import os
@@ -116,6 +117,7 @@ def prepare_command_line(argv: list[str], config_name: str) -> CommandLine:
     if is_launched_worker():
         return CommandLine(argv)  # rank zero prepared this command line and started us
     _require_plugins(argv[1:])
+    _require_study_storage(argv[1:])
     if any(arg.startswith("-") and arg not in MULTIRUN_FLAGS for arg in argv[1:]):
         return CommandLine(argv)  # --help, --cfg job, --config-dir, ...: left to Hydra
     overrides = [arg for arg in argv[1:] if not arg.startswith("-")]
@@ -161,6 +163,31 @@ def _require_plugins(args: list[str]) -> None:
                     f"{arg} needs the Hydra plugin {module.split('.')[1].replace('_', '-')}, "
                     f'which is not installed. Install it with: pip install -e ".[{extra}]"'
                 )
+
+
+def _require_study_storage(args: list[str]) -> None:
+    """A study in a database (``hydra.sweeper.storage=sqlite:///...``) needs SQLAlchemy < 2
+    under optuna < 3 (which the Hydra plugin requires); otherwise optuna fails inside with an
+    AssertionError traceback."""
+    storage = next((arg for arg in args if arg.startswith("hydra.sweeper.storage=")), None)
+    if storage is None or storage.endswith("=null"):
+        return
+    optuna, sqlalchemy = _version("optuna"), _version("sqlalchemy")
+    if optuna and sqlalchemy and optuna[0] < 3 and sqlalchemy[0] >= 2:
+        raise ConfigError(
+            f"{storage} needs SQLAlchemy 1.4 with optuna {'.'.join(map(str, optuna))} (the one "
+            f"the Hydra plugin supports), but SQLAlchemy {'.'.join(map(str, sqlalchemy))} is "
+            'installed. Reinstall the extra, which pins it: pip install -e ".[optuna]" (or pip '
+            'install "sqlalchemy<2").'
+        )
+
+
+def _version(package: str) -> tuple[int, ...] | None:
+    try:
+        text = importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return tuple(int(part) for part in text.split(".")[:2] if part.isdigit())
 
 
 def _installed(module: str) -> bool:
