@@ -269,4 +269,5 @@ def test_tabular_data_shows_the_first_batchs_feature_statistics(tmp_path):
     assert all(abs(feature["mean"]) < 1.5 for feature in batch["features"])  # standardised
     report = (folder / "report.md").read_text()
     assert "## What the model sees" in report and "| alcohol |" in report
+    assert "standardised with the training split's statistics" in report
     assert not (folder / "plots" / "batch.png").exists()

@@ -227,4 +227,6 @@ def test_an_optuna_study_in_a_database_continues_and_is_shared(tmp_path):
         assert run.wait(timeout=600) == 0, run.stdout.read()[-3000:]
     done = trials()
     assert len(done) == 6 and sorted(trial.number for trial in done) == list(range(6))
+    # each command drew its own trials: an unseeded sampler for a shared study
+    assert len({json.dumps(trial.params, sort_keys=True) for trial in done}) == 6
     assert len(list((tmp_path / "third").glob("*/metrics.json"))) == 2

@@ -4,6 +4,7 @@ sweep."""
 
 import csv
 import json
+import math
 import signal
 import subprocess
 from pathlib import Path
@@ -12,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from litlab.report.sweep import JobRow, seed_groups
 from tests.helpers import litlab_report, run_sweep
 
 
@@ -151,6 +153,34 @@ def test_a_rerun_job_starts_without_the_old_status(tmp_path):
     assert not (tmp_path / "status.json").exists()
 
 
+def job(overrides: str, status: str = "ok", **metrics: float) -> JobRow:
+    return JobRow(
+        job="0", folder=Path("0"), overrides=overrides.split(), status=status, metrics=metrics
+    )
+
+
+def test_seed_groups_count_failed_jobs_and_need_repeated_settings():
+    rows = [
+        job("seed=1 model=a", acc=0.5),
+        job("seed=2 model=a", status="failed"),
+        job("seed=3 model=a", acc=0.7),
+        job("seed=4 model=b", acc=0.9),
+    ]
+    groups = seed_groups(rows, ["acc"], "acc", "max")
+    assert [(g.label, g.n, g.jobs) for g in groups] == [("model=b", 1, 1), ("model=a", 2, 3)]
+    mean, spread, low, high = groups[1].stats["acc"]
+    assert mean == pytest.approx(0.6) and spread == pytest.approx(np.std([0.5, 0.7], ddof=1))
+    assert (low, high) == (0.5, 0.7) and math.isnan(groups[0].stats["acc"][1])
+    # an Optuna search that samples the seed: every setting once, nothing to group
+    assert (
+        seed_groups(
+            [job("seed=1 lr=0.1", acc=1.0), job("seed=2 lr=0.2", acc=1.0)], ["acc"], "acc", "max"
+        )
+        == []
+    )
+
+
+@pytest.mark.slow  # a real 6-job multirun: 14 s
 def test_jobs_that_differ_in_their_seed_are_summarised_as_groups(tmp_path):
     result = run_sweep(
         tmp_path,

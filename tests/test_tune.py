@@ -4,6 +4,8 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
+import yaml
 
 from litlab.errors import ConfigError
 from litlab.run_folder import read_history
@@ -85,12 +87,47 @@ def test_apply_trains_with_the_suggestion(
     (epoch,) = read_history(folder / "history.csv")
     assert epoch["lr"] == pytest.approx(initial_lr(suggestion), rel=1e-6)
     assert "training used it" in (folder / "report.md").read_text()
+    # the records show the rate training used
+    key = ("scheduler", "max_lr") if scheduler == "onecycle" else ("optimizer", "lr")
+    recorded = yaml.safe_load((folder / "config.yaml").read_text())
+    assert recorded[key[0]][key[1]] == pytest.approx(suggestion)
+    checkpoint = torch.load(folder / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["hyper_parameters"]["run_config"][key[0]][key[1]] == pytest.approx(suggestion)
 
 
-def test_the_finder_does_not_start_from_a_checkpoint(tiny_mnist, make_config):
+def test_a_run_that_continues_from_a_checkpoint_skips_the_finder(tiny_mnist, make_config):
     cfg = make_config(*mnist_overrides(tiny_mnist), *FINDER, "ckpt_path=somewhere/last.ckpt")
-    with pytest.raises(ConfigError, match="tune=lr_find tests rates on fresh weights"):
-        find_learning_rate(cfg, None, None, Path("unused"))
+    assert find_learning_rate(cfg, None, None, Path("unused")) is None
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.devices=2", r"tune=lr_find runs on one device, not trainer.devices=2"),
+        ("tune.min_lr=2", r"tune.min_lr=2 must be below tune.max_lr=1.0"),
+        ("tune.num_training=12", r"tune.num_training=12 is invalid: it must be an integer >= 20"),
+    ],
+)
+def test_finder_settings_that_cannot_work_are_refused_before_anything_runs(
+    tiny_mnist, make_config, override, message
+):
+    cfg = make_config(*mnist_overrides(tiny_mnist), *FINDER, override)
+    with pytest.raises(ConfigError, match=message):
+        train(cfg)
+    assert not Path(cfg.paths.output_dir).exists()
+
+
+def test_a_finder_whose_loss_diverges_at_once_says_to_lower_the_rates(
+    tiny_mnist, make_config, caplog
+):
+    cfg = make_config(
+        *mnist_overrides(tiny_mnist), *FINDER, "tune.min_lr=50", "tune.max_lr=1e6", "tune.only=true"
+    )
+    assert train(cfg) == {}
+    assert "the loss diverged after" in caplog.text and "lower tune.min_lr" in caplog.text
+    report = (Path(cfg.paths.output_dir) / "report.md").read_text()
+    assert "found no steepest descent" in report and "no training followed" in report
+    assert "history.csv" not in report  # not listed as missing: nothing was meant to train
 
 
 @pytest.mark.slow

@@ -117,7 +117,7 @@ def prepare_command_line(argv: list[str], config_name: str) -> CommandLine:
     if is_launched_worker():
         return CommandLine(argv)  # rank zero prepared this command line and started us
     _require_plugins(argv[1:])
-    _require_study_storage(argv[1:])
+    argv = [*argv, *_shared_study_overrides(argv[1:])]
     if any(arg.startswith("-") and arg not in MULTIRUN_FLAGS for arg in argv[1:]):
         return CommandLine(argv)  # --help, --cfg job, --config-dir, ...: left to Hydra
     overrides = [arg for arg in argv[1:] if not arg.startswith("-")]
@@ -165,13 +165,21 @@ def _require_plugins(args: list[str]) -> None:
                 )
 
 
-def _require_study_storage(args: list[str]) -> None:
-    """A study in a database (``hydra.sweeper.storage=sqlite:///...``) needs SQLAlchemy < 2
-    under optuna < 3 (which the Hydra plugin requires); otherwise optuna fails inside with an
-    AssertionError traceback."""
+def _shared_study_overrides(args: list[str]) -> list[str]:
+    """For a study kept in a database (``hydra.sweeper.storage=sqlite:///...``), which another
+    command may continue or share: an unseeded sampler, unless a seed is given. A seeded TPE
+    sampler would propose, in every command, the same startup trials the study already ran.
+    Also checks that SQLAlchemy is < 2 under optuna < 3 (the Hydra plugin's): otherwise optuna
+    fails inside with an AssertionError traceback."""
     storage = next((arg for arg in args if arg.startswith("hydra.sweeper.storage=")), None)
     if storage is None or storage.endswith("=null"):
-        return
+        return []
+    _require_compatible_sqlalchemy(storage)
+    seeded = any(arg.startswith("hydra.sweeper.sampler.seed=") for arg in args)
+    return [] if seeded else ["hydra.sweeper.sampler.seed=null"]
+
+
+def _require_compatible_sqlalchemy(storage: str) -> None:
     optuna, sqlalchemy = _version("optuna"), _version("sqlalchemy")
     if optuna and sqlalchemy and optuna[0] < 3 and sqlalchemy[0] >= 2:
         raise ConfigError(

@@ -1,7 +1,6 @@
 """`train(cfg)`: fit a model, test its best checkpoint, write metrics.json (`litlab-train`)."""
 
 import logging
-import math
 import os
 import signal
 from collections.abc import Iterator
@@ -55,13 +54,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     module = build_module(cfg)  # before the data: a bad model key is answered without reading it
     datamodule.setup("fit")  # reads the data now, so that data errors come before the trainer
     trainer = build_trainer(cfg)
+    # before the records: with tune.apply they show the rate training uses
+    tested = find_learning_rate(cfg, module, datamodule, output_dir) if cfg.get("tune") else None
     if trainer.is_global_zero:
         write_run_records(
             output_dir, plain_config(cfg), PROJECT_ROOT, resumed_from=cfg.get("ckpt_path")
         )
         resume.set_aside_result(output_dir)  # resume=force: the old result stays beside
-    if cfg.get("tune"):
-        tested = find_learning_rate(cfg, module, datamodule, output_dir)
+    if tested is not None:
         record_learning_rate_test(tested, trainer, output_dir)
         if cfg.tune.only:
             return _finish_after_tuning(trainer, output_dir, tested.suggestion)
@@ -89,8 +89,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
 def _finish_after_tuning(
     trainer: L.Trainer, output_dir: Path, suggestion: float | None
 ) -> dict[str, float]:
-    """tune.only=true: the run's result is the suggestion."""
-    metrics = {"tune/lr_suggestion": suggestion if suggestion is not None else math.nan}
+    """tune.only=true: the run's result is the suggestion (none when the loss never fell)."""
+    metrics = {} if suggestion is None else {"tune/lr_suggestion": suggestion}
     if trainer.is_global_zero:
         write_metrics(output_dir, metrics)
         write_run_report_or_warn(output_dir)

@@ -17,11 +17,10 @@ from pathlib import Path
 import lightning as L
 import numpy as np
 from lightning.pytorch.tuner import Tuner
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from litlab.checkpoint import restore_rng_states, rng_states
 from litlab.data import TensorDataModule
-from litlab.errors import ConfigError
 from litlab.lightning_modules import SupervisedModule
 from litlab.report import plots
 from litlab.run_folder import LR_FIND_PLOT, PLOTS, update_report_data
@@ -81,20 +80,14 @@ def steepest_descent(rates: list[float], losses: list[float]) -> float | None:
 
 def find_learning_rate(
     cfg: DictConfig, module: SupervisedModule, datamodule: TensorDataModule, run: Path
-) -> LearningRateTest:
-    """Run the range test of ``cfg.tune`` and, with ``tune.apply``, set ``module.lr``."""
+) -> LearningRateTest | None:
+    """Run the range test of ``cfg.tune`` and, with ``tune.apply``, train with its suggestion
+    (``module.lr``, and ``cfg`` so that the run's records show the rate used). None for a run
+    that continues from a checkpoint: its optimizer state holds its rate."""
     tune = cfg.tune
     if cfg.get("ckpt_path"):
-        raise ConfigError(
-            f"tune=lr_find tests rates on fresh weights, but ckpt_path={cfg.ckpt_path} continues "
-            "a run: drop one of them (a resumed run keeps its optimizer's rate)."
-        )
-    if cfg.trainer.get("devices") not in (1, "1") or cfg.trainer.get("num_nodes", 1) != 1:
-        raise ConfigError(
-            f"tune=lr_find runs on one device, not trainer.devices={cfg.trainer.get('devices')}. "
-            "Find the rate with trainer.devices=1 tune.only=true, then train on every device "
-            "with optimizer.lr=<the suggestion>."
-        )
+        log.info("tune=lr_find skipped: this run continues from %s, with its rate.", cfg.ckpt_path)
+        return None
     states = rng_states()
     raw_losses: list = []
     module.loss_listener = raw_losses.append
@@ -113,15 +106,31 @@ def find_learning_rate(
         module.loss_listener = None
     restore_rng_states(states)
     rates = list(map(float, (finder.results if finder is not None else {}).get("lr", [])))
-    losses = smoothed([float(loss) for loss in raw_losses][: len(rates)])
+    losses = smoothed(_per_step(raw_losses, cfg.trainer.get("accumulate_grad_batches") or 1))
+    losses = losses[: len(rates)]
     suggestion = steepest_descent(rates, losses)
     applied = bool(tune.apply and suggestion is not None)
     if applied:
-        module.lr = suggestion
+        _apply(cfg, module, suggestion)
     lightning = finder.suggestion() if finder is not None and len(rates) > SETTLING_STEPS else None
     result = LearningRateTest(suggestion, rates, losses, applied, lightning)
-    _log_result(result, module)
+    _log_result(result, module, tune.num_training)
     return result
+
+
+def _per_step(losses: list, accumulate: int) -> list[float]:
+    """One loss per optimizer step (the finder raises the rate once per step)."""
+    values = [float(loss) for loss in losses]
+    return [float(np.mean(values[i : i + accumulate])) for i in range(0, len(values), accumulate)]
+
+
+def _apply(cfg: DictConfig, module: SupervisedModule, rate: float) -> None:
+    """Train with ``rate``, and say so where the run's configuration is recorded (config.yaml,
+    TensorBoard's HPARAMS, the checkpoints' run config)."""
+    module.lr = rate
+    group, key = module.lr_key.split(".")
+    OmegaConf.update(cfg, module.lr_key, rate)
+    module.hparams.run_config[group][key] = rate
 
 
 def _finder_trainer(cfg: DictConfig, run: Path) -> L.Trainer:
@@ -129,7 +138,11 @@ def _finder_trainer(cfg: DictConfig, run: Path) -> L.Trainer:
         accelerator=cfg.trainer.get("accelerator", "auto"),
         devices=1,
         precision=cfg.trainer.get("precision", "32-true"),
+        # as training steps: the suggestion is for the batch and the updates it will use
+        accumulate_grad_batches=cfg.trainer.get("accumulate_grad_batches") or 1,
         gradient_clip_val=cfg.trainer.get("gradient_clip_val"),
+        gradient_clip_algorithm=cfg.trainer.get("gradient_clip_algorithm"),
+        deterministic=cfg.trainer.get("deterministic", False),
         default_root_dir=str(run),  # Lightning's temporary .lr_find_*.ckpt goes here
         logger=False,
         enable_checkpointing=False,
@@ -139,12 +152,18 @@ def _finder_trainer(cfg: DictConfig, run: Path) -> L.Trainer:
     )
 
 
-def _log_result(result: LearningRateTest, module: SupervisedModule) -> None:
+def _log_result(result: LearningRateTest, module: SupervisedModule, planned: int) -> None:
     if result.suggestion is None:
+        steps = len(result.learning_rates)
+        why = (
+            f"the loss diverged after {steps} of {planned} steps: lower tune.min_lr"
+            if steps < planned
+            else "the loss did not fall over the range: widen tune.min_lr..tune.max_lr or "
+            "raise tune.num_training"
+        )
         log.warning(
-            "The learning-rate finder found no steepest descent (the loss did not fall over "
-            "the range); training keeps lr=%g. Widen tune.min_lr..tune.max_lr or raise "
-            "tune.num_training.",
+            "The learning-rate finder found no rate to suggest (%s); training keeps lr=%g.",
+            why,
             module.lr,
         )
         return

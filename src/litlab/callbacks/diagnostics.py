@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from litlab.models.activations import ACTIVATION_TYPES
-from litlab.run_folder import update_report_data
+from litlab.run_folder import REPORT_DATA, read_json_object, update_report_data
 from litlab.tensorboard import writers
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ class TrainingDiagnostics(L.Callback):
         self._activations: dict[str, torch.Tensor] = {}
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._continue_series(trainer)
         if not self.graph or not writers(trainer):
             return
         example = trainer.datamodule.example_inputs(pl_module.device, count=2)
@@ -68,6 +69,26 @@ class TrainingDiagnostics(L.Callback):
             log.warning("The model graph is not in TensorBoard: tracing failed (%s).", err)
         finally:
             pl_module.net.train(was_training)
+
+    def _continue_series(self, trainer: L.Trainer) -> None:
+        """A resumed run keeps the samples of the steps it resumes after: growth is measured
+        from the first step of the run, not of the resumption."""
+        path = self.dirpath / REPORT_DATA if self.dirpath is not None else None
+        if path is None or trainer.global_step == 0 or not path.is_file():
+            return
+        try:
+            stored = read_json_object(path).get("diagnostics") or {}
+            kept = [
+                i for i, step in enumerate(stored.get("steps", [])) if step < trainer.global_step
+            ]
+            self._steps = [stored["steps"][i] for i in kept]
+            for kind in self._series:
+                self._series[kind] = {
+                    layer: [values[i] for i in kept if i < len(values)]
+                    for layer, values in (stored.get(kind) or {}).items()
+                }
+        except (OSError, ValueError, KeyError, TypeError):
+            self._steps, self._series = [], {"grad_norm": {}, "dead_relu": {}}
 
     def _sampled(self, trainer: L.Trainer) -> bool:
         every = self.every_n_steps

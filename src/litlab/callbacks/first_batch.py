@@ -77,4 +77,9 @@ def _feature_statistics(inputs: torch.Tensor, datamodule) -> dict:
         }
         for index, column in enumerate(flat.T[:MAX_FEATURES])
     ]
-    return {"samples": len(inputs), "features": features, "num_features": flat.shape[1]}
+    return {
+        "samples": len(inputs),
+        "features": features,
+        "num_features": flat.shape[1],
+        "standardised": datamodule.input_scaling is not None,
+    }

@@ -127,7 +127,8 @@ RULES = (
     # -- tune (conf/tune/lr_find.yaml) ------------------------------------------------
     Rule("tune.min_lr", number_above(0), "tune.min_lr=1e-6"),
     Rule("tune.max_lr", number_above(0), "tune.max_lr=1.0"),
-    Rule("tune.num_training", int_at_least(10), "tune.num_training=100"),
+    # the suggestion skips the first 10 steps and needs a few more to read a slope
+    Rule("tune.num_training", int_at_least(20), "tune.num_training=100"),
     Rule("tune.mode", one_of("exponential", "linear"), "tune.mode=exponential"),
     Rule(
         "tune.early_stop_threshold",
@@ -365,6 +366,8 @@ def validate_config(cfg: DictConfig, choices: dict[str, str] | None = None) -> N
         _check_trainer_combinations(cfg)
     if "data" in cfg and "monitor" in cfg:
         _check_monitor(cfg)
+    if cfg.get("tune"):
+        _check_tune(cfg)
     for rule in RULES:
         # a value whose interpolation fails (data.task=foo breaks ${monitors.${data.task}}) is
         # skipped here: the rule on the key it reads names the cause
@@ -380,6 +383,29 @@ def validate_config(cfg: DictConfig, choices: dict[str, str] | None = None) -> N
         _check_loss_fits_task(cfg, choices)
     if "data" in cfg and "model" in cfg:
         _check_model_fits_data(cfg, choices)
+
+
+def _check_tune(cfg: DictConfig) -> None:
+    """The learning-rate finder runs on one device, over a rising range."""
+    devices, nodes = cfg.trainer.get("devices"), cfg.trainer.get("num_nodes") or 1
+    several = (
+        (_is_int(devices) and devices != 1)
+        or (isinstance(devices, str) and devices.isdigit() and devices != "1")
+        or (OmegaConf.is_list(devices) and len(devices) > 1)
+        or nodes != 1
+    )
+    if several:
+        raise ConfigError(
+            f"tune=lr_find runs on one device, not trainer.devices={devices} (num_nodes "
+            f"{nodes}). Find the rate with trainer.devices=1 tune.only=true, then train on "
+            "every device with optimizer.lr=<the suggestion>."
+        )
+    low, high = cfg.tune.get("min_lr"), cfg.tune.get("max_lr")
+    if _is_number(low) and _is_number(high) and low >= high:
+        raise ConfigError(
+            f"tune.min_lr={low} must be below tune.max_lr={high}: the finder raises the rate "
+            "from one to the other, e.g. tune.min_lr=1e-6 tune.max_lr=1."
+        )
 
 
 def _check_required(cfg: DictConfig) -> None:

@@ -111,8 +111,8 @@ class SupervisedModule(L.LightningModule):
     @property
     def lr(self) -> float:
         """The learning rate training uses: the optimizer's ``lr``, or a one-cycle schedule's
-        peak ``max_lr`` (which sets the optimizer's rate itself). Lightning's Tuner reads and
-        sets this attribute; the optimizer and scheduler stay Hydra partials."""
+        peak ``max_lr`` (which sets the optimizer's rate itself). It is the attribute
+        Lightning's Tuner looks for (``update_attr``); setting it rebuilds the Hydra partial."""
         factory, key = self._lr_home()
         return float(
             factory.keywords.get(key, inspect.signature(factory.func).parameters[key].default)
@@ -126,6 +126,11 @@ class SupervisedModule(L.LightningModule):
             self.scheduler_factory = updated
         else:
             self.optimizer_factory = updated
+
+    @property
+    def lr_key(self) -> str:
+        """The config key behind :attr:`lr`: ``optimizer.lr`` or ``scheduler.max_lr``."""
+        return "scheduler.max_lr" if self._lr_home()[1] == "max_lr" else "optimizer.lr"
 
     def _lr_home(self) -> tuple[functools.partial, str]:
         if getattr(self.scheduler_factory, "func", None) is OneCycleLR:

@@ -125,12 +125,16 @@ def _underfitting(rows: Sequence[dict[str, float]]) -> FitDiagnosis | None:
     _, train, val = _curves(rows)
     still = _drop(train) > STILL_LEARNING_DROP
     more = " Its loss is still falling: more epochs will help first." if still else ""
-    if _finite(last, "train/acc") and last["train/acc"] < UNDERFIT_TRAIN_ACC:
+    # training accuracy is measured under dropout and augmentation: validation accuracy above
+    # it shows what the model fits without them
+    fitted = max(last.get("train/acc", np.nan), last.get("val/acc", np.nan))
+    if np.isfinite(fitted) and fitted < UNDERFIT_TRAIN_ACC:
         return FitDiagnosis(
             "underfitting",
-            f"High bias: training accuracy is only {last['train/acc']:.4g} at the end; the model "
-            "does not fit its own training data. Use a larger model (wider or deeper), train "
-            f"longer, raise the learning rate, or reduce regularisation.{more}",
+            f"High bias: training accuracy is only {last['train/acc']:.4g} at the end (validation "
+            f"{last.get('val/acc', np.nan):.4g}); the model does not fit its own training data. "
+            "Use a larger model (wider or deeper), train longer, raise the learning rate, or "
+            f"reduce regularisation.{more}",
         )
     r2 = last.get("val/r2")
     if r2 is not None and np.isfinite(r2) and r2 < UNDERFIT_R2 and train[-1] >= 0.8 * val[-1]:
@@ -168,8 +172,9 @@ def _good_fit(rows: Sequence[dict[str, float]]) -> FitDiagnosis:
     return FitDiagnosis(
         "good fit",
         f"Validation loss ended at {val[-1]:.4g} ({lowest}) with training loss "
-        f"{train[-1]:.4g}, and the model fits its training data: no sign of underfitting "
-        "(high bias) or overfitting (high variance), and the loss has levelled off.",
+        f"{train[-1]:.4g}, and the model fits its training data: none of the signs of "
+        "underfitting (high bias), overfitting (high variance) or a model still improving "
+        "that this diagnosis looks for.",
     )
 
 

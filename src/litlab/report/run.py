@@ -109,8 +109,9 @@ def load_run(path: Path) -> RunFolder:
         except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError) as err:
             run.missing.append(name)
             run.unreadable[name] = f"{type(err).__name__}: {err}".splitlines()[0]
-    if run.record.get("evaluated") and HISTORY in run.missing:
-        run.missing.remove(HISTORY)  # an evaluation trains nothing
+    trains = not run.record.get("evaluated") and not (run.config.get("tune") or {}).get("only")
+    if not trains and HISTORY in run.missing:
+        run.missing.remove(HISTORY)  # an evaluation, or tune.only: nothing was trained
     return run
 
 
@@ -295,11 +296,16 @@ def _batch_lines(run: RunFolder) -> list[str]:
     more = (
         f" (the first {shown} of {batch['num_features']})" if shown < batch["num_features"] else ""
     )
+    scale = (
+        ": standardised with the training split's statistics, so mean near 0 and std near 1"
+        if batch.get("standardised")
+        else ", as the data set holds it (not standardised)"
+    )
     lines = [
         "## What the model sees",
         "",
         f"The first training batch ({batch['samples']} samples) as it enters the model, per "
-        f"feature{more}: standardised inputs have mean near 0 and std near 1.",
+        f"feature{more}{scale}.",
         "",
         "| Feature | Mean | Std | Min | Max |",
         "|---|---:|---:|---:|---:|",
@@ -341,12 +347,17 @@ def _lr_find_lines(run: RunFolder) -> list[str]:
     else:
         found = f"suggests **lr = {suggestion:.3g}** (where the loss fell fastest)"
     lr_range = f"{min(test['lr']):.3g} to {max(test['lr']):.3g}" if test.get("lr") else "?"
-    applied = "training used it" if test.get("applied") else "training kept the configured rate"
+    if METRICS not in run.missing and not run.history:
+        applied = "no training followed (tune.only)"
+    elif test.get("applied"):
+        applied = "training used it (tune.apply)"
+    else:
+        applied = "training kept the configured rate (tune.apply=false)"
     return [
         "## Learning-rate finder",
         "",
         f"Lightning's range test over {len(test.get('lr', []))} steps ({lr_range}) {found}; "
-        f"{applied} (tune.apply). See plots/{LR_FIND_PLOT}.",
+        f"{applied}. See plots/{LR_FIND_PLOT}.",
         "",
     ]
 

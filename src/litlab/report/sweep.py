@@ -38,7 +38,8 @@ class GroupRow:
     standard deviation (n - 1 in the denominator; none for one job), min and max."""
 
     label: str
-    n: int
+    n: int  # finished jobs
+    jobs: int  # all jobs of the group
     stats: dict[str, tuple[float, float, float, float]]
 
 
@@ -152,8 +153,9 @@ def _summary_figure(rows: list[JobRow], groups: list[GroupRow], metric: str):
 
 
 def seed_groups(rows: list[JobRow], columns: list[str], metric: str, mode: str) -> list[GroupRow]:
-    """When the jobs differ in ``seed``: one row per setting of the other overrides that tell
-    jobs apart, over its finished jobs, best mean first. Empty when they do not."""
+    """When the jobs differ in ``seed`` and some setting of the other overrides ran with more
+    than one: one row per setting, over its finished jobs, best mean first. Empty otherwise
+    (an Optuna search that samples the seed has a setting per job)."""
     seeds = {item for row in rows for item in row.overrides if item.startswith("seed=")}
     if len(seeds) < 2:
         return []
@@ -176,7 +178,9 @@ def seed_groups(rows: list[JobRow], columns: list[str], metric: str, mode: str) 
                     float(values.min()),
                     float(values.max()),
                 )
-        groups.append(GroupRow(label, len(finished), stats))
+        groups.append(GroupRow(label, len(finished), len(jobs), stats))
+    if all(group.jobs < 2 for group in groups):
+        return []
 
     def key(group: GroupRow) -> tuple[int, float]:
         mean = group.stats.get(metric, (math.nan,))[0]
@@ -192,12 +196,13 @@ def _group_cells(group: GroupRow, name: str) -> list[str]:
 
 
 def _write_group_csv(sweep: Path, groups: list[GroupRow], columns: list[str]) -> Path:
-    header = ["group", "n"]
+    header = ["group", "n", "jobs"]
     header += [f"{name}_{stat}" for name in columns for stat in ("mean", "std", "min", "max")]
     table = [
         [
             group.label,
             str(group.n),
+            str(group.jobs),
             *[cell for name in columns for cell in _group_cells(group, name)],
         ]
         for group in groups
@@ -210,8 +215,8 @@ def _group_lines(groups: list[GroupRow], columns: list[str]) -> list[str]:
         "",
         "## Across seeds",
         "",
-        "Jobs that differ only in `seed`, as one row: the number of finished jobs, and per "
-        f"metric mean ± standard deviation (min to max); also in {GROUPS_NAME}.csv.",
+        "Jobs that differ only in `seed`, as one row: n finished of its jobs, and per metric "
+        f"mean ± standard deviation (min to max); also in {GROUPS_NAME}.csv.",
         "",
         "| group | n | " + " | ".join(columns) + " |",
         "|---|---:|" + "---:|" * len(columns),
@@ -225,7 +230,9 @@ def _group_lines(groups: list[GroupRow], columns: list[str]) -> list[str]:
             mean, spread, low, high = group.stats[name]
             deviation = f" ± {spread:.4g}" if math.isfinite(spread) else ""
             cells.append(f"{mean:.4g}{deviation} ({low:.4g} to {high:.4g})")
-        lines.append(f"| {group.label} | {group.n} | " + " | ".join(cells) + " |")
+        label = group.label.replace("|", "\\|")
+        count = f"{group.n}" if group.n == group.jobs else f"{group.n} of {group.jobs}"
+        lines.append(f"| {label} | {count} | " + " | ".join(cells) + " |")
     return lines
 
 
