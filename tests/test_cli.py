@@ -206,10 +206,24 @@ BAD_CHECKPOINTS = [
 ]
 
 
+# Each case starts Python with torch (7 s); checkpoint.py's own tests cover every kind in
+# process, so the command line runs four of them by default and the rest with the slow tests.
+FAST_CHECKPOINT_CASES = {("eval.py", "missing"), ("eval.py", "malicious"), ("train.py", "garbage")}
+FAST_CHECKPOINT_CASES |= {("eval.py", "other_architecture")}
+
+
 @pytest.mark.parametrize(
     ("script", "kind", "expected"),
-    [("eval.py", *case) for case in BAD_CHECKPOINTS]
-    + [("train.py", *case) for case in BAD_CHECKPOINTS[:4]],
+    [
+        pytest.param(
+            script,
+            kind,
+            expected,
+            marks=() if (script, kind) in FAST_CHECKPOINT_CASES else pytest.mark.slow,
+        )
+        for script, cases in (("eval.py", BAD_CHECKPOINTS), ("train.py", BAD_CHECKPOINTS[:4]))
+        for kind, expected in cases
+    ],
 )
 def test_bad_checkpoints_are_refused(workspace, tmp_path, script, kind, expected):
     root, data_dir, run_dir = workspace

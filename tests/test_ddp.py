@@ -55,6 +55,7 @@ def test_ddp_ranks_see_disjoint_shards_that_cover_the_epoch(tmp_path):
     assert metrics["test/acc"] > 0.9
 
 
+@pytest.mark.slow  # two DDP processes signalled mid-epoch, then resumed: 12 s
 def test_ddp_ranks_signalled_at_different_steps_stop_together(tmp_path):
     run_dir = tmp_path / "run"
     result = train_on_two_ranks(

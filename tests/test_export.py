@@ -72,7 +72,13 @@ def onnx_round_trip(make_config, tiny_mnist, overrides):
     return path, check, trained
 
 
-@pytest.mark.parametrize("kind", MODELS)
+# The CNN and the MLP by default; the other kinds (2-4 s each) with the slow tests.
+FAST_KINDS = ("cnn", "mlp")
+
+
+@pytest.mark.parametrize(
+    "kind", [pytest.param(k, marks=() if k in FAST_KINDS else pytest.mark.slow) for k in MODELS]
+)
 def test_onnx_export_of_every_model_kind_runs_in_onnxruntime(make_config, tiny_mnist, kind):
     path, check, trained = onnx_round_trip(make_config, tiny_mnist, MODELS[kind])
     if trained.module.hparams.task != "regression":

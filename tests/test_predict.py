@@ -143,7 +143,7 @@ def test_predict_py_prints_a_table_and_lists_skipped_files(mnist_run, tmp_path):
     ("case", "message"),
     [
         ("no_images", r"holds 1 file\(s\), none of them an image"),
-        ("unreadable", r"broken.png could not be read"),
+        pytest.param("unreadable", r"broken.png could not be read", marks=pytest.mark.slow),
         # each case costs a Python start with torch (5 s): the rest run with the slow tests
         pytest.param("wrong_columns", r"takes 28x28 images: give image", marks=pytest.mark.slow),
         pytest.param("foreign_checkpoint", r"was not written by litlab", marks=pytest.mark.slow),

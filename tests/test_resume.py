@@ -329,6 +329,7 @@ def test_sigterm_saves_and_resume_auto_continues_in_place(root):
     assert torch.load(last, weights_only=True)["global_step"] == (epochs + 1) * STEPS_PER_EPOCH
 
 
+@pytest.mark.slow  # a killed run and its resumption: 15 s
 def test_sigkill_loses_at_most_the_steps_since_the_last_checkpoint(root):
     every = ["callbacks.last_checkpoint.every_n_train_steps=5"]
     process = start(root, "task_name=kill", "trainer.max_epochs=1000", *every)

@@ -65,8 +65,8 @@ def test_without_apply_training_is_exactly_a_run_without_the_finder(tiny_mnist, 
     ("optimizer", "scheduler", "initial_lr"),
     [
         ("sgd", "none", lambda lr: lr),
-        ("adamw", "none", lambda lr: lr),
-        ("rmsprop", "none", lambda lr: lr),
+        pytest.param("adamw", "none", lambda lr: lr, marks=pytest.mark.slow),
+        pytest.param("rmsprop", "none", lambda lr: lr, marks=pytest.mark.slow),
         ("adam", "onecycle", lambda lr: lr / 25),  # the peak max_lr; one-cycle starts at 1/25
     ],
 )
