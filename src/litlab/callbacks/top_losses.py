@@ -43,16 +43,19 @@ class TopLosses(L.Callback):
         self.dirpath, self.count = Path(dirpath), count
         self._kept: dict[str, torch.Tensor] = {}
         self._seen = 0
+        self._order: torch.Tensor | None = None  # the split's positions, in the loader's order
 
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._kept, self._seen = {}, 0
+        sampler = getattr(trainer.test_dataloaders, "sampler", None)
+        self._order = sampler.indices().cpu() if hasattr(sampler, "indices") else None
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
         inputs, targets = batch
         loss, predicted, confidence, wrong = per_sample_results(
             pl_module.hparams.task, outputs, targets
         )
-        positions = self._sample_indices(trainer, len(targets))
+        positions = self._sample_indices(len(targets))
         self._seen += len(targets)
         found = {
             "loss": loss,
@@ -65,13 +68,12 @@ class TopLosses(L.Callback):
         found = {name: values[wrong].detach().cpu() for name, values in found.items()}
         self._kept = _worst(_joined(self._kept, found), self.count)
 
-    def _sample_indices(self, trainer: L.Trainer, size: int) -> torch.Tensor:
+    def _sample_indices(self, size: int) -> torch.Tensor:
         """Positions in the split of this batch's samples (on this rank's share of it)."""
-        sampler = getattr(trainer.test_dataloaders, "sampler", None)
-        order = sampler.indices() if hasattr(sampler, "indices") else None
+        order = self._order
         if order is None or len(order) < self._seen + size:
             return torch.arange(self._seen, self._seen + size)
-        return order[self._seen : self._seen + size].cpu()
+        return order[self._seen : self._seen + size]
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         kept = _worst(_gathered(self._kept), self.count)

@@ -2,6 +2,7 @@
 digits (8x8 images) and diabetes (regression), split with a seed and standardised with the
 training split's statistics only."""
 
+import functools
 from collections.abc import Callable
 
 import numpy as np
@@ -56,9 +57,10 @@ class SklearnDataModule(TensorDataModule):
         self.name = dataset  # the report names the data set by it
         self.image_form = DIGITS_FORM if dataset == "digits" else None
 
-    @property
+    @functools.cached_property
     def feature_names(self) -> list[str]:
-        """scikit-learn's names (iris: sepal length (cm) ..., digits: pixel_0_0 ...)."""
+        """scikit-learn's names (iris: sepal length (cm) ..., digits: pixel_0_0 ...), read
+        once."""
         return [str(name) for name in _loader(self.dataset)().feature_names]
 
     def load_splits(self) -> dict[str, Split]:
