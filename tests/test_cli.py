@@ -14,9 +14,10 @@ import pytest
 import torch
 
 from litlab import PROJECT_ROOT
-from litlab.cli import prepare_command_line
+from litlab.cli import SWEEPS_STARTED, PrepareRunFolder
 from tests.helpers import (
     TINY_MNIST,
+    compose_quiet,
     error_paragraph,
     folder_digest,
     make_tiny_mnist,
@@ -136,7 +137,7 @@ def test_unknown_key_names_it_and_how_to_add_one(workspace):
             ["callbacks.last_checkpoint.every_n_train_steps=0"],
             ["callbacks.last_checkpoint.every_n_train_steps=0", "every_n_train_steps=500"],
         ),
-        (["-m", "resume=auto"], ["resume=auto", "--multirun", "ckpt_path="]),
+        (["hydra.mode=MULTIRUN", "resume=auto"], ["resume=auto", "--multirun", "ckpt_path="]),
         (["resume=auto", "ckpt_path=x.ckpt"], ["ckpt_path=x.ckpt", "Leave out resume"]),
         (["hydra.run.dir=/proc/litlab/run"], ["/proc/litlab/run", "hydra.run.dir=<folder>"]),
         (["paths.data_dir={truncated}"], ["{truncated}/MNIST/raw", "could not be parsed"]),
@@ -266,28 +267,12 @@ def test_a_full_disk_while_saving_keeps_the_previous_checkpoint(workspace, tmp_p
 
 
 # -- before Hydra makes a folder -------------------------------------------------------------
-@pytest.mark.parametrize(
-    "args",
-    [
-        ["-m", "optimizer.lr=0.1,0.01"],  # a sweep value cannot be composed as it is
-        pytest.param(
-            ["hparams_search=mnist_optuna"],  # a multirun without -m
-            marks=pytest.mark.skipif(
-                not __import__("importlib").util.find_spec("hydra_plugins.hydra_optuna_sweeper"),
-                reason='needs pip install -e ".[optuna]"',
-            ),
-        ),
-    ],
-)
-def test_a_sweeps_folder_is_pinned_so_its_jobs_give_the_exit_status(tmp_path, args):
-    command = prepare_command_line(["train.py", f"paths.log_dir={tmp_path}", *args], "train")
-    task_name = "mnist_optuna" if "hparams_search" in args[0] else "train"
-    assert command.sweep_dir.parent == tmp_path / task_name / "multiruns"
-    assert f"hydra.sweep.dir='{command.sweep_dir}'" in command.argv
-    given = prepare_command_line(["train.py", "-m", f"hydra.sweep.dir={tmp_path}/s"], "train")
-    assert given.sweep_dir == tmp_path / "s" and given.argv[-1] == f"hydra.sweep.dir={tmp_path}/s"
-
-
-def test_a_single_run_is_not_pinned(tmp_path):
-    command = prepare_command_line(["train.py", f"paths.log_dir={tmp_path}"], "train")
-    assert command.sweep_dir is None and command.argv == ["train.py", f"paths.log_dir={tmp_path}"]
+def test_a_sweeps_folder_is_noted_so_its_jobs_give_the_exit_status(tmp_path):
+    cfg = compose_quiet([f"paths.log_dir={tmp_path}"], tmp_path / "unused")
+    SWEEPS_STARTED.clear()
+    PrepareRunFolder().on_run_start(config=cfg, config_name="train")  # a single run: none
+    assert SWEEPS_STARTED == []
+    PrepareRunFolder().on_multirun_start(config=cfg)
+    (sweep,) = SWEEPS_STARTED
+    assert sweep.parent == tmp_path / "train" / "multiruns" and str(sweep) == cfg.hydra.sweep.dir
+    SWEEPS_STARTED.clear()

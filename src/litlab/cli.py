@@ -16,30 +16,27 @@ import os
 import sys
 import tempfile
 import textwrap
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.types import RunMode
+from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from litlab import CONFIG_DIR
 from litlab.config import (
-    compose_overrides,
     hydra_choices,
     in_multirun,
-    override_value,
     project_environment,
     validate_config,
 )
 from litlab.errors import ConfigError, LitlabError, TrainingInterrupted
 from litlab.ranks import is_launched_worker
-from litlab.resume import command_line_overrides
+from litlab.resume import continue_in_place, refuse_sweeps
 from litlab.run_folder import is_run_folder
 
 log = logging.getLogger(__name__)
@@ -104,43 +101,43 @@ def _job_failed(cfg: DictConfig, err: Exception) -> None:
 
 
 # -- before Hydra makes a run folder ---------------------------------------------------------
-@dataclass(frozen=True)
-class CommandLine:
-    argv: list[str]
-    sweep_dir: Path | None = None  # a multirun's folder, pinned before Hydra runs
+class PrepareRunFolder(Callback):
+    """What has to happen before Hydra creates the run folder, on the config Hydra composed for
+    the run (conf/hydra/default.yaml lists this callback): check that the folder can be
+    created, for ``resume=auto|force`` point Hydra at the run to continue, and note a sweep's
+    folder (its jobs' status.json give the exit status)."""
+
+    def on_run_start(self, config: DictConfig, config_name: str | None = None, **kwargs) -> None:
+        if is_launched_worker():
+            return  # rank zero prepared this run and started us in its folder
+        with _user_errors_end_the_command():
+            _check_writable(Path(config.hydra.run.dir))
+            if config_name == "train":
+                continue_in_place(config)
+
+    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
+        if is_launched_worker():
+            return
+        with _user_errors_end_the_command():
+            refuse_sweeps(config)
+            sweep = Path(config.hydra.sweep.dir)  # resolved once: Hydra's jobs share the time
+            _check_writable(sweep)
+        SWEEPS_STARTED.append(sweep)
 
 
-def prepare_command_line(argv: list[str], config_name: str) -> CommandLine:
-    """What has to happen before Hydra creates the run folder: name a missing plugin, check that
-    the folder can be created, pin a sweep's folder (its jobs' status.json give the exit
-    status), and for ``resume=auto|force`` point Hydra at the run to continue."""
-    if is_launched_worker():
-        return CommandLine(argv)  # rank zero prepared this command line and started us
-    _require_plugins(argv[1:])
-    argv = [*argv, *_shared_study_overrides(argv[1:])]
-    if any(arg.startswith("-") and arg not in MULTIRUN_FLAGS for arg in argv[1:]):
-        return CommandLine(argv)  # --help, --cfg job, --config-dir, ...: left to Hydra
-    overrides = [arg for arg in argv[1:] if not arg.startswith("-")]
+# The sweep folders of this process's multiruns, read after Hydra returns for the exit status.
+SWEEPS_STARTED: list[Path] = []
+
+
+@contextmanager
+def _user_errors_end_the_command() -> Iterator[None]:
+    """Hydra would report an error raised in its callbacks with a traceback and status 1."""
     try:
-        cfg = compose_overrides(_without_sweeps(overrides), config_name)
-        multirun = bool(set(MULTIRUN_FLAGS) & set(argv)) or cfg.hydra.mode == RunMode.MULTIRUN
-        folder = Path(cfg.hydra.sweep.dir if multirun else cfg.hydra.run.dir)
-    except Exception:  # noqa: BLE001 - Hydra reports bad overrides itself, in its own words
-        return CommandLine(argv)
-    _check_writable(folder)
-    resumed = command_line_overrides(argv, cfg, multirun) if config_name == "train" else []
-    if not multirun:
-        return CommandLine([*argv, *resumed])
-    given = any(arg.startswith("hydra.sweep.dir=") for arg in overrides)
-    pinned = [] if given else [f"hydra.sweep.dir={override_value(folder)}"]
-    return CommandLine([*argv, *pinned], sweep_dir=folder)
-
-
-def _without_sweeps(overrides: list[str]) -> list[str]:
-    """The overrides that hold one value: composing the config once (for its folders and the
-    resume rules) cannot take a sweep's ``a=1,2``; Hydra expands those itself."""
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    return [override.input_line for override in parsed if not override.is_sweep_override()]
+        yield
+    except LitlabError as err:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        _exit_with(err)
 
 
 # Command-line choices that need an optional Hydra plugin: (plugin module, pip extra).
@@ -232,14 +229,15 @@ def hydra_entry_point(config_name: str) -> Callable:
         def main() -> None:
             for name, value in project_environment().items():
                 os.environ.setdefault(name, value)
-            try:
-                command_line = prepare_command_line(sys.argv, config_name)
-            except LitlabError as err:
-                _exit_with(err)
-            sys.argv = command_line.argv
+            if not is_launched_worker():  # rank zero checked the command line
+                try:
+                    _require_plugins(sys.argv[1:])
+                    sys.argv = [*sys.argv, *_shared_study_overrides(sys.argv[1:])]
+                except LitlabError as err:
+                    _exit_with(err)
             run()
-            if command_line.sweep_dir is not None:
-                _exit_if_jobs_failed(command_line.sweep_dir)
+            for sweep in SWEEPS_STARTED:
+                _exit_if_jobs_failed(sweep)
 
         return main
 
@@ -261,7 +259,7 @@ def train_main(cfg: DictConfig) -> float | None:
     # the ~7 s that importing torch, Lightning and torchvision takes.
     from litlab.train import train
 
-    metrics = train(cfg)
+    metrics = train(cfg, validated=True)
     return metrics.get(cfg.get("optimized_metric"))
 
 
@@ -270,7 +268,7 @@ def eval_main(cfg: DictConfig) -> None:
     validate_config(cfg, hydra_choices())
     from litlab.evaluate import evaluate  # after validation, as above
 
-    evaluate(cfg)
+    evaluate(cfg, validated=True)
 
 
 @hydra_entry_point("predict")
@@ -278,7 +276,7 @@ def predict_main(cfg: DictConfig) -> None:
     validate_config(cfg, hydra_choices())
     from litlab.predict import predict, prediction_table  # after validation, as above
 
-    rows = predict(cfg)
+    rows = predict(cfg, validated=True)
     print(prediction_table(rows))
 
 
@@ -287,7 +285,7 @@ def export_main(cfg: DictConfig) -> None:
     validate_config(cfg, hydra_choices())
     from litlab.export import export  # after validation, as above
 
-    path, check = export(cfg)
+    path, check = export(cfg, validated=True)
     print(f"Wrote {path}")
     print(f"Check against PyTorch: {check}" if check else "Not checked (verify=false).")
 

@@ -29,11 +29,12 @@ from litlab.run_folder import PREDICTIONS, PREDICTIONS_PLOT, write_atomically
 log = logging.getLogger(__name__)
 
 
-def predict(cfg: DictConfig) -> list[dict[str, Any]]:
+def predict(cfg: DictConfig, *, validated: bool = False) -> list[dict[str, Any]]:
     """One row per input: ``input``, and ``predicted``, ``confidence``, ``top`` (the top-k
     ``(class, probability)`` pairs) and ``preprocessing`` for classifiers, ``value`` (in the
     target's units) for regression models."""
-    validate_config(cfg)
+    if not validated:
+        validate_config(cfg)
     if cfg.trainer.get("devices") not in (1, "1", [0]) or cfg.trainer.get("num_nodes", 1) != 1:
         raise ConfigError(
             f"trainer.devices={cfg.trainer.get('devices')} is invalid for predict.py: it runs on "

@@ -2,10 +2,11 @@
 finished, whether a checkpoint fits this config, what a resumed run keeps, and the command that
 continues a stopped run.
 
-Two ways in, one rule. The command line looks the run up before Hydra creates a run folder and
-says what it found as explicit overrides (``hydra.run.dir``, ``ckpt_path``,
-``hydra.output_subdir``); :func:`apply` then finds the config already pointing at that run.
-``train(cfg)`` called from Python applies the same lookup itself.
+Two ways in, one rule. From the command line, a Hydra callback looks the run up in Hydra's
+composed config before the run folder is created and points the config at it
+(``hydra.run.dir``, ``ckpt_path``, ``hydra.output_subdir``: :func:`continue_in_place`);
+:func:`apply` then finds the config already pointing at that run. ``train(cfg)`` called from
+Python applies the same lookup itself.
 """
 
 import logging
@@ -14,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, open_dict, read_write
 
 from litlab.config.checks import RESUME_MODES
-from litlab.config.compose import in_multirun, override_value, plain_config
+from litlab.config.compose import escaped, in_multirun, plain_config
 from litlab.errors import ConfigError
 from litlab.run_folder import (
     CHECKPOINTS,
@@ -75,35 +76,40 @@ def find_continuation(cfg: DictConfig) -> Continuation | None:
     return Continuation(run, last_checkpoint(run))
 
 
-def command_line_overrides(argv: list[str], cfg: DictConfig, multirun: bool) -> list[str]:
-    """For ``resume=auto|force`` on the command line: the overrides that make Hydra continue
-    the run in its own folder, with its first record (.hydra/) kept as it was."""
-    resume = cfg.get("resume")
+def continue_in_place(config: DictConfig) -> None:
+    """For ``resume=auto|force`` from the command line, before Hydra creates the run folder:
+    point Hydra's composed ``config`` at the run to continue (its folder, a fresh
+    ``.hydra.N`` record beside its first, its last checkpoint)."""
+    resume = config.get("resume")
     if resume not in RESUME_MODES:
-        return []  # null, or a bad value that validation names
-    if multirun:
-        raise _no_sweeps(resume)
-    chosen = [arg for arg in argv[1:] if arg.startswith(("hydra.run.dir=", "ckpt_path="))]
+        return  # null, or a bad value that validation names
+    given = [*config.hydra.overrides.task, *config.hydra.overrides.hydra]
+    chosen = [arg for arg in given if arg.startswith(("hydra.run.dir=", "ckpt_path="))]
     if chosen:
         raise ConfigError(
             f"resume={resume} chooses the run folder and checkpoint itself, so {chosen[0]} "
             "cannot be given with it. Leave out resume to start from that checkpoint in a new "
             "folder, or leave out hydra.run.dir and ckpt_path."
         )
-    continuation = find_continuation(cfg)
+    continuation = find_continuation(config)
     if continuation is None:
         log.warning(
             "resume=%s: no run with checkpoints/last.ckpt in %s; a new one starts.",
             resume,
-            runs_folder(cfg),
+            runs_folder(config),
         )
-        return []
+        return
     log.warning("resume=%s: continuing %s", resume, continuation.run)
-    return [
-        f"hydra.run.dir={override_value(continuation.run)}",
-        f"hydra.output_subdir={free_path(continuation.run / HYDRA_RECORD).name}",
-        f"ckpt_path={override_value(continuation.checkpoint)}",
-    ]
+    with read_write(config.hydra), open_dict(config):
+        config.hydra.run.dir = escaped(continuation.run)
+        config.hydra.output_subdir = free_path(continuation.run / HYDRA_RECORD).name
+        config.ckpt_path = escaped(continuation.checkpoint)
+
+
+def refuse_sweeps(config: DictConfig) -> None:
+    resume = config.get("resume")
+    if resume in RESUME_MODES:
+        raise _no_sweeps(resume)
 
 
 def apply(cfg: DictConfig) -> None:

@@ -4,20 +4,18 @@ built. Imports no torch, so the command line answers a typo in a fraction of a s
 from litlab.config.checks import validate_config
 from litlab.config.compose import (
     compose_config,
-    compose_overrides,
+    escaped,
     hydra_choices,
     in_multirun,
-    override_value,
     plain_config,
     project_environment,
 )
 
 __all__ = [
     "compose_config",
-    "compose_overrides",
+    "escaped",
     "hydra_choices",
     "in_multirun",
-    "override_value",
     "plain_config",
     "project_environment",
     "validate_config",

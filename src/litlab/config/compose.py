@@ -62,10 +62,9 @@ def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def override_value(path: Path) -> str:
-    """A path as a Hydra override value: quoted, with quotes and ${ (interpolation) escaped."""
-    text = str(path).replace("'", "\\'").replace("${", "\\${")
-    return f"'{text}'"
+def escaped(path: Path) -> str:
+    """A path as a config value: a ``${`` in it is text, not an interpolation."""
+    return str(path).replace("${", "\\${")
 
 
 def plain_config(cfg: DictConfig) -> dict:
