@@ -66,7 +66,18 @@ def test_confusion_matrices_are_images_per_validation_epoch_and_at_test(classifi
     (test_image,) = accumulator.Images("test/confusion_matrix")
     for image in (*val_images, test_image):
         assert image.encoded_image_string.startswith(b"\x89PNG")
-        assert image.width >= 400 and image.height >= 200
+        assert image.width >= 300 and image.height >= 150
+
+
+def test_per_epoch_confusion_image_shades_counts_and_labels_every_class():
+    counts = np.array([[50, 0, 5], [2, 40, 0], [0, 0, 30]])
+    image = plots.confusion_matrix_image(counts, ["cat", "dog", "a much longer name"], "t")
+    assert image.dtype == np.uint8 and image.shape[2] == 3 and image.shape[0] >= 150
+    # the panels' cells: darkest where the count is highest, white where it is zero
+    dark = image.reshape(-1, 3).sum(axis=1).min()
+    assert dark < 200 and (image.reshape(-1, 3) == 255).all(axis=1).mean() > 0.3
+    many = plots.confusion_matrix_image(np.eye(47, dtype=int) * 9, [str(i) for i in range(47)], "t")
+    assert 600 <= many.shape[1] <= 2000  # too many classes for numbers: shades only
 
 
 def test_hparams_tab_holds_the_run_hyperparameters_and_real_metrics(classification_run):

@@ -83,7 +83,7 @@ class MNISTDataModule(TensorDataModule):
     def normalise(self, raw: torch.Tensor) -> torch.Tensor:
         """Pixels 0..255 -> ``(x / 255 - mean) / std`` as one multiply and one subtract; needs no
         data files (the statistics are the data config's)."""
-        return raw * (1 / (255 * self.std)) - self.mean / self.std
+        return raw.mul(1 / (255 * self.std)).sub_(self.mean / self.std)  # sub_: no 3rd tensor
 
     def raw_inputs(self, split: str) -> torch.Tensor:
         self.setup()

@@ -8,10 +8,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 
 # Beyond this many classes the cells are too small for their numbers.
 MAX_ANNOTATED_CLASSES = 20
@@ -41,7 +42,7 @@ def save_image(image: np.ndarray, path: Path) -> Path:
 def confusion_matrix_figure(counts: np.ndarray, class_names: Sequence[str], title: str) -> Figure:
     """Counts (left) and the same matrix normalised per true class (right): the diagonal of the
     right panel is each class's recall. The right panel labels only shares of at least 0.01:
-    drawing a text costs milliseconds, and a figure is drawn after every validation epoch."""
+    drawing a text costs milliseconds. (Each validation epoch: :func:`confusion_matrix_image`.)"""
     counts = np.asarray(counts)
     totals = counts.sum(axis=1, keepdims=True)
     normalised = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
@@ -61,6 +62,57 @@ def confusion_matrix_figure(counts: np.ndarray, class_names: Sequence[str], titl
         if size <= MAX_ANNOTATED_CLASSES:
             _annotate_cells(ax, values, integers=values is counts)
     return fig
+
+
+def confusion_matrix_image(
+    counts: np.ndarray, class_names: Sequence[str], title: str
+) -> np.ndarray:
+    """The panels of :func:`confusion_matrix_figure` drawn straight into pixels with Pillow, as an
+    ``(H, W, 3)`` uint8 array: about 5 ms instead of matplotlib's 250 ms on a small CPU, which
+    would add a fifth to every MNIST epoch. Written by hand for the per-epoch TensorBoard image;
+    the report's figure stays matplotlib's."""
+    counts = np.asarray(counts)
+    totals = counts.sum(axis=1, keepdims=True)
+    normalised = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
+    size, font = len(class_names), ImageFont.load_default(size=11)
+    cell = 30 if size <= MAX_ANNOTATED_CLASSES else max(4, 600 // size)
+    columns = [str(name) for name in class_names]
+    if max((font.getlength(name) for name in columns), default=0) > cell - 2:
+        columns = [str(index) for index in range(size)]  # rows then say which is which
+    rows = [
+        name if name == str(index) or columns[index] == name else f"{name} {index}"
+        for index, name in enumerate(map(str, class_names))
+    ]
+    panels = (counts, "counts"), (normalised, "share of the true class")
+    margin = int(max((font.getlength(name) for name in rows), default=0)) + 8
+    top, side = 44, cell * size
+    width = max(side, *(int(font.getlength(name)) + 4 for _, name in panels))
+    title = f"{title} (rows: true class, columns: predicted)"
+    canvas = max(2 * (margin + width) + 30, int(font.getlength(title)) + 16)
+    image = Image.new("RGB", (canvas, top + side + 24), "white")
+    draw = ImageDraw.Draw(image)
+    draw.text((8, 4), title, fill="black", font=font)
+    for panel, (values, name) in enumerate(panels):
+        left = 10 + panel * (margin + width + 10) + margin
+        draw.text((left, 22), name, fill="black", font=font)
+        shades = colormaps["Blues"](values / (values.max() or 1), bytes=True)[..., :3]
+        image.paste(Image.fromarray(shades.repeat(cell, 0).repeat(cell, 1)), (left, top))
+        if size > MAX_ANNOTATED_CLASSES:
+            continue
+        for index in range(size):
+            draw.text((left - 4, top + (index + 0.5) * cell), rows[index], "black", font, "rm")
+            draw.text(
+                (left + (index + 0.5) * cell, top + side + 4), columns[index], "black", font, "ma"
+            )
+        threshold = values.max() / 2
+        for (row, col), value in np.ndenumerate(values):
+            if values is normalised and value < 0.005:
+                continue
+            text = str(int(value)) if values is counts else f"{value:.2f}".removeprefix("0")
+            colour = "white" if value > threshold else "black"
+            at = (left + (col + 0.5) * cell, top + (row + 0.5) * cell)
+            draw.text(at, text, fill=colour, font=font, anchor="mm")
+    return np.asarray(image)
 
 
 def _annotate_cells(ax, values: np.ndarray, integers: bool) -> None:
