@@ -6,7 +6,7 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping
 from omegaconf import OmegaConf
 
-from litlab.build import build_datamodule, build_module, build_trainer
+from litlab.build import NoProfiler, build_datamodule, build_module, build_trainer
 from litlab.config import validate_config
 from litlab.errors import ConfigError
 from tests.helpers import options
@@ -120,3 +120,23 @@ def test_optimizer_and_scheduler_refusals_come_before_training(make_config, over
     """Their constructors run only inside fit(); litlab builds them once up front."""
     with pytest.raises(ConfigError, match=f"Could not build {group}"):
         build_module(make_config(*overrides))
+
+
+def test_channels_last_stores_convolutions_nhwc_and_checkpoints_load_plain(make_config):
+    cfg = make_config("model=cnn", "model.channels_last=true")
+    net = build_module(cfg).net
+    conv = net.features[3].weight  # the second: one input channel is both layouts at once
+    assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
+    plain = build_module(make_config("model=cnn")).net
+    plain.load_state_dict(net.state_dict())  # the same values, whatever the layout
+    images = torch.randn(4, 1, 28, 28)
+    assert torch.allclose(plain(images), net(images), atol=1e-5)
+
+
+def test_lightnings_idle_profiler_is_replaced_unless_one_is_asked_for(make_config):
+    trainer = build_trainer(make_config("trainer.max_epochs=1"))
+    assert isinstance(trainer.profiler, NoProfiler)
+    with trainer.profiler.profile("[Callback]x.on_train_batch_end") as entered:
+        assert entered is None
+    asked = build_trainer(make_config("+trainer.profiler=simple"))
+    assert type(asked.profiler).__name__ == "SimpleProfiler"
