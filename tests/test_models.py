@@ -101,6 +101,17 @@ def test_cnn_without_padding():
     assert layers_of(model, nn.Linear)[0].in_features == 16 * 4 * 4
 
 
+def test_cnn_pooling_before_relu_computes_the_same_function():
+    torch.manual_seed(0)
+    shape = {"input_shape": [1, 28, 28], "out_features": 10, "channels": [16, 32]}
+    usual = CNN(**shape, paddings=[0, 0])
+    pooled_first = CNN(**shape, paddings=[0, 0], pool_first=True)
+    pooled_first.load_state_dict(usual.state_dict())  # same parameters, same names
+    assert type(pooled_first.features[1]) is nn.MaxPool2d and type(usual.features[1]) is nn.ReLU
+    images = torch.randn(8, 1, 28, 28)
+    assert torch.allclose(pooled_first(images), usual(images), atol=1e-6)
+
+
 def test_cnn_configurable_convolutions():
     model = CNN(
         input_shape=[3, 32, 32],

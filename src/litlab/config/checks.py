@@ -220,6 +220,7 @@ RULES = (
     Rule("loss.reduction", one_of("mean", "sum"), "loss.reduction=mean"),
     # -- model: litlab's own switch; architecture keys are checked by the constructors ---
     Rule("model.compile", BOOLEAN, "model.compile=true"),
+    Rule("model.channels_last", BOOLEAN, "model.channels_last=true"),
     # -- data -------------------------------------------------------------------------
     Rule("data.task", one_of(*TASKS), "data.task=multiclass"),
     # before num_features and input_shape, which are computed from it

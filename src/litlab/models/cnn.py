@@ -16,6 +16,8 @@ class CNN(nn.Module):
 
     Per entry of ``channels``/``kernel_sizes``/``paddings``: Conv2d, ReLU, MaxPool2d(2); then
     Flatten and fully connected layers of ``hidden_sizes`` with ReLU, and a Linear output.
+    ``pool_first`` puts each MaxPool2d before its ReLU: the same function (max-pooling and ReLU
+    are both monotone, so they commute), with ReLU on a quarter of the values; faster.
     With the defaults on MNIST this is LeNet-5: the first convolution pads the 28x28 digit to
     LeNet's original 32x32 input; conv 1-6 k5, pool, conv 6-16 k5, pool, 400-120-84-10.
 
@@ -31,6 +33,7 @@ class CNN(nn.Module):
         paddings: Sequence[int] = (2, 0),
         hidden_sizes: Sequence[int] = (120, 84),
         dropout: float = 0.0,
+        pool_first: bool = False,
     ) -> None:
         super().__init__()
         if input_shape is None or len(input_shape) != 3:
@@ -65,7 +68,8 @@ class CNN(nn.Module):
                     "kernel_sizes=[3,3] with paddings=[1,1])",
                 )
             conv = nn.Conv2d(in_channels, out_channels, kernel, padding=pad)
-            features += [conv, nn.ReLU(), nn.MaxPool2d(2)]
+            pair = [nn.MaxPool2d(2), nn.ReLU()] if pool_first else [nn.ReLU(), nn.MaxPool2d(2)]
+            features += [conv, *pair]
             in_channels = out_channels
         self.features = nn.Sequential(*features)
 
