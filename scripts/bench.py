@@ -3,6 +3,8 @@
     python scripts/bench.py                  # CPU, SimpleNN and CNN, batch 128
     python scripts/bench.py --quick          # a quarter of each epoch: about 40 s on CPU
     python scripts/bench.py --device cuda    # the same on a GPU
+    python scripts/bench.py --whole-run      # whole train.py commands, itemised (bench_whole_run)
+    python scripts/bench.py --speedrun       # time to 99 %: mnist_speedrun vs the raw recipe
 
 1. raw: a plain loop over normalised float tensors in memory (the reference);
 2. classic: torchvision MNIST + ToTensor/Normalize + DataLoader, trained by a default
@@ -27,6 +29,8 @@ import time
 from datetime import date
 from pathlib import Path
 
+import bench_speedrun
+import bench_whole_run
 import lightning as L
 import torch
 import torch.nn.functional as F
@@ -180,6 +184,22 @@ def main() -> None:
     parser.add_argument(
         "--dashboards", action="store_true", help="also litlab without its dashboard callbacks"
     )
+    parser.add_argument(
+        "--whole-run",
+        action="store_true",
+        help="time whole train.py commands of 1 and --epochs epochs, itemised per callback",
+    )
+    parser.add_argument(
+        "--no-itemise", dest="itemise", action="store_false", help="--whole-run: defaults only"
+    )
+    parser.add_argument(
+        "--speedrun", action="store_true", help="experiment=mnist_speedrun vs the raw recipe"
+    )
+    parser.add_argument("--seeds", type=int, default=5, help="--speedrun: seeds 1..N")
+    parser.add_argument("--reps", type=int, default=3, help="--whole-run: interleaved repetitions")
+    parser.add_argument(
+        "--overrides", nargs="*", default=[], help="--whole-run: extra train.py overrides"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench.json"))
     default_data = os.environ.get("LITLAB_DATA_DIR", str(PROJECT_ROOT.parent / "shared" / "data"))
     parser.add_argument("--data-dir", default=default_data)
@@ -188,6 +208,15 @@ def main() -> None:
         parser.error("--epochs must be at least 2: the first one is a warm-up")
     args.fraction = 0.25 if args.quick else 1.0
     torch.manual_seed(0)
+    if args.whole_run or args.speedrun:
+        report = {"machine": machine_facts(args)}
+        if args.whole_run:
+            report["whole_run"] = bench_whole_run.main(args)
+        if args.speedrun:
+            report["speedrun"] = bench_speedrun.main(args)
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"\nWrote {args.out}")
+        return
 
     results = []
     with tempfile.TemporaryDirectory() as workdir:
@@ -210,7 +239,13 @@ def main() -> None:
         row["vs_raw"] = row["epoch_s"] / raw["epoch_s"]
 
     print_table(results)
-    machine = {
+    machine = machine_facts(args)
+    args.out.write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
+    print(f"\nWrote {args.out}")
+
+
+def machine_facts(args: argparse.Namespace) -> dict:
+    return {
         "date": date.today().isoformat(),
         "device": torch.cuda.get_device_name()
         if args.device == "cuda"
@@ -221,8 +256,6 @@ def main() -> None:
         "batch_size": BATCH_SIZE,
         "fraction_of_epoch": args.fraction,
     }
-    args.out.write_text(json.dumps({"machine": machine, "results": results}, indent=2) + "\n")
-    print(f"\nWrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# The GPU check in one go (a few minutes on one GPU): the GPU tests (`pytest -m gpu`: data on
+# the device, bf16 mixed precision, model.compile, the data.on_device memory check, exact
+# resume), the training-speed benchmark on the device, the speedrun over 5 seeds; then one table.
+#
+#   bash scripts/gpu_check.sh     # MNIST from $LITLAB_DATA_DIR, ../shared/data or ./data
+#
+# Figures and logs go to $OUT (or $TMPDIR/litlab-gpu-check). Exit status 1 if any part failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+out="${OUT:-${TMPDIR:-/tmp}/litlab-gpu-check}"
+mkdir -p "$out"
+export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
+
+for dir in "${LITLAB_DATA_DIR:-}" ../shared/data data; do
+  if [ -n "$dir" ] && ls "$dir"/MNIST/raw/train-images-idx3-ubyte* >/dev/null 2>&1; then
+    LITLAB_DATA_DIR="$(cd "$dir" && pwd)"
+    export LITLAB_DATA_DIR
+    break
+  fi
+done
+echo "LITLAB_DATA_DIR=${LITLAB_DATA_DIR:-none (MNIST would be downloaded)}"
+python -c "import torch; print(torch.__version__, torch.cuda.get_device_name())" || {
+  echo "No CUDA GPU is visible: nothing to check." >&2
+  exit 2
+}
+
+status=0
+timeout 240 python -m pytest -m gpu -q -p no:cacheprovider 2>&1 | tee "$out/gpu_tests.log"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+timeout 150 python scripts/bench.py --device cuda --out "$out/bench_cuda.json" || status=1
+timeout 150 python scripts/bench.py --device cuda --speedrun --seeds 5 \
+  --out "$out/speedrun_cuda.json" || status=1
+python scripts/bench_table.py "$out/gpu_tests.log" "$out"/bench_cuda.json "$out"/speedrun_cuda.json
+exit "$status"
