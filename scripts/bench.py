@@ -48,7 +48,11 @@ from litlab.models import CNN, SimpleNN
 from litlab.train import train
 
 TRAIN_SIZE, BATCH_SIZE, LR, MEAN, STD = 55_000, 128, 1e-3, 0.1307, 0.3081
-MODELS = {"simple_nn": lambda: SimpleNN(784, 256, 10), "cnn": lambda: CNN([1, 28, 28], 10)}
+MODELS = {
+    "simple_nn": lambda: SimpleNN(784, 256, 10),
+    # as conf/model/cnn.yaml: channels-last weights
+    "cnn": lambda: CNN([1, 28, 28], 10).to(memory_format=torch.channels_last),
+}
 
 
 def sync(device: str) -> None:

@@ -59,7 +59,10 @@ class RawReference:
     def epoch(self) -> float:
         model_cfg = OmegaConf.to_container(self.cfg.model, resolve=True)
         model_cfg.pop("compile", None)
+        channels_last = model_cfg.pop("channels_last", False)  # as litlab: like with like
         model = instantiate(model_cfg).to(self.device)
+        if channels_last:
+            model.to(memory_format=torch.channels_last)
         optimizer = instantiate(self.cfg.optimizer)(params=model.parameters())
         train_x, train_y, val_x, val_y = self.data
         sync(self.device)
@@ -198,10 +201,17 @@ def callback_seconds(base: list[str], epochs: int, workdir: Path, tag: str) -> d
 
 
 # -- the benchmark ----------------------------------------------------------------------------
+# Without these callbacks Lightning would put in its own default ones: say it is off.
+LIGHTNING_DEFAULTS = {
+    "progress_bar": ["trainer.enable_progress_bar=false"],
+    "model_summary": ["+trainer.enable_model_summary=false"],
+}
+
+
 def variants(cfg: DictConfig) -> dict[str, list[str]]:
     """Each default callback (and the logger) turned off on its own."""
     off = {
-        f"no {name}": [f"callbacks.{name}=null"]
+        f"no {name}": [f"callbacks.{name}=null", *LIGHTNING_DEFAULTS.get(name, [])]
         for name, node in (cfg.callbacks or {}).items()
         if node
     }
