@@ -61,7 +61,7 @@ def sync(device: str) -> None:
 
 
 def raw_loop(model_name: str, args: argparse.Namespace) -> list[float]:
-    mnist = MNIST(args.data_dir, train=True)
+    mnist = MNIST(args.data_dir, train=True, download=True)
     labels = mnist.targets[:TRAIN_SIZE].to(args.device)
     inputs = ((mnist.data[:TRAIN_SIZE].float() / 255 - MEAN) / STD).unsqueeze(1).to(args.device)
     model = MODELS[model_name]().to(args.device)
@@ -106,7 +106,7 @@ class ClassicModule(L.LightningModule):
 
 def classic_pipeline(model_name: str, args: argparse.Namespace, workdir: Path) -> list[float]:
     transform = transforms.Compose([transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))])
-    dataset = MNIST(args.data_dir, train=True, transform=transform)
+    dataset = MNIST(args.data_dir, train=True, transform=transform, download=True)
     train_set, _ = random_split(dataset, [TRAIN_SIZE, len(dataset) - TRAIN_SIZE])
     timer = EpochTimer()
     trainer = L.Trainer(

@@ -65,14 +65,16 @@ def whole_run_table(results: list[dict]) -> list[str]:
 
 def speedrun_table(result: dict) -> list[str]:
     lines = [
-        "| speedrun | training s (median) | test acc mean ± std | min |",
-        "|---|---|---|---|",
+        "| speedrun | training images | training s (median) | us/image | test acc mean ± std |"
+        " min |",
+        "|---|---|---|---|---|---|",
     ]
     for name, r in result.items():
         if isinstance(r, dict):
             lines.append(
-                f"| {name} | {r['train_s_median']:.2f} | {r['test_acc_mean']:.2%} ± "
-                f"{r['test_acc_std']:.2%} (n={len(r['test_acc'])}) | {r['test_acc_min']:.2%} |"
+                f"| {name} | {r['train_images']:,} | {r['train_s_median']:.2f} | "
+                f"{r['us_per_image']:.1f} | {r['test_acc_mean']:.2%} ± {r['test_acc_std']:.2%} "
+                f"(n={len(r['test_acc'])}) | {r['test_acc_min']:.2%} |"
             )
     lines.append(f"\nlitlab / raw training time: {result['litlab_vs_raw']:.2f}x")
     return lines

@@ -29,6 +29,7 @@ from torchvision.datasets import MNIST
 
 from litlab import PROJECT_ROOT
 from litlab.config import compose_config
+from litlab.data.base import split_count
 
 SCRIPTS = Path(__file__).resolve().parent
 
@@ -49,10 +50,10 @@ class RawReference:
     data: tuple[torch.Tensor, ...] = field(init=False)
 
     def __post_init__(self) -> None:
-        mnist = MNIST(self.cfg.data.data_dir, train=True)
+        mnist = MNIST(self.cfg.data.data_dir, train=True, download=True)
         images = (mnist.data.float() / 255 - self.cfg.data.mean) / self.cfg.data.std
         images, labels = images.unsqueeze(1).to(self.device), mnist.targets.to(self.device)
-        val = int(self.cfg.data.val_size)
+        val = split_count("data.val_size", self.cfg.data.val_size, len(images))
         self.data = (images[:-val], labels[:-val], images[-val:], labels[-val:])
         self.epoch()  # warm-up: allocator, kernels
 

@@ -110,6 +110,7 @@ def run_entry_point(
     cwd: Path,
     quiet: bool = True,
     max_file_bytes: int | None = None,
+    extra_env: dict[str, str] | None = None,
 ) -> subprocess.CompletedProcess:
     """Run train.py or eval.py; run folders go under cwd/outputs, never into the checkout.
     ``max_file_bytes`` makes writing a larger file fail as on a full disk (EFBIG)."""
@@ -120,6 +121,7 @@ def run_entry_point(
         "LITLAB_ROOT": str(cwd),
     }
     env.pop("HYDRA_FULL_ERROR", None)
+    env.update(extra_env or {})
     return subprocess.run(
         [sys.executable, str(PROJECT_ROOT / script), *(QUIET if quiet else []), *args],
         cwd=cwd,

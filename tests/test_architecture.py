@@ -21,6 +21,7 @@ LAYERS = {
     "litlab.predict": 2,
     "litlab.export": 2,
     "litlab.sweep": 2,
+    "litlab.run_start": 2,
     "litlab.build": 1,  # parts
     "litlab.lightning_modules": 1,
     "litlab.data": 1,

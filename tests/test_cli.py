@@ -14,10 +14,8 @@ import pytest
 import torch
 
 from litlab import PROJECT_ROOT
-from litlab.cli import SWEEPS_STARTED, PrepareRunFolder
 from tests.helpers import (
     TINY_MNIST,
-    compose_quiet,
     error_paragraph,
     folder_digest,
     make_tiny_mnist,
@@ -266,13 +264,19 @@ def test_a_full_disk_while_saving_keeps_the_previous_checkpoint(workspace, tmp_p
     assert sorted(p.name for p in last.parent.iterdir()) == ["best.ckpt", "last.ckpt"]
 
 
-# -- before Hydra makes a folder -------------------------------------------------------------
-def test_a_sweeps_folder_is_noted_so_its_jobs_give_the_exit_status(tmp_path):
-    cfg = compose_quiet([f"paths.log_dir={tmp_path}"], tmp_path / "unused")
-    SWEEPS_STARTED.clear()
-    PrepareRunFolder().on_run_start(config=cfg, config_name="train")  # a single run: none
-    assert SWEEPS_STARTED == []
-    PrepareRunFolder().on_multirun_start(config=cfg)
-    (sweep,) = SWEEPS_STARTED
-    assert sweep.parent == tmp_path / "train" / "multiruns" and str(sweep) == cfg.hydra.sweep.dir
-    SWEEPS_STARTED.clear()
+# -- before Hydra makes a folder (litlab.run_start) -------------------------------------------
+def test_a_resume_in_a_sweep_is_refused_before_any_job_runs(workspace):
+    root, data_dir, _ = workspace
+    result = run("train.py", "-m", "resume=auto", *TINY, data_dir=data_dir, cwd=root, quiet=False)
+    assert result.returncode == 2
+    assert "cannot be combined with --multirun" in error_paragraph(result)
+    assert not (root / "outputs" / "train" / "multiruns").exists()
+
+
+def test_with_hydra_full_error_a_bad_run_folder_still_ends_the_command(workspace):
+    root, data_dir, _ = workspace
+    full_error = {"HYDRA_FULL_ERROR": "1"}  # Hydra itself would make the error a warning
+    args = [*TINY, "hydra.run.dir=/proc/litlab/run"]
+    result = run("train.py", *args, data_dir=data_dir, cwd=root, extra_env=full_error)
+    assert result.returncode == 2
+    assert "Traceback" in result.stderr and "/proc/litlab/run cannot be created" in result.stderr

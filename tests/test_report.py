@@ -211,14 +211,24 @@ def test_plots_are_real_images_of_sane_size(tmp_path):
         "per_class": plots.per_class_figure(list("abc"), [0.5, 0.9, 0.7], "F1"),
         "scatter": plots.predicted_vs_true_figure(true, true + rng.normal(size=300) * 0.1),
         "residuals": plots.residuals_figure(true, true + rng.normal(size=300) * 0.1),
-        "grid": plots.image_grid_figure(rng.normal(size=(5, 1, 28, 28)), ["1 / 2"] * 5, "t"),
-        "small_grid": plots.image_grid_figure(rng.normal(size=(3, 1, 8, 8)), ["1"] * 3, "t"),
         "sweep": plots.sweep_figure(["lr=0.1", "lr=1"], [0.9, float("nan")], "val/acc_best"),
     }
     for name, figure in figures.items():
         width, height = png_size(plots.save(figure, tmp_path / f"{name}.png"))
         assert 200 <= width <= 2000 and 150 <= height <= 2000, name
         assert plots.render(figure).shape == (height, width, 3)
+
+
+def test_image_grids_tile_eight_to_a_row_with_labels_and_enlarge_small_images(tmp_path):
+    rng = np.random.default_rng(0)
+    grid = plots.image_grid(rng.normal(size=(10, 1, 28, 28)), ["1 / 2"] * 10, "title")
+    assert grid.dtype == np.uint8 and grid.shape[2] == 3
+    assert grid.shape[1] == 8 * (3 * 28 + 6) and grid.shape[0] == 22 + 2 * (3 * 28 + 6 + 16)
+    assert (grid[..., 0] > grid[..., 1] + 80).any()  # crimson labels
+    small = plots.image_grid(rng.normal(size=(3, 3, 8, 8)), ["1"] * 3, "t")  # 8 px, colour
+    assert small.shape[0] == 22 + 12 * 8 + 6 + 16  # 8 px tiles enlarged 4x, then drawn 3x
+    width, height = png_size(plots.save_image(small, tmp_path / "small.png"))
+    assert (height, width) == small.shape[:2]
 
 
 # -- litlab-report ------------------------------------------------------------------------------

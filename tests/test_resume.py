@@ -14,9 +14,15 @@ import pytest
 import torch
 
 from litlab import PROJECT_ROOT
-from litlab.config import compose_config
+from litlab.config import compose_config, plain_config
 from litlab.errors import ConfigError, TrainingInterrupted
-from litlab.resume import apply, find_continuation, kept_history, set_aside_result
+from litlab.resume import (
+    apply,
+    check_checkpoint_fits,
+    find_continuation,
+    kept_history,
+    set_aside_result,
+)
 from litlab.run_folder import read_history
 from litlab.train import train
 from tests.helpers import (
@@ -123,11 +129,11 @@ def test_a_resumed_run_keeps_the_history_of_the_epochs_its_checkpoint_finished()
 
 
 def test_a_run_folder_hydra_made_before_the_lookup_is_refused(tmp_path):
-    """With --config-dir the command line cannot look the run up before Hydra makes a new
-    folder; continuing elsewhere would leave that folder behind, so it is refused."""
+    """Without litlab's Hydra callback (a conf/hydra of one's own) the run is not looked up
+    before Hydra makes a new folder; continuing elsewhere would leave that folder behind."""
     runs = runs_of(tmp_path, "2026-01-01_10-00-00")
     (tmp_path / "new").mkdir()  # what Hydra made
-    with pytest.raises(ConfigError, match="could not happen here.*hydra.run.dir="):
+    with pytest.raises(ConfigError, match="did not happen here.*hydra.run.dir="):
         apply(resume_config(tmp_path, "auto"))
     assert find_continuation(resume_config(tmp_path, "auto")).run == runs / "2026-01-01_10-00-00"
 
@@ -143,6 +149,17 @@ def test_resuming_with_another_model_names_the_difference(tiny_mnist, make_confi
     message = str(refused.value)
     assert "model.hidden_sizes" in message and "[32]" in message and "overrides.yaml" in message
     assert folder_digest(run) == before
+
+
+def test_speed_switches_and_options_newer_than_the_checkpoint_do_not_block_a_resume(make_config):
+    digits = ["model=cnn", "data=digits", "model.kernel_sizes=[3,3]", "model.paddings=[1,1]"]
+    stored = plain_config(make_config(*digits))
+    del stored["model"]["pool_first"], stored["model"]["channels_last"]  # an older checkpoint
+    stored["model"]["compile"] = True
+    older = {"hyper_parameters": {"run_config": stored}}
+    check_checkpoint_fits(make_config(*digits), older)
+    with pytest.raises(ConfigError, match="model.pool_first"):  # absent means off: not this
+        check_checkpoint_fits(make_config(*digits, "model.pool_first=true"), older)
 
 
 # -- exact resume ----------------------------------------------------------------------------

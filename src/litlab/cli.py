@@ -1,30 +1,26 @@
 """The entry layer: `litlab-train`, `litlab-eval`, `litlab-predict`, `litlab-export` and
 `litlab-report` (train.py, eval.py, predict.py and export.py call the first four). Hydra over
-conf/, what has to happen before Hydra makes a run folder, and user errors reported as one
-paragraph with an exit status instead of a traceback.
+conf/ (its callbacks check the run folder first: ``litlab.run_start``), a missing plugin named
+before Hydra starts, and user errors reported as one paragraph with an exit status instead of
+a traceback.
 
 Exit statuses: 0 done; 1 Hydra's own errors, or a multirun with a failed job; 2 bad input;
 3 a non-finite loss; 128 + N stopped by signal N (130 Ctrl+C, 143 SIGTERM, 140 SIGUSR2).
 """
 
 import argparse
-import errno
 import importlib.metadata
 import importlib.util
 import logging
 import os
 import sys
-import tempfile
-import textwrap
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
 from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 
 from litlab import CONFIG_DIR
@@ -34,28 +30,15 @@ from litlab.config import (
     project_environment,
     validate_config,
 )
-from litlab.errors import ConfigError, LitlabError, TrainingInterrupted
+from litlab.errors import ConfigError, LitlabError, TrainingInterrupted, exit_with, paragraph
 from litlab.ranks import is_launched_worker
-from litlab.resume import continue_in_place, refuse_sweeps
 from litlab.run_folder import is_run_folder
+from litlab.run_start import SWEEPS_STARTED
 
 log = logging.getLogger(__name__)
 
-MULTIRUN_FLAGS = ("-m", "--multirun")
-
 
 # -- one paragraph per user error ------------------------------------------------------------
-def _paragraph(err: LitlabError) -> str:
-    return textwrap.fill(
-        f"{err.label}: {err}", width=100, break_long_words=False, break_on_hyphens=False
-    )
-
-
-def _exit_with(err: LitlabError) -> None:
-    sys.stderr.write(f"{_paragraph(err)}\n(Set HYDRA_FULL_ERROR=1 for a traceback.)\n")
-    sys.exit(err.exit_code)
-
-
 def report_user_errors(task_function: Callable[[DictConfig], Any]) -> Callable:
     @wraps(task_function)
     def wrapper(cfg: DictConfig) -> Any:
@@ -65,7 +48,7 @@ def report_user_errors(task_function: Callable[[DictConfig], Any]) -> Callable:
         except TrainingInterrupted as err:  # Ctrl+C or SIGTERM: also ends a sweep
             if full_error:
                 raise
-            _exit_with(err)
+            exit_with(err)
         except KeyboardInterrupt:  # during training GracefulStop handles Ctrl+C instead
             sys.stderr.write("Stopped: interrupted before training began; nothing was saved.\n")
             sys.exit(130)
@@ -74,7 +57,7 @@ def report_user_errors(task_function: Callable[[DictConfig], Any]) -> Callable:
                 raise  # a bug in a single run: its traceback
             if in_multirun():
                 return _job_failed(cfg, err)
-            _exit_with(err)
+            exit_with(err)
 
     return wrapper
 
@@ -88,7 +71,7 @@ def _job_failed(cfg: DictConfig, err: Exception) -> None:
     from litlab.sweep import record_failure
 
     if isinstance(err, LitlabError):
-        log.error("%s", _paragraph(err))
+        log.error("%s", paragraph(err))
     else:
         log.exception("The job failed with %s; the sweep goes on.", type(err).__name__)
     hydra_config = HydraConfig.get()
@@ -98,46 +81,6 @@ def _job_failed(cfg: DictConfig, err: Exception) -> None:
         sys.stderr.write("Stopped the sweep at its first failed job (stop_on_failure=true).\n")
         sys.exit(err.exit_code if isinstance(err, LitlabError) else 1)
     return None
-
-
-# -- before Hydra makes a run folder ---------------------------------------------------------
-class PrepareRunFolder(Callback):
-    """What has to happen before Hydra creates the run folder, on the config Hydra composed for
-    the run (conf/hydra/default.yaml lists this callback): check that the folder can be
-    created, for ``resume=auto|force`` point Hydra at the run to continue, and note a sweep's
-    folder (its jobs' status.json give the exit status)."""
-
-    def on_run_start(self, config: DictConfig, config_name: str | None = None, **kwargs) -> None:
-        if is_launched_worker():
-            return  # rank zero prepared this run and started us in its folder
-        with _user_errors_end_the_command():
-            _check_writable(Path(config.hydra.run.dir))
-            if config_name == "train":
-                continue_in_place(config)
-
-    def on_multirun_start(self, config: DictConfig, **kwargs) -> None:
-        if is_launched_worker():
-            return
-        with _user_errors_end_the_command():
-            refuse_sweeps(config)
-            sweep = Path(config.hydra.sweep.dir)  # resolved once: Hydra's jobs share the time
-            _check_writable(sweep)
-        SWEEPS_STARTED.append(sweep)
-
-
-# The sweep folders of this process's multiruns, read after Hydra returns for the exit status.
-SWEEPS_STARTED: list[Path] = []
-
-
-@contextmanager
-def _user_errors_end_the_command() -> Iterator[None]:
-    """Hydra would report an error raised in its callbacks with a traceback and status 1."""
-    try:
-        yield
-    except LitlabError as err:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        _exit_with(err)
 
 
 # Command-line choices that need an optional Hydra plugin: (plugin module, pip extra).
@@ -202,21 +145,6 @@ def _installed(module: str) -> bool:
         return False
 
 
-def _check_writable(folder: Path) -> None:
-    existing = next(parent for parent in (folder, *folder.parents) if parent.exists())
-    try:
-        if not existing.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
-        with tempfile.TemporaryFile(dir=existing):
-            pass
-    except OSError as err:
-        raise ConfigError(
-            f"The run folder {folder} cannot be created: {existing} is not a writable folder "
-            f"({err.strerror}). Choose another place with hydra.run.dir=<folder> (with -m: "
-            "hydra.sweep.dir=<folder>), or paths.log_dir=<folder> for all runs."
-        ) from err
-
-
 # -- the entry points ------------------------------------------------------------------------
 def hydra_entry_point(config_name: str) -> Callable:
     """Decorate ``fn(cfg)`` into a console-script ``main()`` that composes conf/<config_name>."""
@@ -234,7 +162,7 @@ def hydra_entry_point(config_name: str) -> Callable:
                     _require_plugins(sys.argv[1:])
                     sys.argv = [*sys.argv, *_shared_study_overrides(sys.argv[1:])]
                 except LitlabError as err:
-                    _exit_with(err)
+                    exit_with(err)
             run()
             for sweep in SWEEPS_STARTED:
                 _exit_if_jobs_failed(sweep)

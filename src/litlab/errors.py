@@ -5,6 +5,9 @@ input), without a traceback (set HYDRA_FULL_ERROR=1 to see one). Anything else i
 keeps its traceback.
 """
 
+import sys
+import textwrap
+
 
 class LitlabError(Exception):
     """A mistake in the user's input; the message names the bad value and the fix."""
@@ -44,3 +47,15 @@ class TrainingInterrupted(LitlabError):
     def __init__(self, message: str, signal_number: int) -> None:
         super().__init__(message)
         self.exit_code = 128 + signal_number  # what a shell reports for a process the signal ended
+
+
+def paragraph(err: LitlabError) -> str:
+    return textwrap.fill(
+        f"{err.label}: {err}", width=100, break_long_words=False, break_on_hyphens=False
+    )
+
+
+def exit_with(err: LitlabError) -> None:
+    """End the command with ``err`` as one paragraph and its exit status."""
+    sys.stderr.write(f"{paragraph(err)}\n(Set HYDRA_FULL_ERROR=1 for a traceback.)\n")
+    sys.exit(err.exit_code)

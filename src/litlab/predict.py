@@ -107,8 +107,8 @@ def _write_results(
         labels = [f"{row['predicted']} ({row['confidence']:.2f})" for row in shown]
         more = f" (first {max_shown} of {len(rows)})" if len(rows) > max_shown else ""
         title = f"inputs as the model saw them: prediction (confidence){more}"
-        figure = plots.image_grid_figure(inputs.raw[:max_shown].numpy(), labels, title)
-        plots.save(figure, folder / PREDICTIONS_PLOT)
+        image = plots.image_grid(inputs.raw[:max_shown].numpy(), labels, title)
+        plots.save_image(image, folder / PREDICTIONS_PLOT)
     write_atomically(folder / PREDICTIONS, predictions_csv(rows, top_k))
     log.info("Predictions: %s", folder / PREDICTIONS)
 

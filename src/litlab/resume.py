@@ -38,6 +38,8 @@ RESUME_MUST_MATCH = {
     "loss": None,
     "data": ("task", "num_classes", "num_outputs", "num_features", "input_shape"),
 }
+# How the network is run, not what it computes: may change between stop and resume.
+SPEED_ONLY = {("model", "compile"), ("model", "channels_last")}
 
 
 @dataclass(frozen=True)
@@ -107,6 +109,7 @@ def continue_in_place(config: DictConfig) -> None:
 
 
 def refuse_sweeps(config: DictConfig) -> None:
+    """``resume=auto|force`` continues one run: a multirun with it is refused."""
     resume = config.get("resume")
     if resume in RESUME_MODES:
         raise _no_sweeps(resume)
@@ -135,8 +138,8 @@ def apply(cfg: DictConfig) -> None:
     if made.is_dir() and made.resolve() != continuation.run.resolve():
         # Hydra made a new run folder: the command line could not look the run up first
         raise ConfigError(
-            f"resume={resume} is looked up by the command line before Hydra creates a run "
-            f"folder, which could not happen here (e.g. with --config-dir), so this run got "
+            f"resume={resume} is looked up before Hydra creates a run folder, which did not "
+            f"happen here (e.g. conf/hydra without litlab's callbacks), so this run got "
             f"the new folder {made}. Continue {continuation.run} with "
             f"ckpt_path={continuation.checkpoint} and hydra.run.dir={continuation.run} instead."
         )
@@ -172,6 +175,8 @@ def check_checkpoint_fits(cfg: DictConfig, checkpoint: dict) -> None:
     for group, keys in RESUME_MUST_MATCH.items():
         old, new = stored.get(group) or {}, current.get(group) or {}
         for key in keys or sorted(set(old) | set(new)):
+            if (group, key) in SPEED_ONLY or (key not in old and not new.get(key)):
+                continue  # an option added after the checkpoint was written, left off
             if old.get(key) != new.get(key):
                 differing.append(f"{group}.{key}")
     if differing:

@@ -39,7 +39,7 @@ class FirstBatch(L.Callback):
             images = torch.stack([originals, images], dim=1).flatten(0, 1)
             labels = [text for label in labels for text in (label, f"{label} aug")]
             title = f"the first training batch: original / augmented ({len(originals)} shown)"
-        image = plots.render(plots.image_grid_figure(images.numpy(), labels, title))
+        image = plots.image_grid(images.numpy(), labels, title)
         plots.save_image(image, self.dirpath / PLOTS / BATCH_PLOT)
         add_image(trainer, "train/batch", image, 0)
 

@@ -92,7 +92,7 @@ class TopLosses(L.Callback):
             return  # a table is all that tabular and sequence data get
         labels = [f"{row['predicted']} / {row['true']}" for row in rows]
         title = f"{pl_module.test_name} samples with the highest loss: predicted / true"
-        image = plots.render(plots.image_grid_figure(images.numpy(), labels, title))
+        image = plots.image_grid(images.numpy(), labels, title)
         plots.save_image(image, self.dirpath / PLOTS / TOP_LOSSES_PLOT)
         add_image(trainer, f"{pl_module.test_name}/top_losses", image, trainer.global_step)
 

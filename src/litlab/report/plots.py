@@ -1,7 +1,8 @@
 """The figures of a run and of a sweep.
 
 Drawn with matplotlib's object API (``Figure`` and the Agg canvas, no pyplot): no global figure
-state, no display needed, safe in DDP ranks and sweep workers.
+state, no display needed, safe in DDP ranks and sweep workers. The one image drawn every epoch
+(the validation confusion matrix) is drawn with Pillow instead: 20x faster.
 """
 
 from collections.abc import Sequence
@@ -68,14 +69,16 @@ def confusion_matrix_image(
     counts: np.ndarray, class_names: Sequence[str], title: str
 ) -> np.ndarray:
     """The panels of :func:`confusion_matrix_figure` drawn straight into pixels with Pillow, as an
-    ``(H, W, 3)`` uint8 array: about 5 ms instead of matplotlib's 250 ms on a small CPU, which
-    would add a fifth to every MNIST epoch. Written by hand for the per-epoch TensorBoard image;
-    the report's figure stays matplotlib's."""
+    ``(H, W, 3)`` uint8 array: about 13 ms instead of matplotlib's 200-300 ms on a small CPU,
+    which would add a fifth to every SimpleNN epoch on MNIST. Written by hand for the per-epoch
+    TensorBoard image; the report's figure stays matplotlib's. Beyond
+    ``MAX_ANNOTATED_CLASSES`` the cells are shades only."""
     counts = np.asarray(counts)
     totals = counts.sum(axis=1, keepdims=True)
     normalised = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
     size, font = len(class_names), ImageFont.load_default(size=11)
-    cell = 30 if size <= MAX_ANNOTATED_CLASSES else max(4, 600 // size)
+    widest = font.getlength(str(int(counts.max(initial=0))))
+    cell = max(30, int(widest) + 6) if size <= MAX_ANNOTATED_CLASSES else max(1, 600 // size)
     columns = [str(name) for name in class_names]
     if max((font.getlength(name) for name in columns), default=0) > cell - 2:
         columns = [str(index) for index in range(size)]  # rows then say which is which
@@ -191,35 +194,32 @@ def residuals_figure(true: np.ndarray, predicted: np.ndarray) -> Figure:
     return fig
 
 
-def image_grid_figure(images: np.ndarray, labels: Sequence[str], title: str) -> Figure:
-    """``images`` ``(N, C, H, W)`` in any range, each scaled to its own min..max, tiled into one
-    picture (one axes: a grid of axes takes seconds to lay out) with a label above each tile.
-    Images smaller than 28 pixels are enlarged, so that their labels fit above them."""
+def image_grid(images: np.ndarray, labels: Sequence[str], title: str) -> np.ndarray:
+    """``images`` ``(N, C, H, W)`` in any range, each scaled to its own min..max, tiled eight to
+    a row and drawn three times their size with a label above each, as an ``(H, W, 3)`` uint8
+    array. Images smaller than 28 pixels are enlarged, so that their labels fit above them.
+    Drawn with Pillow: 10 ms where matplotlib took 150 ms at every run's first step."""
     count, channels, height, width = images.shape
-    zoom = max(1, -(-28 // max(height, width)))
+    zoom = 3 * max(1, -(-28 // max(height, width)))
     height, width = height * zoom, width * zoom
     columns = min(8, count)
     rows = -(-count // columns)
-    gap, label = 2, 12  # pixels between tiles, and above each for its label
+    gap, label, top = 6, 16, 22  # pixels between tiles, above each for its label, for the title
     cell_h, cell_w = height + gap + label, width + gap
-    mosaic = np.ones((rows * cell_h, columns * cell_w, channels))
-    for index, image in enumerate(images):
+    canvas = Image.new("RGB", (max(columns * cell_w, 200), top + rows * cell_h), "white")
+    draw, font = ImageDraw.Draw(canvas), ImageFont.load_default(size=11)
+    draw.text((4, 4), title, fill="black", font=font)
+    for index, (image, text) in enumerate(zip(images, labels, strict=False)):
         low, high = image.min(), image.max()
         tile = (image - low) / (high - low if high > low else 1)
-        tile = tile.repeat(zoom, axis=1).repeat(zoom, axis=2)
-        top, left = (index // columns) * cell_h + label, (index % columns) * cell_w
-        mosaic[top : top + height, left : left + width] = tile.transpose(1, 2, 0)
-    scale = 3.0 / 80  # inches per pixel at dpi 80: tiles drawn three times their size
-    fig = Figure(figsize=(mosaic.shape[1] * scale, mosaic.shape[0] * scale + 0.4), dpi=80)
-    ax = fig.add_axes((0, 0, 1, mosaic.shape[0] * scale / (mosaic.shape[0] * scale + 0.4)))
-    ax.imshow(mosaic[..., 0] if channels == 1 else mosaic, cmap="gray", vmin=0, vmax=1)
-    ax.axis("off")
-    fig.suptitle(title, y=0.99, fontsize=9)
-    for index, text in enumerate(labels):
-        x = (index % columns) * cell_w + width / 2
-        y = (index // columns) * cell_h + label - 2
-        ax.text(x, y, text, ha="center", va="bottom", fontsize=8, color="crimson")
-    return fig
+        pixels = (tile.transpose(1, 2, 0) * 255).round().astype(np.uint8)
+        tile_image = Image.fromarray(pixels[..., 0] if channels == 1 else pixels)
+        tile_image = tile_image.resize((width, height), Image.Resampling.NEAREST)
+        left, row_top = (index % columns) * cell_w, top + (index // columns) * cell_h
+        canvas.paste(tile_image.convert("RGB"), (left, row_top + label))
+        at = (left + width / 2, row_top + label - 2)
+        draw.text(at, text, fill="crimson", font=font, anchor="md")
+    return np.asarray(canvas)
 
 
 def gradient_by_step_figure(norms: Sequence[float], epoch: int) -> Figure:
