@@ -248,12 +248,19 @@ def main() -> None:
     print(f"\nWrote {args.out}")
 
 
+def cpu_name() -> str:
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        for line in cpuinfo.read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
 def machine_facts(args: argparse.Namespace) -> dict:
     return {
         "date": date.today().isoformat(),
-        "device": torch.cuda.get_device_name()
-        if args.device == "cuda"
-        else platform.processor() or platform.machine(),
+        "device": torch.cuda.get_device_name() if args.device == "cuda" else cpu_name(),
         "cpu_threads": torch.get_num_threads(),
         "torch": torch.__version__,
         "lightning": L.__version__,

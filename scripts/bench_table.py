@@ -46,6 +46,17 @@ def whole_run_table(results: list[dict]) -> list[str]:
             f"{r['startup']['litlab_work_s']:.2f} s |"
         )
     for r in results:
+        lines += [
+            f"\n{r['model']}: seconds per epoch inside each callback's hooks (Lightning's "
+            "SimpleProfiler, one run)",
+            "",
+            "| callback | s/epoch | of the raw epoch |",
+            "|---|---|---|",
+        ]
+        for name, seconds in r["profiled_per_epoch_s"].items():
+            if name != "EpochClock" and seconds >= 0.002:
+                share = seconds / r["raw_train_validate_s"]
+                lines.append(f"| {name} | {seconds:.3f} | {share:.1%} |")
         if not r["saves_per_epoch_s"]:
             continue
         lines += [

@@ -30,7 +30,7 @@ requires_real_mnist = pytest.mark.skipif(
 QUIET = [
     "trainer.enable_progress_bar=false",
     "+trainer.enable_model_summary=false",
-    "+trainer.num_sanity_val_steps=0",
+    "trainer.num_sanity_val_steps=0",
 ]
 # Drawing a confusion matrix per validation epoch costs more than a tiny test run's training;
 # tests/test_report.py checks the images.

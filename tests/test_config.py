@@ -169,11 +169,17 @@ def test_cnn_on_tabular_data_is_refused(make_config):
             "loss=bce_with_logits",
         ),
         (["trainer.precision=16-mixed", "trainer.gradient_clip_val=1.0"], "optimizer.fused=false"),
+        (["+trainer.limit_val_batches=0"], "callbacks.early_stopping=null"),
     ],
 )
 def test_settings_that_do_not_work_together(make_config, overrides, text):
     with pytest.raises(ConfigError, match=text.replace(".", r"\.")):
         validate_config(make_config(*overrides))
+
+
+def test_training_without_validation_is_fine_when_nothing_watches_it(make_config):
+    off = ["callbacks.early_stopping=null", "callbacks.best_checkpoint=null"]
+    validate_config(make_config("+trainer.limit_val_batches=0", *off))
 
 
 # The loss that fits each kind of problem, for composing every data option.

@@ -510,6 +510,20 @@ def _check_trainer_combinations(cfg: DictConfig) -> None:
             "the learning rate over the whole run. Give trainer.max_epochs a number, e.g. "
             "trainer.max_epochs=20, or use scheduler=none, step or plateau."
         )
+    # a bad data.task breaks the monitor's interpolation: the rule on data.task names it
+    monitor = OmegaConf.select(cfg, "monitor.metric", throw_on_resolution_failure=False) or ""
+    watching = [
+        f"callbacks.{name}"
+        for name in ("early_stopping", "best_checkpoint")
+        if (cfg.get("callbacks") or {}).get(name)
+    ]
+    if trainer.get("limit_val_batches") in (0, 0.0) and monitor.startswith("val/") and watching:
+        raise ConfigError(
+            f"trainer.limit_val_batches=0 turns validation off, but {' and '.join(watching)} "
+            f"watch {monitor}, which only validation computes. Turn them off too "
+            f"({' '.join(f'{name}=null' for name in watching)}), or validate on a part, "
+            "e.g. trainer.limit_val_batches=0.1."
+        )
     precision = str(trainer.get("precision", ""))
     loss = (cfg.get("loss") or {}).get("_target_")
     if "mixed" in precision and loss == "torch.nn.BCELoss":
