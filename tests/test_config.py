@@ -180,6 +180,10 @@ def test_settings_that_do_not_work_together(make_config, overrides, text):
 def test_training_without_validation_is_fine_when_nothing_watches_it(make_config):
     off = ["callbacks.early_stopping=null", "callbacks.best_checkpoint=null"]
     validate_config(make_config("+trainer.limit_val_batches=0", *off))
+    on_train_loss = "callbacks.early_stopping.monitor=train/loss"
+    validate_config(make_config("+trainer.limit_val_batches=0", on_train_loss, off[1]))
+    with pytest.raises(ConfigError, match="scheduler=none"):  # ReduceLROnPlateau watches val/acc
+        validate_config(make_config("+trainer.limit_val_batches=0", *off, "scheduler=plateau"))
 
 
 # The loss that fits each kind of problem, for composing every data option.

@@ -162,6 +162,21 @@ def test_speed_switches_and_options_newer_than_the_checkpoint_do_not_block_a_res
         check_checkpoint_fits(make_config(*digits, "model.pool_first=true"), older)
 
 
+def test_a_resume_that_changes_channels_last_lays_the_optimizer_state_out_anew(tmp_path):
+    data_dir = make_tiny_mnist(tmp_path / "data")
+    cnn = [f"paths.data_dir={data_dir}", *TINY_MNIST, "model=cnn", "callbacks.early_stopping=null"]
+    run = tmp_path / "run"
+    train(compose_quiet([*cnn, "model.channels_last=false", "trainer.max_epochs=1"], run))
+    last = run / "checkpoints" / "last.ckpt"
+    metrics = train(compose_quiet([*cnn, "trainer.max_epochs=2", f"ckpt_path={last}"], run))
+    assert metrics["test/acc"] > 0.5
+    checkpoint = torch.load(last, weights_only=True)
+    weight = checkpoint["state_dict"]["net.features.3.weight"]  # 6 -> 16 channels, 5x5
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    params = checkpoint["optimizer_states"][0]["state"]
+    assert any(state["exp_avg"].stride() == weight.stride() for state in params.values())
+
+
 # -- exact resume ----------------------------------------------------------------------------
 def test_resume_after_epoch_two_matches_an_uninterrupted_run(uninterrupted, tmp_path):
     data_dir, straight = uninterrupted

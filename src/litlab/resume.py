@@ -175,8 +175,8 @@ def check_checkpoint_fits(cfg: DictConfig, checkpoint: dict) -> None:
     for group, keys in RESUME_MUST_MATCH.items():
         old, new = stored.get(group) or {}, current.get(group) or {}
         for key in keys or sorted(set(old) | set(new)):
-            if (group, key) in SPEED_ONLY or (key not in old and not new.get(key)):
-                continue  # an option added after the checkpoint was written, left off
+            if (group, key) in SPEED_ONLY or _added_and_off(key, old, new):
+                continue
             if old.get(key) != new.get(key):
                 differing.append(f"{group}.{key}")
     if differing:
@@ -186,6 +186,14 @@ def check_checkpoint_fits(cfg: DictConfig, checkpoint: dict) -> None:
             + ", ".join(f"{key}={_lookup(stored, key)!r}" for key in differing[:3])
             + "). Resume with the first run's overrides, listed in its .hydra/overrides.yaml."
         )
+
+
+def _added_and_off(key: str, old: dict, new: dict) -> bool:
+    """An option one side does not know yet (added to litlab after that run), off on the
+    other: the network computes what it did."""
+    return (key not in old and new.get(key) in (None, False)) or (
+        key not in new and old.get(key) in (None, False)
+    )
 
 
 def _lookup(config: dict, dotted: str) -> object:

@@ -4,6 +4,7 @@ checks that the folder can be created, for ``resume=auto|force`` points Hydra at
 continue (``resume.continue_in_place``), and notes a sweep's folder, whose jobs' status.json
 give the command's exit status."""
 
+import copy
 import errno
 import os
 import sys
@@ -17,6 +18,7 @@ from typing import Any
 from hydra.core.hydra_config import HydraConfig
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
 from litlab.errors import ConfigError, LitlabError, exit_with
 from litlab.ranks import is_launched_worker
@@ -49,9 +51,13 @@ def _errors_end_the_command(config: DictConfig) -> Iterator[None]:
     """Hydra turns an exception raised in a callback into a warning and carries on: into a
     folder that cannot be written, or a new run instead of the one to continue. So the command
     ends here: one paragraph for a user error, a traceback for a bug."""
-    HydraConfig.instance().set_config(config)  # ${hydra:...} in the folders resolves
+    hydra_config = HydraConfig.instance()
+    previous = hydra_config.cfg
+    hydra_config.set_config(copy.deepcopy(config))  # ${hydra:...} in the folders resolves
     try:
         yield
+    except OmegaConfBaseException:
+        return  # a broken interpolation: Hydra names it in its own words when it reads it
     except LitlabError as err:
         if os.environ.get("HYDRA_FULL_ERROR") == "1":
             traceback.print_exc()
@@ -59,6 +65,8 @@ def _errors_end_the_command(config: DictConfig) -> Iterator[None]:
     except Exception:  # noqa: BLE001 - a bug: its traceback, then stop
         traceback.print_exc()
         sys.exit(1)
+    finally:
+        hydra_config.cfg = previous
 
 
 def check_writable(folder: Path) -> None:

@@ -501,6 +501,29 @@ def _check_monitor(cfg: DictConfig) -> None:
         )
 
 
+def _check_nothing_watches_validation(cfg: DictConfig) -> None:
+    """Without validation, what watches a validation metric fails after the first epoch."""
+
+    def watched(key: str) -> str:  # unresolvable (a bad data.task): the rule on it names it
+        return str(OmegaConf.select(cfg, key, throw_on_resolution_failure=False) or "")
+
+    watching = [
+        f"callbacks.{name}"
+        for name in ("early_stopping", "best_checkpoint")
+        if watched(f"callbacks.{name}.monitor").startswith("val/")
+    ]
+    plateau = "ReduceLROnPlateau" in watched("scheduler._target_")
+    if plateau and watched("monitor.metric").startswith("val/"):
+        watching.append("scheduler")
+    if watching:
+        fixes = " ".join(f"{name}={'none' if name == 'scheduler' else 'null'}" for name in watching)
+        raise ConfigError(
+            f"trainer.limit_val_batches=0 turns validation off, but {' and '.join(watching)} "
+            f"watch a validation metric, which only validation computes. Turn them off too "
+            f"({fixes}), or validate on a part, e.g. trainer.limit_val_batches=0.1."
+        )
+
+
 def _check_trainer_combinations(cfg: DictConfig) -> None:
     """Settings that are each valid but that torch or Lightning refuse together."""
     trainer, target = cfg.trainer, (cfg.get("scheduler") or {}).get("_target_", "")
@@ -510,20 +533,8 @@ def _check_trainer_combinations(cfg: DictConfig) -> None:
             "the learning rate over the whole run. Give trainer.max_epochs a number, e.g. "
             "trainer.max_epochs=20, or use scheduler=none, step or plateau."
         )
-    # a bad data.task breaks the monitor's interpolation: the rule on data.task names it
-    monitor = OmegaConf.select(cfg, "monitor.metric", throw_on_resolution_failure=False) or ""
-    watching = [
-        f"callbacks.{name}"
-        for name in ("early_stopping", "best_checkpoint")
-        if (cfg.get("callbacks") or {}).get(name)
-    ]
-    if trainer.get("limit_val_batches") in (0, 0.0) and monitor.startswith("val/") and watching:
-        raise ConfigError(
-            f"trainer.limit_val_batches=0 turns validation off, but {' and '.join(watching)} "
-            f"watch {monitor}, which only validation computes. Turn them off too "
-            f"({' '.join(f'{name}=null' for name in watching)}), or validate on a part, "
-            "e.g. trainer.limit_val_batches=0.1."
-        )
+    if trainer.get("limit_val_batches") in (0, 0.0):
+        _check_nothing_watches_validation(cfg)
     precision = str(trainer.get("precision", ""))
     loss = (cfg.get("loss") or {}).get("_target_")
     if "mixed" in precision and loss == "torch.nn.BCELoss":

@@ -232,6 +232,17 @@ class SupervisedModule(L.LightningModule):
                 if key.startswith(("train_metrics.", "train_loss.")):
                     checkpoint["state_dict"][key] = fresh[key]
 
+    def on_train_start(self) -> None:
+        # After Lightning restored a checkpoint's optimizer state: a run resumed with another
+        # model.channels_last has state tensors in the other memory layout, which fused
+        # optimizers would pair element by element with the wrong parameter values.
+        for optimizer in self.trainer.optimizers:
+            for param, state in optimizer.state.items():
+                for key, value in state.items():
+                    if isinstance(value, torch.Tensor) and value.shape == param.shape:
+                        if value.stride() != param.stride():
+                            state[key] = torch.empty_like(param).copy_(value)
+
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(params=self.parameters())
         if self.scheduler_factory is None:
