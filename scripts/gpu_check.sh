@@ -22,10 +22,11 @@ for dir in "${LITLAB_DATA_DIR:-}" shared/data ../shared/data data; do
   fi
 done
 echo "LITLAB_DATA_DIR=${LITLAB_DATA_DIR:-none (MNIST would be downloaded)}"
-python -c "import torch; print(torch.__version__, torch.cuda.get_device_name())" || {
+if ! python -c "import sys, torch; sys.exit(not torch.cuda.is_available())" 2>/dev/null; then
   echo "No CUDA GPU is visible: nothing to check." >&2
   exit 2
-}
+fi
+python -c "import torch; print('torch', torch.__version__, 'on', torch.cuda.get_device_name())"
 
 status=0
 timeout 180 python -m pytest -m gpu -q -p no:cacheprovider 2>&1 | tee "$out/gpu_tests.log"
