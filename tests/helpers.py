@@ -198,3 +198,35 @@ def mnist_module(data_dir: Path, **overrides) -> MNISTDataModule:
     assert target == "litlab.data.MNISTDataModule"
     assert kwargs["download"] is False
     return MNISTDataModule(**kwargs)
+
+
+# -- exact resume ----------------------------------------------------------------------------
+# Dropout and augmentation draw random numbers every step, so a resume that lost the
+# generators' state, the data order or a metric's partial sums would show in the results.
+EXACT = [
+    *TINY_MNIST,
+    "model=mlp_dropout",
+    "model.hidden_sizes=[32]",
+    "data.augment=true",
+    "scheduler=step",
+    "scheduler.step_size=1",
+    "trainer.deterministic=true",
+    "trainer.max_epochs=4",
+]
+
+
+def final_state(run_dir: Path, metrics: dict[str, float]) -> tuple[dict, dict, dict]:
+    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    results = {k: v for k, v in metrics.items() if not k.startswith("time/")}
+    return last["state_dict"], last["optimizer_states"][0]["state"], results
+
+
+def assert_same(resumed: tuple[dict, dict, dict], straight: tuple[dict, dict, dict]) -> None:
+    weights, optimizer, metrics = resumed
+    assert weights.keys() == straight[0].keys()
+    for name, tensor in weights.items():
+        assert torch.equal(tensor, straight[0][name]), name
+    for index, state in optimizer.items():
+        for key, tensor in state.items():
+            assert torch.equal(tensor, straight[1][index][key]), (index, key)
+    assert metrics == straight[2]  # exact floats: val/acc_best, test/acc, train/loss, ...

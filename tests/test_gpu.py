@@ -10,8 +10,14 @@ import torch
 from litlab.build import build_datamodule, build_module, build_trainer
 from litlab.errors import ConfigError
 from litlab.train import train
-from tests.helpers import compose_quiet, make_tiny_mnist, mnist_overrides
-from tests.test_resume import EXACT, assert_same, final_state
+from tests.helpers import (
+    EXACT,
+    assert_same,
+    compose_quiet,
+    final_state,
+    make_tiny_mnist,
+    mnist_overrides,
+)
 
 pytestmark = [
     pytest.mark.gpu,

@@ -26,29 +26,20 @@ from litlab.resume import (
 from litlab.run_folder import read_history
 from litlab.train import train
 from tests.helpers import (
+    EXACT,
     QUIET,
     STEPS_PER_EPOCH,
     TINY_MNIST,
+    assert_same,
     compose_quiet,
     error_paragraph,
+    final_state,
     folder_digest,
     make_tiny_mnist,
     mnist_overrides,
     run_entry_point,
 )
 
-# Dropout and augmentation draw random numbers every step, so a resume that lost the
-# generators' state, the data order or a metric's partial sums would show in the results.
-EXACT = [
-    *TINY_MNIST,
-    "model=mlp_dropout",
-    "model.hidden_sizes=[32]",
-    "data.augment=true",
-    "scheduler=step",
-    "scheduler.step_size=1",
-    "trainer.deterministic=true",
-    "trainer.max_epochs=4",
-]
 CLASSIFICATION = ["data=synthetic_classification", "model=mlp", "trainer.max_epochs=3"]
 # Long enough to be stopped from outside; resumed runs pass a smaller trainer.max_epochs.
 ENDLESS = [*TINY_MNIST, "model=mlp", "model.hidden_sizes=[16]", "callbacks.early_stopping=null"]
@@ -56,23 +47,6 @@ ENDLESS = [*TINY_MNIST, "model=mlp", "model.hidden_sizes=[16]", "callbacks.early
 
 def run_config(data_dir: Path, run_dir: Path, *extra: str):
     return compose_quiet([f"paths.data_dir={data_dir}", *EXACT, *extra], run_dir)
-
-
-def final_state(run_dir: Path, metrics: dict[str, float]) -> tuple[dict, dict, dict]:
-    last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
-    results = {k: v for k, v in metrics.items() if not k.startswith("time/")}
-    return last["state_dict"], last["optimizer_states"][0]["state"], results
-
-
-def assert_same(resumed: tuple[dict, dict, dict], straight: tuple[dict, dict, dict]) -> None:
-    weights, optimizer, metrics = resumed
-    assert weights.keys() == straight[0].keys()
-    for name, tensor in weights.items():
-        assert torch.equal(tensor, straight[0][name]), name
-    for index, state in optimizer.items():
-        for key, tensor in state.items():
-            assert torch.equal(tensor, straight[1][index][key]), (index, key)
-    assert metrics == straight[2]  # exact floats: val/acc_best, test/acc, train/loss, ...
 
 
 @pytest.fixture(scope="module")
