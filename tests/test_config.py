@@ -32,6 +32,7 @@ def test_groups_offer_the_documented_options():
         "iris",
         "kmnist",
         "mnist",
+        "spam",
         "synthetic_binary",
         "synthetic_classification",
         "synthetic_regression",
@@ -47,7 +48,7 @@ def test_groups_offer_the_documented_options():
         "mse",
         "nll",
     ]
-    assert options("optimizer") == ["adam", "adamw", "rmsprop", "sgd"]
+    assert options("optimizer") == ["adam", "adamw", "plain_sgd", "rmsprop", "sgd"]
     assert options("scheduler") == ["cosine", "none", "onecycle", "plateau", "step"]
     assert options("trainer") == ["cpu", "ddp_cpu", "default", "gpu", "multi_gpu"]
     assert options("logger") == ["csv", "none", "tensorboard"]

@@ -20,6 +20,7 @@ from litlab.data import (
     SyntheticDataModule,
     TensorBatchLoader,
 )
+from litlab.data.synthetic import SPAM_BIAS, SPAM_WEIGHTS
 from litlab.errors import ConfigError, DataError
 from tests.helpers import TINY_TEST, TINY_TRAIN, data_kwargs, make_tiny_mnist, mnist_module
 
@@ -175,6 +176,27 @@ def test_mnist_val_size_must_leave_both_sides(tiny_mnist, val_size):
         mnist_module(tiny_mnist, val_size=val_size).setup()
 
 
+@pytest.mark.parametrize("train_size", [50, 0.1])
+def test_mnist_train_size_keeps_a_seeded_subset_of_the_training_split(tiny_mnist, train_size):
+    full = mnist_module(tiny_mnist)
+    full.setup()
+    dm = mnist_module(tiny_mnist, train_size=train_size, batch_size=32)
+    dm.setup()
+    assert len(dm.splits["train"][0]) == 50  # 0.1 of the 500 left beside validation
+    assert torch.equal(dm.splits["val"][0], full.splits["val"][0])  # validation is untouched
+    kept = {tuple(image.flatten().tolist()) for image in dm.splits["train"][0]}
+    assert kept <= {tuple(image.flatten().tolist()) for image in full.splits["train"][0]}
+    other = mnist_module(tiny_mnist, train_size=train_size, batch_size=32, seed=1)
+    other.setup()
+    assert not torch.equal(other.splits["train"][0], dm.splits["train"][0])
+
+
+@pytest.mark.parametrize("train_size", [0, 501, -3, 1.5, True])
+def test_mnist_train_size_out_of_range_names_the_key(tiny_mnist, train_size):
+    with pytest.raises(ConfigError, match=r"data.train_size=.*from 1 to 500"):
+        mnist_module(tiny_mnist, train_size=train_size).setup()
+
+
 def test_mnist_batch_size_larger_than_train_split(tiny_mnist):
     dm = mnist_module(tiny_mnist, val_size=100, batch_size=501)
     with pytest.raises(ConfigError, match="data.batch_size=501") as info:
@@ -199,6 +221,7 @@ SYNTHETIC = {
     "synthetic_binary": (20, 4200, 600, 1200),
     "synthetic_regression": (13, 4200, 600, 1200),
     "xor": (2, 1400, 200, 400),
+    "spam": (3, 1400, 200, 400),
 }
 
 
@@ -269,6 +292,56 @@ def test_synthetic_regression_targets():
     assert abs(train_targets.mean().item()) < 1e-4
     assert abs(train_targets.std().item() - 1) < 1e-3
     assert len(train_targets.unique()) == len(train_targets)  # continuous, not classes
+
+
+def test_spam_features_are_counts_and_a_flag_and_the_labels_follow_the_rule():
+    dm = synthetic_module("spam", noise=0.0)
+    assert dm.feature_names == ["free_words", "links", "known_sender"]
+    raw = dm.raw_inputs("train")  # in the e-mails' own units
+    free_words, links, known_sender = raw.T
+    assert torch.equal(free_words, free_words.round()) and free_words.min() == 0
+    assert torch.equal(links, links.round())
+    assert set(known_sender.round(decimals=4).tolist()) == {0.0, 1.0}
+    rule = (raw @ torch.tensor(SPAM_WEIGHTS) + SPAM_BIAS > 0).float()
+    assert torch.equal(rule, dm.splits["train"][1])  # without noise the rule is the label
+    assert 0.2 < rule.mean() < 0.8  # both classes common
+
+
+def test_spam_needs_its_three_features():
+    with pytest.raises(ConfigError, match="data.num_features=3"):
+        synthetic_module("spam", num_features=4)
+
+
+def test_outliers_corrupt_only_training_targets():
+    clean = synthetic_splits("synthetic_regression")
+    dm = synthetic_module("synthetic_regression", outliers=0.05)
+    dm.setup()
+    # In the original units: 5 % of the training targets moved up by 10 times their spread.
+    shift = dm.target_units(dm.splits["train"][1]) - synthetic_module(
+        "synthetic_regression"
+    ).target_units(clean["train"][1])
+    moved = shift > 1e-3
+    assert moved.sum() == round(0.05 * len(shift))
+    clean_spread = synthetic_module("synthetic_regression").target_units(clean["train"][1]).std()
+    torch.testing.assert_close(shift[moved], torch.full_like(shift[moved], 10 * clean_spread))
+    assert shift[~moved].abs().max() < 1e-4
+    for split in ("val", "test"):
+        torch.testing.assert_close(
+            dm.target_units(dm.splits[split][1]),
+            synthetic_module("synthetic_regression").target_units(clean[split][1]),
+        )
+
+
+@pytest.mark.parametrize("outliers", [1.0, -0.1, "many"])
+def test_outliers_must_be_a_share(outliers):
+    with pytest.raises(ConfigError, match="data.outliers"):
+        synthetic_module("synthetic_regression", outliers=outliers)
+
+
+def test_outliers_need_regression_targets():
+    _, kwargs = data_kwargs("xor", seed=0)
+    with pytest.raises(ConfigError, match="data.generator=regression"):
+        SyntheticDataModule(**kwargs, outliers=0.05)
 
 
 def test_xor_labels_follow_the_signs():

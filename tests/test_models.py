@@ -75,6 +75,30 @@ def test_mlp_every_activation_builds_and_runs(name):
     assert torch.isfinite(out).all()
 
 
+@pytest.mark.parametrize(
+    ("init", "variance"), [("he", lambda i, o: 2 / i), ("xavier", lambda i, o: 2 / (i + o))]
+)
+def test_mlp_init_sets_the_weights_spread_and_zero_biases(init, variance):
+    torch.manual_seed(0)
+    model = MLP(400, [300, 200], 10, init=init)
+    for layer in layers_of(model, nn.Linear):
+        expected = variance(layer.in_features, layer.out_features)
+        assert layer.weight.var().item() == pytest.approx(expected, rel=0.05)
+        assert not layer.bias.any()
+
+
+def test_mlp_without_init_keeps_pytorchs_default():
+    torch.manual_seed(0)
+    weight = layers_of(MLP(400, [300], 10), nn.Linear)[0].weight
+    assert weight.abs().max() <= 1 / 400**0.5  # uniform(+-1/sqrt(fan_in))
+    assert weight.var().item() == pytest.approx(1 / (3 * 400), rel=0.05)
+
+
+def test_mlp_unknown_init_names_the_choices():
+    with pytest.raises(ArgumentError, match="he, xavier"):
+        MLP(4, [8], 2, init="glorot")
+
+
 def test_activations_cover_the_documented_names():
     assert set(ACTIVATIONS) == {"relu", "leaky_relu", "elu", "prelu", "gelu", "sigmoid", "tanh"}
 

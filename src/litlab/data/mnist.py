@@ -32,7 +32,9 @@ RAW_FILES = (
 
 class MNISTDataModule(TensorDataModule):
     """The official 60k/10k split of an MNIST-format data set (``dataset``: mnist,
-    fashion_mnist or kmnist) plus a seeded validation split carved from train.
+    fashion_mnist or kmnist) plus a seeded validation split carved from train; ``train_size``
+    (a count or a fraction) keeps a seeded subset of the remaining training images, e.g. to
+    watch a large network overfit 1,000 digits.
 
     Images stay uint8 ``(N, 28, 28)`` in memory (47 MB); each batch is scaled and normalised on
     the device to float ``(B, 1, 28, 28)`` with the training set's ``mean`` and ``std`` (of
@@ -46,6 +48,7 @@ class MNISTDataModule(TensorDataModule):
         std: float,
         dataset: str = "mnist",
         val_size: int | float = 5000,
+        train_size: int | float | None = None,
         download: bool = True,
         augment: bool = False,
         max_shift: float = 2.0,
@@ -61,6 +64,7 @@ class MNISTDataModule(TensorDataModule):
         self.image_form = IMAGE_FORMS[dataset]
         self.mean, self.std = mean, std
         self.data_dir, self.val_size, self.download = Path(data_dir), val_size, download
+        self.train_size = train_size
         self.augment, self.max_shift, self.max_rotation = augment, max_shift, max_rotation
 
     def load_splits(self) -> dict[str, Split]:
@@ -68,11 +72,25 @@ class MNISTDataModule(TensorDataModule):
         test_images, test_labels = self._read(train=False)
         val_count = split_count("data.val_size", self.val_size, len(train_images))
         train_idx, val_idx = seeded_split(len(train_images), [val_count], self.seed)
+        train_idx = train_idx[: self._train_count(len(train_idx))]  # in seeded random order
         return {
             "train": (train_images[train_idx], train_labels[train_idx]),
             "val": (train_images[val_idx], train_labels[val_idx]),
             "test": (test_images, test_labels),
         }
+
+    def _train_count(self, available: int) -> int:
+        size = self.train_size
+        if size is None:
+            return available
+        count = round(size * available) if isinstance(size, float) and 0 < size < 1 else size
+        if isinstance(size, bool) or not isinstance(count, int) or not 1 <= count <= available:
+            raise ConfigError(
+                f"data.train_size={size!r} does not fit the {available} training images left "
+                f"beside the validation split: give a count from 1 to {available}, a fraction "
+                "such as data.train_size=0.1, or null for all of them."
+            )
+        return count
 
     def prepare_inputs(self, inputs: torch.Tensor, training: bool = False) -> torch.Tensor:
         images = inputs.unsqueeze(1).float()

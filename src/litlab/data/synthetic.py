@@ -1,4 +1,5 @@
-"""Seeded synthetic tabular data sets for classification, binary, regression and XOR problems."""
+"""Seeded synthetic tabular data sets for classification, binary, regression, XOR and spam-score
+problems."""
 
 from collections.abc import Callable
 
@@ -50,12 +51,42 @@ def regression(
     return inputs, target
 
 
-GENERATORS: dict[str, Generator] = {"blobs": blobs, "xor": xor, "regression": regression}
+SPAM_FEATURES = ["free_words", "links", "known_sender"]
+# The rule behind the spam labels, in the features' own units: the weights and bias a
+# perceptron on these three features can recover.
+SPAM_WEIGHTS, SPAM_BIAS = (1.5, 0.8, -3.0), -2.0
+
+
+def spam(n: int, features: int, classes: int | None, noise: float, rng: torch.Generator) -> Split:
+    """E-mails as three numbers: how many words like "free" or "winner" they hold, how many
+    links, and whether the sender is in the address book (1) or not (0). An e-mail is spam (1)
+    where ``SPAM_WEIGHTS . x + SPAM_BIAS`` plus logistic noise of scale ``noise`` is above 0."""
+    free_words = torch.poisson(torch.full((n,), 1.5), generator=rng)
+    links = torch.poisson(torch.full((n,), 1.0), generator=rng)
+    known_sender = torch.bernoulli(torch.full((n,), 0.4), generator=rng)
+    inputs = torch.stack([free_words, links, known_sender], dim=1)
+    uniform = torch.rand(n, generator=rng).clamp(1e-6, 1 - 1e-6)
+    score = inputs @ torch.tensor(SPAM_WEIGHTS) + SPAM_BIAS + noise * torch.logit(uniform)
+    return inputs, (score > 0).long()
+
+
+GENERATORS: dict[str, Generator] = {
+    "blobs": blobs,
+    "xor": xor,
+    "regression": regression,
+    "spam": spam,
+}
+# Generators whose columns mean something; the others' are x1, x2, ...
+FEATURE_NAMES = {"spam": SPAM_FEATURES}
 
 
 class SyntheticDataModule(TensorDataModule):
     """Generates ``num_samples`` samples with a seeded generator, standardises inputs (and
-    regression targets) with the training split's statistics, and splits train/val/test."""
+    regression targets) with the training split's statistics, and splits train/val/test.
+
+    ``outliers`` (regression only) is the share of *training* targets turned into gross errors,
+    shifted up by ten times the targets' spread, as a broken sensor or a typo would; validation
+    and test targets stay clean, so the test metrics say how well a loss ignored them."""
 
     def __init__(
         self,
@@ -64,6 +95,7 @@ class SyntheticDataModule(TensorDataModule):
         noise: float = 1.0,
         val_size: int | float = 0.1,
         test_size: int | float = 0.2,
+        outliers: float = 0.0,
         **facts,
     ) -> None:
         super().__init__(**facts)
@@ -76,6 +108,11 @@ class SyntheticDataModule(TensorDataModule):
             raise ConfigError(
                 f"data.generator={generator} makes classes, so data.num_classes must be at least "
                 f"2 (got {self.num_classes}); e.g. data.num_classes=3."
+            )
+        if generator == "spam" and (self.num_classes != 2 or self.num_features != 3):
+            raise ConfigError(
+                "data.generator=spam makes 2 classes from 3 features; set data.num_classes=2 "
+                f"and data.num_features=3 (got {self.num_classes} and {self.num_features})."
             )
         if generator == "xor" and (self.num_classes != 2 or self.num_features < 2):
             raise ConfigError(
@@ -91,8 +128,20 @@ class SyntheticDataModule(TensorDataModule):
             )
         if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 3:
             raise ConfigError(f"data.num_samples={num_samples!r} must be an integer >= 3.")
+        numeric = isinstance(outliers, (int, float)) and not isinstance(outliers, bool)
+        if not numeric or not 0 <= outliers < 1 or (outliers and generator != "regression"):
+            raise ConfigError(
+                f"data.outliers={outliers!r} must be a share in [0, 1) of the training "
+                "targets, and only data.generator=regression has targets to corrupt; e.g. "
+                "data.outliers=0.05."
+            )
         self.generator, self.num_samples, self.noise = generator, num_samples, noise
+        self.outliers = outliers
         self.val_count, self.test_count = held_out_counts(val_size, test_size, num_samples)
+
+    @property
+    def feature_names(self) -> list[str]:
+        return FEATURE_NAMES.get(self.generator) or super().feature_names
 
     def load_splits(self) -> dict[str, Split]:
         rng = torch.Generator().manual_seed(self.seed)
@@ -102,6 +151,10 @@ class SyntheticDataModule(TensorDataModule):
         train, val, test = seeded_split(
             self.num_samples, [self.val_count, self.test_count], self.seed + 1
         )
+        if self.outliers:
+            targets = targets.clone()
+            corrupted = train[: round(self.outliers * len(train))]  # train is in random order
+            targets[corrupted] += 10 * targets[train].std()
         self.input_scaling = Standardisation.per_feature(inputs[train])
         inputs = self.input_scaling.apply(inputs)
         if self.task == "regression":
