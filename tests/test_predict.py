@@ -15,7 +15,6 @@ from litlab.predict import predict
 from litlab.train import train
 from tests.helpers import (
     REAL_DATA_DIR,
-    compose_quiet,
     error_paragraph,
     mnist_module,
     requires_real_mnist,
@@ -206,15 +205,6 @@ def font_digit(digit: str) -> Image.Image:
     page = Image.new("RGB", (150, 180), "white")
     ImageDraw.Draw(page).text((30, 10), digit, fill="black", font=ImageFont.load_default(size=120))
     return page
-
-
-@pytest.fixture(scope="module")
-def real_cnn(tmp_path_factory) -> Path:
-    """experiment=mnist_cnn (5 epochs, 99.2 % test accuracy) on real MNIST."""
-    folder = tmp_path_factory.mktemp("cnn")
-    cfg = compose_quiet(["experiment=mnist_cnn", f"paths.data_dir={REAL_DATA_DIR}"], folder / "run")
-    train(cfg)
-    return best_checkpoint(cfg)
 
 
 @pytest.mark.slow

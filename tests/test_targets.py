@@ -1,6 +1,6 @@
 """The figures the README promises, as tests (slow: several minutes on 2 cores): accuracy on
-real MNIST, on scikit-learn's bundled data sets with an MLP, recurrent and attention models on
-MNIST, and the adding problem that separates an LSTM from a plain RNN."""
+real MNIST, on scikit-learn's bundled data sets with an MLP, and recurrent models on MNIST.
+The Transformer on MNIST and the adding problem are lessons 11 and 12: tests/test_lessons.py."""
 
 import pytest
 from torchvision.datasets import MNIST
@@ -53,25 +53,14 @@ def test_an_mlp_reaches_the_target_on_real_tabular_data(make_config, name):
     assert metrics[metric] >= target
 
 
-@pytest.mark.parametrize(("cell", "solved"), [("lstm", True), ("gru", True), ("rnn", False)])
-def test_the_adding_problem_needs_gated_memory(make_config, cell, solved):
-    """seq_len=100, the same budget for every cell (experiment=adding: 10 epochs)."""
-    metrics = train(make_config("experiment=adding", f"model.cell={cell}"))
-    if solved:
-        assert metrics["test/mse"] < 0.01
-    else:
-        assert metrics["test/mse"] > 0.1  # the mean predictor's is 0.167
-
-
 @requires_real_mnist
 @pytest.mark.parametrize(
     ("experiment", "extra", "target"),
     [
         ("mnist_lstm", [], 0.98),  # 3 epochs
         ("mnist_lstm", ["model.cell=gru"], 0.98),
-        ("mnist_transformer", [], 0.97),  # 5 epochs
     ],
 )
-def test_recurrent_and_attention_models_on_mnist(make_config, experiment, extra, target):
+def test_recurrent_models_on_mnist(make_config, experiment, extra, target):
     metrics = train(make_config(*REAL_MNIST, f"experiment={experiment}", *extra))
     assert metrics["test/acc"] >= target
