@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 from omegaconf import DictConfig
 
+from litlab.run_folder import BEST_CHECKPOINT, CHECKPOINTS
 from litlab.train import train
 from tests.helpers import REAL_DATA_DIR, compose_quiet, make_tiny_mnist, mnist_overrides
 
@@ -40,4 +41,4 @@ def real_cnn(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("cnn") / "run"
     cfg = compose_quiet(["experiment=lesson_cnn", f"paths.data_dir={REAL_DATA_DIR}"], folder)
     train(cfg)
-    return folder / "checkpoints" / "best.ckpt"
+    return folder / CHECKPOINTS / BEST_CHECKPOINT

@@ -25,6 +25,8 @@ HAS_REAL_MNIST = (REAL_DATA_DIR / "MNIST" / "raw" / "train-images-idx3-ubyte").e
 requires_real_mnist = pytest.mark.skipif(
     not HAS_REAL_MNIST, reason=f"real MNIST not found under {REAL_DATA_DIR}/MNIST/raw"
 )
+# Overrides of a run on the real MNIST files, never downloading.
+REAL_MNIST = [f"paths.data_dir={REAL_DATA_DIR}", "data.download=false"]
 
 # Fast settings for runs in tests: no progress bar or summary, no sanity check.
 QUIET = [

@@ -6,10 +6,9 @@ import pytest
 from torchvision.datasets import MNIST
 
 from litlab.train import train
-from tests.helpers import REAL_DATA_DIR, requires_real_mnist
+from tests.helpers import REAL_DATA_DIR, REAL_MNIST, requires_real_mnist
 
 pytestmark = pytest.mark.slow
-REAL_MNIST = [f"paths.data_dir={REAL_DATA_DIR}", "data.download=false"]
 
 
 @requires_real_mnist

@@ -14,18 +14,22 @@ from litlab.metric_names import TASKS, class_names_or_indices
 Split = tuple[torch.Tensor, torch.Tensor]
 
 
-def split_count(key: str, value: int | float, total: int) -> int:
-    """Resolve a split size given as a count (int) or a fraction (float in (0, 1)) of ``total``."""
+def split_count(key: str, value: int | float, total: int, leave_rest: bool = True) -> int:
+    """Resolve a split size given as a count (int) or a fraction (float in (0, 1)) of ``total``;
+    it must leave samples for the rest unless ``leave_rest`` is false (a subset may be all)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ConfigError(
             f"{key}={value!r} is not a number. Give a count or a fraction, e.g. {key}=0.1."
         )
     count = round(value * total) if isinstance(value, float) and 0 < value < 1 else value
-    if isinstance(count, float) or not 1 <= count < total:
+    most = total - 1 if leave_rest else total
+    if isinstance(count, float) or not 1 <= count <= most:
+        rule = (
+            "it must leave at least one sample on each side" if leave_rest else "it keeps 1 to all"
+        )
         raise ConfigError(
-            f"{key}={value!r} does not fit a data set of {total} samples: it must leave at "
-            f"least one sample on each side. Give a count from 1 to {total - 1} or a fraction "
-            f"such as {key}=0.1."
+            f"{key}={value!r} does not fit a data set of {total} samples: {rule}. Give a "
+            f"count from 1 to {most} or a fraction such as {key}=0.1."
         )
     return int(count)
 

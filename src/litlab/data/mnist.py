@@ -80,17 +80,9 @@ class MNISTDataModule(TensorDataModule):
         }
 
     def _train_count(self, available: int) -> int:
-        size = self.train_size
-        if size is None:
+        if self.train_size is None:
             return available
-        count = round(size * available) if isinstance(size, float) and 0 < size < 1 else size
-        if isinstance(size, bool) or not isinstance(count, int) or not 1 <= count <= available:
-            raise ConfigError(
-                f"data.train_size={size!r} does not fit the {available} training images left "
-                f"beside the validation split: give a count from 1 to {available}, a fraction "
-                "such as data.train_size=0.1, or null for all of them."
-            )
-        return count
+        return split_count("data.train_size", self.train_size, available, leave_rest=False)
 
     def prepare_inputs(self, inputs: torch.Tensor, training: bool = False) -> torch.Tensor:
         images = inputs.unsqueeze(1).float()

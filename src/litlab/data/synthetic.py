@@ -111,8 +111,9 @@ class SyntheticDataModule(TensorDataModule):
             )
         if generator == "spam" and (self.num_classes != 2 or self.num_features != 3):
             raise ConfigError(
-                "data.generator=spam makes 2 classes from 3 features; set data.num_classes=2 "
-                f"and data.num_features=3 (got {self.num_classes} and {self.num_features})."
+                f"data.num_classes={self.num_classes} and data.num_features={self.num_features} "
+                "do not fit data.generator=spam, which makes 2 classes from 3 features; set "
+                "data.num_classes=2 and data.num_features=3."
             )
         if generator == "xor" and (self.num_classes != 2 or self.num_features < 2):
             raise ConfigError(
@@ -129,11 +130,15 @@ class SyntheticDataModule(TensorDataModule):
         if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 3:
             raise ConfigError(f"data.num_samples={num_samples!r} must be an integer >= 3.")
         numeric = isinstance(outliers, (int, float)) and not isinstance(outliers, bool)
-        if not numeric or not 0 <= outliers < 1 or (outliers and generator != "regression"):
+        if not numeric or not 0 <= outliers < 1:
             raise ConfigError(
-                f"data.outliers={outliers!r} must be a share in [0, 1) of the training "
-                "targets, and only data.generator=regression has targets to corrupt; e.g. "
-                "data.outliers=0.05."
+                f"data.outliers={outliers!r} is invalid: it must be the share of training "
+                "targets to corrupt, from 0 up to (not including) 1, e.g. data.outliers=0.05."
+            )
+        if outliers and generator != "regression":
+            raise ConfigError(
+                f"data.outliers={outliers} needs targets to corrupt, which only "
+                f"data.generator=regression has (this is {generator}); set data.outliers=0."
             )
         self.generator, self.num_samples, self.noise = generator, num_samples, noise
         self.outliers = outliers
