@@ -110,6 +110,7 @@ def test_lesson_1_a_perceptron_learns_the_spam_rule(make_config):
 
 
 # -- 2. XOR ----------------------------------------------------------------------------------
+@pytest.mark.slow  # the sweep as typed, through Hydra's multirun: 18 s
 def test_lesson_2_xor_needs_a_hidden_layer(tmp_path):
     result = run_sweep(tmp_path, "experiment=lesson_xor", "model.hidden_sizes=[],[8]")
     assert result.returncode == 0, result.stderr[-3000:]
@@ -336,7 +337,12 @@ def test_lesson_13_predict_your_own_digits_and_run_the_onnx_export(real_cnn, tmp
         assert Path(name).stem[-1] == digit, rows
 
     exported = run_entry_point(
-        "export.py", f"ckpt_path={real_cnn}", "format=onnx", data_dir=REAL_DATA_DIR, cwd=tmp_path
+        "export.py",
+        f"ckpt_path={real_cnn}",
+        "format=onnx",
+        data_dir=REAL_DATA_DIR,
+        cwd=tmp_path,
+        quiet=False,  # export has no trainer to quieten
     )
     assert exported.returncode == 0, exported.stderr[-2000:]
     assert "the same class for 10000 of 10000" in exported.stdout + exported.stderr
