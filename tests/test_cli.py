@@ -111,37 +111,45 @@ def test_unknown_key_names_it_and_how_to_add_one(workspace):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize(
-    ("args", "expected"),
-    [
-        (["optimizer.lr=-1"], ["optimizer.lr=-1", "optimizer.lr=0.001"]),
-        (["trainer.max_epochs=abc"], ["trainer.max_epochs='abc'", "integer"]),
-        (["model=mlp", "model.dropout=1.5"], ["model.dropout=1.5", "[0, 1)"]),
-        (["model=mlp", "model.hidden_sizes=[0]"], ["model.hidden_sizes=[0]"]),
-        (["data.batch_size=0"], ["data.batch_size=0"]),
-        (["data=synthetic_classification", "model=cnn"], ["model=cnn", "data=mnist"]),
-        (["data=synthetic_regression", "model=mlp"], ["loss=cross_entropy", "loss=mse"]),
-        (["data=xor", "data.batch_size=5000"], ["data.batch_size=5000", "1400 samples"]),
-        (
-            ["paths.data_dir=/nonexistent/litlab"],
-            ["/nonexistent/litlab/MNIST/raw", "LITLAB_DATA_DIR"],
-        ),
-        (["data.val_size=600"], ["data.val_size=600", "at least one sample"]),
-        (["trainer.max_epochs=0"], ["trainer.max_epochs=0", "trainer.max_epochs=5"]),
-        (["seed=abc"], ["seed='abc'", "seed=42"]),
-        (["trainer.gradient_clip_val=-1"], ["trainer.gradient_clip_val=-1", "=1.0"]),
-        (["resume=maybe"], ["resume='maybe'", "resume=auto"]),
-        (
-            ["callbacks.last_checkpoint.every_n_train_steps=0"],
-            ["callbacks.last_checkpoint.every_n_train_steps=0", "every_n_train_steps=500"],
-        ),
-        (["hydra.mode=MULTIRUN", "resume=auto"], ["resume=auto", "--multirun", "ckpt_path="]),
-        (["resume=auto", "ckpt_path=x.ckpt"], ["ckpt_path=x.ckpt", "Leave out resume"]),
-        (["hydra.run.dir=/proc/litlab/run"], ["/proc/litlab/run", "hydra.run.dir=<folder>"]),
-        (["paths.data_dir={truncated}"], ["{truncated}/MNIST/raw", "could not be parsed"]),
-        (["paths.data_dir={bad_magic}"], ["{bad_magic}/MNIST/raw", "could not be parsed"]),
-    ],
-)
+def slow(*case):
+    return pytest.param(*case, marks=pytest.mark.slow)
+
+
+# Each case is a Python start with torch and Lightning (7 s on 2 cores): one per kind of check
+# runs by default (a value rule, two clashes, a batch too large for its split, missing and
+# damaged data, a sweep with resume=auto, an unwritable run folder), the rest with the slow
+# tests.
+BAD_INPUTS = [
+    (["optimizer.lr=-1"], ["optimizer.lr=-1", "optimizer.lr=0.001"]),
+    slow(["trainer.max_epochs=abc"], ["trainer.max_epochs='abc'", "integer"]),
+    slow(["model=mlp", "model.dropout=1.5"], ["model.dropout=1.5", "[0, 1)"]),
+    slow(["model=mlp", "model.hidden_sizes=[0]"], ["model.hidden_sizes=[0]"]),
+    slow(["data.batch_size=0"], ["data.batch_size=0"]),
+    (["data=synthetic_classification", "model=cnn"], ["model=cnn", "data=mnist"]),
+    (["data=synthetic_regression", "model=mlp"], ["loss=cross_entropy", "loss=mse"]),
+    (["data=xor", "data.batch_size=5000"], ["data.batch_size=5000", "1400 samples"]),
+    (
+        ["paths.data_dir=/nonexistent/litlab"],
+        ["/nonexistent/litlab/MNIST/raw", "LITLAB_DATA_DIR"],
+    ),
+    slow(["data.val_size=600"], ["data.val_size=600", "at least one sample"]),
+    slow(["trainer.max_epochs=0"], ["trainer.max_epochs=0", "trainer.max_epochs=5"]),
+    slow(["seed=abc"], ["seed='abc'", "seed=42"]),
+    slow(["trainer.gradient_clip_val=-1"], ["trainer.gradient_clip_val=-1", "=1.0"]),
+    slow(["resume=maybe"], ["resume='maybe'", "resume=auto"]),
+    slow(
+        ["callbacks.last_checkpoint.every_n_train_steps=0"],
+        ["callbacks.last_checkpoint.every_n_train_steps=0", "every_n_train_steps=500"],
+    ),
+    (["hydra.mode=MULTIRUN", "resume=auto"], ["resume=auto", "--multirun", "ckpt_path="]),
+    slow(["resume=auto", "ckpt_path=x.ckpt"], ["ckpt_path=x.ckpt", "Leave out resume"]),
+    (["hydra.run.dir=/proc/litlab/run"], ["/proc/litlab/run", "hydra.run.dir=<folder>"]),
+    (["paths.data_dir={truncated}"], ["{truncated}/MNIST/raw", "could not be parsed"]),
+    slow(["paths.data_dir={bad_magic}"], ["{bad_magic}/MNIST/raw", "could not be parsed"]),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), BAD_INPUTS)
 def test_bad_input_is_one_clear_paragraph(workspace, damaged_data, args, expected):
     root, data_dir, run_dir = workspace
     before = folder_digest(run_dir)

@@ -1,6 +1,7 @@
 """docs/lessons.md: its snippets print what the text shows, every command in it composes, and
-each lesson's recipe still comes out as the text says. The tabular lessons run here in full
-(seed 42, as a learner's command does); the real-MNIST lessons run with the slow tests."""
+each lesson's recipe still comes out as the text says, run in full at seed 42 as a learner's
+command runs it. The tabular lessons are in the default suite; the real-MNIST lessons, the
+adding problem and the XOR sweep typed as a command run with the slow tests."""
 
 import doctest
 import itertools

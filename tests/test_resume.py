@@ -294,6 +294,7 @@ def only_run(root: Path, task_name: str) -> Path:
     return run_dir
 
 
+@pytest.mark.slow  # two command starts and a run stopped mid-epoch: 30 s
 def test_sigterm_saves_and_resume_auto_continues_in_place(root):
     process = start(root, "task_name=term", "trainer.max_epochs=1000")
     run_dir = wait_for_run_dir(process, root, "term")
