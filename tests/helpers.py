@@ -3,6 +3,7 @@ types them, and readers of what a run leaves. Test files import from here, never
 other; conftest.py turns some of these into fixtures."""
 
 import hashlib
+import json
 import os
 import resource
 import signal
@@ -101,7 +102,13 @@ def compose_quiet(
     """compose_config with the QUIET settings for tests (unless quiet=False), and without
     TensorBoard images (unless images=True)."""
     fast = [*(QUIET if quiet else []), *([] if images or config_name != "train" else NO_IMAGES)]
-    return compose_config([*fast, *overrides], output_dir, config_name)
+    cfg = compose_config([*fast, *overrides], output_dir, config_name)
+    shift = int(os.environ.get("LITLAB_CLAIMS_SEED_SHIFT", "0"))  # scripts/claims.py's seed path
+    if shift and "seed" in cfg:
+        cfg = compose_config(
+            [*fast, *overrides, f"seed={cfg.seed + shift}"], output_dir, config_name
+        )
+    return cfg
 
 
 # -- entry points, run as a user types them --------------------------------------------------
@@ -232,3 +239,22 @@ def assert_same(resumed: tuple[dict, dict, dict], straight: tuple[dict, dict, di
         for key, tensor in state.items():
             assert torch.equal(tensor, straight[1][index][key]), (index, key)
     assert metrics == straight[2]  # exact floats: val/acc_best, test/acc, train/loss, ...
+
+
+# -- claims ----------------------------------------------------------------------------------
+def claim(name: str, value: float, *, above: float | None = None, below: float | None = None):
+    """Assert a measured outcome (an accuracy, a gradient ratio, a dead-unit share) lies
+    beyond its bound: ``value > above`` and/or ``value < below``. Each bound is set outside
+    what the outcome does when the floating-point path changes (another CPU's kernels, one
+    thread, oneDNN off); scripts/claims.py reruns the claims under such paths and reads the
+    values recorded here to print each claim's margin."""
+    log = os.environ.get("LITLAB_CLAIMS_LOG")
+    if log:
+        test = os.environ.get("PYTEST_CURRENT_TEST", "?").rsplit(" (", 1)[0]
+        row = {"test": test, "claim": name, "value": value, "above": above, "below": below}
+        with open(log, "a") as file:  # one short line per write: safe across processes
+            file.write(json.dumps(row) + "\n")
+    if above is not None:
+        assert value > above, f"{name}: {value} is not above {above}"
+    if below is not None:
+        assert value < below, f"{name}: {value} is not below {below}"
