@@ -8,6 +8,7 @@ import itertools
 import os
 import re
 import shlex
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -19,6 +20,7 @@ from litlab import PROJECT_ROOT
 from litlab.build import build_module
 from litlab.config import compose_config
 from litlab.config.checks import validate_config
+from litlab.errors import NonFiniteLossError
 from litlab.report.run import RunFolder, load_run
 from litlab.report.sweep import SUMMARY_NAME
 from litlab.run_folder import REPORT
@@ -26,6 +28,7 @@ from litlab.train import train
 from tests.helpers import (
     REAL_DATA_DIR,
     REAL_MNIST,
+    claim,
     compose_quiet,
     requires_real_mnist,
     run_entry_point,
@@ -104,87 +107,136 @@ def test_every_training_command_in_the_lessons_composes_and_builds(command, tmp_
 
 
 # -- 1. the perceptron -----------------------------------------------------------------------
+@pytest.mark.claim
 def test_lesson_1_a_perceptron_learns_the_spam_rule(make_config):
     metrics, run = lesson_run(make_config, "experiment=lesson_perceptron")
     assert "Perceptron: 4 parameters" in report_text(run)
-    assert metrics["test/acc"] >= 0.87  # measured 0.905; seeds 1-5: 0.888-0.903
+    claim("test accuracy", metrics["test/acc"], above=0.87)  # 0.905; seeds 1-5: 0.888-0.903
 
 
 # -- 2. XOR ----------------------------------------------------------------------------------
 @pytest.mark.slow  # the sweep as typed, through Hydra's multirun: 18 s
+@pytest.mark.claim
 def test_lesson_2_xor_needs_a_hidden_layer(tmp_path):
     result = run_sweep(tmp_path, "experiment=lesson_xor", "model.hidden_sizes=[],[8]")
     assert result.returncode == 0, result.stderr[-3000:]
     perceptron, hidden = (load_run(tmp_path / "sweep" / job) for job in ("0", "1"))
     assert perceptron.config["model"]["hidden_sizes"] == []
-    assert perceptron.metrics["test/acc"] <= 0.76  # three corners of four at best
-    assert perceptron.metrics["test/loss"] > 0.68  # ln 2 = 0.693: a coin flip's
+    claim("perceptron: test accuracy", perceptron.metrics["test/acc"], below=0.77)  # 3 of 4
+    claim("perceptron: test loss", perceptron.metrics["test/loss"], above=0.68)  # ln 2 = 0.693
     assert "**underfitting**" in report_text(perceptron)
-    assert hidden.metrics["test/acc"] >= 0.98
+    claim("8 hidden units: test accuracy", hidden.metrics["test/acc"], above=0.97)
     summary = (tmp_path / "sweep" / f"{SUMMARY_NAME}.md").read_text()
     assert "model.hidden_sizes=[]" in summary and "model.hidden_sizes=[8]" in summary
 
 
 # -- 3. activations --------------------------------------------------------------------------
 @pytest.mark.parametrize("activation", ["sigmoid", "tanh", "relu"])
+@pytest.mark.claim
 def test_lesson_3_sigmoid_gradients_vanish_tanh_and_relu_pass_them_back(make_config, activation):
     metrics, run = lesson_run(
         make_config, "experiment=lesson_activations", f"model.activation={activation}"
     )
     ratio = first_to_last_gradient(run)
     if activation == "sigmoid":
-        assert ratio > 100
+        claim("gradient ratio, last to first layer", ratio, above=100)
         assert "**vanishing gradients**" in report_text(run)
-        assert metrics["test/acc"] < 0.2  # chance: 0.1
+        claim("test accuracy", metrics["test/acc"], below=0.2)  # chance: 0.1
     else:
-        assert ratio < 3
+        claim("gradient ratio, last to first layer", ratio, below=3)
         assert "vanishing" not in report_text(run)
-        assert metrics["test/acc"] >= 0.93
+        claim("test accuracy", metrics["test/acc"], above=0.93)
 
 
 # -- 4. dying ReLU --------------------------------------------------------------------------
-def test_lesson_4_relu_units_die_at_a_too_high_rate_leaky_ones_do_not(make_config):
-    relu, relu_run = lesson_run(make_config, "experiment=lesson_dying_relu", run_dir="relu")
-    leaky, _ = lesson_run(
-        make_config, "experiment=lesson_dying_relu", "model.activation=leaky_relu", run_dir="leaky"
+# At lr 0.8 training is chaotic: which seed keeps enough units to do well, and whether a leaky
+# run diverges, changes with the CPU's kernels (on an Intel Xeon seed 42's ReLU run reached
+# 0.950, on AMD EPYC 0.822). What holds on every floating-point path and seed measured (9 seeds
+# x 4 paths, scripts/claims.py) is the mechanism: 59 % to 94 % of the first layer's ReLU units
+# die at this rate, 0 % to 8 % when each step's gradient is clipped to norm 1, and over seeds
+# the rate decides the accuracy.
+def dead_share(run: RunFolder) -> float:
+    """The share of the first hidden layer's ReLU units dead, over the last 5 samples."""
+    dead = run.data["diagnostics"]["dead_relu"]["layers.2"]
+    return sum(dead[-5:]) / 5
+
+
+@pytest.mark.claim
+def test_lesson_4_relu_units_die_at_a_too_high_rate_and_live_when_the_step_is_bounded(
+    make_config,
+):
+    _, run = lesson_run(make_config, "experiment=lesson_dying_relu", run_dir="relu")
+    claim("dead share at lr 0.8", dead_share(run), above=0.5)  # 0.59 to 0.94 measured
+    assert "**dying ReLU**" in report_text(run)
+    _, clipped = lesson_run(
+        make_config,
+        "experiment=lesson_dying_relu",
+        "trainer.gradient_clip_val=1.0",
+        run_dir="clipped",
     )
-    dead = relu_run.data["diagnostics"]["dead_relu"]["layers.2"]
-    assert sum(dead[-5:]) / 5 > 0.5  # most of the first layer's units, at the end
-    assert "**dying ReLU**" in report_text(relu_run)
-    assert leaky["test/acc"] >= relu["test/acc"] + 0.05  # measured 0.944 against 0.822
+    claim("dead share at lr 0.8, clipped", dead_share(clipped), below=0.25)  # 0 to 0.08
+    assert "dying ReLU" not in report_text(clipped)
+
+
+@pytest.mark.slow  # 10 runs of 20 epochs: 30 s
+@pytest.mark.claim
+def test_lesson_4_over_seeds_the_rate_decides_how_many_units_die_and_the_accuracy(make_config):
+    dead, accuracy = {}, {}
+    for lr in ("0.8", "0.5"):
+        dead[lr], accuracy[lr] = [], []
+        for seed in (42, 1, 2, 3, 4):
+            overrides = ["experiment=lesson_dying_relu", f"optimizer.lr={lr}", f"seed={seed}"]
+            try:
+                metrics, run = lesson_run(make_config, *overrides, run_dir=f"{lr}_{seed}")
+            except NonFiniteLossError:  # 1 ReLU run in 36 at lr 0.8: it scores nothing
+                accuracy[lr].append(0.0)
+                continue
+            dead[lr].append(dead_share(run))
+            accuracy[lr].append(metrics["test/acc"])
+    claim("median dead share at lr 0.8", statistics.median(dead["0.8"]), above=0.6)  # 0.82-0.86
+    claim("median dead share at lr 0.5", statistics.median(dead["0.5"]), below=0.4)  # 0.11-0.20
+    claim("median test accuracy at lr 0.5", statistics.median(accuracy["0.5"]), above=0.95)
+    gain = statistics.mean(accuracy["0.5"]) - statistics.mean(accuracy["0.8"])
+    claim("mean test accuracy, lr 0.5 minus 0.8", gain, above=0.05)  # 0.15 to 0.23
 
 
 # -- 5. losses -------------------------------------------------------------------------------
+@pytest.mark.claim
 def test_lesson_5_mae_shrugs_off_outliers_that_bend_mse(make_config):
     mse, _ = lesson_run(make_config, "experiment=lesson_losses", "loss=mse", run_dir="mse")
     mae, _ = lesson_run(make_config, "experiment=lesson_losses", "loss=mae", run_dir="mae")
-    assert mae["test/mae"] < 0.5 * mse["test/mae"]
-    assert mae["test/r2"] >= 0.93 and mse["test/r2"] <= 0.8
+    claim("MAE's test MAE / MSE's", mae["test/mae"] / mse["test/mae"], below=0.5)
+    claim("MAE: test R2", mae["test/r2"], above=0.93)
+    claim("MSE: test R2", mse["test/r2"], below=0.8)
 
 
+@pytest.mark.claim
 def test_lesson_5_binary_cross_entropy_on_tumours(make_config):
     metrics, _ = lesson_run(make_config, "data=breast_cancer", "model=mlp", "loss=bce_with_logits")
-    assert metrics["test/acc"] >= 0.95
+    claim("test accuracy", metrics["test/acc"], above=0.93)  # 114 tumours: 0.0088 each
 
 
 # -- 8. network design -----------------------------------------------------------------------
+@pytest.mark.claim
 def test_lesson_8_the_housing_regressor_has_3521_parameters(make_config):
     metrics, run = lesson_run(make_config, "experiment=lesson_housing")
     assert "MLP: 3,521 parameters" in report_text(run)
-    assert metrics["test/r2"] >= 0.93
+    claim("test R2", metrics["test/r2"], above=0.93)
 
 
 @pytest.mark.slow
 @requires_real_mnist
+@pytest.mark.claim
 def test_lesson_8_the_mnist_mlp_has_109386_parameters(make_config):
     metrics, run = lesson_run(make_config, *REAL_MNIST, "experiment=lesson_mnist_mlp")
     assert "MLP: 109,386 parameters" in report_text(run)
-    assert metrics["test/acc"] >= 0.97
+    claim("test accuracy", metrics["test/acc"], above=0.97)
 
 
 # -- 6. optimizers ---------------------------------------------------------------------------
 @pytest.mark.slow
 @requires_real_mnist
+@pytest.mark.claim
 def test_lesson_6_momentum_and_adam_get_further_than_plain_sgd_in_one_epoch(make_config):
     accuracy = {
         name: lesson_run(
@@ -196,13 +248,15 @@ def test_lesson_6_momentum_and_adam_get_further_than_plain_sgd_in_one_epoch(make
         )[0]["test/acc"]
         for name in ("plain_sgd", "sgd", "adam")
     }
-    assert 0.90 <= accuracy["plain_sgd"] <= accuracy["sgd"] - 0.02, accuracy
-    assert accuracy["adam"] >= accuracy["plain_sgd"] + 0.01, accuracy  # measured 0.953, 0.930
+    claim("plain SGD: test accuracy", accuracy["plain_sgd"], above=0.90)
+    claim("momentum minus plain SGD", accuracy["sgd"] - accuracy["plain_sgd"], above=0.02)
+    claim("Adam minus plain SGD", accuracy["adam"] - accuracy["plain_sgd"], above=0.01)
 
 
 # -- 7. the learning rate -------------------------------------------------------------------
 @pytest.mark.slow
 @requires_real_mnist
+@pytest.mark.claim
 def test_lesson_7_the_finder_suggests_a_rate_between_too_low_and_too_high(make_config):
     _, found = lesson_run(
         make_config,
@@ -213,7 +267,7 @@ def test_lesson_7_the_finder_suggests_a_rate_between_too_low_and_too_high(make_c
         run_dir="find",
     )
     suggestion = found.data["lr_find"]["suggestion"]
-    assert 0.1 <= suggestion <= 0.7, suggestion  # measured: 0.22 (seed 42) to 0.50
+    claim("suggested rate", suggestion, above=0.1, below=0.7)  # 0.22 (seed 42); 0.15 to 0.50
     accuracy, problems = {}, {}
     for lr in ("0.001", "0.5", "3"):
         metrics, run = lesson_run(
@@ -224,8 +278,9 @@ def test_lesson_7_the_finder_suggests_a_rate_between_too_low_and_too_high(make_c
             run_dir=lr,
         )
         accuracy[lr], problems[lr] = metrics["test/acc"], report_text(run)
-    assert accuracy["0.001"] < 0.8 < 0.95 < accuracy["0.5"], accuracy
-    assert accuracy["3"] < 0.2, accuracy
+    claim("lr 0.001: test accuracy", accuracy["0.001"], below=0.8)
+    claim("lr 0.5: test accuracy", accuracy["0.5"], above=0.95)
+    claim("lr 3: test accuracy", accuracy["3"], below=0.2)
     assert "**dying ReLU**" in problems["3"]
 
 
@@ -257,59 +312,67 @@ def overfitting_runs(tmp_path_factory) -> dict[str, RunFolder]:
 
 @pytest.mark.slow
 @requires_real_mnist
+@pytest.mark.claim
 def test_lesson_9_a_large_mlp_learns_1000_digits_by_heart(overfitting_runs):
     run = overfitting_runs["as is"]
-    assert run.history[-1]["train/acc"] >= 0.999
-    assert loss_gap(run) > 0.3
-    assert min(row["val/loss"] for row in run.history) < run.history[-1]["val/loss"] - 0.03
+    claim("training accuracy", run.history[-1]["train/acc"], above=0.995)
+    claim("loss gap", loss_gap(run), above=0.3)
+    rise = run.history[-1]["val/loss"] - min(row["val/loss"] for row in run.history)
+    claim("validation loss above its minimum", rise, above=0.03)
     assert "**overfitting**" in report_text(run)
 
 
 @pytest.mark.slow
 @requires_real_mnist
 @pytest.mark.parametrize("remedy", ["dropout", "weight decay", "early stopping", "augmentation"])
+@pytest.mark.claim
 def test_lesson_9_each_remedy_narrows_the_gap(overfitting_runs, remedy):
-    assert loss_gap(overfitting_runs[remedy]) < loss_gap(overfitting_runs["as is"]) - 0.01
+    narrowed = loss_gap(overfitting_runs["as is"]) - loss_gap(overfitting_runs[remedy])
+    claim("loss gap narrowed by", narrowed, above=0.01)
     if remedy == "early stopping":
         assert len(overfitting_runs[remedy].history) < len(overfitting_runs["as is"].history)
 
 
 @pytest.mark.slow
 @requires_real_mnist
+@pytest.mark.claim
 def test_lesson_9_a_tiny_network_underfits(overfitting_runs):
     run = overfitting_runs["tiny"]
-    assert run.history[-1]["train/acc"] < 0.85
+    claim("training accuracy", run.history[-1]["train/acc"], below=0.85)
     assert "**underfitting**" in report_text(run)
 
 
 # -- 10. CNNs --------------------------------------------------------------------------------
 @pytest.mark.slow
 @requires_real_mnist
+@pytest.mark.claim
 def test_lesson_10_lenet5_gets_beyond_99_percent(real_cnn):
     run = load_run(real_cnn.parent.parent)
-    assert run.metrics["test/acc"] >= 0.99
+    claim("test accuracy", run.metrics["test/acc"], above=0.99)
     assert "CNN: 61,706 parameters" in report_text(run)
 
 
 # -- 11. sequences ---------------------------------------------------------------------------
 @pytest.mark.slow
 @pytest.mark.parametrize(("cell", "solved"), [("lstm", True), ("gru", True), ("rnn", False)])
+@pytest.mark.claim
 def test_lesson_11_the_adding_problem_needs_gated_memory(make_config, cell, solved):
     """seq_len=100, the same budget for every cell (10 epochs)."""
     metrics, run = lesson_run(make_config, "experiment=lesson_rnn", f"model.cell={cell}")
     if solved:
-        assert metrics["test/mse"] < 0.01
+        claim("test MSE", metrics["test/mse"], below=0.01)
     else:
-        assert metrics["test/mse"] > 0.1  # the mean predictor's is 0.167
+        claim("test MSE", metrics["test/mse"], above=0.1)  # the mean predictor's is 0.167
         assert "**vanishing gradients**" in report_text(run)
 
 
 # -- 12. attention ---------------------------------------------------------------------------
 @pytest.mark.slow
 @requires_real_mnist
+@pytest.mark.claim
 def test_lesson_12_a_small_transformer_reads_mnist(make_config):
     metrics, _ = lesson_run(make_config, *REAL_MNIST, "experiment=lesson_transformer")
-    assert metrics["test/acc"] >= 0.97
+    claim("test accuracy", metrics["test/acc"], above=0.97)
 
 
 # -- 13. using the model ---------------------------------------------------------------------
@@ -321,6 +384,7 @@ def onnx_snippet() -> str:
 
 @pytest.mark.slow
 @requires_real_mnist
+@pytest.mark.claim
 def test_lesson_13_predict_your_own_digits_and_run_the_onnx_export(real_cnn, tmp_path):
     examples = PROJECT_ROOT / "docs" / "examples" / "digits"
     predicted = run_entry_point(
@@ -334,8 +398,8 @@ def test_lesson_13_predict_your_own_digits_and_run_the_onnx_export(real_cnn, tmp
     lines = predicted.stdout.splitlines()
     rows = [line.split() for line in lines if re.match(r"(handwritten|typed)_\d\.", line)]
     assert len(rows) == 6
-    for name, digit, *_ in rows:  # handwritten_2.png ... typed_8.png
-        assert Path(name).stem[-1] == digit, rows
+    right = sum(Path(name).stem[-1] == digit for name, digit, *_ in rows)  # handwritten_2.png
+    claim("pictures read right, of 6", right, above=5.5)
 
     exported = run_entry_point(
         "export.py",

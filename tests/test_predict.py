@@ -15,6 +15,7 @@ from litlab.predict import predict
 from litlab.train import train
 from tests.helpers import (
     REAL_DATA_DIR,
+    claim,
     error_paragraph,
     mnist_module,
     requires_real_mnist,
@@ -208,6 +209,7 @@ def font_digit(digit: str) -> Image.Image:
 
 
 @pytest.mark.slow
+@pytest.mark.claim
 @requires_real_mnist
 def test_handwriting_on_paper_is_read_as_the_original_tensors_are(real_cnn, make_config, tmp_path):
     trained = load_trained(str(real_cnn), str(REAL_DATA_DIR))
@@ -227,12 +229,13 @@ def test_handwriting_on_paper_is_read_as_the_original_tensors_are(real_cnn, make
         expected = trained.module(trained.datamodule.prepare_inputs(images)).argmax(-1)
     predicted = torch.tensor([int(row["predicted"]) for row in rows])
     agreement = (predicted == expected).float().mean().item()
-    assert agreement >= 0.99, agreement
+    claim("agreement with the tensors' predictions", agreement, above=0.99)
     assert "inverted (light background)" in rows[0]["preprocessing"]
     assert "centred by mass in 28x28" in rows[0]["preprocessing"]
 
 
 @pytest.mark.slow
+@pytest.mark.claim
 @requires_real_mnist
 def test_digits_typed_in_a_font_are_read(real_cnn, make_config, tmp_path):
     for digit in "0123456789":
@@ -242,4 +245,5 @@ def test_digits_typed_in_a_font_are_read(real_cnn, make_config, tmp_path):
     )
     predicted = {Path(row["input"]).stem[-1]: row["predicted"] for row in predict(cfg)}
     correct = [digit for digit, guess in predicted.items() if digit == guess]
-    assert "7" in correct and len(correct) >= 8, predicted  # measured: 9 of 10 (its 1 reads as 7)
+    assert "7" in correct, predicted
+    claim("typed digits read right, of 10", len(correct), above=7.5)  # 9 (its 1 reads as 7)

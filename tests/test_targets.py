@@ -6,9 +6,9 @@ import pytest
 from torchvision.datasets import MNIST
 
 from litlab.train import train
-from tests.helpers import REAL_DATA_DIR, REAL_MNIST, requires_real_mnist
+from tests.helpers import REAL_DATA_DIR, REAL_MNIST, claim, requires_real_mnist
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.claim]
 
 
 @requires_real_mnist
@@ -22,8 +22,8 @@ def test_torchvision_reads_the_shared_files_without_download():
 @pytest.mark.parametrize(("model", "target"), [("simple_nn", 0.97), ("cnn", 0.985)])
 def test_three_epochs_reach_the_target_accuracy(make_config, model, target):
     metrics = train(make_config(*REAL_MNIST, f"model={model}", "trainer.max_epochs=3"))
-    assert metrics["test/acc"] >= target
-    assert metrics["val/acc_best"] >= target - 0.01
+    claim("test accuracy", metrics["test/acc"], above=target)
+    claim("best validation accuracy", metrics["val/acc_best"], above=target - 0.01)
 
 
 # data set: (loss, epochs, metric, target). Early stopping is off: on validation splits of 30
@@ -49,7 +49,7 @@ def test_an_mlp_reaches_the_target_on_real_tabular_data(make_config, name):
             "callbacks.early_stopping=null",
         )
     )
-    assert metrics[metric] >= target
+    claim(metric, metrics[metric], above=target)
 
 
 @requires_real_mnist
@@ -62,4 +62,4 @@ def test_an_mlp_reaches_the_target_on_real_tabular_data(make_config, name):
 )
 def test_recurrent_models_on_mnist(make_config, experiment, extra, target):
     metrics = train(make_config(*REAL_MNIST, f"experiment={experiment}", *extra))
-    assert metrics["test/acc"] >= target
+    claim("test accuracy", metrics["test/acc"], above=target)

@@ -12,6 +12,7 @@ from litlab.train import train
 from tests.helpers import (
     REAL_DATA_DIR,
     STEPS_PER_EPOCH,
+    claim,
     compose_quiet,
     events,
     mnist_overrides,
@@ -185,12 +186,13 @@ COMPILED = {
 
 
 @pytest.mark.slow  # torch.compile builds kernels with a C++ compiler: tens of seconds
+@pytest.mark.claim
 @pytest.mark.parametrize("model", sorted(COMPILED))
 def test_compiled_model_trains_and_its_checkpoint_loads(make_config, model):
     overrides = [*COMPILED[model], f"model={model}", "model.compile=true"]
     cfg = make_config(*overrides)
     metrics = train(cfg)
-    assert metrics["test/acc"] > 0.9
+    claim("test accuracy", metrics["test/acc"], above=0.9)
     checkpoint = torch.load(
         Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt", weights_only=True
     )
@@ -199,13 +201,14 @@ def test_compiled_model_trains_and_its_checkpoint_loads(make_config, model):
 
 
 @pytest.mark.slow  # one epoch on real MNIST: about 15 s
+@pytest.mark.claim
 @requires_real_mnist
 def test_the_speedrun_reaches_99_percent_in_one_epoch(make_config):
     """bench.py --speedrun measures the mean over 5 seeds; one seed must already get there."""
     cfg = make_config("experiment=mnist_speedrun", f"paths.data_dir={REAL_DATA_DIR}", "seed=1")
     assert cfg.model.channels_last and cfg.model.pool_first and cfg.trainer.max_epochs == 1
     metrics = train(cfg)
-    assert metrics["test/acc"] >= 0.99
+    claim("test accuracy", metrics["test/acc"], above=0.99)
 
 
 def test_gradient_clipping_bounds_the_gradient_norm(tiny_mnist, tmp_path):
