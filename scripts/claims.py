@@ -74,7 +74,9 @@ def run_path(name: str, selection: list[str], workdir: Path) -> tuple[list[dict]
     log.unlink(missing_ok=True)
     env = {**os.environ, **PATHS[name][1], "LITLAB_CLAIMS_LOG": str(log)}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(workdir), env.get("PYTHONPATH")]))
-    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *selection]
+    # -n 0: in one process, with the machine's own threads, as `python train.py` runs
+    command = [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider"]
+    command += selection
     print(f"-- {name}: {PATHS[name][0]}", file=sys.stderr, flush=True)
     start = time.perf_counter()
     result = subprocess.run(command, cwd=PROJECT_ROOT, env=env, capture_output=True, text=True)

@@ -1,8 +1,13 @@
-"""Fixtures: configs composed from conf/ into tmp folders, and tiny MNIST IDX files."""
+"""Fixtures: configs composed from conf/ into tmp folders, and tiny MNIST IDX files. Under
+pytest-xdist (`pytest -n 2`, the default) each worker trains with one thread, and a fixture that
+trains for minutes is trained once and shared by the workers."""
 
+import os
 from pathlib import Path
 
 import pytest
+import torch
+from filelock import FileLock
 from omegaconf import DictConfig
 
 from litlab.run_folder import BEST_CHECKPOINT, CHECKPOINTS
@@ -33,12 +38,33 @@ def mnist_run(tiny_mnist, make_config):
     return cfg, train(cfg)
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """An xdist worker trains with one thread, and so do the commands its tests start: two
+    workers then use the two cores without fighting over them."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
+        torch.set_num_threads(1)
+
+
+def shared_folder(tmp_path_factory: pytest.TempPathFactory, name: str) -> Path:
+    """A folder of this test session that every xdist worker sees (the workers' temporary
+    folders share a parent)."""
+    base = tmp_path_factory.getbasetemp()
+    return (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+
+
 @pytest.fixture(scope="session")
 def real_cnn(tmp_path_factory) -> Path:
     """The best checkpoint of experiment=lesson_cnn (LeNet-5, 8 epochs, 99.22 % test accuracy)
-    on real MNIST, trained once for the slow tests that use it (lesson 10 reads its metrics,
-    lesson 13 and test_predict.py its predictions)."""
-    folder = tmp_path_factory.mktemp("cnn") / "run"
-    cfg = compose_quiet(["experiment=lesson_cnn", f"paths.data_dir={REAL_DATA_DIR}"], folder)
-    train(cfg)
-    return folder / CHECKPOINTS / BEST_CHECKPOINT
+    on real MNIST, trained once per test session for the slow tests that use it (lesson 10
+    reads its metrics, lesson 13 and test_predict.py its predictions), whichever worker asks
+    first."""
+    folder = shared_folder(tmp_path_factory, "real_cnn")
+    best = folder / "run" / CHECKPOINTS / BEST_CHECKPOINT
+    with FileLock(f"{folder}.lock"):
+        if not best.is_file():
+            cfg = compose_quiet(
+                ["experiment=lesson_cnn", f"paths.data_dir={REAL_DATA_DIR}"], folder / "run"
+            )
+            train(cfg)
+    return best

@@ -152,7 +152,7 @@ BAD_INPUTS = [
 @pytest.mark.parametrize(("args", "expected"), BAD_INPUTS)
 def test_bad_input_is_one_clear_paragraph(workspace, damaged_data, args, expected):
     root, data_dir, run_dir = workspace
-    before = folder_digest(run_dir)
+    before, checkout_outputs = folder_digest(run_dir), listing(PROJECT_ROOT / "outputs")
     tiny = TINY if not any(arg.startswith("data=") for arg in args) else []
     args = [arg.format(**damaged_data) for arg in args]
     expected = [text.format(**damaged_data) for text in expected]
@@ -163,7 +163,11 @@ def test_bad_input_is_one_clear_paragraph(workspace, damaged_data, args, expecte
         assert text in message
     assert "Traceback" not in result.stderr
     assert folder_digest(run_dir) == before
-    assert (root / "outputs" / "train" / "runs").is_dir()  # LITLAB_ROOT, not the checkout
+    assert listing(PROJECT_ROOT / "outputs") == checkout_outputs  # LITLAB_ROOT, not the checkout
+
+
+def listing(folder: Path) -> list[Path]:
+    return sorted(folder.rglob("*")) if folder.is_dir() else []
 
 
 def test_training_into_an_existing_run_folder_is_refused(workspace):

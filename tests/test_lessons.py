@@ -310,6 +310,7 @@ def overfitting_runs(tmp_path_factory) -> dict[str, RunFolder]:
     return runs
 
 
+@pytest.mark.xdist_group("overfitting")  # one worker trains the six runs
 @pytest.mark.slow
 @requires_real_mnist
 @pytest.mark.claim
@@ -322,6 +323,7 @@ def test_lesson_9_a_large_mlp_learns_1000_digits_by_heart(overfitting_runs):
     assert "**overfitting**" in report_text(run)
 
 
+@pytest.mark.xdist_group("overfitting")  # one worker trains the six runs
 @pytest.mark.slow
 @requires_real_mnist
 @pytest.mark.parametrize("remedy", ["dropout", "weight decay", "early stopping", "augmentation"])
@@ -333,6 +335,7 @@ def test_lesson_9_each_remedy_narrows_the_gap(overfitting_runs, remedy):
         assert len(overfitting_runs[remedy].history) < len(overfitting_runs["as is"].history)
 
 
+@pytest.mark.xdist_group("overfitting")  # one worker trains the six runs
 @pytest.mark.slow
 @requires_real_mnist
 @pytest.mark.claim
