@@ -92,20 +92,29 @@ def test_unexpected_constructor_key_becomes_a_config_error(make_config):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        (["model=mlp", "model.dropout=1.5"], "model.dropout=1.5 is invalid: dropout must be"),
+        (["model=mlp", "model.dropout=1.5"], "model.dropout=1.5 is invalid: it must be a number"),
         (["model=mlp", "model.hidden_sizes=[64,0]"], "model.hidden_sizes=[64, 0] is invalid"),
         (["model=mlp", "model.activation=swish"], "model.activation='swish' is invalid"),
         (["model=simple_nn", "model.hidden_size=0"], "model.hidden_size=0 is invalid"),
-        (["model=cnn", "model.channels=[6,-16]"], "channels[1] must be a positive integer"),
-        (["model=cnn", "model.kernel_sizes=[15,15]"], "model.kernel_sizes=[15, 15] is invalid"),
+        (["model=cnn", "model.channels=[6,-16]"], "channels[1] must be an integer >= 1, got -16"),
+        (["model=mlp", "+model.depth=3"], "model.depth is not a key of litlab.models.MLP"),
     ],
 )
-def test_model_constructors_name_the_key_they_refuse(make_config, overrides, message):
-    cfg = make_config(*overrides)
-    validate_config(cfg)  # model keys are the constructors' to check
+def test_a_models_entry_names_the_key_it_refuses_before_anything_is_built(
+    make_config, overrides, message
+):
+    with pytest.raises(ConfigError) as err:
+        validate_config(make_config(*overrides))
+    assert message in str(err.value)
+
+
+def test_a_constructors_check_of_several_keys_names_the_key(make_config):
+    cfg = make_config("model=cnn", "model.kernel_sizes=[15,15]")
+    validate_config(cfg)  # each key alone is fine: together they shrink 28x28 to nothing
     with pytest.raises(ConfigError) as err:
         build_module(cfg)
-    assert message in str(err.value) and "--package model" in str(err.value)
+    assert "model.kernel_sizes=[15, 15] is invalid" in str(err.value)
+    assert "--package model" in str(err.value)
 
 
 @pytest.mark.parametrize(

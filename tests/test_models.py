@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from litlab.models import ACTIVATIONS, CNN, MLP, RNN, Perceptron, SimpleNN, Transformer
-from litlab.models.checks import ArgumentError
+from litlab.config.domains import ArgumentError
 
 
 def num_params(model: nn.Module) -> int:
@@ -95,7 +95,7 @@ def test_mlp_without_init_keeps_pytorchs_default():
 
 
 def test_mlp_unknown_init_names_the_choices():
-    with pytest.raises(ArgumentError, match="he, xavier"):
+    with pytest.raises(ArgumentError, match="he or xavier"):
         MLP(4, [8], 2, init="glorot")
 
 

@@ -15,6 +15,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from litlab.checkpoint import AtomicCheckpointIO, load_checkpoint
 from litlab.config import plain_config
+from litlab.config.entries import MODEL_SWITCHES
+from litlab.config.losses import loss_entry
 from litlab.data import TensorDataModule
 from litlab.errors import CheckpointError, ConfigError, LitlabError
 from litlab.lightning_modules import SupervisedModule, make_scheduler
@@ -51,12 +53,11 @@ def build_datamodule(cfg: DictConfig) -> TensorDataModule:
 def build_module(cfg: DictConfig) -> SupervisedModule:
     """The LightningModule for ``cfg``; its checkpoints carry ``cfg`` as plain data."""
     model = OmegaConf.to_container(cfg.model, resolve=True)
-    # litlab's switches, not constructor arguments
-    compile_net, channels_last = model.pop("compile", False), model.pop("channels_last", False)
+    switches = {name: model.pop(name, False) for name in MODEL_SWITCHES}
     net = instantiate_part(OmegaConf.create(model), "model")
-    if channels_last:
+    if switches["channels_last"]:
         net.to(memory_format=torch.channels_last)  # 4-d weights only: convolutions
-    if compile_net:
+    if switches["compile"]:
         net.compile()  # in place: state_dict keys stay free of torch.compile's "_orig_mod."
     optimizer = instantiate_part(cfg.optimizer, "optimizer")
     scheduler = instantiate_part(cfg.scheduler, "scheduler") if cfg.get("scheduler") else None
@@ -64,6 +65,8 @@ def build_module(cfg: DictConfig) -> SupervisedModule:
     return SupervisedModule(
         net=net,
         loss=instantiate_part(cfg.loss, "loss"),
+        loss_inputs=loss_entry(cfg.loss._target_).inputs,
+        compiled=switches["compile"],
         optimizer=optimizer,
         scheduler=scheduler,
         task=cfg.data.task,
@@ -94,7 +97,7 @@ def load_trained(ckpt_path: str, data_dir: str) -> TrainedModel:
     run_config.paths.data_dir = data_dir
     if "data_dir" in run_config.data:
         run_config.data.data_dir = data_dir
-    for switch in ("compile", "channels_last"):  # speed only: the plain network computes the same
+    for switch in MODEL_SWITCHES:  # speed only: the plain network computes the same
         if switch in run_config.model:
             run_config.model[switch] = False
     datamodule = build_datamodule(run_config)

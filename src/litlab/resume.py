@@ -19,6 +19,7 @@ from omegaconf import DictConfig, open_dict, read_write
 
 from litlab.config.checks import RESUME_MODES
 from litlab.config.compose import escaped, in_multirun, plain_config
+from litlab.config.entries import MODEL_SWITCHES
 from litlab.errors import ConfigError
 from litlab.run_folder import (
     CHECKPOINTS,
@@ -38,8 +39,6 @@ RESUME_MUST_MATCH = {
     "loss": None,
     "data": ("task", "num_classes", "num_outputs", "num_features", "input_shape"),
 }
-# How the network is run, not what it computes: may change between stop and resume.
-SPEED_ONLY = {("model", "compile"), ("model", "channels_last")}
 
 
 @dataclass(frozen=True)
@@ -175,7 +174,8 @@ def check_checkpoint_fits(cfg: DictConfig, checkpoint: dict) -> None:
     for group, keys in RESUME_MUST_MATCH.items():
         old, new = stored.get(group) or {}, current.get(group) or {}
         for key in keys or sorted(set(old) | set(new)):
-            if (group, key) in SPEED_ONLY or _added_and_off(key, old, new):
+            speed_only = group == "model" and key in MODEL_SWITCHES
+            if speed_only or _added_and_off(key, old, new):
                 continue
             if old.get(key) != new.get(key):
                 differing.append(f"{group}.{key}")

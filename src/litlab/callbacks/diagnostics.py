@@ -96,8 +96,7 @@ class TrainingDiagnostics(L.Callback):
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         # Hooks inside a torch.compile'd network would make it recompile at every sample.
-        compiled = getattr(pl_module.net, "_compiled_call_impl", None) is not None
-        if compiled or not self._sampled(trainer):
+        if pl_module.compiled or not self._sampled(trainer):
             return
         capture = self.histograms and not self._activations  # first sample of the epoch
         for name, module in pl_module.net.named_modules():

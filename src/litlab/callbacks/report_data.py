@@ -56,7 +56,8 @@ class ReportData(L.Callback):
         if trainer.is_global_zero:
             datamodule = trainer.datamodule
             self._update_data(
-                data=data_summary(datamodule), model=model_summary(pl_module.net, datamodule)
+                data=data_summary(datamodule),
+                model=model_summary(pl_module.net, datamodule, shapes=not pl_module.compiled),
             )
         self._summarised = True
 
@@ -170,9 +171,10 @@ def data_summary(datamodule: Any) -> dict[str, Any]:
     }
 
 
-def model_summary(net: nn.Module, datamodule: Any) -> dict[str, Any]:
+def model_summary(net: nn.Module, datamodule: Any, shapes: bool = True) -> dict[str, Any]:
     """Parameter count and output shape of each layer, found by one forward pass of an example
-    in eval mode (no dropout, no random numbers drawn). A layer is a module without submodules,
+    in eval mode (no dropout, no random numbers drawn; ``shapes=False`` for a compiled network,
+    which two samples would make recompile). A layer is a module without submodules,
     or one that holds parameters of its own (attention's projections, a Transformer's class
     token and position embeddings: the network itself, OWN_PARAMETERS); each counts only the
     parameters it holds, so the rows add up to the total."""
@@ -181,9 +183,9 @@ def model_summary(net: nn.Module, datamodule: Any) -> dict[str, Any]:
         for name, module in net.named_modules()
         if (name and not any(module.children())) or _own_parameters(module)
     }
-    shapes: dict[str, list[int]] = {}
-    if getattr(net, "_compiled_call_impl", None) is None:  # compiled: 2 samples would recompile
-        _record_output_shapes(net, layers, datamodule, shapes)
+    found: dict[str, list[int]] = {}
+    if shapes:
+        _record_output_shapes(net, layers, datamodule, found)
     return {
         "name": type(net).__name__,
         "total_params": sum(p.numel() for p in net.parameters()),
@@ -193,7 +195,7 @@ def model_summary(net: nn.Module, datamodule: Any) -> dict[str, Any]:
                 "name": name,
                 "type": type(module).__name__,
                 "params": _own_parameters(module),
-                "output_shape": shapes.get(name),
+                "output_shape": found.get(name),
             }
             for name, module in layers.items()
         ],

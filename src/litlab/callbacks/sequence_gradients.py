@@ -30,9 +30,7 @@ class SequenceGradients(L.Callback):
         self.norms: list[float] = []
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        net = pl_module.net
-        compiled = getattr(net, "_compiled_call_impl", None) is not None
-        if not isinstance(net, RNN) or compiled or not trainer.is_global_zero:
+        if not isinstance(pl_module.net, RNN) or pl_module.compiled or not trainer.is_global_zero:
             return
         self.norms = self._gradient_by_step(trainer, pl_module)
         image = plots.render(plots.gradient_by_step_figure(self.norms, trainer.current_epoch))

@@ -1,77 +1,59 @@
-"""Checks on the composed config, run before anything is built: the one place where the domain
-of every general key is written down (trainer, optimizer, scheduler, callbacks, data, loss and
-the entry configs' own keys).
+"""Checks on the composed config, run before anything is built.
 
-Hydra already rejects unknown group options and keys (listing the valid ones); this module
-catches what it cannot: missing, mistyped and out-of-range values, and choices that do not fit
-together. Keys of one model architecture are checked by that model's constructor, which names
-them (``litlab.models.checks``); what a library's constructor refuses becomes a ConfigError in
-``litlab.build``.
+First the general keys, whose domains are written down here: the entry configs' own keys
+(train.yaml, eval.yaml, predict.yaml, export.yaml), tune, and the keys of the library parts
+(trainer, optimizer, scheduler, callbacks, logger); then choices that do not work together.
+These import nothing heavy, so a typo is answered in a fraction of a second. Then the parts the
+config chose, each against its own entry (``litlab.config.entries``: a model's or data set's
+constructor signature, ``litlab.config.losses`` for a loss): their keys, and whether the model
+reads the data's kind of input and the loss fits its kind of problem. That imports the parts'
+modules (torch, not Lightning).
+
+Hydra already rejects unknown group options (listing the valid ones); what a library's
+constructor refuses becomes a ConfigError in ``litlab.build``.
 """
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
+from litlab import CONFIG_DIR
+from litlab.config.compose import shipped_options
+from litlab.config.domains import (
+    BOOLEAN,
+    MIN_OR_MAX,
+    OPEN_FRACTION,
+    PROBABILITY,
+    Domain,
+    int_at_least,
+    is_int,
+    is_number,
+    number_above,
+    number_at_least,
+    one_of,
+)
+from litlab.config.entries import (
+    ANY_INPUT,
+    INPUT_WORDS,
+    MODEL_SWITCHES,
+    check_node,
+    input_kind,
+    part_class,
+)
+from litlab.config.losses import loss_entry, loss_options
 from litlab.errors import ConfigError
 from litlab.metric_names import TASK_METRICS, TASKS, class_names_or_indices, validation_metrics
 
 _ABSENT = object()
 RESUME_MODES = ("auto", "force")
 
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-@dataclass(frozen=True)
-class Domain:
-    accepts: Callable[[Any], bool]
-    expected: str
-
-
-def int_at_least(low: int, also: tuple[Any, ...] = (), note: str = "") -> Domain:
-    return Domain(
-        lambda v: (_is_int(v) and v >= low) or (v in also and not isinstance(v, bool)),
-        f"an integer >= {low}{note}",
-    )
-
-
-def number_above(low: float, note: str = "") -> Domain:
-    return Domain(lambda v: _is_number(v) and v > low, f"a number > {low:g}{note}")
-
-
-def number_at_least(low: float) -> Domain:
-    return Domain(lambda v: _is_number(v) and v >= low, f"a number >= {low:g}")
-
-
-def number_between(low: float, high: float, text: str) -> Domain:
-    return Domain(lambda v: _is_number(v) and low <= v <= high, text)
-
-
-PROBABILITY = Domain(lambda v: _is_number(v) and 0 <= v < 1, "a number in [0, 1)")
-OPEN_FRACTION = Domain(lambda v: _is_number(v) and 0 < v < 1, "a number in (0, 1)")
-BOOLEAN = Domain(lambda v: isinstance(v, bool), "true or false")
-COUNT_OR_FRACTION = Domain(
-    lambda v: (_is_int(v) and v >= 1) or (_is_number(v) and 0 < v < 1),
-    "a count >= 1 or a fraction in (0, 1)",
-)
 # limit_train_batches etc.: a number of batches or a fraction of them
 BATCHES = Domain(
-    lambda v: (_is_int(v) and v >= 0) or (_is_number(v) and 0 <= v <= 1),
+    lambda v: (is_int(v) and v >= 0) or (is_number(v) and 0 <= v <= 1),
     "a number of batches >= 0 or a fraction in [0, 1]",
 )
-MIN_OR_MAX = Domain(lambda v: v in ("min", "max"), "min or max")
-
-
-def one_of(*values: str) -> Domain:
-    return Domain(lambda v: v in values, " or ".join(values))
 
 
 @dataclass(frozen=True)
@@ -85,7 +67,7 @@ RULES = (
     # -- the entry configs (conf/train.yaml, conf/eval.yaml) -----------------------------
     Rule(
         "seed",
-        Domain(lambda v: _is_int(v) and 0 <= v < 2**32, "an integer in [0, 2**32)"),
+        Domain(lambda v: is_int(v) and 0 <= v < 2**32, "an integer in [0, 2**32)"),
         "seed=42",
     ),
     Rule(
@@ -152,7 +134,7 @@ RULES = (
     Rule(
         "trainer.devices",
         Domain(
-            lambda v: (_is_int(v) and (v >= 1 or v == -1)) or isinstance(v, (str, list)),
+            lambda v: (is_int(v) and (v >= 1 or v == -1)) or isinstance(v, (str, list)),
             "a number of devices >= 1, -1 (all), auto, or a list of device indices",
         ),
         "trainer.devices=1",
@@ -192,7 +174,7 @@ RULES = (
         "optimizer.betas",
         Domain(
             lambda v: (
-                isinstance(v, list) and len(v) == 2 and all(_is_number(b) and 0 <= b < 1 for b in v)
+                isinstance(v, list) and len(v) == 2 and all(is_number(b) and 0 <= b < 1 for b in v)
             ),
             "two numbers in [0, 1)",
         ),
@@ -213,54 +195,10 @@ RULES = (
     Rule("scheduler.div_factor", number_above(0), "scheduler.div_factor=25"),
     Rule("scheduler.final_div_factor", number_above(0), "scheduler.final_div_factor=10000"),
     Rule("scheduler.anneal_strategy", one_of("cos", "linear"), "scheduler.anneal_strategy=cos"),
-    # -- loss -------------------------------------------------------------------------
-    Rule("loss.label_smoothing", PROBABILITY, "loss.label_smoothing=0.1"),
-    Rule("loss.delta", number_above(0), "loss.delta=1.0"),
-    # the epoch loss is the mean of per-batch values: a loss per sample would not reduce
-    Rule("loss.reduction", one_of("mean", "sum"), "loss.reduction=mean"),
-    # -- model: litlab's own switch; architecture keys are checked by the constructors ---
-    Rule("model.compile", BOOLEAN, "model.compile=true"),
-    Rule("model.channels_last", BOOLEAN, "model.channels_last=true"),
-    # -- data -------------------------------------------------------------------------
-    Rule("data.task", one_of(*TASKS), "data.task=multiclass"),
-    # before num_features and input_shape, which are computed from it
-    Rule("data.seq_len", int_at_least(2), "data.seq_len=100"),
-    Rule("data.num_classes", int_at_least(2), "data.num_classes=3"),
-    Rule("data.num_outputs", int_at_least(1), "data.num_outputs=1"),
-    Rule("data.num_features", int_at_least(1), "data.num_features=13"),
-    Rule(
-        "data.input_shape",
-        Domain(
-            lambda v: (
-                isinstance(v, list) and len(v) in (2, 3) and all(_is_int(s) and s >= 1 for s in v)
-            ),
-            "[channels, height, width] (images) or [steps, features] (sequences) of integers "
-            ">= 1, or null for tabular data",
-        ),
-        "data.input_shape=[1,28,28]",
-    ),
-    Rule("data.batch_size", int_at_least(1), "data.batch_size=128"),
-    Rule("data.eval_batch_size", int_at_least(1), "data.eval_batch_size=1000"),
-    Rule("data.num_samples", int_at_least(3), "data.num_samples=6000"),
-    Rule("data.noise", number_at_least(0), "data.noise=0.5"),
-    Rule("data.mean", Domain(_is_number, "a number"), "data.mean=0.1307"),
-    Rule("data.std", number_above(0), "data.std=0.3081"),
-    Rule("data.val_size", COUNT_OR_FRACTION, "data.val_size=5000"),
-    Rule("data.test_size", COUNT_OR_FRACTION, "data.test_size=0.2"),
-    Rule("data.download", BOOLEAN, "data.download=false"),
-    Rule("data.augment", BOOLEAN, "data.augment=true"),
-    Rule(
-        "data.on_device",
-        Domain(lambda v: isinstance(v, bool), "true, false or null (auto)"),
-        "data.on_device=false",
-    ),
-    Rule(
-        "data.max_shift",
-        number_between(0, 14, "a number of pixels in [0, 14]"),
-        "data.max_shift=2",
-    ),
-    Rule(
-        "data.max_rotation", number_between(0, 180, "degrees in [0, 180]"), "data.max_rotation=10"
+    # -- model: litlab's switches; the keys of each model are its entry's
+    *(
+        Rule(f"model.{name}", domain, f"model.{name}=true")
+        for name, domain in MODEL_SWITCHES.items()
     ),
     # -- logger: folder names inside the run folder --------------------------------------
     Rule(
@@ -340,22 +278,6 @@ REQUIRED_EXAMPLES = {
     "inputs": "inputs=my_digit.png (a file, a folder, or a quoted pattern like 'digits/*.png')",
 }
 
-# Which task each built-in loss fits, and the loss options to suggest per task.
-LOSS_TASKS = {
-    "torch.nn.CrossEntropyLoss": "multiclass",
-    "torch.nn.NLLLoss": "multiclass",
-    "torch.nn.BCEWithLogitsLoss": "binary",
-    "torch.nn.BCELoss": "binary",
-    "torch.nn.MSELoss": "regression",
-    "torch.nn.L1Loss": "regression",
-    "torch.nn.HuberLoss": "regression",
-}
-LOSS_OPTIONS = {
-    "multiclass": "loss=cross_entropy or loss=nll",
-    "binary": "loss=bce_with_logits or loss=bce",
-    "regression": "loss=mse, loss=mae or loss=huber",
-}
-
 
 def validate_config(cfg: DictConfig, choices: dict[str, str] | None = None) -> None:
     """Raise :class:`ConfigError` naming the first bad key. ``choices`` are Hydra's chosen group
@@ -380,17 +302,14 @@ def validate_config(cfg: DictConfig, choices: dict[str, str] | None = None) -> N
             raise ConfigError(
                 f"{rule.key}={value!r} is invalid: it must be {rule.domain.expected}{example}."
             )
-    if "data" in cfg and "loss" in cfg:
-        _check_loss_fits_task(cfg, choices)
-    if "data" in cfg and "model" in cfg:
-        _check_model_fits_data(cfg, choices)
+    _check_parts(cfg, choices)
 
 
 def _check_tune(cfg: DictConfig) -> None:
     """The learning-rate finder runs on one device, over a rising range."""
     devices, nodes = cfg.trainer.get("devices"), cfg.trainer.get("num_nodes") or 1
     several = (
-        (_is_int(devices) and devices != 1)
+        (is_int(devices) and devices != 1)
         or (isinstance(devices, str) and devices.isdigit() and devices != "1")
         or (OmegaConf.is_list(devices) and len(devices) > 1)
         or nodes != 1
@@ -402,7 +321,7 @@ def _check_tune(cfg: DictConfig) -> None:
             "every device with optimizer.lr=<the suggestion>."
         )
     low, high = cfg.tune.get("min_lr"), cfg.tune.get("max_lr")
-    if _is_number(low) and _is_number(high) and low >= high:
+    if is_number(low) and is_number(high) and low >= high:
         raise ConfigError(
             f"tune.min_lr={low} must be below tune.max_lr={high}: the finder raises the rate "
             "from one to the other, e.g. tune.min_lr=1e-6 tune.max_lr=1."
@@ -433,46 +352,95 @@ def _missing_keys(node: DictConfig, prefix: str = "") -> list[str]:
     return found
 
 
-def _check_loss_fits_task(cfg: DictConfig, choices: dict[str, str]) -> None:
-    task = cfg.data.task
-    fits = LOSS_TASKS.get(cfg.loss.get("_target_"))
-    if fits is not None and fits != task:
-        loss = choices.get("loss", cfg.loss._target_)
-        data = choices.get("data", "this data set")
-        raise ConfigError(
-            f"loss={loss} is a {fits} loss, but data={data} is a {task} task (data.task). "
-            f"Use {LOSS_OPTIONS[task]} with this data, or pick {fits} data."
-        )
+def _check_parts(cfg: DictConfig, choices: dict[str, str]) -> None:
+    """The data set, model and loss the config chose, each against its entry; first whether
+    they fit together, which explains more than a key that the misfit makes invalid."""
+    data = _resolved(cfg, "data")
+    if data is not None:
+        check_node(data, "data")
+    model = _resolved(cfg, "model")
+    if model is not None and data is not None:
+        _check_model_fits_data(model, data, choices)
+    if model is not None:
+        check_node(model, "model", ignore=tuple(MODEL_SWITCHES))
+    loss = _resolved(cfg, "loss")
+    if loss is not None:
+        entry = loss_entry(loss["_target_"])
+        if data is not None:
+            _check_loss_fits_task(entry.task, loss["_target_"], data.get("task"), choices)
+        check_node(loss, "loss", domains=entry.domains)
 
 
-# What each shaped model reads: [channels, height, width] images (3) or [steps, features]
-# sequences (2); models without an entry flatten whatever comes.
-MODEL_INPUTS = {
-    "litlab.models.CNN": (3,),
-    "litlab.models.RNN": (3, 2),
-    "litlab.models.Transformer": (3, 2),
-}
-SHAPE_WORDS = {3: "images ([channels, height, width])", 2: "sequences ([steps, features])"}
-SHAPED_DATA = {3: "data=mnist, fashion_mnist, kmnist or digits", 2: "data=adding"}
+def _resolved(cfg: DictConfig, group: str) -> dict[str, Any] | None:
+    """A part's node as plain values, without the keys whose interpolation fails (the key they
+    read is checked and named instead); None when the config has no such part."""
+    node = cfg.get(group)
+    if not OmegaConf.is_dict(node) or "_target_" not in node:
+        return None
+    values = {}
+    for key in node:
+        try:
+            value = node[key]
+            values[key] = (
+                OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+            )
+        except OmegaConfBaseException:
+            continue
+    return values
 
 
-def _check_model_fits_data(cfg: DictConfig, choices: dict[str, str]) -> None:
-    reads = MODEL_INPUTS.get(cfg.model.get("_target_"))
-    if reads is None:
+def _check_loss_fits_task(
+    fits: str | None, target: str, task: Any, choices: dict[str, str]
+) -> None:
+    if fits is None or task not in TASKS or fits == task:
         return
-    shape = cfg.data.get("input_shape")
-    dims = len(shape) if shape is not None else 0
-    if dims in reads:
-        return
-    model = choices.get("model", cfg.model._target_)
+    loss = choices.get("loss", target)
     data = choices.get("data", "this data set")
-    kind = "tabular (data.input_shape is null)" if shape is None else SHAPE_WORDS[dims]
+    fitting = _either(loss_options(CONFIG_DIR).get(task, [])) or f"a {task} loss"
     raise ConfigError(
-        f"model={model} reads {' or '.join(SHAPE_WORDS[d] for d in reads)} (model.input_shape "
-        f"reads data.input_shape), but data={data} is {kind}. Use "
-        f"{' or '.join(SHAPED_DATA[d] for d in reads)} with it, or a model that reads any data: "
-        "model=mlp, model=simple_nn or model=perceptron."
+        f"loss={loss} is a {fits} loss, but data={data} is a {task} task (data.task). "
+        f"Use {fitting} with this data, or pick {fits} data."
     )
+
+
+def _check_model_fits_data(model: dict, data: dict, choices: dict[str, str]) -> None:
+    reads = getattr(part_class(model["_target_"], "model"), "reads", ANY_INPUT)
+    kind = input_kind(data.get("input_shape"))
+    if kind in reads:
+        return
+    name = choices.get("model", model["_target_"])
+    data_name = choices.get("data", "this data set")
+    fitting = _either([f"data={option}" for wanted in reads for option in _data_options(wanted)])
+    any_model = _either([f"model={option}" for option in _models_reading_anything()])
+    raise ConfigError(
+        f"model={name} reads {' or '.join(INPUT_WORDS[k] for k in reads)} (model.input_shape "
+        f"reads data.input_shape), but data={data_name} is {INPUT_WORDS[kind]}. Use "
+        f"{fitting or 'data of that kind'} with it, or a model that reads any data: {any_model}."
+    )
+
+
+def _either(choices: list[str]) -> str:
+    """ "a, b or c"."""
+    return " or ".join([", ".join(choices[:-1]), choices[-1]] if len(choices) > 1 else choices)
+
+
+def _data_options(kind: str) -> list[str]:
+    """The shipped data options of one kind of input, by the length of their input_shape."""
+    return [
+        name
+        for name, node in shipped_options("data").items()
+        if input_kind(node.get("input_shape")) == kind
+    ]
+
+
+def _models_reading_anything() -> list[str]:
+    return [
+        name
+        for name, node in shipped_options("model").items()
+        if "_target_" in node
+        and set(getattr(part_class(node["_target_"], "model"), "reads", ANY_INPUT))
+        == set(ANY_INPUT)
+    ]
 
 
 def _check_monitor(cfg: DictConfig) -> None:
@@ -483,7 +451,7 @@ def _check_monitor(cfg: DictConfig) -> None:
     metric = cfg.monitor.get("metric")
     num_classes = cfg.data.get("num_classes")
     names = class_names_or_indices(
-        cfg.data.get("class_names"), num_classes if _is_int(num_classes) else None
+        cfg.data.get("class_names"), num_classes if is_int(num_classes) else None
     )
     known = validation_metrics(task, names)
     if metric not in known:

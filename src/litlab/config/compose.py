@@ -4,6 +4,7 @@ import math
 import os
 from pathlib import Path
 
+import yaml
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -49,6 +50,23 @@ def compose_overrides(overrides: list[str], config_name: str) -> DictConfig:
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
         return compose(config_name, overrides=overrides, return_hydra_config=True)
+
+
+def shipped_options(group: str) -> dict[str, dict]:
+    """The options litlab ships for a config group: each conf/<group>/<name>.yaml with the
+    options of the same group that its defaults list names merged under it (interpolations
+    unresolved): enough to read their facts without composing each."""
+    written = {
+        path.stem: yaml.safe_load(path.read_text()) or {}
+        for path in sorted((CONFIG_DIR / group).glob("*.yaml"))
+    }
+
+    def merged(name: str) -> dict:
+        node = dict(written[name])
+        bases = [d for d in node.pop("defaults", []) if isinstance(d, str) and d in written]
+        return {key: value for base in bases for key, value in merged(base).items()} | node
+
+    return {name: merged(name) for name in written}
 
 
 def hydra_choices() -> dict[str, str]:

@@ -2,16 +2,37 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Annotated
 
 import lightning as L
 import torch
 
+from litlab.config.domains import (
+    BOOLEAN,
+    POSITIVE_INT,
+    SHAPE,
+    PositiveInt,
+    example,
+    int_at_least,
+    one_of,
+    or_none,
+)
+from litlab.config.entries import checked
 from litlab.data.images import ImageForm
 from litlab.data.tensor_loader import EpochPermutation, TensorBatchLoader
 from litlab.errors import ConfigError
 from litlab.metric_names import TASKS, class_names_or_indices
 
 Split = tuple[torch.Tensor, torch.Tensor]
+
+# The data set's facts, which the model, the loss and the metrics read (conf/data/*.yaml).
+Task = Annotated[str, example(one_of(*TASKS), "multiclass")]
+NumClasses = Annotated[int | None, or_none(example(int_at_least(2), 3), "regression")]
+NumFeatures = Annotated[int, example(POSITIVE_INT, 13)]
+NumOutputs = Annotated[int, example(POSITIVE_INT, 1)]
+InputShape = Annotated[Sequence[int] | None, or_none(example(SHAPE, [1, 28, 28]), "tabular data")]
+Seed = Annotated[int, int_at_least(0)]
+OnDevice = Annotated[bool | None, or_none(example(BOOLEAN, False), "auto: on a GPU, yes")]
 
 
 def split_count(key: str, value: int | float, total: int, leave_rest: bool = True) -> int:
@@ -69,23 +90,22 @@ class TensorDataModule(L.LightningDataModule):
     input_scaling: "Standardisation | None" = None  # set by load_splits of standardised data
     target_scaling: "Standardisation | None" = None
 
+    @checked
     def __init__(
         self,
         *,
-        task: str,
-        num_features: int,
-        num_outputs: int,
-        num_classes: int | None = None,
-        input_shape: Sequence[int] | None = None,
+        task: Task,
+        num_features: NumFeatures,
+        num_outputs: NumOutputs,
+        num_classes: NumClasses = None,
+        input_shape: InputShape = None,
         class_names: Sequence[str] | None = None,
-        batch_size: int = 128,
-        eval_batch_size: int = 1000,
-        seed: int = 0,
-        on_device: bool | None = None,
+        batch_size: PositiveInt = 128,
+        eval_batch_size: PositiveInt = 1000,
+        seed: Seed = 0,
+        on_device: OnDevice = None,
     ) -> None:
         super().__init__()
-        if task not in TASKS:
-            raise ConfigError(f"data.task={task!r} is unknown; use one of {', '.join(TASKS)}.")
         self.task, self.num_features, self.num_outputs = task, num_features, num_outputs
         self.num_classes = num_classes
         self.input_shape = tuple(input_shape) if input_shape is not None else None

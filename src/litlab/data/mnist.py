@@ -2,14 +2,28 @@
 torchvision's own classes and IDX parser, held in memory as uint8 tensors."""
 
 from pathlib import Path
+from typing import Annotated
 
 import torch
 from torchvision.datasets import KMNIST, MNIST, FashionMNIST
 
+from litlab.config.domains import (
+    COUNT_OR_FRACTION,
+    CountOrFraction,
+    Domain,
+    Flag,
+    example,
+    is_number,
+    number_above,
+    number_between,
+    one_of,
+    or_none,
+)
+from litlab.config.entries import checked
 from litlab.data.augment import random_affine
 from litlab.data.base import Split, TensorDataModule, seeded_split, split_count
 from litlab.data.images import ImageForm
-from litlab.errors import ConfigError, DataError
+from litlab.errors import DataError
 
 # data.dataset -> torchvision's class; it keeps the files in <data_dir>/<class name>/raw/.
 DATASETS = {"mnist": MNIST, "fashion_mnist": FashionMNIST, "kmnist": KMNIST}
@@ -41,25 +55,22 @@ class MNISTDataModule(TensorDataModule):
     pixel values in [0, 1], the data config's facts).
     """
 
+    @checked
     def __init__(
         self,
         data_dir: str,
-        mean: float,
-        std: float,
-        dataset: str = "mnist",
-        val_size: int | float = 5000,
-        train_size: int | float | None = None,
-        download: bool = True,
-        augment: bool = False,
-        max_shift: float = 2.0,
-        max_rotation: float = 10.0,
+        mean: Annotated[float, Domain(is_number, "a number", example=0.1307)],
+        std: Annotated[float, example(number_above(0), 0.3081)],
+        dataset: Annotated[str, one_of(*DATASETS)] = "mnist",
+        val_size: CountOrFraction = 5000,
+        train_size: Annotated[int | float | None, or_none(COUNT_OR_FRACTION, "all")] = None,
+        download: Flag = True,
+        augment: Flag = False,
+        max_shift: Annotated[float, number_between(0, 14, "a number of pixels in [0, 14]")] = 2.0,
+        max_rotation: Annotated[float, number_between(0, 180, "degrees in [0, 180]")] = 10.0,
         **facts,
     ) -> None:
         super().__init__(**facts)
-        if dataset not in DATASETS:
-            raise ConfigError(
-                f"data.dataset={dataset!r} is unknown; use one of {', '.join(DATASETS)}."
-            )
         self.source, self.name = DATASETS[dataset], dataset
         self.image_form = IMAGE_FORMS[dataset]
         self.mean, self.std = mean, std

@@ -7,8 +7,12 @@ scores MSE 1/6 = 0.167; solving it means carrying a value across up to ``seq_len
 a plain tanh RNN's gradient vanishes and an LSTM's or GRU's does not.
 """
 
+from typing import Annotated
+
 import torch
 
+from litlab.config.domains import CountOrFraction, int_at_least, one_of
+from litlab.config.entries import checked
 from litlab.data.base import Split, TensorDataModule, held_out_counts, seeded_split
 from litlab.errors import ConfigError
 
@@ -34,20 +38,17 @@ class SequenceDataModule(TensorDataModule):
     Inputs are used as generated (markers are 0 or 1, values in [0, 1]); targets are not
     standardised, so the MSE reads against the mean-predictor's 0.167."""
 
+    @checked
     def __init__(
         self,
-        generator: str = "adding",
-        seq_len: int = 100,
-        num_samples: int = 10_000,
-        val_size: int | float = 0.1,
-        test_size: int | float = 0.1,
+        generator: Annotated[str, one_of(*GENERATORS)] = "adding",
+        seq_len: Annotated[int, int_at_least(2)] = 100,
+        num_samples: Annotated[int, int_at_least(3)] = 10_000,
+        val_size: CountOrFraction = 0.1,
+        test_size: CountOrFraction = 0.1,
         **facts,
     ) -> None:
         super().__init__(**facts)
-        if generator not in GENERATORS:
-            raise ConfigError(
-                f"data.generator={generator!r} is unknown; use one of {', '.join(GENERATORS)}."
-            )
         if self.input_shape != (seq_len, 2) or self.num_features != 2 * seq_len:
             raise ConfigError(
                 f"data.input_shape={list(self.input_shape or [])} and data.num_features="

@@ -4,10 +4,13 @@ training split's statistics only."""
 
 import functools
 from collections.abc import Callable
+from typing import Annotated
 
 import numpy as np
 import torch
 
+from litlab.config.domains import CountOrFraction, one_of
+from litlab.config.entries import checked
 from litlab.data.base import (
     Split,
     Standardisation,
@@ -41,18 +44,15 @@ class SklearnDataModule(TensorDataModule):
     ranking of models do not change; losses are in units of the target's spread).
     """
 
+    @checked
     def __init__(
         self,
-        dataset: str,
-        val_size: int | float = 0.2,
-        test_size: int | float = 0.2,
+        dataset: Annotated[str, one_of(*DATASETS)],
+        val_size: CountOrFraction = 0.2,
+        test_size: CountOrFraction = 0.2,
         **facts,
     ) -> None:
         super().__init__(**facts)
-        if dataset not in DATASETS:
-            raise ConfigError(
-                f"data.dataset={dataset!r} is unknown; use one of {', '.join(DATASETS)}."
-            )
         self.dataset, self.val_size, self.test_size = dataset, val_size, test_size
         self.name = dataset  # the report names the data set by it
         self.image_form = DIGITS_FORM if dataset == "digits" else None

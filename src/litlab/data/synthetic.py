@@ -2,9 +2,18 @@
 problems."""
 
 from collections.abc import Callable
+from typing import Annotated
 
 import torch
 
+from litlab.config.domains import (
+    PROBABILITY,
+    CountOrFraction,
+    int_at_least,
+    number_at_least,
+    one_of,
+)
+from litlab.config.entries import checked
 from litlab.data.base import (
     Split,
     Standardisation,
@@ -88,21 +97,18 @@ class SyntheticDataModule(TensorDataModule):
     shifted up by ten times the targets' spread, as a broken sensor or a typo would; validation
     and test targets stay clean, so the test metrics say how well a loss ignored them."""
 
+    @checked
     def __init__(
         self,
-        generator: str,
-        num_samples: int = 6000,
-        noise: float = 1.0,
-        val_size: int | float = 0.1,
-        test_size: int | float = 0.2,
-        outliers: float = 0.0,
+        generator: Annotated[str, one_of(*GENERATORS)],
+        num_samples: Annotated[int, int_at_least(3)] = 6000,
+        noise: Annotated[float, number_at_least(0)] = 1.0,
+        val_size: CountOrFraction = 0.1,
+        test_size: CountOrFraction = 0.2,
+        outliers: Annotated[float, PROBABILITY] = 0.0,  # the share of training targets
         **facts,
     ) -> None:
         super().__init__(**facts)
-        if generator not in GENERATORS:
-            raise ConfigError(
-                f"data.generator={generator!r} is unknown; use one of {', '.join(GENERATORS)}."
-            )
         needs_classes = generator != "regression"
         if needs_classes and (self.num_classes or 0) < 2:
             raise ConfigError(
@@ -126,14 +132,6 @@ class SyntheticDataModule(TensorDataModule):
                 f"data.task={self.task} does not match data.generator={generator} with "
                 f"data.num_classes={self.num_classes}: use data.task="
                 f"{' or '.join(sorted(expected_task))} (binary needs exactly 2 classes)."
-            )
-        if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 3:
-            raise ConfigError(f"data.num_samples={num_samples!r} must be an integer >= 3.")
-        numeric = isinstance(outliers, (int, float)) and not isinstance(outliers, bool)
-        if not numeric or not 0 <= outliers < 1:
-            raise ConfigError(
-                f"data.outliers={outliers!r} is invalid: it must be the share of training "
-                "targets to corrupt, from 0 up to (not including) 1, e.g. data.outliers=0.05."
             )
         if outliers and generator != "regression":
             raise ConfigError(

@@ -14,13 +14,15 @@ from torch.optim.lr_scheduler import OneCycleLR
 from torchmetrics import MaxMetric, MeanMetric, MinMetric
 
 from litlab.checkpoint import restore_rng_states, rng_states
+from litlab.config.losses import LOG_PROBABILITIES, LOGITS, PROBABILITIES
 from litlab.lightning_modules.metrics import confusion_matrix, stage_metrics
 from litlab.metric_names import headline_metric
 
-# Losses that expect something other than raw logits; the module converts the model output.
-LOSS_INPUTS: dict[type[nn.Module], Callable[[torch.Tensor], torch.Tensor]] = {
-    nn.NLLLoss: lambda logits: torch.log_softmax(logits, dim=-1),
-    nn.BCELoss: torch.sigmoid,
+# What a loss takes (its entry's ``inputs``, litlab.config.losses), from the network's outputs.
+LOSS_INPUTS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    LOGITS: lambda outputs: outputs,
+    LOG_PROBABILITIES: lambda logits: torch.log_softmax(logits, dim=-1),
+    PROBABILITIES: torch.sigmoid,  # of a binary logit
 }
 
 
@@ -55,7 +57,9 @@ class SupervisedModule(L.LightningModule):
     holds that stage's counts (rows: true class) for callbacks that draw them. ``optimizer``
     and ``scheduler`` are partials completed here. Only plain values are saved as
     hyperparameters (``run_config`` is the resolved run config as a dict), so checkpoints load
-    with ``weights_only=True``.
+    with ``weights_only=True``. ``loss_inputs`` is what the loss takes from the outputs (its
+    entry's); ``compiled`` says that ``net`` runs through torch.compile, which hooks on its
+    layers would make recompile.
     """
 
     def __init__(
@@ -63,6 +67,8 @@ class SupervisedModule(L.LightningModule):
         net: nn.Module,
         loss: nn.Module,
         optimizer: Callable[..., Optimizer],
+        loss_inputs: str = LOGITS,
+        compiled: bool = False,
         scheduler: Callable[..., Any] | None = None,
         task: str = "multiclass",
         num_classes: int | None = None,
@@ -72,10 +78,12 @@ class SupervisedModule(L.LightningModule):
         run_config: dict | None = None,
     ) -> None:
         super().__init__()
-        self.save_hyperparameters(ignore=["net", "loss", "optimizer", "scheduler"])
-        self.net, self.loss = net, loss
+        self.save_hyperparameters(
+            ignore=["net", "loss", "optimizer", "scheduler", "loss_inputs", "compiled"]
+        )
+        self.net, self.loss, self.compiled = net, loss, compiled
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
-        self.loss_input = LOSS_INPUTS.get(type(loss), lambda outputs: outputs)
+        self.loss_input = LOSS_INPUTS[loss_inputs]
         self.train_metrics = stage_metrics(task, num_classes, "train")
         self.val_metrics = stage_metrics(task, num_classes, "val", class_names)
         self.test_metrics = stage_metrics(task, num_classes, "test", class_names)

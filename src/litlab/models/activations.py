@@ -1,9 +1,11 @@
 """The activation functions litlab's models offer by name (``model.activation``), and that the
 training diagnostics watch."""
 
+from typing import Annotated
+
 from torch import nn
 
-from litlab.models.checks import ArgumentError
+from litlab.config.domains import one_of
 
 ACTIVATIONS: dict[str, type[nn.Module]] = {
     "relu": nn.ReLU,
@@ -15,14 +17,10 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
     "tanh": nn.Tanh,
 }
 ACTIVATION_TYPES = tuple(ACTIVATIONS.values())
+# A model argument naming one of them.
+Activation = Annotated[str, one_of(*ACTIVATIONS)]
 
 
 def activation_layer(name: str) -> nn.Module:
     """A fresh activation module by its name (one of ``ACTIVATIONS``)."""
-    if name not in ACTIVATIONS:
-        raise ArgumentError(
-            "activation",
-            name,
-            f"unknown activation {name!r}; choose one of {', '.join(ACTIVATIONS)}",
-        )
     return ACTIVATIONS[name]()

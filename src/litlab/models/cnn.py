@@ -1,14 +1,22 @@
 from collections.abc import Sequence
+from typing import Annotated
 
 import torch
 from torch import nn
 
-from litlab.models.checks import (
+from litlab.config.domains import (
     ArgumentError,
-    require_positive_int,
-    require_positive_ints,
-    require_probability,
+    Flag,
+    ImageShape,
+    PositiveInt,
+    PositiveInts,
+    Probability,
+    each,
+    int_at_least,
 )
+from litlab.config.entries import IMAGES, checked
+
+Paddings = Annotated[Sequence[int], each(int_at_least(0), "a list of integers >= 0")]
 
 
 class CNN(nn.Module):
@@ -24,36 +32,30 @@ class CNN(nn.Module):
     Input ``(N, C, H, W)`` with ``input_shape == (C, H, W)``, output ``(N, out_features)`` logits.
     """
 
+    reads = (IMAGES,)
+
+    @checked
     def __init__(
         self,
-        input_shape: Sequence[int],
-        out_features: int,
-        channels: Sequence[int] = (6, 16),
-        kernel_sizes: Sequence[int] = (5, 5),
-        paddings: Sequence[int] = (2, 0),
-        hidden_sizes: Sequence[int] = (120, 84),
-        dropout: float = 0.0,
-        pool_first: bool = False,
+        input_shape: ImageShape,
+        out_features: PositiveInt,
+        channels: PositiveInts = (6, 16),
+        kernel_sizes: PositiveInts = (5, 5),
+        paddings: Paddings = (2, 0),
+        hidden_sizes: PositiveInts = (120, 84),
+        dropout: Probability = 0.0,
+        pool_first: Flag = False,
     ) -> None:
         super().__init__()
-        if input_shape is None or len(input_shape) != 3:
-            raise ArgumentError(
-                "input_shape",
-                input_shape,
-                f"input_shape must be [channels, height, width], got {input_shape!r}",
-            )
-        in_channels, height, width = require_positive_ints("input_shape", input_shape)
-        channels = require_positive_ints("channels", channels)
-        kernel_sizes = require_positive_ints("kernel_sizes", kernel_sizes)
-        paddings = [int(p) for p in paddings]
-        if not len(channels) == len(kernel_sizes) == len(paddings) or min(paddings) < 0:
+        in_channels, height, width = input_shape
+        channels, kernel_sizes, paddings = list(channels), list(kernel_sizes), list(paddings)
+        if not len(channels) == len(kernel_sizes) == len(paddings):
             raise ArgumentError(
                 "paddings",
                 paddings,
                 f"channels {channels}, kernel_sizes {kernel_sizes} and paddings {paddings} must "
-                "have the same length (one entry per convolution), paddings >= 0",
+                "have the same length (one entry per convolution)",
             )
-        dropout = require_probability("dropout", dropout)
 
         features: list[nn.Module] = []
         for out_channels, kernel, pad in zip(channels, kernel_sizes, paddings, strict=True):
@@ -73,16 +75,13 @@ class CNN(nn.Module):
             in_channels = out_channels
         self.features = nn.Sequential(*features)
 
-        widths = [
-            in_channels * height * width,
-            *require_positive_ints("hidden_sizes", hidden_sizes),
-        ]
+        widths = [in_channels * height * width, *hidden_sizes]
         classifier: list[nn.Module] = [nn.Flatten()]
         for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True):
             classifier += [nn.Linear(fan_in, fan_out), nn.ReLU()]
             if dropout > 0:
                 classifier.append(nn.Dropout(dropout))
-        classifier.append(nn.Linear(widths[-1], require_positive_int("out_features", out_features)))
+        classifier.append(nn.Linear(widths[-1], out_features))
         self.classifier = nn.Sequential(*classifier)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,21 +1,18 @@
-from collections.abc import Sequence
+from typing import Annotated
 
 import torch
 from torch import nn
 
-from litlab.models.activations import activation_layer
-from litlab.models.checks import (
-    ArgumentError,
-    require_positive_int,
-    require_positive_ints,
-    require_probability,
-)
+from litlab.config.domains import Flag, PositiveInt, PositiveInts, Probability, one_of, or_none
+from litlab.config.entries import checked
+from litlab.models.activations import Activation, activation_layer
 
 # How the linear layers' weights start (biases at zero for "he" and "xavier"): None keeps
 # PyTorch's uniform(+-1/sqrt(fan_in)), "he" draws normal(0, 2/fan_in) (He et al. 2015: keeps the
 # signal's size through ReLU layers), "xavier" uniform with variance 2/(fan_in + fan_out)
 # (Glorot & Bengio 2010: designed for tanh and sigmoid).
 INITS = ("he", "xavier")
+Init = Annotated[str | None, or_none(one_of(*INITS), "PyTorch's default")]
 
 
 def initialise(layer: nn.Linear, init: str) -> None:
@@ -35,24 +32,19 @@ class MLP(nn.Module):
     output ``(N, out_features)`` logits.
     """
 
+    @checked
     def __init__(
         self,
-        in_features: int,
-        hidden_sizes: Sequence[int],
-        out_features: int,
-        activation: str = "relu",
-        dropout: float = 0.0,
-        batch_norm: bool = False,
-        init: str | None = None,
+        in_features: PositiveInt,
+        hidden_sizes: PositiveInts,
+        out_features: PositiveInt,
+        activation: Activation = "relu",
+        dropout: Probability = 0.0,
+        batch_norm: Flag = False,
+        init: Init = None,
     ) -> None:
         super().__init__()
-        if init is not None and init not in INITS:
-            raise ArgumentError(
-                "init", init, f"unknown init {init!r}; choose one of {', '.join(INITS)} or null"
-            )
-        widths = [require_positive_int("in_features", in_features)]
-        widths += require_positive_ints("hidden_sizes", hidden_sizes)
-        dropout = require_probability("dropout", dropout)
+        widths = [in_features, *hidden_sizes]
         layers: list[nn.Module] = [nn.Flatten()]
         for fan_in, fan_out in zip(widths[:-1], widths[1:], strict=True):
             layers.append(nn.Linear(fan_in, fan_out))
@@ -61,7 +53,7 @@ class MLP(nn.Module):
             layers.append(activation_layer(activation))
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
-        layers.append(nn.Linear(widths[-1], require_positive_int("out_features", out_features)))
+        layers.append(nn.Linear(widths[-1], out_features))
         self.layers = nn.Sequential(*layers)
         for layer in self.layers:
             if isinstance(layer, nn.Linear) and init is not None:

@@ -1,7 +1,8 @@
 import torch
 from torch import nn
 
-from litlab.models.checks import require_positive_int
+from litlab.config.domains import PositiveInt
+from litlab.config.entries import checked
 
 
 class Perceptron(nn.Module):
@@ -11,13 +12,11 @@ class Perceptron(nn.Module):
     output ``(N, out_features)`` logits. Separates only linearly separable classes.
     """
 
-    def __init__(self, in_features: int, out_features: int) -> None:
+    @checked
+    def __init__(self, in_features: PositiveInt, out_features: PositiveInt) -> None:
         super().__init__()
         self.flatten = nn.Flatten()
-        self.linear = nn.Linear(
-            require_positive_int("in_features", in_features),
-            require_positive_int("out_features", out_features),
-        )
+        self.linear = nn.Linear(in_features, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(self.flatten(x))

@@ -1,15 +1,11 @@
 from collections.abc import Sequence
+from typing import Annotated
 
 import torch
 from torch import nn
 
-from litlab.models.checks import (
-    ArgumentError,
-    require_one_of,
-    require_positive_int,
-    require_probability,
-    sequence_shape,
-)
+from litlab.config.domains import ArgumentError, Flag, PositiveInt, Probability, Shape, one_of
+from litlab.config.entries import IMAGES, SEQUENCES, checked
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -25,32 +21,32 @@ class RNN(nn.Module):
     ``LSTM`` and ``GRU`` (cuDNN on a GPU); ``dropout`` acts between stacked layers.
     """
 
+    reads = (IMAGES, SEQUENCES)
+
+    @checked
     def __init__(
         self,
-        input_shape: Sequence[int],
-        out_features: int,
-        cell: str = "lstm",
-        hidden_size: int = 128,
-        num_layers: int = 1,
-        bidirectional: bool = False,
-        dropout: float = 0.0,
-        nonlinearity: str = "tanh",
-        pool: str = "last",
+        input_shape: Shape,
+        out_features: PositiveInt,
+        cell: Annotated[str, one_of(*CELLS)] = "lstm",
+        hidden_size: PositiveInt = 128,
+        num_layers: PositiveInt = 1,
+        bidirectional: Flag = False,
+        dropout: Probability = 0.0,
+        nonlinearity: Annotated[str, one_of("tanh", "relu")] = "tanh",
+        pool: Annotated[str, one_of("last", "mean")] = "last",
     ) -> None:
         super().__init__()
         self.steps, features = sequence_shape(input_shape)
-        self.pool = require_one_of("pool", pool, ("last", "mean"))
-        recurrent = CELLS[require_one_of("cell", cell, tuple(CELLS))]
-        options = {"nonlinearity": require_one_of("nonlinearity", nonlinearity, ("tanh", "relu"))}
+        self.pool = pool
+        options = {"nonlinearity": nonlinearity}
         if cell != "rnn" and nonlinearity != "tanh":
             raise ArgumentError(
                 "nonlinearity", nonlinearity, f"nonlinearity applies to cell=rnn only, not {cell}"
             )
-        num_layers = require_positive_int("num_layers", num_layers)
-        dropout = require_probability("dropout", dropout)
-        self.recurrent = recurrent(
+        self.recurrent = CELLS[cell](
             features,
-            require_positive_int("hidden_size", hidden_size),
+            hidden_size,
             num_layers=num_layers,
             batch_first=True,
             bidirectional=bool(bidirectional),
@@ -58,9 +54,7 @@ class RNN(nn.Module):
             **(options if cell == "rnn" else {}),
         )
         directions = 2 if bidirectional else 1
-        self.head = nn.Linear(
-            hidden_size * directions, require_positive_int("out_features", out_features)
-        )
+        self.head = nn.Linear(hidden_size * directions, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         outputs, _ = self.recurrent(as_sequence(x, self.steps))  # (N, steps, H * directions)
@@ -72,6 +66,15 @@ class RNN(nn.Module):
         else:
             last = outputs[:, -1]
         return self.head(last)
+
+
+def sequence_shape(input_shape: Sequence[int]) -> tuple[int, int]:
+    """``(steps, features)`` of the input: ``[steps, features]`` for sequence data, or
+    ``[channels, height, width]`` for images read one row per step."""
+    if len(input_shape) == 2:
+        return input_shape[0], input_shape[1]
+    channels, height, width = input_shape
+    return height, channels * width
 
 
 def as_sequence(x: torch.Tensor, steps: int) -> torch.Tensor:

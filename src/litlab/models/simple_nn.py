@@ -1,7 +1,8 @@
 import torch
 from torch import nn
 
-from litlab.models.checks import require_positive_int
+from litlab.config.domains import PositiveInt
+from litlab.config.entries import checked
 
 
 class SimpleNN(nn.Module):
@@ -11,16 +12,19 @@ class SimpleNN(nn.Module):
     With the defaults it has 203,530 parameters.
     """
 
-    def __init__(self, in_features: int = 784, hidden_size: int = 256, out_features: int = 10):
+    @checked
+    def __init__(
+        self,
+        in_features: PositiveInt = 784,
+        hidden_size: PositiveInt = 256,
+        out_features: PositiveInt = 10,
+    ) -> None:
         super().__init__()
         self.layers = nn.Sequential(
             nn.Flatten(),
-            nn.Linear(
-                require_positive_int("in_features", in_features),
-                require_positive_int("hidden_size", hidden_size),
-            ),
+            nn.Linear(in_features, hidden_size),
             nn.ReLU(),
-            nn.Linear(hidden_size, require_positive_int("out_features", out_features)),
+            nn.Linear(hidden_size, out_features),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,15 +1,18 @@
 from collections.abc import Sequence
+from typing import Annotated
 
 import torch
 from torch import nn
 
-from litlab.models.checks import (
+from litlab.config.domains import (
     ArgumentError,
-    require_one_of,
-    require_positive_int,
-    require_probability,
-    require_shaped_input,
+    PositiveInt,
+    Probability,
+    Shape,
+    number_above,
+    one_of,
 )
+from litlab.config.entries import IMAGES, SEQUENCES, checked
 
 
 class Transformer(nn.Module):
@@ -25,20 +28,22 @@ class Transformer(nn.Module):
     ``(N, out_features)``.
     """
 
+    reads = (IMAGES, SEQUENCES)
+
+    @checked
     def __init__(
         self,
-        input_shape: Sequence[int],
-        out_features: int,
-        dim: int = 64,
-        depth: int = 4,
-        heads: int = 4,
-        mlp_ratio: float = 2.0,
-        dropout: float = 0.1,
-        patch_size: int = 4,
-        pool: str = "cls",
+        input_shape: Shape,
+        out_features: PositiveInt,
+        dim: PositiveInt = 64,
+        depth: PositiveInt = 4,
+        heads: PositiveInt = 4,
+        mlp_ratio: Annotated[float, number_above(0)] = 2.0,
+        dropout: Probability = 0.1,
+        patch_size: PositiveInt = 4,
+        pool: Annotated[str, one_of("cls", "mean")] = "cls",
     ) -> None:
         super().__init__()
-        dim, heads = require_positive_int("dim", dim), require_positive_int("heads", heads)
         if dim % heads:
             raise ArgumentError(
                 "heads",
@@ -46,9 +51,7 @@ class Transformer(nn.Module):
                 f"dim={dim} must split evenly over heads={heads}, e.g. heads="
                 f"{max(h for h in range(1, min(heads, dim) + 1) if dim % h == 0)}",
             )
-        if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio, (int, float)) or mlp_ratio <= 0:
-            raise ArgumentError("mlp_ratio", mlp_ratio, f"mlp_ratio must be > 0, got {mlp_ratio!r}")
-        self.pool = require_one_of("pool", pool, ("cls", "mean"))
+        self.pool = pool
         self.embed, tokens = _embedding(input_shape, dim, patch_size)
         self.class_token = nn.Parameter(torch.zeros(1, 1, dim)) if pool == "cls" else None
         self.position = nn.Parameter(torch.zeros(1, tokens + (pool == "cls"), dim))
@@ -57,16 +60,14 @@ class Transformer(nn.Module):
             dim,
             heads,
             dim_feedforward=round(dim * mlp_ratio),
-            dropout=require_probability("dropout", dropout),
+            dropout=dropout,
             activation="gelu",
             batch_first=True,
             norm_first=True,
         )
-        self.encoder = nn.TransformerEncoder(
-            layer, require_positive_int("depth", depth), enable_nested_tensor=False
-        )
+        self.encoder = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(dim)
-        self.head = nn.Linear(dim, require_positive_int("out_features", out_features))
+        self.head = nn.Linear(dim, out_features)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         tokens = self.embed(x)  # (N, tokens, dim)
@@ -99,15 +100,11 @@ class StepEmbedding(nn.Module):
         return self.project(x.reshape(x.shape[0], self.steps, -1))
 
 
-def _embedding(
-    input_shape: Sequence[int] | None, dim: int, patch_size: int
-) -> tuple[nn.Module, int]:
-    shape = require_shaped_input(input_shape)
-    if len(shape) == 2:
-        steps, features = shape
+def _embedding(input_shape: Sequence[int], dim: int, patch_size: int) -> tuple[nn.Module, int]:
+    if len(input_shape) == 2:
+        steps, features = input_shape
         return StepEmbedding(steps, features, dim), steps
-    channels, height, width = shape
-    patch_size = require_positive_int("patch_size", patch_size)
+    channels, height, width = input_shape
     if height % patch_size or width % patch_size:
         raise ArgumentError(
             "patch_size",
