@@ -372,13 +372,16 @@ def _check_parts(cfg: DictConfig, choices: dict[str, str]) -> None:
 
 
 def _resolved(cfg: DictConfig, group: str) -> dict[str, Any] | None:
-    """A part's node as plain values, without the keys whose interpolation fails (the key they
-    read is checked and named instead); None when the config has no such part."""
+    """A part's node as plain values, the keys given as values first and those interpolated
+    from other keys after, so that a bad value is named where it was given; without the keys
+    whose interpolation fails (the key they read is named instead). None when the config has
+    no such part."""
     node = cfg.get(group)
     if not OmegaConf.is_dict(node) or "_target_" not in node:
         return None
+    keys = sorted(node, key=lambda key: _derived(node, key))  # stable: given, then derived
     values = {}
-    for key in node:
+    for key in keys:
         try:
             value = node[key]
             values[key] = (
@@ -387,6 +390,14 @@ def _resolved(cfg: DictConfig, group: str) -> dict[str, Any] | None:
         except OmegaConfBaseException:
             continue
     return values
+
+
+def _derived(node: DictConfig, key: str) -> bool:
+    """Whether a key's value is, or holds, an interpolation of other keys."""
+    child = node._get_node(key)
+    if OmegaConf.is_config(child) and not child._is_interpolation():
+        return "${" in str(OmegaConf.to_container(child, resolve=False))
+    return child._is_interpolation()
 
 
 def _check_loss_fits_task(

@@ -14,15 +14,25 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from litlab import CONFIG_DIR, PROJECT_ROOT
 
 
-def _multiply(*factors: int) -> int:
-    return math.prod(factors)
+def _outputs(task: str, num_classes: int | None) -> int:
+    """data.num_outputs: one logit per class for multiclass, one value otherwise."""
+    return num_classes if task == "multiclass" else 1
 
 
-# ${mul:${.seq_len},2} in conf/: a sequence's flat size. OmegaConf has no arithmetic; the
-# resolver is registered when this module is imported, before any config is composed (the
-# entry points, DDP workers and submitit's jobs all import it first).
-if not OmegaConf.has_resolver("mul"):
-    OmegaConf.register_new_resolver("mul", _multiply)
+def _size(input_shape: list[int] | None) -> int:
+    """data.num_features of an image or a sequence: its flat size. Tabular data has no shape
+    and states its number of features instead."""
+    if input_shape is None:
+        raise ValueError("tabular data (data.input_shape is null) states data.num_features")
+    return math.prod(input_shape)
+
+
+# conf/train.yaml derives data facts with these: OmegaConf has no arithmetic. Registered when
+# this module is imported, before any config is composed (the entry points, DDP workers and
+# submitit's jobs all import it first).
+for _name, _resolver in (("outputs", _outputs), ("size", _size)):
+    if not OmegaConf.has_resolver(_name):
+        OmegaConf.register_new_resolver(_name, _resolver)
 
 
 def project_environment() -> dict[str, str]:
