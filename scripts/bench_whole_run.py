@@ -204,8 +204,8 @@ def callback_seconds(base: list[str], epochs: int, workdir: Path, tag: str) -> d
 # -- the benchmark ----------------------------------------------------------------------------
 # Without these callbacks Lightning would put in its own default ones: say it is off.
 LIGHTNING_DEFAULTS = {
-    "progress_bar": ["trainer.enable_progress_bar=false"],
-    "model_summary": ["+trainer.enable_model_summary=false"],
+    "progress_bar": ["callbacks.progress_bar=null"],
+    "model_summary": ["callbacks.model_summary=null"],
 }
 
 

@@ -60,11 +60,25 @@ PATHS = {
 }
 
 SITECUSTOMIZE = """\
-# Written by scripts/claims.py: the path "no_onednn" in every Python process the tests start.
+# Written by scripts/claims.py: the path "no_onednn" in every Python process the tests start,
+# set once torch has been imported (a process that never imports torch stays without it).
+import builtins
 import os
+import sys
+
 if os.environ.get("LITLAB_CLAIMS_NO_ONEDNN") == "1":
-    import torch
-    torch.backends.mkldnn.enabled = False
+    _import = builtins.__import__
+
+    def _turn_onednn_off(name, *args, **kwargs):
+        module = _import(name, *args, **kwargs)
+        torch = sys.modules.get("torch")
+        mkldnn = getattr(getattr(torch, "backends", None), "mkldnn", None)
+        if mkldnn is not None and hasattr(torch, "nn"):  # torch has finished loading
+            mkldnn.enabled = False
+            builtins.__import__ = _import
+        return module
+
+    builtins.__import__ = _turn_onednn_off
 """
 
 

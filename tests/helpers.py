@@ -29,10 +29,11 @@ requires_real_mnist = pytest.mark.skipif(
 # Overrides of a run on the real MNIST files, never downloading.
 REAL_MNIST = [f"paths.data_dir={REAL_DATA_DIR}", "data.download=false"]
 
-# Fast settings for runs in tests: no progress bar or summary, no sanity check.
+# Fast settings for runs in tests: no progress bar or summary, no sanity check (++: also when
+# callbacks=none).
 QUIET = [
-    "trainer.enable_progress_bar=false",
-    "+trainer.enable_model_summary=false",
+    "++callbacks.progress_bar=null",
+    "++callbacks.model_summary=null",
     "trainer.num_sanity_val_steps=0",
 ]
 # Drawing a confusion matrix per validation epoch costs more than a tiny test run's training;

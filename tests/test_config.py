@@ -121,7 +121,8 @@ def test_unknown_option_lists_the_valid_ones(make_config):
             "callbacks.last_checkpoint.every_n_train_steps=0",
             "callbacks.last_checkpoint.every_n_train_steps",
         ),
-        ("callbacks.progress_bar.refresh_rate=-2", "callbacks.progress_bar.refresh_rate"),
+        # QUIET drops the bar: the override puts it back with the bad rate
+        ("++callbacks.progress_bar.refresh_rate=-2", "callbacks.progress_bar.refresh_rate"),
         ("+trainer.accumulate_grad_batches=0", "trainer.accumulate_grad_batches"),
         ("+trainer.limit_train_batches=1.5", "trainer.limit_train_batches"),
         ("test=maybe", "test"),

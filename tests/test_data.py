@@ -13,6 +13,7 @@ import pytest
 import torch
 from torchvision.datasets import KMNIST, MNIST, FashionMNIST
 
+from litlab.config.domains import ArgumentError
 from litlab.data import (
     MNISTDataModule,
     SequenceDataModule,
@@ -20,14 +21,13 @@ from litlab.data import (
     SyntheticDataModule,
     TensorBatchLoader,
 )
-from litlab.config.domains import ArgumentError
 from litlab.data.synthetic import SPAM_BIAS, SPAM_WEIGHTS
 from litlab.errors import ConfigError, DataError
+from tests.helpers import TINY_TEST, TINY_TRAIN, data_kwargs, make_tiny_mnist, mnist_module
 
 # A value outside its key's domain is refused by the constructor (ArgumentError, naming the
 # argument); one that fits its domain but not the data (too large a split) by setup().
 REFUSED = (ConfigError, ArgumentError)
-from tests.helpers import TINY_TEST, TINY_TRAIN, data_kwargs, make_tiny_mnist, mnist_module
 
 
 @pytest.fixture(autouse=True)

@@ -2,11 +2,13 @@
 crafted histories and on short real runs that provoke each."""
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from litlab.report.diagnosis import diagnose_fit, diagnose_training
+from litlab.report_data import Diagnostics
 from litlab.train import train
 
 
@@ -69,24 +71,25 @@ def test_underfitting_says_when_the_loss_is_still_falling():
 
 # -- training problems from the sampled diagnostics ----------------------------------------------
 def test_training_problems_from_crafted_samples():
-    healthy = {
-        "grad_norm": {"0": [0.5] * 6, "2": [0.8] * 6, "total": [1.0] * 6},
-        "dead_relu": {"1": [0.1] * 6},
-        "gradient_clip_val": None,
-    }
+    healthy = Diagnostics(
+        steps=list(range(6)),
+        grad_norm={"0": [0.5] * 6, "2": [0.8] * 6, "total": [1.0] * 6},
+        dead_relu={"1": [0.1] * 6},
+        gradient_clip_val=None,
+    )
     assert diagnose_training(healthy) == []
-    vanishing = {**healthy, "grad_norm": {"0": [1e-5] * 6, "2": [0.3] * 6, "total": [0.3] * 6}}
+    vanishing = replace(healthy, grad_norm={"0": [1e-5] * 6, "2": [0.3] * 6, "total": [0.3] * 6})
     (problem,) = diagnose_training(vanishing)
     assert problem.name == "vanishing gradients" and "30,000 times smaller" in problem.explanation
-    exploding = {**healthy, "grad_norm": {"0": [1] * 6, "total": [1, 1, 1, 1e3, 1e4, 1e5]}}
+    exploding = replace(healthy, grad_norm={"0": [1] * 6, "total": [1, 1, 1, 1e3, 1e4, 1e5]})
     assert [p.name for p in diagnose_training(exploding)] == ["exploding gradients"]
-    clipped = {**healthy, "gradient_clip_val": 0.5}  # every sampled norm (1.0) over the clip
+    clipped = replace(healthy, gradient_clip_val=0.5)  # every sampled norm (1.0) over the clip
     (problem,) = diagnose_training(clipped)
     assert "cut the gradient in 100% of the sampled steps" in problem.explanation
-    dying = {**healthy, "dead_relu": {"1": [0.1, 0.5, 0.9, 0.9, 0.95, 0.95]}}
+    dying = replace(healthy, dead_relu={"1": [0.1, 0.5, 0.9, 0.9, 0.95, 0.95]})
     (problem,) = diagnose_training(dying)
     assert problem.name == "dying ReLU" and "1 90%" in problem.explanation  # median of the last 5
-    assert diagnose_training({}) == []
+    assert diagnose_training(None) == []
 
 
 # -- real short runs that provoke each verdict -----------------------------------------------------

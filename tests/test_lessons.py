@@ -53,7 +53,7 @@ def report_text(run: RunFolder) -> str:
 def first_to_last_gradient(run: RunFolder, sample: int = 0) -> float:
     """How many times larger the output layer's gradient norm is than the first layer's, at a
     sampled step of the diagnostics callback (0: the first)."""
-    norms = run.data["diagnostics"]["grad_norm"]
+    norms = run.data.diagnostics.grad_norm
     layers = [name for name in norms if name != "total"]
     return norms[layers[-1]][sample] / norms[layers[0]][sample]
 
@@ -157,7 +157,7 @@ def test_lesson_3_sigmoid_gradients_vanish_tanh_and_relu_pass_them_back(make_con
 # the rate decides the accuracy.
 def dead_share(run: RunFolder) -> float:
     """The share of the first hidden layer's ReLU units dead, over the last 5 samples."""
-    dead = run.data["diagnostics"]["dead_relu"]["layers.2"]
+    dead = run.data.diagnostics.dead_relu["layers.2"]
     return sum(dead[-5:]) / 5
 
 
@@ -266,7 +266,7 @@ def test_lesson_7_the_finder_suggests_a_rate_between_too_low_and_too_high(make_c
         "tune.only=true",
         run_dir="find",
     )
-    suggestion = found.data["lr_find"]["suggestion"]
+    suggestion = found.data.lr_find.suggestion
     claim("suggested rate", suggestion, above=0.1, below=0.7)  # 0.22 (seed 42); 0.15 to 0.50
     accuracy, problems = {}, {}
     for lr in ("0.001", "0.5", "3"):

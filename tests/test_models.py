@@ -4,8 +4,8 @@ import pytest
 import torch
 from torch import nn
 
-from litlab.models import ACTIVATIONS, CNN, MLP, RNN, Perceptron, SimpleNN, Transformer
 from litlab.config.domains import ArgumentError
+from litlab.models import ACTIVATIONS, CNN, MLP, RNN, Perceptron, SimpleNN, Transformer
 
 
 def num_params(model: nn.Module) -> int:

@@ -20,7 +20,6 @@ from litlab.resume import (
     apply,
     check_checkpoint_fits,
     find_continuation,
-    kept_history,
     set_aside_result,
 )
 from litlab.run_folder import read_history
@@ -95,11 +94,6 @@ def test_a_finished_run_is_continued_only_by_force(tmp_path):
 
 def test_without_runs_there_is_nothing_to_continue(tmp_path):
     assert find_continuation(resume_config(tmp_path, "auto")) is None
-
-
-def test_a_resumed_run_keeps_the_history_of_the_epochs_its_checkpoint_finished():
-    rows = [{"epoch": epoch, "step": 16 * (epoch + 1)} for epoch in range(4)]
-    assert kept_history(rows, current_epoch=2) == rows[:2]
 
 
 def test_a_run_folder_hydra_made_before_the_lookup_is_refused(tmp_path):

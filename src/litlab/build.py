@@ -163,11 +163,15 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
         for name, node in (cfg.get("logger") or {}).items()
         if node
     ]
-    callbacks = [cb for cb in callbacks if _fits_trainer(cb, cfg.trainer, bool(loggers))]
+    if not loggers:  # Lightning refuses it without a logger to write to
+        callbacks = [cb for cb in callbacks if not isinstance(cb, LearningRateMonitor)]
     try:
         return instantiate(
             cfg.trainer,
             callbacks=callbacks,
+            # one switch each: the callback configured or not (callbacks.progress_bar=null)
+            enable_progress_bar=any(isinstance(cb, ProgressBar) for cb in callbacks),
+            enable_model_summary=any(isinstance(cb, ModelSummary) for cb in callbacks),
             logger=loggers or False,
             plugins=[AtomicCheckpointIO()],
             **({} if cfg.trainer.get("profiler") else {"profiler": NoProfiler()}),
@@ -178,14 +182,3 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
             f"The trainer could not be set up: {str(cause).strip()} Check the trainer keys "
             "(e.g. trainer.accelerator=cpu when no GPU is visible, trainer.devices=1)."
         ) from err
-
-
-def _fits_trainer(callback: L.Callback, trainer_cfg: DictConfig, has_logger: bool) -> bool:
-    """Lightning refuses some callbacks in some trainer settings; drop those, quietly."""
-    if isinstance(callback, LearningRateMonitor):
-        return has_logger
-    if isinstance(callback, ProgressBar):
-        return trainer_cfg.get("enable_progress_bar", True)
-    if isinstance(callback, ModelSummary):
-        return trainer_cfg.get("enable_model_summary", True)
-    return True

@@ -208,12 +208,6 @@ def set_aside_result(run: Path) -> None:
         (run / METRICS).rename(free_path(run / METRICS))
 
 
-def kept_history(rows: list[dict[str, float]], current_epoch: int) -> list[dict[str, float]]:
-    """A run resumed in its own folder keeps the history rows of the epochs its checkpoint
-    had finished; the epoch in progress is trained (and recorded) again."""
-    return [row for row in rows if row["epoch"] < current_epoch]
-
-
 def continue_command(checkpoint: Path) -> str:
     """How to continue a stopped run: the command that started it with ``resume=auto``, or
     (outside a single command-line run) ``ckpt_path=...``."""

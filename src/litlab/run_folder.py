@@ -96,15 +96,6 @@ def write_json(path: Path, value: Any) -> Path:
     return write_atomically(path, json.dumps(value, indent=2) + "\n")
 
 
-def update_report_data(run: Path, **sections: Any) -> Path:
-    """Replace ``sections`` of report_data.json, keeping the others (several callbacks write
-    their part of it)."""
-    path = run / REPORT_DATA
-    data = read_json_object(path) if path.is_file() else {}
-    data.update(sections)
-    return write_atomically(path, json.dumps(data) + "\n")
-
-
 def read_json_object(path: Path) -> dict[str, Any]:
     value = json.loads(path.read_text())
     if not isinstance(value, dict):

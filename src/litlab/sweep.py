@@ -12,6 +12,7 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from litlab.library_internals import job_error
 from litlab.ranks import is_rank_zero
 from litlab.report.sweep import SUMMARY_NAME, failed_jobs, job_folders, write_sweep_summary
 from litlab.run_folder import STATUS, failed_job_status, read_job_status, write_job_status
@@ -52,7 +53,7 @@ class SweepSummary(Callback):
 def record_job(job: Path, job_return: JobReturn) -> None:
     """status.json of a finished job: ok with its return value, or failed with the error."""
     if job_return.status != JobStatus.COMPLETED:
-        record_failure(job, job_return._return_value)  # .return_value would raise it
+        record_failure(job, job_error(job_return))
         return
     recorded = read_job_status(job)
     if recorded is not None and recorded["status"] == "failed":

@@ -11,6 +11,8 @@ from omegaconf import DictConfig
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
+from litlab.library_internals import file_writer as file_writer_of
+
 
 def writers(trainer: L.Trainer) -> list[SummaryWriter]:
     """The SummaryWriters of the run's TensorBoard loggers (none on ranks > 0)."""
@@ -78,7 +80,7 @@ def log_hparams(trainer: L.Trainer, values: dict[str, Any], metrics: Mapping[str
     value from the run's scalar of the same tag, so only tags that were logged are listed."""
     for writer in writers(trainer):
         experiment, start, end = hparams(values, dict(metrics))
-        file_writer = writer._get_file_writer()  # reopens the writer Lightning closed
+        file_writer = file_writer_of(writer)  # reopened: Lightning closed it
         for summary in (experiment, start, end):
             file_writer.add_summary(summary)
         writer.close()  # and its writer thread: sweeps run many jobs in one process

@@ -23,7 +23,8 @@ from litlab.checkpoint import restore_rng_states, rng_states
 from litlab.data import TensorDataModule
 from litlab.lightning_modules import SupervisedModule
 from litlab.report import plots
-from litlab.run_folder import LR_FIND_PLOT, PLOTS, update_report_data
+from litlab.report_data import LearningRates, write_section
+from litlab.run_folder import LR_FIND_PLOT, PLOTS
 from litlab.tensorboard import add_image, writers
 
 log = logging.getLogger(__name__)
@@ -188,13 +189,15 @@ def record_learning_rate_test(result: LearningRateTest, trainer: L.Trainer, run:
     if result.suggestion is not None:
         for writer in writers(trainer):
             writer.add_scalar("tune/lr_suggestion", result.suggestion, 0)
-    update_report_data(
+    finite = [loss if math.isfinite(loss) else None for loss in result.losses]
+    write_section(
         run,
-        lr_find={
-            "suggestion": result.suggestion,
-            "lightning_suggestion": result.lightning_suggestion,
-            "applied": result.applied,
-            "lr": result.learning_rates,
-            "loss": [loss if math.isfinite(loss) else None for loss in result.losses],
-        },
+        "lr_find",
+        LearningRates(
+            lr=result.learning_rates,
+            loss=finite,
+            suggestion=result.suggestion,
+            lightning_suggestion=result.lightning_suggestion,
+            applied=result.applied,
+        ),
     )

@@ -7,16 +7,19 @@ from the module, and neither Lightning nor torchmetrics measures dead units. Eve
 sampled every ``every_n_steps`` steps, so the steps in between cost nothing.
 """
 
+import copy
 import logging
 import warnings
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
 from torch import nn
 
+from litlab.library_internals import unscales_in_step
 from litlab.models.activations import ACTIVATION_TYPES
-from litlab.run_folder import REPORT_DATA, read_json_object, update_report_data
+from litlab.report_data import Diagnostics, write_section
 from litlab.tensorboard import writers
 
 log = logging.getLogger(__name__)
@@ -33,19 +36,20 @@ class TrainingDiagnostics(L.Callback):
     output zero for every sample of the batch). Each epoch: histograms of every parameter
     (``weights/<name>``) and of each activation layer's output at the epoch's first sampled
     step (``activations/<layer>``). With ``graph``, the network's graph at the start. With
-    ``dirpath``, the sampled norms and dead shares also go to report_data.json after every
-    epoch, for the report's training problems (vanishing or exploding gradients, dying ReLU)."""
+    ``run_dir``, the sampled norms and dead shares also go to its report_data.json after every
+    epoch, for the report's training problems (vanishing or exploding gradients, dying ReLU).
+    The samples are kept in checkpoints: a resumed run reports on all of its steps."""
 
     def __init__(
         self,
         every_n_steps: int | None = 50,
         histograms: bool = True,
         graph: bool = True,
-        dirpath: str | Path | None = None,
+        run_dir: str | Path | None = None,
     ) -> None:
         self.every_n_steps = every_n_steps
         self.histograms, self.graph = histograms, graph
-        self.dirpath = Path(dirpath) if dirpath is not None else None
+        self.run_dir = Path(run_dir) if run_dir is not None else None
         self._series: dict[str, dict[str, list[float]]] = {"grad_norm": {}, "dead_relu": {}}
         self._steps: list[int] = []
         self._hooks: list[torch.utils.hooks.RemovableHandle] = []
@@ -53,8 +57,13 @@ class TrainingDiagnostics(L.Callback):
         self._grad_norms: dict[str, torch.Tensor] = {}
         self._activations: dict[str, torch.Tensor] = {}
 
+    def state_dict(self) -> dict[str, Any]:
+        return {"steps": list(self._steps), "series": copy.deepcopy(self._series)}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._steps, self._series = list(state_dict["steps"]), state_dict["series"]
+
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._continue_series(trainer)
         if not self.graph or not writers(trainer):
             return
         example = trainer.datamodule.example_inputs(pl_module.device, count=2)
@@ -69,26 +78,6 @@ class TrainingDiagnostics(L.Callback):
             log.warning("The model graph is not in TensorBoard: tracing failed (%s).", err)
         finally:
             pl_module.net.train(was_training)
-
-    def _continue_series(self, trainer: L.Trainer) -> None:
-        """A resumed run keeps the samples of the steps it resumes after: growth is measured
-        from the first step of the run, not of the resumption."""
-        path = self.dirpath / REPORT_DATA if self.dirpath is not None else None
-        if path is None or trainer.global_step == 0 or not path.is_file():
-            return
-        try:
-            stored = read_json_object(path).get("diagnostics") or {}
-            kept = [
-                i for i, step in enumerate(stored.get("steps", [])) if step < trainer.global_step
-            ]
-            self._steps = [stored["steps"][i] for i in kept]
-            for kind in self._series:
-                self._series[kind] = {
-                    layer: [values[i] for i in kept if i < len(values)]
-                    for layer, values in (stored.get(kind) or {}).items()
-                }
-        except (OSError, ValueError, KeyError, TypeError):
-            self._steps, self._series = [], {"grad_norm": {}, "dead_relu": {}}
 
     def _sampled(self, trainer: L.Trainer) -> bool:
         every = self.every_n_steps
@@ -155,16 +144,15 @@ class TrainingDiagnostics(L.Callback):
             self._series[kind].setdefault(layer, []).append(number)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if self.dirpath is not None and trainer.is_global_zero and self._steps:
+        if self.run_dir is not None and trainer.is_global_zero and self._steps:
             clip = trainer.gradient_clip_val
-            update_report_data(
-                self.dirpath,
-                diagnostics={
-                    "steps": self._steps,
-                    **self._series,
-                    "gradient_clip_val": float(clip) if clip else None,
-                },
+            sampled = Diagnostics(
+                steps=self._steps,
+                grad_norm=self._series["grad_norm"],
+                dead_relu=self._series["dead_relu"],
+                gradient_clip_val=float(clip) if clip else None,
             )
+            write_section(self.run_dir, "diagnostics", sampled)
         activations, self._activations = self._activations, {}
         if not self.histograms:
             return
@@ -181,5 +169,5 @@ def _loss_scale_left_in_gradients(trainer: L.Trainer, optimizer: torch.optim.Opt
     gradients still carry the loss scale."""
     scaler = getattr(trainer.precision_plugin, "scaler", None)
     optimizer = getattr(optimizer, "optimizer", optimizer)  # unwrap a LightningOptimizer
-    handles_unscaling = getattr(optimizer, "_step_supports_amp_scaling", False)
+    handles_unscaling = unscales_in_step(optimizer)
     return float(scaler.get_scale()) if scaler is not None and handles_unscaling else 1.0

@@ -7,16 +7,17 @@ import lightning as L
 from lightning.pytorch.trainer.states import TrainerFn
 
 from litlab.report import plots
-from litlab.run_folder import CONFUSION_MATRIX_PLOT
+from litlab.run_folder import CONFUSION_MATRIX_PLOT, PLOTS
 from litlab.tensorboard import add_image, writers
 
 
 class EvaluationImages(L.Callback):
     """``val/confusion_matrix`` and ``test/confusion_matrix``: counts and row-normalised, class
-    names on the axes (eval.py split=val: ``val/confusion_matrix`` of the checkpoint)."""
+    names on the axes (eval.py split=val: ``val/confusion_matrix`` of the checkpoint); the test
+    one also in the run folder ``run_dir``."""
 
-    def __init__(self, plot_dir: str | Path) -> None:
-        self.plot_dir = Path(plot_dir)
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
 
     def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if not trainer.sanity_checking and trainer.state.fn == TrainerFn.FITTING:
@@ -43,4 +44,4 @@ class EvaluationImages(L.Callback):
             image = plots.render(plots.confusion_matrix_figure(counts.numpy(), names, title))
         add_image(trainer, f"{split}/confusion_matrix", image, step)
         if stage == "test":  # the report links it; litlab-report draws it from report_data
-            plots.save_image(image, self.plot_dir / CONFUSION_MATRIX_PLOT)
+            plots.save_image(image, self.run_dir / PLOTS / CONFUSION_MATRIX_PLOT)

@@ -8,6 +8,7 @@ import torch
 
 from litlab.errors import NonFiniteLossError
 from litlab.resume import last_good_checkpoint
+from litlab.run_folder import CHECKPOINTS
 
 
 class StopOnNonFiniteLoss(L.Callback):
@@ -22,8 +23,8 @@ class StopOnNonFiniteLoss(L.Callback):
     validation metric, once per epoch, and then stops as if training had succeeded.
     """
 
-    def __init__(self, dirpath: str, check_every_n_steps: int | None = None) -> None:
-        self.dirpath = Path(dirpath)
+    def __init__(self, run_dir: str | Path, check_every_n_steps: int | None = None) -> None:
+        self.run_dir = Path(run_dir)
         self.check_every_n_steps = check_every_n_steps
         self._loss: torch.Tensor | None = None
         self._checked_step = 0
@@ -59,7 +60,7 @@ class StopOnNonFiniteLoss(L.Callback):
             f"(now {_learning_rate(trainer)}; try optimizer.lr 10x smaller), a loss that does not "
             "fit the model's outputs (e.g. loss=bce or loss=nll on data of another task), or "
             "exploding gradients (trainer.gradient_clip_val=1.0 caps them). Nothing was saved "
-            f"after the fault; {last_good_checkpoint(self.dirpath)}"
+            f"after the fault; {last_good_checkpoint(self.run_dir / CHECKPOINTS)}"
         )
 
 

@@ -9,7 +9,8 @@ import lightning as L
 import torch
 
 from litlab.report import plots
-from litlab.run_folder import BATCH_PLOT, PLOTS, update_report_data
+from litlab.report_data import BatchSummary, FeatureStatistics, write_section
+from litlab.run_folder import BATCH_PLOT, PLOTS
 from litlab.tensorboard import add_image
 
 # Features listed in the report's table; wider data sets show their first ones.
@@ -17,8 +18,8 @@ MAX_FEATURES = 20
 
 
 class FirstBatch(L.Callback):
-    def __init__(self, dirpath: str | Path, count: int = 32) -> None:
-        self.dirpath, self.count = Path(dirpath), count
+    def __init__(self, run_dir: str | Path, count: int = 32) -> None:
+        self.run_dir, self.count = Path(run_dir), count
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         # the run's very first step (a resumed run drew it already), on rank zero
@@ -30,7 +31,7 @@ class FirstBatch(L.Callback):
         if inputs.dim() == 4:
             self._draw(trainer, inputs[: self.count].float().cpu(), labels)
         else:
-            update_report_data(self.dirpath, batch=_feature_statistics(inputs, datamodule))
+            write_section(self.run_dir, "batch", _feature_statistics(inputs, datamodule))
 
     def _draw(self, trainer: L.Trainer, images: torch.Tensor, labels: list[str]) -> None:
         originals = _originals(trainer, len(images))
@@ -40,7 +41,7 @@ class FirstBatch(L.Callback):
             labels = [text for label in labels for text in (label, f"{label} aug")]
             title = f"the first training batch: original / augmented ({len(originals)} shown)"
         image = plots.image_grid(images.numpy(), labels, title)
-        plots.save_image(image, self.dirpath / PLOTS / BATCH_PLOT)
+        plots.save_image(image, self.run_dir / PLOTS / BATCH_PLOT)
         add_image(trainer, "train/batch", image, 0)
 
 
@@ -63,23 +64,23 @@ def _originals(trainer: L.Trainer, count: int) -> torch.Tensor | None:
     return plain.float().cpu()
 
 
-def _feature_statistics(inputs: torch.Tensor, datamodule) -> dict:
+def _feature_statistics(inputs: torch.Tensor, datamodule) -> BatchSummary:
     """Per feature over the batch (and a sequence's steps): mean, std, min, max."""
     flat = inputs.float().reshape(-1, inputs.shape[-1]).cpu()
     names = datamodule.feature_names if inputs.dim() == 2 else None
     features = [
-        {
-            "name": names[index] if names else f"feature {index + 1}",
-            "mean": float(column.mean()),
-            "std": float(column.std()) if len(column) > 1 else 0.0,
-            "min": float(column.min()),
-            "max": float(column.max()),
-        }
+        FeatureStatistics(
+            name=names[index] if names else f"feature {index + 1}",
+            mean=float(column.mean()),
+            std=float(column.std()) if len(column) > 1 else 0.0,
+            min=float(column.min()),
+            max=float(column.max()),
+        )
         for index, column in enumerate(flat.T[:MAX_FEATURES])
     ]
-    return {
-        "samples": len(inputs),
-        "features": features,
-        "num_features": flat.shape[1],
-        "standardised": datamodule.input_scaling is not None,
-    }
+    return BatchSummary(
+        samples=len(inputs),
+        num_features=flat.shape[1],
+        standardised=datamodule.input_scaling is not None,
+        features=features,
+    )

@@ -8,8 +8,9 @@ from types import FrameType
 import lightning as L
 
 from litlab.errors import TrainingInterrupted
+from litlab.library_internals import at_last_batch
 from litlab.resume import continue_command
-from litlab.run_folder import LAST_CHECKPOINT
+from litlab.run_folder import last_checkpoint
 
 # SIGUSR2: what submitit (hydra/launcher=slurm) sends signal_delay_s before a time limit.
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR2)
@@ -18,7 +19,7 @@ DDP_CHECK_EVERY_N_STEPS = 10
 
 class GracefulStop(L.Callback):
     """On Ctrl+C (SIGINT), a scheduler's SIGTERM or submitit's SIGUSR2, finish the current
-    training step, save ``<dirpath>/<filename>.ckpt`` and stop with a message that says how to
+    training step, save ``<run_dir>/checkpoints/last.ckpt`` and stop with a message that says how to
     resume. A signal during validation takes effect after the next training step, or before
     testing when the last epoch has ended; a second Ctrl+C stops at once, without saving. Under
     DDP the ranks agree every 10 steps, so they stop at the same one.
@@ -28,8 +29,8 @@ class GracefulStop(L.Callback):
     every process must receive the signal (a terminal's Ctrl+C, SLURM and torchrun do that).
     """
 
-    def __init__(self, dirpath: str, filename: str = Path(LAST_CHECKPOINT).stem) -> None:
-        self.path = Path(dirpath) / f"{filename}.ckpt"
+    def __init__(self, run_dir: str | Path) -> None:
+        self.path = last_checkpoint(Path(run_dir))
         self.received: int | None = None
         self._previous_handlers: dict[int, object] = {}
 
@@ -45,7 +46,7 @@ class GracefulStop(L.Callback):
         self.received = signum
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: object) -> None:
-        if trainer.fit_loop.epoch_loop.batch_progress.is_last_batch:
+        if at_last_batch(trainer):
             return  # validation and the epoch's end belong to this state: stop after them
         if trainer.world_size > 1 and trainer.global_step % DDP_CHECK_EVERY_N_STEPS:
             return  # agreeing costs a collective and a host sync: not every step

@@ -6,6 +6,8 @@ from typing import Any
 import lightning as L
 from lightning.pytorch.callbacks import RichProgressBar
 
+from litlab.library_internals import progress_bar_started
+
 
 class ProgressBar(RichProgressBar):
     """``RichProgressBar`` redraws ``refresh_rate`` times per second, but Lightning's version
@@ -22,6 +24,6 @@ class ProgressBar(RichProgressBar):
     ) -> None:
         now = time.monotonic()
         last = batch_idx + 1 >= trainer.num_training_batches
-        if now >= self._next_update or last or self.train_progress_bar_id is None:
+        if now >= self._next_update or last or not progress_bar_started(self):
             self._next_update = now + 1 / max(self.refresh_rate, 1)
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)

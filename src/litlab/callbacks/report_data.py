@@ -1,8 +1,9 @@
 """The raw material of report.md, written into the run folder as training goes: per-epoch
-metrics (``history.csv``) and ``report_data.json`` (data sizes, model summary, test results).
+metrics (``history.csv``) and ``report_data.json``'s data, model and test sections.
 
 Written by hand: Lightning's CSVLogger logs whatever reaches the logger, step by step, and only
-when it is the chosen logger; the report needs one row per finished epoch in every run.
+when it is the chosen logger; the report needs one row per finished epoch in every run. The rows
+are kept in checkpoints, so a resumed run's history.csv holds every epoch once.
 """
 
 import csv
@@ -17,26 +18,21 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 
 from litlab.callbacks.diagnostics import OWN_PARAMETERS
+from litlab.library_internals import at_last_batch
 from litlab.lightning_modules import metric_float
 from litlab.metric_names import is_overall_metric, is_timing
-from litlab.resume import kept_history
-from litlab.run_folder import (
-    HISTORY,
-    PLOTS,
-    TEST_PLOTS,
-    read_history,
-    update_report_data,
-    write_atomically,
-)
+from litlab.report_data import DataSummary, Layer, ModelSummary, TestResults, write_section
+from litlab.run_folder import HISTORY, PLOTS, TEST_PLOTS, write_atomically
 
 # A regression report plots each test prediction; beyond this many, a sample is enough.
 MAX_STORED_PREDICTIONS = 20_000
 
 
 class ReportData(L.Callback):
-    def __init__(self, dirpath: str | Path) -> None:
-        self.dirpath = Path(dirpath)
+    def __init__(self, run_dir: str | Path) -> None:
+        self.run_dir = Path(run_dir)
         self.rows: list[dict[str, float]] = []
+        self._trainer: L.Trainer | None = None
         self._epoch_in_progress: int | None = None
         self._epoch_lr = math.nan
         self._val_metrics: dict[int, dict[str, float]] = {}
@@ -44,27 +40,39 @@ class ReportData(L.Callback):
         self._targets: list[torch.Tensor] = []
         self._summarised = False
 
-    # -- fitting -------------------------------------------------------------------------
-    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self._summarise(trainer, pl_module)
+    # -- state kept in checkpoints ---------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """The finished epochs' rows. A checkpoint saved at an epoch's end (after the epoch's
+        validation and training metrics, before the next epoch writes its row) holds that
+        epoch's row too."""
+        rows = list(self.rows)
+        trainer = self._trainer
+        ended = trainer is not None and trainer.training and at_last_batch(trainer)
+        if ended and self._epoch_in_progress is not None:
+            rows.append(self._row(trainer, self._epoch_in_progress))
+        return {"rows": rows}
 
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.rows = list(state_dict["rows"])
+
+    # -- fitting -------------------------------------------------------------------------
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        self._trainer = trainer
         if stage == "test" and not self._summarised:  # testing without fitting: eval.py
             self._summarise(trainer, pl_module)
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self._summarise(trainer, pl_module)
 
     def _summarise(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.is_global_zero:
             datamodule = trainer.datamodule
-            self._update_data(
-                data=data_summary(datamodule),
-                model=model_summary(pl_module.net, datamodule, shapes=not pl_module.compiled),
-            )
+            write_section(self.run_dir, "data", data_summary(datamodule))
+            shapes = not pl_module.compiled
+            write_section(self.run_dir, "model", model_summary(pl_module.net, datamodule, shapes))
         self._summarised = True
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        history = self.dirpath / HISTORY
-        if trainer.is_global_zero and history.is_file():  # a run resumed in its own folder
-            self.rows = kept_history(read_history(history), trainer.current_epoch)
         # A run resumed mid-epoch gets no on_train_epoch_start for that epoch.
         self._start_epoch(trainer)
 
@@ -91,7 +99,12 @@ class ReportData(L.Callback):
         epoch, self._epoch_in_progress = self._epoch_in_progress, None
         if epoch is None or not trainer.is_global_zero:
             return
-        row = {
+        if not self.rows or self.rows[-1]["epoch"] < epoch:  # a checkpoint may hold it already
+            self.rows.append(self._row(trainer, epoch))
+        self._write_history()
+
+    def _row(self, trainer: L.Trainer, epoch: int) -> dict[str, float]:
+        return {
             "epoch": epoch,
             "step": trainer.global_step,
             "lr": self._epoch_lr,
@@ -99,8 +112,6 @@ class ReportData(L.Callback):
             **_scalars(trainer, "time/"),
             **self._val_metrics.get(epoch, {}),
         }
-        self.rows.append(row)
-        self._write_history()
 
     def _write_history(self) -> None:
         columns = list(dict.fromkeys(key for row in self.rows for key in row))
@@ -108,14 +119,14 @@ class ReportData(L.Callback):
         writer = csv.DictWriter(text, columns, restval="")
         writer.writeheader()
         writer.writerows(self.rows)
-        write_atomically(self.dirpath / HISTORY, text.getvalue())
+        write_atomically(self.run_dir / HISTORY, text.getvalue())
 
     # -- testing -------------------------------------------------------------------------
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._predictions, self._targets = [], []
         if trainer.is_global_zero:  # an earlier test's images (a resumed run) are not this one's
             for name in TEST_PLOTS:
-                (self.dirpath / PLOTS / name).unlink(missing_ok=True)
+                (self.run_dir / PLOTS / name).unlink(missing_ok=True)
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
         stored = sum(len(p) for p in self._predictions)
@@ -124,20 +135,15 @@ class ReportData(L.Callback):
             self._targets.append(batch[1].detach().float().cpu())
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        test: dict[str, Any] = {"split": pl_module.test_name}
+        test = TestResults(split=pl_module.test_name)
         confusion = pl_module.confusion_matrices.get("test")
         if confusion is not None:
-            test["confusion_matrix"] = confusion.tolist()  # already summed over ranks
+            test.confusion_matrix = confusion.tolist()  # already summed over ranks
         if pl_module.hparams.task == "regression":  # the same on every rank: all gather
-            test["true"] = _gathered([v for batch in self._targets for v in batch.tolist()])
-            test["predicted"] = _gathered(
-                [v for batch in self._predictions for v in batch.tolist()]
-            )
+            test.true = _gathered([v for batch in self._targets for v in batch.tolist()])
+            test.predicted = _gathered([v for batch in self._predictions for v in batch.tolist()])
         if trainer.is_global_zero:
-            self._update_data(test=test)
-
-    def _update_data(self, **sections: Any) -> None:
-        update_report_data(self.dirpath, **sections)
+            write_section(self.run_dir, "test", test)
 
 
 def _gathered(values: list[float]) -> list[float]:
@@ -160,18 +166,18 @@ def _scalars(trainer: L.Trainer, prefix: str) -> dict[str, float]:
     }
 
 
-def data_summary(datamodule: Any) -> dict[str, Any]:
-    return {
-        "name": getattr(datamodule, "name", None) or type(datamodule).__name__,
-        "task": datamodule.task,
-        "class_names": datamodule.class_names,
-        "input_shape": list(datamodule.input_shape) if datamodule.input_shape else None,
-        "num_features": datamodule.num_features,
-        "splits": {name: len(split[0]) for name, split in (datamodule.splits or {}).items()},
-    }
+def data_summary(datamodule: Any) -> DataSummary:
+    return DataSummary(
+        name=getattr(datamodule, "name", None) or type(datamodule).__name__,
+        task=datamodule.task,
+        class_names=datamodule.class_names,
+        input_shape=list(datamodule.input_shape) if datamodule.input_shape else None,
+        num_features=datamodule.num_features,
+        splits={name: len(split[0]) for name, split in (datamodule.splits or {}).items()},
+    )
 
 
-def model_summary(net: nn.Module, datamodule: Any, shapes: bool = True) -> dict[str, Any]:
+def model_summary(net: nn.Module, datamodule: Any, shapes: bool = True) -> ModelSummary:
     """Parameter count and output shape of each layer, found by one forward pass of an example
     in eval mode (no dropout, no random numbers drawn; ``shapes=False`` for a compiled network,
     which two samples would make recompile). A layer is a module without submodules,
@@ -186,20 +192,15 @@ def model_summary(net: nn.Module, datamodule: Any, shapes: bool = True) -> dict[
     found: dict[str, list[int]] = {}
     if shapes:
         _record_output_shapes(net, layers, datamodule, found)
-    return {
-        "name": type(net).__name__,
-        "total_params": sum(p.numel() for p in net.parameters()),
-        "trainable_params": sum(p.numel() for p in net.parameters() if p.requires_grad),
-        "layers": [
-            {
-                "name": name,
-                "type": type(module).__name__,
-                "params": _own_parameters(module),
-                "output_shape": found.get(name),
-            }
+    return ModelSummary(
+        name=type(net).__name__,
+        total_params=sum(p.numel() for p in net.parameters()),
+        trainable_params=sum(p.numel() for p in net.parameters() if p.requires_grad),
+        layers=[
+            Layer(name, type(module).__name__, _own_parameters(module), found.get(name))
             for name, module in layers.items()
         ],
-    }
+    )
 
 
 def _own_parameters(module: nn.Module) -> int:

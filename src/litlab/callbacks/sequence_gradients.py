@@ -14,7 +14,7 @@ import torch
 from litlab.models import RNN
 from litlab.models.rnn import as_sequence
 from litlab.report import plots
-from litlab.run_folder import GRADIENT_BY_STEP_PLOT
+from litlab.run_folder import GRADIENT_BY_STEP_PLOT, PLOTS
 from litlab.tensorboard import add_image
 
 
@@ -25,8 +25,8 @@ class SequenceGradients(L.Callback):
     values stay in ``norms``. A plain tanh RNN's curve falls by orders of magnitude towards the
     first steps (it cannot learn from them); an LSTM's or GRU's stays flat. Other models: off."""
 
-    def __init__(self, plot_dir: str | Path, samples: int = 256) -> None:
-        self.plot_dir, self.samples = Path(plot_dir), samples
+    def __init__(self, run_dir: str | Path, samples: int = 256) -> None:
+        self.run_dir, self.samples = Path(run_dir), samples
         self.norms: list[float] = []
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -34,7 +34,7 @@ class SequenceGradients(L.Callback):
             return
         self.norms = self._gradient_by_step(trainer, pl_module)
         image = plots.render(plots.gradient_by_step_figure(self.norms, trainer.current_epoch))
-        plots.save_image(image, self.plot_dir / GRADIENT_BY_STEP_PLOT)
+        plots.save_image(image, self.run_dir / PLOTS / GRADIENT_BY_STEP_PLOT)
         add_image(trainer, "diagnostics/gradient_by_time_step", image, trainer.global_step)
 
     def _gradient_by_step(self, trainer: L.Trainer, pl_module: L.LightningModule) -> list[float]:

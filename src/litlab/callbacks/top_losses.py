@@ -11,7 +11,8 @@ from torch.nn import functional as F
 
 from litlab.lightning_modules import class_probabilities
 from litlab.report import plots
-from litlab.run_folder import PLOTS, TOP_LOSSES_PLOT, update_report_data
+from litlab.report_data import TopLoss, write_section
+from litlab.run_folder import PLOTS, TOP_LOSSES_PLOT
 from litlab.tensorboard import add_image
 
 
@@ -39,8 +40,8 @@ class TopLosses(L.Callback):
     """Keeps the ``count`` misclassified test samples with the highest loss (regression: the
     worst-predicted), over every batch and, under DDP, every rank."""
 
-    def __init__(self, dirpath: str | Path, count: int = 32) -> None:
-        self.dirpath, self.count = Path(dirpath), count
+    def __init__(self, run_dir: str | Path, count: int = 32) -> None:
+        self.run_dir, self.count = Path(run_dir), count
         self._kept: dict[str, torch.Tensor] = {}
         self._seen = 0
         self._order: torch.Tensor | None = None  # the split's positions, in the loader's order
@@ -86,14 +87,14 @@ class TopLosses(L.Callback):
             )
             kept["loss"] = (kept["predicted"] - kept["true"]) ** 2
         rows = _rows(kept, task, datamodule.class_names)
-        update_report_data(self.dirpath, top_losses=rows)
+        write_section(self.run_dir, "top_losses", rows)
         images = kept.get("inputs")
         if images is None or images.dim() != 4 or not rows:
             return  # a table is all that tabular and sequence data get
-        labels = [f"{row['predicted']} / {row['true']}" for row in rows]
+        labels = [f"{row.predicted} / {row.true}" for row in rows]
         title = f"{pl_module.test_name} samples with the highest loss: predicted / true"
         image = plots.image_grid(images.numpy(), labels, title)
-        plots.save_image(image, self.dirpath / PLOTS / TOP_LOSSES_PLOT)
+        plots.save_image(image, self.run_dir / PLOTS / TOP_LOSSES_PLOT)
         add_image(trainer, f"{pl_module.test_name}/top_losses", image, trainer.global_step)
 
 
@@ -123,20 +124,17 @@ def _gathered(results: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return merged
 
 
-def _rows(kept: dict[str, torch.Tensor], task: str, names: list[str] | None) -> list[dict]:
+def _rows(kept: dict[str, torch.Tensor], task: str, names: list[str] | None) -> list[TopLoss]:
     if not kept:
         return []
     rows = []
     for rank in range(len(kept["loss"])):
-        row: dict[str, Any] = {"index": int(kept["index"][rank]), "loss": float(kept["loss"][rank])}
+        index, loss = int(kept["index"][rank]), float(kept["loss"][rank])
         if task == "regression":
-            row.update(true=float(kept["true"][rank]), predicted=float(kept["predicted"][rank]))
+            true, predicted = float(kept["true"][rank]), float(kept["predicted"][rank])
+            rows.append(TopLoss(index, loss, true, predicted))
         else:
             label = names or [str(c) for c in range(2)]
-            row.update(
-                true=label[int(kept["true"][rank])],
-                predicted=label[int(kept["predicted"][rank])],
-                confidence=float(kept["confidence"][rank]),
-            )
-        rows.append(row)
+            true, predicted = label[int(kept["true"][rank])], label[int(kept["predicted"][rank])]
+            rows.append(TopLoss(index, loss, true, predicted, float(kept["confidence"][rank])))
     return rows

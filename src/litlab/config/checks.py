@@ -44,6 +44,7 @@ from litlab.config.entries import (
 )
 from litlab.config.losses import loss_entry, loss_options
 from litlab.errors import ConfigError
+from litlab.library_internals import child_node, is_interpolation, is_missing
 from litlab.metric_names import TASK_METRICS, TASKS, class_names_or_indices, validation_metrics
 
 _ABSENT = object()
@@ -54,6 +55,13 @@ BATCHES = Domain(
     lambda v: (is_int(v) and v >= 0) or (is_number(v) and 0 <= v <= 1),
     "a number of batches >= 0 or a fraction in [0, 1]",
 )
+
+
+# Trainer flags that litlab sets from whether the callback is configured.
+SWITCHED_BY_CALLBACKS = {
+    "enable_progress_bar": "progress_bar",
+    "enable_model_summary": "model_summary",
+}
 
 
 @dataclass(frozen=True)
@@ -162,7 +170,6 @@ RULES = (
         Domain(lambda v: isinstance(v, bool) or v == "warn", "true, false or warn"),
         "trainer.deterministic=true",
     ),
-    Rule("trainer.enable_progress_bar", BOOLEAN, "trainer.enable_progress_bar=false"),
     # -- optimizer --------------------------------------------------------------------
     Rule("optimizer.lr", number_above(0), "optimizer.lr=0.001"),
     Rule("optimizer.weight_decay", number_at_least(0), "optimizer.weight_decay=0.0001"),
@@ -344,10 +351,10 @@ def _missing_keys(node: DictConfig, prefix: str = "") -> list[str]:
     bad value elsewhere would then raise before the rules can name it)."""
     found = []
     for key in node.keys():
-        child = node._get_node(key)
-        if child._is_missing():
+        child = child_node(node, key)
+        if is_missing(child):
             found.append(f"{prefix}{key}")
-        elif isinstance(child, DictConfig) and not child._is_interpolation():
+        elif isinstance(child, DictConfig) and not is_interpolation(child):
             found += _missing_keys(child, f"{prefix}{key}.")
     return found
 
@@ -394,10 +401,10 @@ def _resolved(cfg: DictConfig, group: str) -> dict[str, Any] | None:
 
 def _derived(node: DictConfig, key: str) -> bool:
     """Whether a key's value is, or holds, an interpolation of other keys."""
-    child = node._get_node(key)
-    if OmegaConf.is_config(child) and not child._is_interpolation():
+    child = child_node(node, key)
+    if OmegaConf.is_config(child) and not is_interpolation(child):
         return "${" in str(OmegaConf.to_container(child, resolve=False))
-    return child._is_interpolation()
+    return is_interpolation(child)
 
 
 def _check_loss_fits_task(
@@ -506,6 +513,13 @@ def _check_nothing_watches_validation(cfg: DictConfig) -> None:
 def _check_trainer_combinations(cfg: DictConfig) -> None:
     """Settings that are each valid but that torch or Lightning refuse together."""
     trainer, target = cfg.trainer, (cfg.get("scheduler") or {}).get("_target_", "")
+    for key, callback in SWITCHED_BY_CALLBACKS.items():
+        if key in trainer:
+            raise ConfigError(
+                f"trainer.{key} is not set by hand: it follows callbacks.{callback}, one switch "
+                f"for one behaviour. Drop trainer.{key} and use callbacks.{callback}=null to turn "
+                "it off."
+            )
     if trainer.get("max_epochs") == -1 and target.endswith(("OneCycleLR", "CosineAnnealingLR")):
         raise ConfigError(
             f"trainer.max_epochs=-1 (no limit) cannot work with scheduler {target}: it plans "

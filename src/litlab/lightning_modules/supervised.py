@@ -15,6 +15,7 @@ from torchmetrics import MaxMetric, MeanMetric, MinMetric
 
 from litlab.checkpoint import restore_rng_states, rng_states
 from litlab.config.losses import LOG_PROBABILITIES, LOGITS, PROBABILITIES
+from litlab.library_internals import HOOK_NAME_ATTRIBUTE, trainer_or_none
 from litlab.lightning_modules.metrics import confusion_matrix, stage_metrics
 from litlab.metric_names import headline_metric
 
@@ -105,10 +106,7 @@ class SupervisedModule(L.LightningModule):
             metric.persistent(True)
 
     def __setattr__(self, name: str, value: Any) -> None:
-        # Lightning sets _current_fx_name around every hook, ~40 times per training step, and
-        # nn.Module.__setattr__'s checks for parameters and submodules then cost ~0.4 ms per
-        # step on a small CPU: as much as SimpleNN's whole forward pass. It is a plain string.
-        if name == "_current_fx_name":
+        if name == HOOK_NAME_ATTRIBUTE:  # a plain string, set ~40 times per step: no checks
             object.__setattr__(self, name, value)
         else:
             super().__setattr__(name, value)
@@ -225,7 +223,7 @@ class SupervisedModule(L.LightningModule):
         checkpoint["rng_states"] = rng_states()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        trainer = self._trainer  # None under LightningModule.load_from_checkpoint
+        trainer = trainer_or_none(self)  # None under LightningModule.load_from_checkpoint
         fitting = trainer is not None and trainer.state.fn == TrainerFn.FITTING
         if "rng_states" not in checkpoint or not fitting:
             return

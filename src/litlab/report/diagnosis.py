@@ -5,9 +5,10 @@ dying ReLU units, each with the fix the tutorials give."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
+
+from litlab.report_data import Diagnostics
 
 MIN_EPOCHS = 3
 # Validation loss this far (relative) above its minimum at the end, while the training loss
@@ -188,15 +189,16 @@ def _finite(row: dict[str, float], key: str) -> bool:
 
 
 # -- training problems, from callbacks.diagnostics' samples ------------------------------------
-def diagnose_training(diagnostics: dict[str, Any]) -> list[TrainingProblem]:
-    """``diagnostics``: ``grad_norm`` ({layer: [norm per sampled step]}, layers in forward
-    order, plus ``total``), ``dead_relu`` ({ReLU layer: [dead share per sampled step]}) and
-    ``gradient_clip_val``, as report_data.json holds them."""
-    norms = {k: np.array(v, dtype=float) for k, v in diagnostics.get("grad_norm", {}).items()}
-    dying = _dying_relu(diagnostics.get("dead_relu", {}))
+def diagnose_training(diagnostics: Diagnostics | None) -> list[TrainingProblem]:
+    """From the sampled gradient norms (layers in forward order, plus ``total``) and dead-ReLU
+    shares of report_data.json; none without samples."""
+    if diagnostics is None:
+        return []
+    norms = {k: np.array(v, dtype=float) for k, v in diagnostics.grad_norm.items()}
+    dying = _dying_relu(diagnostics.dead_relu)
     # dead units pass no gradient: the layers before them then look vanishing, for that reason
     vanishing = None if dying else _vanishing(norms)
-    problems = [vanishing, _exploding(norms, diagnostics.get("gradient_clip_val")), dying]
+    problems = [vanishing, _exploding(norms, diagnostics.gradient_clip_val), dying]
     return [problem for problem in problems if problem is not None]
 
 

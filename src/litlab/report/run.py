@@ -25,6 +25,7 @@ from litlab.metric_names import (
 )
 from litlab.report import plots
 from litlab.report.diagnosis import diagnose_fit, diagnose_training
+from litlab.report_data import ReportData, read_report_data
 from litlab.run_folder import (
     BATCH_PLOT,
     CONFIG,
@@ -62,28 +63,30 @@ class RunFolder:
     config: dict[str, Any] = field(default_factory=dict)
     record: dict[str, Any] = field(default_factory=dict)
     history: list[dict[str, float]] = field(default_factory=list)
-    data: dict[str, Any] = field(default_factory=dict)
+    data: ReportData = field(default_factory=ReportData)
     metrics: dict[str, float] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     unreadable: dict[str, str] = field(default_factory=dict)  # file name: why
 
     @property
     def task(self) -> str:
-        return self.data.get("data", {}).get("task") or self.config.get("data", {}).get("task", "")
+        """The kind of problem, as the run declared it (report_data.json, else config.yaml)."""
+        if self.data.data is not None:
+            return self.data.data.task
+        return self.config.get("data", {}).get("task", "")
 
     @property
     def class_names(self) -> list[str]:
-        data = self.data.get("data") or self.config.get("data", {})
-        num_classes = data.get("num_classes")
-        names = class_names_or_indices(
-            data.get("class_names"), num_classes if isinstance(num_classes, int) else None
-        )
-        return names or []
+        config = self.config.get("data", {})
+        names = self.data.data.class_names if self.data.data else config.get("class_names")
+        num_classes = config.get("num_classes")
+        indices = num_classes if isinstance(num_classes, int) else None
+        return class_names_or_indices(names, indices) or []
 
     @property
     def split(self) -> str:
         """The split the run tested: test, or what eval.py was given (split=val)."""
-        return self.data.get("test", {}).get("split", "test")
+        return self.data.test.split if self.data.test else "test"
 
 
 def load_run(path: Path) -> RunFolder:
@@ -97,7 +100,7 @@ def load_run(path: Path) -> RunFolder:
         CONFIG: (config, lambda file: _plain(OmegaConf.load(file)), "config"),
         RUN_RECORD: (path / RUN_RECORD, read_json_object, "record"),
         HISTORY: (path / HISTORY, read_history, "history"),
-        REPORT_DATA: (path / REPORT_DATA, read_json_object, "data"),
+        REPORT_DATA: (path / REPORT_DATA, read_report_data, "data"),
         METRICS: (path / METRICS, read_json_object, "metrics"),
     }
     for name, (file, read, attribute) in readers.items():
@@ -155,20 +158,20 @@ def draw_run_plots(run: RunFolder) -> dict[str, Path]:
         metric = headline_metric(run.task) if run.task in TASK_METRICS else "acc"
         fig = plots.learning_curves_figure(run.history, metric)
         figures["learning curves"] = plots.save(fig, plot_dir / "learning_curves.png")
-    test = run.data.get("test", {})
+    test = run.data.test
     confusion = plot_dir / CONFUSION_MATRIX_PLOT
     if confusion.is_file():
         figures["confusion matrix"] = confusion
-    elif test.get("confusion_matrix") and run.class_names:
-        matrix = np.array(test["confusion_matrix"])
+    elif test and test.confusion_matrix and run.class_names:
+        matrix = np.array(test.confusion_matrix)
         fig = plots.confusion_matrix_figure(matrix, run.class_names, "test confusion matrix")
         figures["confusion matrix"] = plots.save(fig, confusion)
     f1 = _per_class(run, "f1")
     if f1:
         fig = plots.per_class_figure(list(f1), list(f1.values()), f"{run.split} F1")
         figures["per-class F1"] = plots.save(fig, plot_dir / "per_class_f1.png")
-    if test.get("true") and test.get("predicted"):
-        true, predicted = np.array(test["true"]), np.array(test["predicted"])
+    if test and test.true and test.predicted:
+        true, predicted = np.array(test.true), np.array(test.predicted)
         fig = plots.predicted_vs_true_figure(true, predicted)
         figures["predicted vs true"] = plots.save(fig, plot_dir / "predicted_vs_true.png")
         figures["residuals"] = plots.save(
@@ -272,15 +275,15 @@ def _limits(key: str, value: Any) -> bool:
 
 
 def _data_lines(run: RunFolder) -> list[str]:
-    data = run.data.get("data")
+    data = run.data.data
     if not data:
         return []
-    splits = ", ".join(f"{name} {count:,}" for name, count in data.get("splits", {}).items())
-    lines = ["## Data", "", f"- {data.get('name', '?')}: {splits} samples"]
-    if data.get("input_shape"):
-        lines.append(f"- Input shape: {tuple(data['input_shape'])}")
+    splits = ", ".join(f"{name} {count:,}" for name, count in data.splits.items())
+    lines = ["## Data", "", f"- {data.name}: {splits} samples"]
+    if data.input_shape:
+        lines.append(f"- Input shape: {tuple(data.input_shape)}")
     else:
-        lines.append(f"- Features: {data.get('num_features')}")
+        lines.append(f"- Features: {data.num_features}")
     if run.class_names:
         lines.append(f"- Classes ({len(run.class_names)}): {', '.join(run.class_names)}")
     return [*lines, ""]
@@ -289,74 +292,71 @@ def _data_lines(run: RunFolder) -> list[str]:
 def _batch_lines(run: RunFolder) -> list[str]:
     """What the model sees: for images, plots/batch.png (under Figures); for tabular and
     sequence data, the first training batch's feature statistics."""
-    batch = run.data.get("batch")
+    batch = run.data.batch
     if not batch:
         return []
-    shown = len(batch["features"])
-    more = (
-        f" (the first {shown} of {batch['num_features']})" if shown < batch["num_features"] else ""
-    )
+    shown = len(batch.features)
+    more = f" (the first {shown} of {batch.num_features})" if shown < batch.num_features else ""
     scale = (
         ": standardised with the training split's statistics, so mean near 0 and std near 1"
-        if batch.get("standardised")
+        if batch.standardised
         else ", as the data set holds it (not standardised)"
     )
     lines = [
         "## What the model sees",
         "",
-        f"The first training batch ({batch['samples']} samples) as it enters the model, per "
+        f"The first training batch ({batch.samples} samples) as it enters the model, per "
         f"feature{more}{scale}.",
         "",
         "| Feature | Mean | Std | Min | Max |",
         "|---|---:|---:|---:|---:|",
     ]
-    for feature in batch["features"]:
+    for feature in batch.features:
         lines.append(
-            f"| {feature['name']} | {feature['mean']:.3g} | {feature['std']:.3g} | "
-            f"{feature['min']:.3g} | {feature['max']:.3g} |"
+            f"| {feature.name} | {feature.mean:.3g} | {feature.std:.3g} | "
+            f"{feature.min:.3g} | {feature.max:.3g} |"
         )
     return [*lines, ""]
 
 
 def _model_lines(run: RunFolder) -> list[str]:
-    model = run.data.get("model")
+    model = run.data.model
     if not model:
         return []
     lines = [
         "## Model",
         "",
-        f"{model['name']}: {model['total_params']:,} parameters "
-        f"({model['trainable_params']:,} trainable).",
+        f"{model.name}: {model.total_params:,} parameters ({model.trainable_params:,} trainable).",
         "",
         "| Layer | Type | Output shape | Parameters |",
         "|---|---|---|---:|",
     ]
-    for layer in model["layers"]:
-        shape = "x".join(map(str, layer["output_shape"])) if layer.get("output_shape") else ""
-        lines.append(f"| {layer['name']} | {layer['type']} | {shape} | {layer['params']:,} |")
+    for layer in model.layers:
+        shape = "x".join(map(str, layer.output_shape)) if layer.output_shape else ""
+        lines.append(f"| {layer.name} | {layer.type} | {shape} | {layer.params:,} |")
     return [*lines, ""]
 
 
 def _lr_find_lines(run: RunFolder) -> list[str]:
-    test = run.data.get("lr_find")
+    test = run.data.lr_find
     if not test:
         return []
-    suggestion = test.get("suggestion")
+    suggestion = test.suggestion
     if suggestion is None:
         found = "found no steepest descent: the loss did not fall over the range tested"
     else:
         found = f"suggests **lr = {suggestion:.3g}** (where the loss fell fastest)"
-    lr_range = f"{min(test['lr']):.3g} to {max(test['lr']):.3g}" if test.get("lr") else "?"
+    lr_range = f"{min(test.lr):.3g} to {max(test.lr):.3g}" if test.lr else "?"
     if METRICS not in run.missing and not run.history:
         applied = "no training followed (tune.only)"
-    elif test.get("applied"):
+    elif test.applied:
         applied = "training used it (tune.apply)"
     else:
         applied = "training kept the configured rate (tune.apply=false)"
     return [
         "## Learning-rate finder",
         "",
-        f"Lightning's range test over {len(test.get('lr', []))} steps ({lr_range}) {found}; "
+        f"Lightning's range test over {len(test.lr)} steps ({lr_range}) {found}; "
         f"{applied}. See plots/{LR_FIND_PLOT}.",
         "",
     ]
@@ -380,7 +380,7 @@ def _per_class_lines(run: RunFolder) -> list[str]:
     columns = {name: _per_class(run, name) for name in ("precision", "recall", "f1")}
     if not any(columns.values()):
         return []
-    matrix = run.data.get("test", {}).get("confusion_matrix")
+    matrix = run.data.test.confusion_matrix if run.data.test else None
     support = [int(sum(row)) for row in matrix] if matrix else None
     lines = [
         f"## Per-class {run.split} metrics",
@@ -413,7 +413,7 @@ def most_confused_pairs(
 
 
 def _most_confused_lines(run: RunFolder) -> list[str]:
-    matrix = run.data.get("test", {}).get("confusion_matrix")
+    matrix = run.data.test.confusion_matrix if run.data.test else None
     if not matrix or len(run.class_names) != len(matrix):
         return []
     pairs = most_confused_pairs(matrix, run.class_names)
@@ -434,10 +434,10 @@ def _most_confused_lines(run: RunFolder) -> list[str]:
 
 
 def _top_losses_lines(run: RunFolder) -> list[str]:
-    rows = run.data.get("top_losses")
+    rows = run.data.top_losses
     if not rows:
         return []
-    regression = "confidence" not in rows[0]
+    regression = run.task == "regression"
     what = "worst-predicted" if regression else "misclassified"
     measure = "squared error" if regression else "cross-entropy of the true class"
     lines = [
@@ -450,8 +450,7 @@ def _top_losses_lines(run: RunFolder) -> list[str]:
     if regression:
         lines += ["| # | Sample | True | Predicted | Loss |", "|---:|---:|---:|---:|---:|"]
         lines += [
-            f"| {rank} | {row['index']} | {row['true']:.4g} | {row['predicted']:.4g} | "
-            f"{row['loss']:.4g} |"
+            f"| {rank} | {row.index} | {row.true:.4g} | {row.predicted:.4g} | {row.loss:.4g} |"
             for rank, row in enumerate(rows, 1)
         ]
     else:
@@ -460,8 +459,8 @@ def _top_losses_lines(run: RunFolder) -> list[str]:
             "|---:|---:|---|---|---:|---:|",
         ]
         lines += [
-            f"| {rank} | {row['index']} | {row['true']} | {row['predicted']} | "
-            f"{row['confidence']:.3f} | {row['loss']:.3f} |"
+            f"| {rank} | {row.index} | {row.true} | {row.predicted} | "
+            f"{row.confidence:.3f} | {row.loss:.3f} |"
             for rank, row in enumerate(rows, 1)
         ]
     return [*lines, ""]
@@ -472,7 +471,7 @@ def _diagnosis_lines(run: RunFolder) -> list[str]:
     if run.history:
         diagnosis = diagnose_fit(run.history)
         lines += ["## Fit diagnosis", "", f"**{diagnosis.verdict}**: {diagnosis.explanation}", ""]
-    problems = diagnose_training(run.data.get("diagnostics") or {})
+    problems = diagnose_training(run.data.diagnostics)
     if problems:
         lines += ["## Training problems", ""]
         lines += [f"- **{problem.name}**: {problem.explanation}" for problem in problems]

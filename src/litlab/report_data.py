@@ -1,0 +1,160 @@
+"""report_data.json, declared: what report.md is built from besides config.yaml, history.csv and
+metrics.json. Each section is a dataclass below, written by one part of a run and read back
+typed by the report:
+
+    data         DataSummary      the data set: name, kind of problem, classes, split sizes
+    model        ModelSummary     each layer's type, output shape and parameters
+    batch        BatchSummary     the first training batch's feature statistics (tables)
+    lr_find      LearningRates    the learning-rate finder's curve and suggestion
+    diagnostics  Diagnostics      sampled gradient norms and dead-ReLU shares
+    test         TestResults      the split tested: confusion matrix, regression predictions
+    top_losses   list[TopLoss]    the test samples with the highest loss
+
+:func:`write_section` is the one writer: it replaces one section and writes the whole file
+atomically (sections come from several callbacks, at different times). :func:`read_report_data`
+reads what is there; a section that is missing or of an older shape is None. Imports no torch.
+"""
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from litlab.run_folder import REPORT_DATA, read_json_object, write_atomically
+
+
+@dataclass
+class DataSummary:
+    name: str
+    task: str  # multiclass, binary or regression: the report reads it, never guesses it
+    class_names: list[str] | None
+    input_shape: list[int] | None
+    num_features: int
+    splits: dict[str, int]  # split name: samples
+
+
+@dataclass
+class Layer:
+    name: str
+    type: str
+    params: int  # the parameters it holds itself: the rows add up to the total
+    output_shape: list[int] | None  # None: not measured (a compiled network)
+
+
+@dataclass
+class ModelSummary:
+    name: str
+    total_params: int
+    trainable_params: int
+    layers: list[Layer]
+
+
+@dataclass
+class FeatureStatistics:
+    name: str
+    mean: float
+    std: float
+    min: float
+    max: float
+
+
+@dataclass
+class BatchSummary:
+    samples: int
+    num_features: int
+    standardised: bool
+    features: list[FeatureStatistics]  # the first ones of a wide table
+
+
+@dataclass
+class LearningRates:
+    lr: list[float]
+    loss: list[float | None]  # None: not finite
+    suggestion: float | None  # None: the loss never fell
+    lightning_suggestion: float | None
+    applied: bool
+
+
+@dataclass
+class Diagnostics:
+    steps: list[int]
+    grad_norm: dict[str, list[float]]  # layer (forward order, then "total"): a norm per step
+    dead_relu: dict[str, list[float]]  # ReLU layer: its dead share per step
+    gradient_clip_val: float | None
+
+
+@dataclass
+class TestResults:
+    split: str  # test, or what eval.py evaluated (val)
+    confusion_matrix: list[list[int]] | None = None  # rows: true classes
+    true: list[float] | None = None  # regression: a sample of the targets ...
+    predicted: list[float] | None = None  # ... and the predictions
+
+
+@dataclass
+class TopLoss:
+    index: int  # position in the split tested
+    loss: float
+    true: str | float  # a class name, or a regression target in its units
+    predicted: str | float
+    confidence: float | None = None  # classification: the predicted class's probability
+
+
+@dataclass
+class ReportData:
+    data: DataSummary | None = None
+    model: ModelSummary | None = None
+    batch: BatchSummary | None = None
+    lr_find: LearningRates | None = None
+    diagnostics: Diagnostics | None = None
+    test: TestResults | None = None
+    top_losses: list[TopLoss] = field(default_factory=list)
+
+
+# section name: how to build it from its JSON
+_READERS = {
+    "data": lambda v: DataSummary(**v),
+    "model": lambda v: ModelSummary(**{**v, "layers": [Layer(**row) for row in v["layers"]]}),
+    "batch": lambda v: BatchSummary(
+        **{**v, "features": [FeatureStatistics(**row) for row in v["features"]]}
+    ),
+    "lr_find": lambda v: LearningRates(**v),
+    "diagnostics": lambda v: Diagnostics(**v),
+    "test": lambda v: TestResults(**v),
+    "top_losses": lambda v: [TopLoss(**row) for row in v],
+}
+SECTIONS = tuple(_READERS)
+
+
+def write_section(run: Path, name: str, value: Any) -> Path:
+    """Replace section ``name`` of ``<run>/report_data.json`` with ``value`` (its declared
+    dataclass, or a list of them), keeping the other sections."""
+    expected = {f.name: f.type for f in dataclasses.fields(ReportData)}
+    if name not in expected:
+        raise KeyError(f"report_data.json has no section {name!r}; its sections: {SECTIONS}")
+    path = run / REPORT_DATA
+    stored = read_json_object(path) if path.is_file() else {}
+    stored[name] = _plain(value)
+    return write_atomically(path, json.dumps(stored) + "\n")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+
+
+def read_report_data(path: Path) -> ReportData:
+    """The sections of a report_data.json; one that cannot be read (a file of an older
+    litlab, edited by hand) is left out."""
+    stored = read_json_object(path)
+    found = {}
+    for name, read in _READERS.items():
+        if stored.get(name) is None:
+            continue
+        try:
+            found[name] = read(stored[name])
+        except (TypeError, KeyError, AttributeError):
+            continue
+    return ReportData(**found)
