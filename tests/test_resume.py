@@ -240,6 +240,21 @@ def test_resumed_run_keeps_one_history_row_per_epoch(make_config):
     assert [row["lr"] for row in history] == [0.001, 0.0005, 0.00025]  # the rate each trained with
 
 
+def test_a_run_continued_from_an_epochs_end_keeps_that_epochs_row(make_config):
+    """last.ckpt saved at the end of epoch 1 holds the rows of epochs 0 and 1: epoch 1's row is
+    otherwise written only when epoch 2 starts, which the continued run never repeats."""
+    cfg = make_config(*CLASSIFICATION, "trainer.max_epochs=2")
+    train(cfg)
+    folder = Path(cfg.paths.output_dir)
+    (folder / "metrics.json").unlink()  # as if it had stopped after its last checkpoint
+    (folder / "history.csv").unlink()
+    last = folder / "checkpoints" / "last.ckpt"
+    train(make_config(*CLASSIFICATION, "trainer.max_epochs=3", f"ckpt_path={last}"))
+    history = read_history(folder / "history.csv")
+    assert [row["epoch"] for row in history] == [0, 1, 2]
+    assert all(row["train/loss"] > 0 and row["val/loss"] > 0 for row in history)
+
+
 # -- through the command line ----------------------------------------------------------------
 @pytest.fixture
 def root(tmp_path: Path) -> Path:
