@@ -184,7 +184,7 @@ def test_resume_auto_from_python_continues_the_latest_run(uninterrupted, tmp_pat
     with pytest.raises(ConfigError, match="resume=auto: the latest run .* has finished"):
         train(run_config(data_dir, tmp_path / "unused", log_dir, "resume=auto"))
     last = first / "checkpoints" / "last.ckpt"
-    with pytest.raises(ConfigError, match="chooses the checkpoint itself"):
+    with pytest.raises(ConfigError, match="chooses the run folder and checkpoint itself"):
         train(run_config(data_dir, tmp_path / "x", log_dir, "resume=force", f"ckpt_path={last}.x"))
 
 

@@ -5,19 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from litlab.run_start import SWEEPS_STARTED, PrepareRunFolder, check_writable
+from litlab.run_start import PrepareRunFolder, check_writable
 from tests.helpers import compose_quiet
-
-
-def test_a_sweeps_folder_is_noted_so_its_jobs_give_the_exit_status(tmp_path):
-    cfg = compose_quiet([f"paths.log_dir={tmp_path}"], tmp_path / "unused")
-    SWEEPS_STARTED.clear()
-    PrepareRunFolder().on_run_start(config=cfg, config_name="train")  # a single run: none
-    assert SWEEPS_STARTED == []
-    PrepareRunFolder().on_multirun_start(config=cfg)
-    (sweep,) = SWEEPS_STARTED
-    assert sweep.parent == tmp_path / "train" / "multiruns" and str(sweep) == cfg.hydra.sweep.dir
-    SWEEPS_STARTED.clear()
 
 
 def test_resume_auto_points_hydra_at_the_run_to_continue(tmp_path):
@@ -29,6 +18,7 @@ def test_resume_auto_points_hydra_at_the_run_to_continue(tmp_path):
     PrepareRunFolder().on_run_start(config=cfg, config_name="train")
     assert Path(cfg.hydra.run.dir) == run and cfg.hydra.output_subdir == ".hydra.1"
     assert Path(cfg.ckpt_path) == run / "checkpoints" / "last.ckpt"
+    assert cfg.resume is None  # looked up once: train() continues from ckpt_path
 
 
 def test_a_file_in_the_way_of_the_run_folder_ends_the_command(tmp_path, capsys):

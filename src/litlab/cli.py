@@ -33,7 +33,6 @@ from litlab.config import (
 from litlab.errors import ConfigError, LitlabError, TrainingInterrupted, exit_with, paragraph
 from litlab.ranks import is_launched_worker
 from litlab.run_folder import is_run_folder
-from litlab.run_start import SWEEPS_STARTED
 
 log = logging.getLogger(__name__)
 
@@ -62,25 +61,24 @@ def report_user_errors(task_function: Callable[[DictConfig], Any]) -> Callable:
     return wrapper
 
 
-def _job_failed(cfg: DictConfig, err: Exception) -> None:
-    """A multirun job that raised: record it in the job folder (status.json, the sweep
-    summary) and go on with the next job; with ``stop_on_failure=true``, end the sweep here.
-    Returns None, not NaN: hydra-optuna-sweeper tells Optuna a NaN as a completed value, which
-    Optuna refuses, ending the whole search; a value that is not a number is a failed trial."""
+def _job_failed(cfg: DictConfig, err: Exception) -> Any:
+    """A multirun job that raised: say so and go on with the next job, returning the failure
+    for the sweep callback to record (status.json, the sweep summary); with
+    ``stop_on_failure=true``, record it and end the sweep here."""
     from litlab.report.sweep import write_sweep_summary  # matplotlib: lazily
-    from litlab.sweep import record_failure
+    from litlab.sweep import FailedJob, record_failure
 
     if isinstance(err, LitlabError):
         log.error("%s", paragraph(err))
     else:
         log.exception("The job failed with %s; the sweep goes on.", type(err).__name__)
-    hydra_config = HydraConfig.get()
-    record_failure(Path(hydra_config.runtime.output_dir), err)
     if cfg.get("stop_on_failure"):
+        hydra_config = HydraConfig.get()
+        record_failure(Path(hydra_config.runtime.output_dir), err)
         write_sweep_summary(Path(hydra_config.sweep.dir))
         sys.stderr.write("Stopped the sweep at its first failed job (stop_on_failure=true).\n")
         sys.exit(err.exit_code if isinstance(err, LitlabError) else 1)
-    return None
+    return FailedJob(err)
 
 
 # Command-line choices that need an optional Hydra plugin: (plugin module, pip extra).
@@ -163,21 +161,11 @@ def hydra_entry_point(config_name: str) -> Callable:
                     sys.argv = [*sys.argv, *_shared_study_overrides(sys.argv[1:])]
                 except LitlabError as err:
                     exit_with(err)
-            run()
-            for sweep in SWEEPS_STARTED:
-                _exit_if_jobs_failed(sweep)
+            run()  # a sweep with a failed job ends with status 1 in its callback
 
         return main
 
     return decorate
-
-
-def _exit_if_jobs_failed(sweep: Path) -> None:
-    """After a multirun whose jobs did not all succeed: exit status 1 (the summary says which)."""
-    from litlab.report.sweep import failed_jobs  # matplotlib: lazily
-
-    if sweep.is_dir() and failed_jobs(sweep):
-        sys.exit(1)
 
 
 @hydra_entry_point("train")
@@ -187,7 +175,7 @@ def train_main(cfg: DictConfig) -> float | None:
     # the ~7 s that importing torch, Lightning and torchvision takes.
     from litlab.train import train
 
-    metrics = train(cfg, validated=True)
+    metrics = train(cfg)
     return metrics.get(cfg.get("optimized_metric"))
 
 
@@ -196,7 +184,7 @@ def eval_main(cfg: DictConfig) -> None:
     validate_config(cfg, hydra_choices())
     from litlab.evaluate import evaluate  # after validation, as above
 
-    evaluate(cfg, validated=True)
+    evaluate(cfg)
 
 
 @hydra_entry_point("predict")
@@ -204,7 +192,7 @@ def predict_main(cfg: DictConfig) -> None:
     validate_config(cfg, hydra_choices())
     from litlab.predict import predict, prediction_table  # after validation, as above
 
-    rows = predict(cfg, validated=True)
+    rows = predict(cfg)
     print(prediction_table(rows))
 
 
@@ -213,7 +201,7 @@ def export_main(cfg: DictConfig) -> None:
     validate_config(cfg, hydra_choices())
     from litlab.export import export  # after validation, as above
 
-    path, check = export(cfg, validated=True)
+    path, check = export(cfg)
     print(f"Wrote {path}")
     print(f"Check against PyTorch: {check}" if check else "Not checked (verify=false).")
 

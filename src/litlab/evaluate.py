@@ -18,12 +18,11 @@ from litlab.run_folder import METRICS, write_metrics
 log = logging.getLogger(__name__)
 
 
-def evaluate(cfg: DictConfig, *, validated: bool = False) -> dict[str, float]:
+def evaluate(cfg: DictConfig) -> dict[str, float]:
     """Evaluate ``cfg.ckpt_path`` on ``cfg.split``; model, data and loss come from the checkpoint,
     while where to find the data (``paths``) and what to run on (``trainer``) come from ``cfg``.
     Every split goes through Lightning's test loop (metrics named after the split: val/acc...)."""
-    if not validated:
-        validate_config(cfg)
+    validate_config(cfg)
     trained = load_trained(cfg.ckpt_path, cfg.paths.data_dir)
     datamodule, module = trained.datamodule, trained.module
     datamodule.test_split = cfg.split

@@ -65,10 +65,9 @@ class ExportCheck:
         return f"{text}, the same class for {self.same_class} of {self.samples}"
 
 
-def export(cfg: DictConfig, *, validated: bool = False) -> tuple[Path, ExportCheck | None]:
+def export(cfg: DictConfig) -> tuple[Path, ExportCheck | None]:
     """Write ``<run>/model.onnx`` or ``model.pt2`` and return its path and the check's result."""
-    if not validated:
-        validate_config(cfg)
+    validate_config(cfg)
     if cfg.format == "onnx":
         _require_onnx_packages()
     trained = load_trained(cfg.ckpt_path, cfg.paths.data_dir)

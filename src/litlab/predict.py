@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from litlab.build import build_trainer, load_trained
 from litlab.config import validate_config
+from litlab.config.checks import runs_on_one_device
 from litlab.data import EpochPermutation, TensorBatchLoader
 from litlab.data.images import Preprocessing
 from litlab.data.inputs import UserInputs, read_inputs
@@ -29,13 +30,12 @@ from litlab.run_folder import PREDICTIONS, PREDICTIONS_PLOT, write_atomically
 log = logging.getLogger(__name__)
 
 
-def predict(cfg: DictConfig, *, validated: bool = False) -> list[dict[str, Any]]:
+def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     """One row per input: ``input``, and ``predicted``, ``confidence``, ``top`` (the top-k
     ``(class, probability)`` pairs) and ``preprocessing`` for classifiers, ``value`` (in the
     target's units) for regression models."""
-    if not validated:
-        validate_config(cfg)
-    if cfg.trainer.get("devices") not in (1, "1", [0]) or cfg.trainer.get("num_nodes", 1) != 1:
+    validate_config(cfg)
+    if not runs_on_one_device(cfg.trainer):
         raise ConfigError(
             f"trainer.devices={cfg.trainer.get('devices')} is invalid for predict.py: it runs on "
             "one device (every device would predict every input). Use trainer.devices=1, and "

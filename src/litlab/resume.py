@@ -2,11 +2,11 @@
 finished, whether a checkpoint fits this config, what a resumed run keeps, and the command that
 continues a stopped run.
 
-Two ways in, one rule. From the command line, a Hydra callback looks the run up in Hydra's
-composed config before the run folder is created and points the config at it
-(``hydra.run.dir``, ``ckpt_path``, ``hydra.output_subdir``: :func:`continue_in_place`);
-:func:`apply` then finds the config already pointing at that run. ``train(cfg)`` called from
-Python applies the same lookup itself.
+Two ways in, one lookup each. From the command line, a Hydra callback looks the run up in
+Hydra's composed config before the run folder is created and points the config at it
+(``hydra.run.dir``, ``ckpt_path``, ``hydra.output_subdir``: :func:`continue_in_place`), which
+leaves ``resume`` resolved (null) for :func:`apply`. ``train(cfg)`` called from Python, and a
+DDP worker started in the run's folder, look it up in :func:`apply`.
 """
 
 import logging
@@ -87,11 +87,7 @@ def continue_in_place(config: DictConfig) -> None:
     given = [*config.hydra.overrides.task, *config.hydra.overrides.hydra]
     chosen = [arg for arg in given if arg.startswith(("hydra.run.dir=", "ckpt_path="))]
     if chosen:
-        raise ConfigError(
-            f"resume={resume} chooses the run folder and checkpoint itself, so {chosen[0]} "
-            "cannot be given with it. Leave out resume to start from that checkpoint in a new "
-            "folder, or leave out hydra.run.dir and ckpt_path."
-        )
+        raise _chosen_with(resume, chosen[0])
     continuation = find_continuation(config)
     if continuation is None:
         log.warning(
@@ -105,6 +101,7 @@ def continue_in_place(config: DictConfig) -> None:
         config.hydra.run.dir = escaped(continuation.run)
         config.hydra.output_subdir = free_path(continuation.run / HYDRA_RECORD).name
         config.ckpt_path = escaped(continuation.checkpoint)
+        config.resume = None  # looked up: the run continues from ckpt_path in its folder
 
 
 def refuse_sweeps(config: DictConfig) -> None:
@@ -126,11 +123,7 @@ def apply(cfg: DictConfig) -> None:
     given = cfg.get("ckpt_path")
     expected = continuation.checkpoint if continuation else None
     if given and (expected is None or Path(given).resolve() != expected.resolve()):
-        raise ConfigError(
-            f"resume={resume} chooses the checkpoint itself (here: {expected or 'none, a new run'}"
-            f"), so ckpt_path={given} cannot be given with it. Leave out resume to start from "
-            "that checkpoint in a new folder, or leave out ckpt_path."
-        )
+        raise _chosen_with(resume, f"ckpt_path={given}")
     if continuation is None:
         return
     made = Path(cfg.paths.output_dir)
@@ -144,6 +137,14 @@ def apply(cfg: DictConfig) -> None:
         )
     cfg.paths.output_dir = str(continuation.run)
     cfg.ckpt_path = str(continuation.checkpoint)
+
+
+def _chosen_with(resume: str, override: str) -> ConfigError:
+    return ConfigError(
+        f"resume={resume} chooses the run folder and checkpoint itself, so {override} cannot be "
+        "given with it. Leave out resume to start from that checkpoint in a new folder, or "
+        "leave out hydra.run.dir and ckpt_path."
+    )
 
 
 def _no_sweeps(resume: str) -> ConfigError:

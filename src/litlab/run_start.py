@@ -1,8 +1,8 @@
 """Before Hydra creates a run folder: a Hydra callback (conf/hydra/default.yaml) working on the
 config Hydra composed for the run, so the command line needs no composition of its own. It
 checks that the folder can be created, for ``resume=auto|force`` points Hydra at the run to
-continue (``resume.continue_in_place``), and notes a sweep's folder, whose jobs' status.json
-give the command's exit status."""
+continue (``resume.continue_in_place``); for a sweep, it refuses resume and checks the sweep
+folder."""
 
 import copy
 import errno
@@ -24,9 +24,6 @@ from litlab.errors import ConfigError, LitlabError, exit_with
 from litlab.ranks import is_launched_worker
 from litlab.resume import continue_in_place, refuse_sweeps
 
-# The sweep folders of this process's multiruns, read after Hydra returns for the exit status.
-SWEEPS_STARTED: list[Path] = []
-
 
 class PrepareRunFolder(Callback):
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
@@ -41,9 +38,7 @@ class PrepareRunFolder(Callback):
             return
         with _errors_end_the_command(config):
             refuse_sweeps(config)
-            sweep = Path(config.hydra.sweep.dir)  # resolved once: Hydra's jobs share the time
-            check_writable(sweep)
-        SWEEPS_STARTED.append(sweep)
+            check_writable(Path(config.hydra.sweep.dir))
 
 
 @contextmanager

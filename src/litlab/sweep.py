@@ -1,9 +1,11 @@
 """The runtime side of a sweep (`python train.py -m ...`): a Hydra callback
 (conf/hydra/default.yaml) that, after every job, records the job's outcome in
 ``<job>/status.json`` and rewrites the sweep summary, so the summary is complete also when a
-sweep stops early. The summary itself is files only: ``litlab.report.sweep``."""
+sweep stops early; after the last job it ends the command with status 1 if a job failed. The
+summary itself is files only: ``litlab.report.sweep``."""
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +16,22 @@ from omegaconf import DictConfig
 
 from litlab.library_internals import job_error
 from litlab.ranks import is_rank_zero
-from litlab.report.sweep import SUMMARY_NAME, failed_jobs, job_folders, write_sweep_summary
-from litlab.run_folder import STATUS, failed_job_status, read_job_status, write_job_status
+from litlab.report.sweep import SUMMARY_NAME, summarise_sweep, write_sweep_summary
+from litlab.run_folder import STATUS, failed_job_status, write_job_status
 
 log = logging.getLogger(__name__)
+
+
+class FailedJob:
+    """What a sweep job returns when it caught its own error: the sweep goes on, the callback
+    records it. Not a number, so an Optuna search counts the trial as failed (a NaN would be a
+    completed trial's value, which Optuna refuses, ending the whole search)."""
+
+    def __init__(self, error: BaseException) -> None:
+        self.status = failed_job_status(error)
+
+    def __float__(self) -> float:
+        raise TypeError(f"the job failed: {self.status['error']}")
 
 
 class SweepSummary(Callback):
@@ -32,36 +46,35 @@ class SweepSummary(Callback):
     def on_job_end(self, config: DictConfig, job_return: JobReturn, **kwargs: Any) -> None:
         if config.hydra.mode != RunMode.MULTIRUN or not is_rank_zero():
             return
-        record_job(Path(config.hydra.runtime.output_dir), job_return)
+        write_job_status(Path(config.hydra.runtime.output_dir), job_status(job_return))
         write_sweep_summary(Path(config.hydra.sweep.dir))
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep = Path(config.hydra.sweep.dir)
         if not sweep.is_dir() or not is_rank_zero():
             return
-        write_sweep_summary(sweep)
-        failed = len(failed_jobs(sweep))
+        _, jobs = summarise_sweep(sweep)  # every job's status: also those run elsewhere
+        failed = sum(job.status == "failed" for job in jobs)
         if failed:
             log.warning(
-                "%d of %d jobs failed; see %s",
-                failed,
-                len(job_folders(sweep)),
-                sweep / f"{SUMMARY_NAME}.md",
+                "%d of %d jobs failed; see %s", failed, len(jobs), sweep / f"{SUMMARY_NAME}.md"
             )
+            sys.exit(1)  # a SystemExit passes Hydra's callback guard: the command's status
 
 
-def record_job(job: Path, job_return: JobReturn) -> None:
+def job_status(job_return: JobReturn) -> dict[str, Any]:
     """status.json of a finished job: ok with its return value, or failed with the error."""
     if job_return.status != JobStatus.COMPLETED:
-        record_failure(job, job_error(job_return))
-        return
-    recorded = read_job_status(job)
-    if recorded is not None and recorded["status"] == "failed":
-        return  # the job caught its own error, recorded it, and returned None
-    write_job_status(job, {"status": "ok", "return_value": _number(job_return.return_value)})
+        return failed_job_status(job_error(job_return))
+    value = job_return.return_value
+    if isinstance(value, FailedJob):
+        return value.status
+    return {"status": "ok", "return_value": _number(value)}
 
 
 def record_failure(job: Path, error: BaseException) -> None:
+    """status.json of a job that ends the sweep itself (stop_on_failure), before the callback
+    would have written it."""
     if is_rank_zero():
         write_job_status(job, failed_job_status(error))
 

@@ -37,13 +37,12 @@ def _skip_nvml_probe_without_gpu() -> None:
         del os.environ["PYTORCH_NVML_BASED_CUDA_CHECK"]
 
 
-def train(cfg: DictConfig, *, validated: bool = False) -> dict[str, float]:
+def train(cfg: DictConfig) -> dict[str, float]:
     """Train and test as ``cfg`` says; return the final metrics (also in <run>/metrics.json).
     With ``resume=auto|force`` it continues the latest run of ``task_name`` in its folder.
-    ``validated=True``: the caller has checked ``cfg`` already (the entry points do, before
-    importing torch), so it is not checked twice."""
-    if not validated:
-        validate_config(cfg, hydra_choices())
+    The config is checked first (the command line checks it before importing Lightning too, to
+    answer a typo at once; a second check of a checked config takes milliseconds)."""
+    validate_config(cfg, hydra_choices())
     resume.apply(cfg)
     output_dir = Path(cfg.paths.output_dir)
     resume.refuse_to_overwrite(output_dir, cfg.get("ckpt_path"))

@@ -312,16 +312,18 @@ def validate_config(cfg: DictConfig, choices: dict[str, str] | None = None) -> N
     _check_parts(cfg, choices)
 
 
+def runs_on_one_device(trainer: DictConfig) -> bool:
+    """Whether a trainer config asks for exactly one device: devices 1 (or one index, [0]) on
+    one node; "auto" may mean every GPU there is."""
+    devices, nodes = trainer.get("devices"), trainer.get("num_nodes") or 1
+    one = devices in (1, "1") or (OmegaConf.is_list(devices) and len(devices) == 1)
+    return one and nodes == 1
+
+
 def _check_tune(cfg: DictConfig) -> None:
     """The learning-rate finder runs on one device, over a rising range."""
     devices, nodes = cfg.trainer.get("devices"), cfg.trainer.get("num_nodes") or 1
-    several = (
-        (is_int(devices) and devices != 1)
-        or (isinstance(devices, str) and devices.isdigit() and devices != "1")
-        or (OmegaConf.is_list(devices) and len(devices) > 1)
-        or nodes != 1
-    )
-    if several:
+    if not runs_on_one_device(cfg.trainer):
         raise ConfigError(
             f"tune=lr_find runs on one device, not trainer.devices={devices} (num_nodes "
             f"{nodes}). Find the rate with trainer.devices=1 tune.only=true, then train on "

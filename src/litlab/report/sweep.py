@@ -115,16 +115,17 @@ def sorted_rows(rows: list[JobRow], metric: str, mode: str) -> list[JobRow]:
     return sorted(rows, key=key)
 
 
-def failed_jobs(sweep: Path) -> list[JobRow]:
-    """The jobs of ``sweep`` whose status.json says they failed."""
-    return [row for row in map(read_job, job_folders(sweep)) if row.status == "failed"]
-
-
 def write_sweep_summary(sweep: Path) -> list[Path]:
     """Write sweep_summary.csv/.md/.png in ``sweep``; returns the files written."""
+    return summarise_sweep(sweep)[0]
+
+
+def summarise_sweep(sweep: Path) -> tuple[list[Path], list[JobRow]]:
+    """:func:`write_sweep_summary`, and the jobs it read (their status included)."""
     folders = job_folders(sweep)
     metric, mode = optimized_metric(folders)
     rows = sorted_rows([read_job(folder) for folder in folders], metric, mode)
+    jobs = list(rows)
     columns = summary_metrics(rows, metric)
     _drop_shared_overrides(rows)
     groups = seed_groups(rows, columns, metric, mode)
@@ -138,7 +139,7 @@ def write_sweep_summary(sweep: Path) -> list[Path]:
         written.append(
             plots.save(_summary_figure(rows, groups, metric), sweep / f"{SUMMARY_NAME}.png")
         )
-    return written
+    return written, jobs
 
 
 def _summary_figure(rows: list[JobRow], groups: list[GroupRow], metric: str):
