@@ -254,3 +254,125 @@ def _report_failed(message: str) -> int:
 
 def report_entry_point() -> None:
     sys.exit(report_main())
+
+
+# -- `litlab`: one command for what exists and what runs --------------------------------------
+RUNNERS = {
+    "train": lambda: train_main(),
+    "eval": lambda: eval_main(),
+    "predict": lambda: predict_main(),
+    "export": lambda: export_main(),
+}
+
+
+def litlab_main(argv: list[str] | None = None) -> None:
+    """`litlab ls|cat|cp|check|train|eval|predict|export|report`."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] in RUNNERS:  # Hydra parses the rest as the entry point would
+        sys.argv = [f"litlab {argv[0]}", *argv[1:]]
+        RUNNERS[argv[0]]()
+        return
+    parser = _litlab_parser()
+    args = parser.parse_args(argv)
+    try:
+        status = args.run(args)
+    except LitlabError as err:
+        sys.stderr.write(f"{paragraph(err)}\n")
+        status = err.exit_code
+    except BrokenPipeError:  # `litlab ls | head` stopped reading
+        sys.stderr.close()
+        status = 0
+    sys.exit(status)
+
+
+def _litlab_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="litlab",
+        description="List, show and copy litlab's configs, check a config, or run a command. "
+        "train, eval, predict and export take Hydra overrides as train.py does.",
+    )
+    commands = parser.add_subparsers(required=True, metavar="command")
+    ls = commands.add_parser("ls", help="every config group's options, with their description")
+    ls.add_argument("group", nargs="?", help="only this group, e.g. model")
+    ls.set_defaults(run=_ls)
+    cat = commands.add_parser("cat", help="print a config, e.g. litlab cat experiment/mnist_cnn")
+    cat.add_argument("name", help="group/option, or train, eval, predict, export")
+    cat.set_defaults(run=_cat)
+    cp = commands.add_parser(
+        "cp", help="copy a config to edit it, e.g. litlab cp experiment/mnist_cnn my_conf"
+    )
+    cp.add_argument("name", help="group/option")
+    cp.add_argument(
+        "destination",
+        type=Path,
+        help="a folder (the copy: <folder>/<group>/my_<option>.yaml) or a .yaml file",
+    )
+    cp.set_defaults(run=_cp)
+    check = commands.add_parser("check", help="every problem of a training config at once")
+    check.add_argument("overrides", nargs="*", help="as for train.py, e.g. model=cnn data=iris")
+    check.set_defaults(run=_check)
+    report = commands.add_parser("report", help="rebuild a run's report or a sweep's summary")
+    report.add_argument("path")
+    report.set_defaults(run=lambda args: report_main([args.path]))
+    for name in RUNNERS:
+        commands.add_parser(name, help=f"as python {name}.py, with Hydra overrides")
+    return parser
+
+
+def _ls(args: argparse.Namespace) -> int:
+    from litlab.config.catalog import entry_configs, groups, options
+
+    shown = [args.group] if args.group else groups()
+    if args.group and args.group not in groups():
+        raise ConfigError(f"{args.group} is not a config group; the groups: {', '.join(groups())}.")
+    if not args.group:
+        _print_options("configs the commands start from", entry_configs())
+    for group in shown:
+        _print_options(group, options(group))
+    return 0
+
+
+def _print_options(title: str, found: dict[str, str]) -> None:
+    width = max(map(len, found), default=0)
+    print(f"{title}:")
+    for name, text in found.items():
+        print(f"  {name:<{width}}  {text}")
+
+
+def _cat(args: argparse.Namespace) -> int:
+    from litlab.config.catalog import config_file
+
+    print(config_file(args.name).read_text(), end="")
+    return 0
+
+
+def _cp(args: argparse.Namespace) -> int:
+    from litlab.config.catalog import copy_config
+
+    target = copy_config(args.name, args.destination)
+    folder = target.parent.parent if "/" in args.name else target.parent
+    group = args.name.rsplit("/", 1)[0] if "/" in args.name else ""
+    use = f"{group}={target.stem}" if group else f"--config-name {target.stem}"
+    print(f"Wrote {target}; edit it and run: python train.py --config-dir {folder} {use}")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from hydra.errors import HydraException
+
+    from litlab.config import compose_overrides, config_errors
+
+    try:
+        cfg = compose_overrides(args.overrides, "train")
+    except HydraException as err:  # an unknown option or key: Hydra names it
+        sys.stderr.write(f"Error: {err}\n")
+        return 2
+    choices = {key: str(value) for key, value in cfg.hydra.runtime.choices.items()}
+    errors = config_errors(cfg, choices)
+    for err in errors:
+        sys.stderr.write(f"{paragraph(err)}\n")
+    if errors:
+        sys.stderr.write(f"{len(errors)} problem(s) in the config.\n")
+        return 2
+    print("The config passes every check.")
+    return 0

@@ -1,9 +1,10 @@
 """The composed config: how it is made from conf/ and the checks it passes before anything is
 built. Imports no torch, so the command line answers a typo in a fraction of a second."""
 
-from litlab.config.checks import validate_config
+from litlab.config.checks import config_errors, validate_config
 from litlab.config.compose import (
     compose_config,
+    compose_overrides,
     escaped,
     hydra_choices,
     in_multirun,
@@ -13,6 +14,8 @@ from litlab.config.compose import (
 
 __all__ = [
     "compose_config",
+    "compose_overrides",
+    "config_errors",
     "escaped",
     "hydra_choices",
     "in_multirun",

@@ -13,6 +13,7 @@ Hydra already rejects unknown group options (listing the valid ones); what a lib
 constructor refuses becomes a ConfigError in ``litlab.build``.
 """
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -289,27 +290,50 @@ REQUIRED_EXAMPLES = {
 def validate_config(cfg: DictConfig, choices: dict[str, str] | None = None) -> None:
     """Raise :class:`ConfigError` naming the first bad key. ``choices`` are Hydra's chosen group
     options (``{"model": "cnn", ...}``), used to phrase the message like the command line."""
-    choices = choices or {}
-    _check_required(cfg)
-    # first: a clash explains more than the one key it makes invalid
+    for check in _checks(cfg, choices or {}):
+        check()
+
+
+def config_errors(cfg: DictConfig, choices: dict[str, str] | None = None) -> list[ConfigError]:
+    """Every problem of ``cfg`` at once (``litlab check``), in the order validate_config meets
+    them; a check that cannot run because of an earlier problem is left out."""
+    errors = []
+    for check in _checks(cfg, choices or {}):
+        try:
+            check()
+        except ConfigError as err:
+            errors.append(err)
+        except (OmegaConfBaseException, TypeError, KeyError, ValueError):
+            continue
+    return errors
+
+
+def _checks(cfg: DictConfig, choices: dict[str, str]) -> Iterator[Callable[[], None]]:
+    """The checks in order: the general keys first (they import nothing heavy), the parts
+    after; a clash first within each, as it explains more than the one key it makes invalid."""
+    yield lambda: _check_required(cfg)
     if "trainer" in cfg:
-        _check_trainer_combinations(cfg)
+        yield lambda: _check_trainer_combinations(cfg)
     if "data" in cfg and "monitor" in cfg:
-        _check_monitor(cfg)
+        yield lambda: _check_monitor(cfg)
     if cfg.get("tune"):
-        _check_tune(cfg)
+        yield lambda: _check_tune(cfg)
     for rule in RULES:
-        # a value whose interpolation fails (data.task=foo breaks ${monitors.${data.task}}) is
-        # skipped here: the rule on the key it reads names the cause
-        value = OmegaConf.select(cfg, rule.key, default=_ABSENT, throw_on_resolution_failure=False)
-        if OmegaConf.is_config(value):
-            value = OmegaConf.to_container(value, resolve=True)
-        if value is not _ABSENT and value is not None and not rule.domain.accepts(value):
-            example = f", e.g. {rule.example}" if rule.example else ""
-            raise ConfigError(
-                f"{rule.key}={value!r} is invalid: it must be {rule.domain.expected}{example}."
-            )
-    _check_parts(cfg, choices)
+        yield lambda rule=rule: _check_rule(cfg, rule)
+    yield from _part_checks(cfg, choices)
+
+
+def _check_rule(cfg: DictConfig, rule: Rule) -> None:
+    # a value whose interpolation fails (data.task=foo breaks ${monitors.${data.task}}) is
+    # skipped here: the rule on the key it reads names the cause
+    value = OmegaConf.select(cfg, rule.key, default=_ABSENT, throw_on_resolution_failure=False)
+    if OmegaConf.is_config(value):
+        value = OmegaConf.to_container(value, resolve=True)
+    if value is not _ABSENT and value is not None and not rule.domain.accepts(value):
+        example = f", e.g. {rule.example}" if rule.example else ""
+        raise ConfigError(
+            f"{rule.key}={value!r} is invalid: it must be {rule.domain.expected}{example}."
+        )
 
 
 def runs_on_one_device(trainer: DictConfig) -> bool:
@@ -361,23 +385,24 @@ def _missing_keys(node: DictConfig, prefix: str = "") -> list[str]:
     return found
 
 
-def _check_parts(cfg: DictConfig, choices: dict[str, str]) -> None:
-    """The data set, model and loss the config chose, each against its entry; first whether
-    they fit together, which explains more than a key that the misfit makes invalid."""
-    data = _resolved(cfg, "data")
+def _part_checks(cfg: DictConfig, choices: dict[str, str]) -> Iterator[Callable[[], None]]:
+    """The data set, model and loss the config chose, each against its entry: whether they fit
+    together, then each one's keys. The data set's come before the model's, which read them."""
+    data, model, loss = (_resolved(cfg, group) for group in ("data", "model", "loss"))
+    if loss is not None and data is not None:  # torch's losses: from the table, no import
+        yield lambda: _check_loss_fits_task(loss, data.get("task"), choices)
     if data is not None:
-        check_node(data, "data")
-    model = _resolved(cfg, "model")
-    if model is not None and data is not None:
-        _check_model_fits_data(model, data, choices)
-    if model is not None:
-        check_node(model, "model", ignore=tuple(MODEL_SWITCHES))
-    loss = _resolved(cfg, "loss")
+        yield lambda: check_node(data, "data")
+    if model is not None:  # its keys only once it fits the data (input_shape reads it)
+
+        def check_model() -> None:
+            if data is not None:
+                _check_model_fits_data(model, data, choices)
+            check_node(model, "model", ignore=tuple(MODEL_SWITCHES))
+
+        yield check_model
     if loss is not None:
-        entry = loss_entry(loss["_target_"])
-        if data is not None:
-            _check_loss_fits_task(entry.task, loss["_target_"], data.get("task"), choices)
-        check_node(loss, "loss", domains=entry.domains)
+        yield lambda: check_node(loss, "loss", domains=loss_entry(loss["_target_"]).domains)
 
 
 def _resolved(cfg: DictConfig, group: str) -> dict[str, Any] | None:
@@ -409,9 +434,9 @@ def _derived(node: DictConfig, key: str) -> bool:
     return is_interpolation(child)
 
 
-def _check_loss_fits_task(
-    fits: str | None, target: str, task: Any, choices: dict[str, str]
-) -> None:
+def _check_loss_fits_task(loss_node: dict, task: Any, choices: dict[str, str]) -> None:
+    target = loss_node["_target_"]
+    fits = loss_entry(target).task
     if fits is None or task not in TASKS or fits == task:
         return
     loss = choices.get("loss", target)
