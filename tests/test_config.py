@@ -13,50 +13,6 @@ from litlab.errors import ConfigError
 from tests.helpers import options
 
 
-def test_groups_offer_the_documented_options():
-    assert options("model") == [
-        "cnn",
-        "mlp",
-        "mlp_dropout",
-        "perceptron",
-        "rnn",
-        "simple_nn",
-        "transformer",
-    ]
-    assert options("data") == [
-        "adding",
-        "breast_cancer",
-        "diabetes",
-        "digits",
-        "fashion_mnist",
-        "iris",
-        "kmnist",
-        "mnist",
-        "spam",
-        "synthetic_binary",
-        "synthetic_classification",
-        "synthetic_regression",
-        "wine",
-        "xor",
-    ]
-    assert options("loss") == [
-        "bce",
-        "bce_with_logits",
-        "cross_entropy",
-        "huber",
-        "mae",
-        "mse",
-        "nll",
-    ]
-    assert options("optimizer") == ["adam", "adamw", "plain_sgd", "rmsprop", "sgd"]
-    assert options("scheduler") == ["cosine", "none", "onecycle", "plateau", "step"]
-    assert options("trainer") == ["cpu", "ddp_cpu", "default", "gpu", "multi_gpu"]
-    assert options("logger") == ["csv", "none", "tensorboard"]
-    assert options("callbacks") == ["default", "evaluation", "none"]
-    assert {"mnist_simple_nn", "mnist_cnn"} <= set(options("experiment"))
-    assert options("debug") == ["fast", "overfit"]
-
-
 def test_gpu_trainers_select_gpus(make_config):
     assert make_config("trainer=gpu").trainer.accelerator == "gpu"
     multi = make_config("trainer=multi_gpu").trainer

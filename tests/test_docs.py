@@ -1,0 +1,86 @@
+"""README.md and docs/: the README stays a short page that links every guide, the configs page
+lists exactly what conf/ holds, and every training command in them composes and passes the
+checks. (The lessons' commands and outcomes: tests/test_lessons.py; docs/own_parts.md's
+files: tests/test_entries.py; the site builds with `mkdocs build --strict` in CI.)"""
+
+import itertools
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from hydra.core.override_parser.overrides_parser import OverridesParser
+
+from litlab import PROJECT_ROOT
+from litlab.config import compose_config, validate_config
+from litlab.config.catalog import groups, options
+
+README = PROJECT_ROOT / "README.md"
+DOCS = PROJECT_ROOT / "docs"
+# Their commands are tested where their outcomes are.
+TESTED_ELSEWHERE = {"lessons.md", "own_parts.md"}
+
+
+def test_the_readme_is_short_and_links_every_guide():
+    text = README.read_text()
+    assert len(text.splitlines()) < 250
+    linked = set(re.findall(r"\]\(docs/([\w.]+\.md)", text))
+    pages = {path.name for path in DOCS.glob("*.md")} - {"index.md", "changelog.md"}
+    assert pages <= linked, pages - linked
+
+
+def configs_table() -> dict[str, set[str]]:
+    """``{group: its options}`` as the table of docs/configs.md lists them."""
+    rows = re.findall(r"^\| `([\w/]+)` \| (.*?) \|", (DOCS / "configs.md").read_text(), re.M)
+    return {group: set(re.findall(r"`(\w+)`", cell)) for group, cell in rows}
+
+
+def test_the_configs_page_lists_every_option_of_every_group():
+    table = configs_table()
+    assert set(table) == set(groups())
+    for group in groups():
+        assert table[group] == set(options(group)), group
+
+
+def training_commands() -> list[str]:
+    """Every ``python train.py ...`` line of the README and the guides (continuations joined,
+    environment variables in front dropped), but those tested with their outcomes."""
+    sources = [README, *(p for p in DOCS.glob("*.md") if p.name not in TESTED_ELSEWHERE)]
+    found = []
+    for path in sources:
+        for block in re.findall(r"```bash\n(.*?)```", path.read_text(), flags=re.S):
+            for line in block.replace("\\\n", " ").splitlines():
+                command = re.sub(r"^(\w+=\S+ )*", "", line.split("#")[0].strip())
+                flags = ("--config-dir", "--cfg", "--help")  # the flags compose does not take
+                if command.startswith("python train.py") and not any(f in command for f in flags):
+                    found.append(command)
+    return found
+
+
+def runs_of(command: str) -> list[list[str]]:
+    """The overrides of each job a command starts (a sweep: every combination)."""
+    arguments = [a for a in shlex.split(command)[2:] if a not in ("-m", "--multirun")]
+    choices = []
+    for override in OverridesParser.create().parse_overrides(arguments):
+        key = override.get_key_element()
+        if override.is_sweep_override():
+            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+        else:
+            choices.append([override.input_line])
+    return [list(combination) for combination in itertools.product(*choices)]
+
+
+def test_the_docs_show_training_commands():
+    assert len(training_commands()) >= 20
+
+
+@pytest.mark.parametrize("command", training_commands())
+def test_every_training_command_of_the_docs_passes_the_checks(command, tmp_path):
+    plugins = ("hparams_search", "hydra/launcher", "hydra.sweeper", "hydra.launcher")
+    if any(name in command for name in plugins):
+        pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+        pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
+        pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    for overrides in runs_of(command):
+        cfg = compose_config([*overrides, f"paths.data_dir={tmp_path}"], Path(tmp_path) / "run")
+        validate_config(cfg)
