@@ -105,7 +105,7 @@ def compose_quiet(
     fast = [*(QUIET if quiet else []), *([] if images or config_name != "train" else NO_IMAGES)]
     cfg = compose_config([*fast, *overrides], output_dir, config_name)
     shift = int(os.environ.get("LITLAB_CLAIMS_SEED_SHIFT", "0"))  # scripts/claims.py's seed path
-    if shift and "seed" in cfg:
+    if shift and isinstance(cfg.get("seed"), int):
         cfg = compose_config(
             [*fast, *overrides, f"seed={cfg.seed + shift}"], output_dir, config_name
         )

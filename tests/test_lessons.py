@@ -212,8 +212,20 @@ def test_lesson_5_mae_shrugs_off_outliers_that_bend_mse(make_config):
 
 @pytest.mark.claim
 def test_lesson_5_binary_cross_entropy_on_tumours(make_config):
-    metrics, _ = lesson_run(make_config, "data=breast_cancer", "model=mlp", "loss=bce_with_logits")
-    claim("test accuracy", metrics["test/acc"], above=0.93)  # 114 tumours: 0.0088 each
+    """Over three seeds: one seed's 114 test tumours move by a tumour (0.0088) or two between
+    floating-point paths, and from 0.939 (seed 43) to 0.974 (seed 42) between seeds."""
+    accuracy = [
+        lesson_run(
+            make_config,
+            "data=breast_cancer",
+            "model=mlp",
+            "loss=bce_with_logits",
+            f"seed={seed}",
+            run_dir=str(seed),
+        )[0]["test/acc"]
+        for seed in (42, 1, 2)
+    ]
+    claim("median test accuracy, 3 seeds", statistics.median(accuracy), above=0.93)
 
 
 # -- 8. network design -----------------------------------------------------------------------
