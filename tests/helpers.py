@@ -82,6 +82,12 @@ def make_tiny_mnist(
     return root
 
 
+def tiny_config(data_dir: Path, run_dir: Path, *extra: str) -> DictConfig:
+    """An MLP on tiny MNIST: 16 steps per epoch."""
+    overrides = mnist_overrides(data_dir, "model=mlp", "model.hidden_sizes=[32]", *extra)
+    return compose_quiet(overrides, run_dir)
+
+
 def mnist_overrides(data_dir: Path, *extra: str) -> list[str]:
     """A 3-epoch run on the tiny MNIST files in ``data_dir``."""
     return [f"paths.data_dir={data_dir}", *TINY_MNIST, "trainer.max_epochs=3", *extra]

@@ -76,3 +76,18 @@ class Crash(L.Callback):
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if self.enabled:
             raise RuntimeError("probe crash: a bug inside training")
+
+
+class CheckpointSteps(L.Callback):
+    """After every training batch, notes the global step that last.ckpt holds (a step save of
+    LastCheckpoint, configured before this probe, has happened by then)."""
+
+    def __init__(self, checkpoint: str, out_file: str) -> None:
+        self.checkpoint, self.out_file, self.steps = Path(checkpoint), Path(out_file), []
+
+    def on_train_batch_end(self, trainer, *args) -> None:
+        if self.checkpoint.is_file():
+            self.steps.append(torch.load(self.checkpoint, weights_only=True)["global_step"])
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.out_file.write_text(json.dumps(self.steps))

@@ -124,3 +124,40 @@ def test_the_command_line_checks_a_config_without_importing_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+# -- the tests mirror the code ---------------------------------------------------------------
+TESTS = PROJECT_ROOT / "tests"
+# Packages tested as a whole, where one file reads better than one per module (the modules'
+# behaviour is alike, or shows only together); every other module has tests/test_<module>.py,
+# the callbacks tests/callbacks/test_<module>.py.
+PACKAGE_TESTS = {
+    "litlab.models": ["test_models.py"],
+    "litlab.data": ["test_data.py"],
+    "litlab.lightning_modules": ["test_lightning_modules.py"],
+    "litlab.report": ["test_report.py"],
+    "litlab.config": ["test_config.py"],  # checks, compose, domains, losses; entries, catalog
+    "litlab.tensorboard": ["test_report.py", "test_tensorboard_server.py"],  # its files, served
+}
+
+
+def expected_test_files(module: str) -> list[Path]:
+    package = next((p for p in PACKAGE_TESTS if module == p or module.startswith(p + ".")), None)
+    name = module.rsplit(".", 1)[-1]
+    own = [TESTS / f"test_{name}.py"]
+    if module.startswith("litlab.callbacks."):
+        own = [TESTS / "callbacks" / f"test_{name}.py"]
+    return own + [TESTS / file for file in PACKAGE_TESTS.get(package, [])]
+
+
+@pytest.mark.parametrize(
+    "module",
+    sorted(
+        m for m in GRAPH if m.count(".") and not (SOURCE / f"{m[7:]}".replace(".", "/")).is_dir()
+    ),
+)
+def test_every_module_has_its_tests(module):
+    """A module of its own tested by its own file, or its package's; the entry layer's
+    commands by test_cli.py."""
+    files = expected_test_files(module)
+    assert any(path.is_file() for path in files), f"{module}: none of {files} exists"

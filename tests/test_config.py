@@ -69,7 +69,7 @@ def test_unknown_option_lists_the_valid_ones(make_config):
         ("scheduler=step scheduler.step_size=0", "scheduler.step_size"),
         ("scheduler=onecycle scheduler.max_lr=-0.1", "scheduler.max_lr"),
         ("scheduler=plateau scheduler.factor=1.5", "scheduler.factor"),
-        ("data=synthetic_regression data.num_features=0", "data.num_features"),
+        ("data=synthetic_regression loss=mse data.num_features=0", "data.num_features"),
         ("data=synthetic_classification data.num_classes=1", "data.num_classes"),
         ("data=synthetic_classification data.noise=-1", "data.noise"),
         ("callbacks.early_stopping.patience=-1", "callbacks.early_stopping.patience"),

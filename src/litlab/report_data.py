@@ -7,7 +7,7 @@ typed by the report:
     batch        BatchSummary     the first training batch's feature statistics (tables)
     lr_find      LearningRates    the learning-rate finder's curve and suggestion
     diagnostics  Diagnostics      sampled gradient norms and dead-ReLU shares
-    test         TestResults      the split tested: confusion matrix, regression predictions
+    test         EvaluatedSplit      the split tested: confusion matrix, regression predictions
     top_losses   list[TopLoss]    the test samples with the highest loss
 
 :func:`write_section` is the one writer: it replaces one section and writes the whole file
@@ -85,7 +85,7 @@ class Diagnostics:
 
 
 @dataclass
-class TestResults:
+class EvaluatedSplit:
     split: str  # test, or what eval.py evaluated (val)
     confusion_matrix: list[list[int]] | None = None  # rows: true classes
     true: list[float] | None = None  # regression: a sample of the targets ...
@@ -108,7 +108,7 @@ class ReportData:
     batch: BatchSummary | None = None
     lr_find: LearningRates | None = None
     diagnostics: Diagnostics | None = None
-    test: TestResults | None = None
+    test: EvaluatedSplit | None = None
     top_losses: list[TopLoss] = field(default_factory=list)
 
 
@@ -121,7 +121,7 @@ _READERS = {
     ),
     "lr_find": lambda v: LearningRates(**v),
     "diagnostics": lambda v: Diagnostics(**v),
-    "test": lambda v: TestResults(**v),
+    "test": lambda v: EvaluatedSplit(**v),
     "top_losses": lambda v: [TopLoss(**row) for row in v],
 }
 SECTIONS = tuple(_READERS)

@@ -21,7 +21,7 @@ from litlab.callbacks.diagnostics import OWN_PARAMETERS
 from litlab.library_internals import at_last_batch
 from litlab.lightning_modules import metric_float
 from litlab.metric_names import is_overall_metric, is_timing
-from litlab.report_data import DataSummary, Layer, ModelSummary, TestResults, write_section
+from litlab.report_data import DataSummary, EvaluatedSplit, Layer, ModelSummary, write_section
 from litlab.run_folder import HISTORY, PLOTS, TEST_PLOTS, write_atomically
 
 # A regression report plots each test prediction; beyond this many, a sample is enough.
@@ -135,7 +135,7 @@ class ReportData(L.Callback):
             self._targets.append(batch[1].detach().float().cpu())
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        test = TestResults(split=pl_module.test_name)
+        test = EvaluatedSplit(split=pl_module.test_name)
         confusion = pl_module.confusion_matrices.get("test")
         if confusion is not None:
             test.confusion_matrix = confusion.tolist()  # already summed over ranks

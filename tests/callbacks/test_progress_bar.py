@@ -1,0 +1,53 @@
+"""ProgressBar: Lightning's Rich bar, fed only when it redraws, showing the same."""
+
+import io
+
+import lightning as L
+from lightning.pytorch.callbacks import RichProgressBar
+from lightning.pytorch.demos.boring_classes import BoringModel
+
+from litlab.callbacks import ProgressBar
+
+
+def bar_into(output: io.StringIO, refresh_rate: int) -> ProgressBar:
+    """The bar, drawing into ``output`` as into a terminal 120 columns wide."""
+    console = {"file": output, "force_terminal": True, "width": 120}
+    return ProgressBar(refresh_rate=refresh_rate, console_kwargs=console)
+
+
+def fit(bar: ProgressBar, tmp_path) -> None:
+    trainer = L.Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=1,
+        limit_train_batches=40,
+        limit_val_batches=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        callbacks=[bar],
+    )
+    trainer.fit(BoringModel())
+
+
+def test_the_bar_is_fed_at_its_first_batch_its_last_and_when_a_redraw_is_due(tmp_path, monkeypatch):
+    calls = []
+    original = RichProgressBar.on_train_batch_end
+    monkeypatch.setattr(
+        RichProgressBar,
+        "on_train_batch_end",
+        lambda self, *args: (calls.append(args[-1]), original(self, *args))[1],
+    )
+    fit(bar_into(io.StringIO(), refresh_rate=1), tmp_path)  # 40 quick steps, well inside one second
+    assert calls == [0, 39]
+    calls.clear()
+    fit(
+        bar_into(io.StringIO(), refresh_rate=1_000_000), tmp_path / "every"
+    )  # a redraw is always due
+    assert calls == list(range(40))
+
+
+def test_the_bar_draws_the_epoch_and_its_steps(tmp_path):
+    output = io.StringIO()
+    fit(bar_into(output, refresh_rate=10), tmp_path)
+    drawn = output.getvalue()
+    assert "Epoch 0/0" in drawn and "40/40" in drawn
