@@ -207,9 +207,6 @@ def test_plots_are_real_images_of_sane_size(tmp_path):
     rng = np.random.default_rng(0)
     true = rng.normal(size=300)
     figures = {
-        "confusion": plots.confusion_matrix_figure(
-            rng.integers(0, 50, (12, 12)), list("abcdefghijkl"), "t"
-        ),
         "per_class": plots.per_class_figure(list("abc"), [0.5, 0.9, 0.7], "F1"),
         "scatter": plots.predicted_vs_true_figure(true, true + rng.normal(size=300) * 0.1),
         "residuals": plots.residuals_figure(true, true + rng.normal(size=300) * 0.1),

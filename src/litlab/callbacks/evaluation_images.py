@@ -38,10 +38,8 @@ class EvaluationImages(L.Callback):
         split = pl_module.test_name if stage == "test" else stage
         when = f"epoch {trainer.current_epoch}" if stage == "val" else "checkpoint"
         title = f"{split} confusion matrix, {when}, step {step}"
-        if stage == "val":  # every epoch: Pillow's image, 50x cheaper than the figure
-            image = plots.confusion_matrix_image(counts.numpy(), names, title)
-        else:
-            image = plots.render(plots.confusion_matrix_figure(counts.numpy(), names, title))
+        scale = 2 if stage == "test" else 1  # the report shows the test's
+        image = plots.confusion_matrix_image(counts.numpy(), names, title, scale)
         add_image(trainer, f"{split}/confusion_matrix", image, step)
         if stage == "test":  # the report links it; litlab-report draws it from report_data
             plots.save_image(image, self.run_dir / PLOTS / CONFUSION_MATRIX_PLOT)

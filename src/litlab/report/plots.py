@@ -2,7 +2,7 @@
 
 Drawn with matplotlib's object API (``Figure`` and the Agg canvas, no pyplot): no global figure
 state, no display needed, safe in DDP ranks and sweep workers. The images drawn during training
-(the validation confusion matrix each epoch, the image grids) are drawn with Pillow instead:
+(the confusion matrices and the image grids) are drawn with Pillow instead:
 15-20x faster.
 """
 
@@ -41,45 +41,23 @@ def save_image(image: np.ndarray, path: Path) -> Path:
     return path
 
 
-def confusion_matrix_figure(counts: np.ndarray, class_names: Sequence[str], title: str) -> Figure:
-    """Counts (left) and the same matrix normalised per true class (right): the diagonal of the
-    right panel is each class's recall. The right panel labels only shares of at least 0.01:
-    drawing a text costs milliseconds. (Each validation epoch: :func:`confusion_matrix_image`.)"""
-    counts = np.asarray(counts)
-    totals = counts.sum(axis=1, keepdims=True)
-    normalised = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
-    size = len(class_names)
-    side = min(4.0 + 0.25 * size, 9.0)
-    fig = Figure(figsize=(2 * side + 0.6, side + 0.4), dpi=80)
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.12, top=0.88, wspace=0.25)
-    fig.suptitle(title)
-    panels = (counts, normalised), ("counts", "normalised per true class")
-    for ax, values, panel in zip(fig.subplots(1, 2), *panels, strict=True):
-        ax.imshow(values, cmap="Blues", vmin=0, vmax=values.max() or 1)
-        ax.set_title(panel)
-        ax.set_xticks(range(size), class_names, rotation=90 if size > 10 else 0)
-        ax.set_yticks(range(size), class_names)
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        if size <= MAX_ANNOTATED_CLASSES:
-            _annotate_cells(ax, values, integers=values is counts)
-    return fig
-
-
 def confusion_matrix_image(
-    counts: np.ndarray, class_names: Sequence[str], title: str
+    counts: np.ndarray, class_names: Sequence[str], title: str, scale: int = 1
 ) -> np.ndarray:
-    """The panels of :func:`confusion_matrix_figure` drawn straight into pixels with Pillow, as an
-    ``(H, W, 3)`` uint8 array: about 13 ms instead of matplotlib's 200-300 ms on a small CPU,
-    which would add a fifth to every SimpleNN epoch on MNIST. Written by hand for the per-epoch
-    TensorBoard image; the report's figure stays matplotlib's. Beyond
-    ``MAX_ANNOTATED_CLASSES`` the cells are shades only."""
+    """Counts (left) and the same matrix normalised per true class (right: its diagonal is each
+    class's recall), drawn straight into pixels with Pillow as an ``(H, W, 3)`` uint8 array.
+    Written by hand: matplotlib takes 200-300 ms for it on a small CPU, a fifth of a SimpleNN
+    epoch on MNIST when drawn every epoch; this takes about 13 ms. Beyond
+    ``MAX_ANNOTATED_CLASSES`` the cells are shades only. ``scale=2``: twice the cells and
+    letters, for the test's image that the report shows."""
     counts = np.asarray(counts)
     totals = counts.sum(axis=1, keepdims=True)
     normalised = np.divide(counts, totals, out=np.zeros(counts.shape), where=totals > 0)
-    size, font = len(class_names), ImageFont.load_default(size=11)
+    size, font = len(class_names), ImageFont.load_default(size=11 * scale)
     widest = font.getlength(str(int(counts.max(initial=0))))
-    cell = max(30, int(widest) + 6) if size <= MAX_ANNOTATED_CLASSES else max(1, 600 // size)
+    cell = (
+        max(30 * scale, int(widest) + 6) if size <= MAX_ANNOTATED_CLASSES else max(1, 600 // size)
+    )
     columns = [str(name) for name in class_names]
     if max((font.getlength(name) for name in columns), default=0) > cell - 2:
         columns = [str(index) for index in range(size)]  # rows then say which is which
@@ -89,16 +67,16 @@ def confusion_matrix_image(
     ]
     panels = (counts, "counts"), (normalised, "share of the true class")
     margin = int(max((font.getlength(name) for name in rows), default=0)) + 8
-    top, side = 44, cell * size
+    top, side = 44 * scale, cell * size
     width = max(side, *(int(font.getlength(name)) + 4 for _, name in panels))
     title = f"{title} (rows: true class, columns: predicted)"
     canvas = max(2 * (margin + width) + 30, int(font.getlength(title)) + 16)
-    image = Image.new("RGB", (canvas, top + side + 24), "white")
+    image = Image.new("RGB", (canvas, top + side + 24 * scale), "white")
     draw = ImageDraw.Draw(image)
     draw.text((8, 4), title, fill="black", font=font)
     for panel, (values, name) in enumerate(panels):
         left = 10 + panel * (margin + width + 10) + margin
-        draw.text((left, 22), name, fill="black", font=font)
+        draw.text((left, 22 * scale), name, fill="black", font=font)
         shades = colormaps["Blues"](values / (values.max() or 1), bytes=True)[..., :3]
         image.paste(Image.fromarray(shades.repeat(cell, 0).repeat(cell, 1)), (left, top))
         if size > MAX_ANNOTATED_CLASSES:
@@ -117,16 +95,6 @@ def confusion_matrix_image(
             at = (left + (col + 0.5) * cell, top + (row + 0.5) * cell)
             draw.text(at, text, fill=colour, font=font, anchor="mm")
     return np.asarray(image)
-
-
-def _annotate_cells(ax, values: np.ndarray, integers: bool) -> None:
-    threshold = values.max() / 2
-    for (row, col), value in np.ndenumerate(values):
-        if not integers and value < 0.005:
-            continue
-        text = str(int(value)) if integers else f"{value:.2f}"
-        colour = "white" if value > threshold else "black"
-        ax.text(col, row, text, ha="center", va="center", fontsize=7, color=colour)
 
 
 def learning_curves_figure(history: Sequence[dict[str, float]], metric: str) -> Figure:

@@ -164,8 +164,8 @@ def draw_run_plots(run: RunFolder) -> dict[str, Path]:
         figures["confusion matrix"] = confusion
     elif test and test.confusion_matrix and run.class_names:
         matrix = np.array(test.confusion_matrix)
-        fig = plots.confusion_matrix_figure(matrix, run.class_names, "test confusion matrix")
-        figures["confusion matrix"] = plots.save(fig, confusion)
+        image = plots.confusion_matrix_image(matrix, run.class_names, "test confusion matrix", 2)
+        figures["confusion matrix"] = plots.save_image(image, confusion)
     f1 = _per_class(run, "f1")
     if f1:
         fig = plots.per_class_figure(list(f1), list(f1.values()), f"{run.split} F1")
