@@ -4,10 +4,7 @@ First the general keys, whose domains are written down here: the entry configs' 
 (train.yaml, eval.yaml, predict.yaml, export.yaml), tune, and the keys of the library parts
 (trainer, optimizer, scheduler, callbacks, logger); then choices that do not work together.
 These import nothing heavy, so a typo is answered in a fraction of a second. Then the parts the
-config chose, each against its own entry (``litlab.config.entries``: a model's or data set's
-constructor signature, ``litlab.config.losses`` for a loss): their keys, and whether the model
-reads the data's kind of input and the loss fits its kind of problem. That imports the parts'
-modules (torch, not Lightning).
+config chose, each against its own entry (``litlab.config.parts``), which imports their modules.
 
 Hydra already rejects unknown group options (listing the valid ones); what a library's
 constructor refuses becomes a ConfigError in ``litlab.build``.
@@ -15,13 +12,10 @@ constructor refuses becomes a ConfigError in ``litlab.build``.
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from litlab import CONFIG_DIR
-from litlab.config.compose import shipped_options
 from litlab.config.domains import (
     BOOLEAN,
     MIN_OR_MAX,
@@ -36,17 +30,12 @@ from litlab.config.domains import (
     one_of,
 )
 from litlab.config.entries import (
-    ANY_INPUT,
-    INPUT_WORDS,
     MODEL_SWITCHES,
-    check_node,
-    input_kind,
-    part_class,
 )
-from litlab.config.losses import loss_entry, loss_options
+from litlab.config.parts import part_checks
 from litlab.errors import ConfigError
 from litlab.library_internals import child_node, is_interpolation, is_missing
-from litlab.metric_names import TASK_METRICS, TASKS, class_names_or_indices, validation_metrics
+from litlab.metric_names import TASK_METRICS, class_names_or_indices, validation_metrics
 
 _ABSENT = object()
 RESUME_MODES = ("auto", "force")
@@ -320,7 +309,7 @@ def _checks(cfg: DictConfig, choices: dict[str, str]) -> Iterator[Callable[[], N
         yield lambda: _check_tune(cfg)
     for rule in RULES:
         yield lambda rule=rule: _check_rule(cfg, rule)
-    yield from _part_checks(cfg, choices)
+    yield from part_checks(cfg, choices)
 
 
 def _check_rule(cfg: DictConfig, rule: Rule) -> None:
@@ -383,109 +372,6 @@ def _missing_keys(node: DictConfig, prefix: str = "") -> list[str]:
         elif isinstance(child, DictConfig) and not is_interpolation(child):
             found += _missing_keys(child, f"{prefix}{key}.")
     return found
-
-
-def _part_checks(cfg: DictConfig, choices: dict[str, str]) -> Iterator[Callable[[], None]]:
-    """The data set, model and loss the config chose, each against its entry: whether they fit
-    together, then each one's keys. The data set's come before the model's, which read them."""
-    data, model, loss = (_resolved(cfg, group) for group in ("data", "model", "loss"))
-    if loss is not None and data is not None:  # torch's losses: from the table, no import
-        yield lambda: _check_loss_fits_task(loss, data.get("task"), choices)
-    if data is not None:
-        yield lambda: check_node(data, "data")
-    if model is not None:  # its keys only once it fits the data (input_shape reads it)
-
-        def check_model() -> None:
-            if data is not None:
-                _check_model_fits_data(model, data, choices)
-            check_node(model, "model", ignore=tuple(MODEL_SWITCHES))
-
-        yield check_model
-    if loss is not None:
-        yield lambda: check_node(loss, "loss", domains=loss_entry(loss["_target_"]).domains)
-
-
-def _resolved(cfg: DictConfig, group: str) -> dict[str, Any] | None:
-    """A part's node as plain values, the keys given as values first and those interpolated
-    from other keys after, so that a bad value is named where it was given; without the keys
-    whose interpolation fails (the key they read is named instead). None when the config has
-    no such part."""
-    node = cfg.get(group)
-    if not OmegaConf.is_dict(node) or "_target_" not in node:
-        return None
-    keys = sorted(node, key=lambda key: _derived(node, key))  # stable: given, then derived
-    values = {}
-    for key in keys:
-        try:
-            value = node[key]
-            values[key] = (
-                OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
-            )
-        except OmegaConfBaseException:
-            continue
-    return values
-
-
-def _derived(node: DictConfig, key: str) -> bool:
-    """Whether a key's value is, or holds, an interpolation of other keys."""
-    child = child_node(node, key)
-    if OmegaConf.is_config(child) and not is_interpolation(child):
-        return "${" in str(OmegaConf.to_container(child, resolve=False))
-    return is_interpolation(child)
-
-
-def _check_loss_fits_task(loss_node: dict, task: Any, choices: dict[str, str]) -> None:
-    target = loss_node["_target_"]
-    fits = loss_entry(target).task
-    if fits is None or task not in TASKS or fits == task:
-        return
-    loss = choices.get("loss", target)
-    data = choices.get("data", "this data set")
-    fitting = _either(loss_options(CONFIG_DIR).get(task, [])) or f"a {task} loss"
-    raise ConfigError(
-        f"loss={loss} is a {fits} loss, but data={data} is a {task} task (data.task). "
-        f"Use {fitting} with this data, or pick {fits} data."
-    )
-
-
-def _check_model_fits_data(model: dict, data: dict, choices: dict[str, str]) -> None:
-    reads = getattr(part_class(model["_target_"], "model"), "reads", ANY_INPUT)
-    kind = input_kind(data.get("input_shape"))
-    if kind in reads:
-        return
-    name = choices.get("model", model["_target_"])
-    data_name = choices.get("data", "this data set")
-    fitting = _either([f"data={option}" for wanted in reads for option in _data_options(wanted)])
-    any_model = _either([f"model={option}" for option in _models_reading_anything()])
-    raise ConfigError(
-        f"model={name} reads {' or '.join(INPUT_WORDS[k] for k in reads)} (model.input_shape "
-        f"reads data.input_shape), but data={data_name} is {INPUT_WORDS[kind]}. Use "
-        f"{fitting or 'data of that kind'} with it, or a model that reads any data: {any_model}."
-    )
-
-
-def _either(choices: list[str]) -> str:
-    """ "a, b or c"."""
-    return " or ".join([", ".join(choices[:-1]), choices[-1]] if len(choices) > 1 else choices)
-
-
-def _data_options(kind: str) -> list[str]:
-    """The shipped data options of one kind of input, by the length of their input_shape."""
-    return [
-        name
-        for name, node in shipped_options("data").items()
-        if input_kind(node.get("input_shape")) == kind
-    ]
-
-
-def _models_reading_anything() -> list[str]:
-    return [
-        name
-        for name, node in shipped_options("model").items()
-        if "_target_" in node
-        and set(getattr(part_class(node["_target_"], "model"), "reads", ANY_INPUT))
-        == set(ANY_INPUT)
-    ]
 
 
 def _check_monitor(cfg: DictConfig) -> None:
