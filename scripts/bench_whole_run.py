@@ -202,17 +202,10 @@ def callback_seconds(base: list[str], epochs: int, workdir: Path, tag: str) -> d
 
 
 # -- the benchmark ----------------------------------------------------------------------------
-# Without these callbacks Lightning would put in its own default ones: say it is off.
-LIGHTNING_DEFAULTS = {
-    "progress_bar": ["callbacks.progress_bar=null"],
-    "model_summary": ["callbacks.model_summary=null"],
-}
-
-
 def variants(cfg: DictConfig) -> dict[str, list[str]]:
     """Each default callback (and the logger) turned off on its own."""
     off = {
-        f"no {name}": [f"callbacks.{name}=null", *LIGHTNING_DEFAULTS.get(name, [])]
+        f"no {name}": [f"callbacks.{name}=null"]
         for name, node in (cfg.callbacks or {}).items()
         if node
     }

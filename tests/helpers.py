@@ -255,6 +255,7 @@ def claim(name: str, value: float, *, above: float | None = None, below: float |
     what the outcome does when the floating-point path changes (another CPU's kernels, one
     thread, oneDNN off); scripts/claims.py reruns the claims under such paths and reads the
     values recorded here to print each claim's margin."""
+    assert above is not None or below is not None, f"{name}: a claim needs a bound"
     log = os.environ.get("LITLAB_CLAIMS_LOG")
     if log:
         test = os.environ.get("PYTEST_CURRENT_TEST", "?").rsplit(" (", 1)[0]

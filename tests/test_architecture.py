@@ -114,11 +114,18 @@ def test_there_are_no_import_cycles():
             visit(module)
 
 
-def test_the_command_line_checks_a_config_without_importing_torch():
-    """A typo is answered in a fraction of a second: the entry layer, the config checks and the
-    resume rules load no torch or Lightning (train() imports them after the checks)."""
+def test_the_command_line_checks_a_general_key_without_importing_torch():
+    """A typo in a general key is answered in a fraction of a second: the entry layer, the
+    config checks and the resume rules load no torch or Lightning before they name it (the
+    parts' checks and train() import them after)."""
     code = (
-        "import sys, litlab.cli, litlab.report.run, litlab.report.sweep; "
+        "import sys, litlab.cli, litlab.report.run, litlab.report.sweep\n"
+        "from litlab.config import compose_config, validate_config\n"
+        "from litlab.errors import ConfigError\n"
+        "try:\n"
+        "    validate_config(compose_config(['model=cnn', 'optimizer.lr=-1'], 'unused'))\n"
+        "except ConfigError as err:\n"
+        "    assert str(err).startswith('optimizer.lr=-1'), err\n"
         "print(sorted(m for m in ('torch', 'lightning') if m in sys.modules))"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -17,6 +17,7 @@ from litlab.errors import ConfigError
 from tests.helpers import (
     QUIET,
     TINY_MNIST,
+    claim,
     compose_quiet,
     error_paragraph,
     make_tiny_mnist,
@@ -164,6 +165,7 @@ def test_the_data_set_states_only_its_own_facts(user_config):
     validate_config(user_config("data=moons", "model=mlp"))
 
 
+@pytest.mark.claim
 def test_the_pages_commands_train_from_the_command_line(user_project, tmp_path):
     """As typed on the page (the model's on tiny MNIST files instead of the real ones)."""
     model_command, data_command = commands()
@@ -186,7 +188,7 @@ def test_the_pages_commands_train_from_the_command_line(user_project, tmp_path):
         assert (run / "metrics.json").is_file() and (run / "report.md").is_file()
     report = (tmp_path / "moons" / "report.md").read_text()
     accuracy = float(re.search(r"\| test/acc \| ([\d.]+) \|", report).group(1))
-    assert accuracy > 0.95
+    claim("moons: MLP test accuracy", accuracy, above=0.95)
     assert "TinyCNN" in (tmp_path / "tiny_cnn" / "report.md").read_text()
 
 

@@ -369,11 +369,16 @@ def test_lesson_10_lenet5_gets_beyond_99_percent(real_cnn):
 
 # -- 11. sequences ---------------------------------------------------------------------------
 @pytest.mark.slow
-@pytest.mark.parametrize(("cell", "solved"), [("lstm", True), ("gru", True), ("rnn", False)])
+@pytest.mark.parametrize(
+    ("cell", "solved", "epochs"), [("lstm", True, 20), ("gru", True, 10), ("rnn", False, 20)]
+)
 @pytest.mark.claim
-def test_lesson_11_the_adding_problem_needs_gated_memory(make_config, cell, solved):
-    """seq_len=100, the same budget for every cell (10 epochs)."""
-    metrics, run = lesson_run(make_config, "experiment=lesson_rnn", f"model.cell={cell}")
+def test_lesson_11_the_adding_problem_needs_gated_memory(make_config, cell, solved, epochs):
+    """seq_len=100 and the recipe's budget of 20 epochs: the LSTM leaves the plateau after
+    epoch 5 here and after epoch 12 with AVX2 kernels (at 10 epochs it had not, there). The
+    GRU is done within half the budget on every path measured (its test MSE 0.0001)."""
+    overrides = ["experiment=lesson_rnn", f"model.cell={cell}", f"trainer.max_epochs={epochs}"]
+    metrics, run = lesson_run(make_config, *overrides)
     if solved:
         claim("test MSE", metrics["test/mse"], below=0.01)
     else:

@@ -2,7 +2,10 @@
 TensorBoard that litlab uses still exists and means what litlab assumes. A failure here names
 the library change to adapt to."""
 
+import dataclasses
+
 import lightning as L
+import pytest
 import torch
 from hydra.core.utils import JobReturn, JobStatus
 from lightning.pytorch.callbacks import RichProgressBar
@@ -88,10 +91,13 @@ def test_the_rich_progress_bar_has_no_training_bar_before_training():
     assert not progress_bar_started(RichProgressBar())
 
 
-def test_a_failed_hydra_job_keeps_its_exception():
+def test_a_failed_hydra_job_keeps_its_exception_in_the_field_litlab_reads():
+    assert "_return_value" in {field.name for field in dataclasses.fields(JobReturn)}
     error = ValueError("bad")
     job = JobReturn(status=JobStatus.FAILED, _return_value=error)
     assert job_error(job) is error
+    with pytest.raises(ValueError):
+        _ = job.return_value  # the public property raises it: why litlab reads the field
 
 
 def test_a_summary_writer_reopens_its_file_writer(tmp_path):

@@ -9,6 +9,7 @@ import os
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 from litlab.config.catalog import options
 from litlab.train import train
@@ -53,8 +54,10 @@ def test_a_recipes_first_steps_compute_what_they_did(recipe, tiny_data, tmp_path
     losses = few_steps(recipe, tiny_data, tmp_path / "run")
     pinned = json.loads(PINNED.read_text()) if PINNED.is_file() else {}
     if os.environ.get("LITLAB_PIN_RECIPES") == "1":
-        pinned[recipe] = losses  # one recipe per test: xdist workers write in turn
-        PINNED.write_text(json.dumps(dict(sorted(pinned.items())), indent=1) + "\n")
+        with FileLock(f"{PINNED}.lock"):  # xdist workers: one read-modify-write at a time
+            pinned = json.loads(PINNED.read_text()) if PINNED.is_file() else {}
+            pinned[recipe] = losses
+            PINNED.write_text(json.dumps(dict(sorted(pinned.items())), indent=1) + "\n")
     assert recipe in pinned, f"{recipe} has no pinned losses: run with LITLAB_PIN_RECIPES=1"
     assert losses == pytest.approx(pinned[recipe], rel=TOLERANCE), recipe
 

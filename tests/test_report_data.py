@@ -31,9 +31,13 @@ def test_sections_are_written_one_at_a_time_and_read_back_typed(tmp_path):
     assert read.test is None and read.diagnostics is None
 
 
-def test_an_undeclared_section_is_refused(tmp_path):
+def test_an_undeclared_section_or_a_value_of_another_shape_is_refused(tmp_path):
     with pytest.raises(KeyError, match="no section 'extra'"):
         write_section(tmp_path, "extra", DATA)
+    with pytest.raises(TypeError, match="section data is"):
+        write_section(tmp_path, "data", {"name": "iris"})  # a dict, not the declared dataclass
+    with pytest.raises(TypeError, match="section top_losses is"):
+        write_section(tmp_path, "top_losses", [DATA])
     assert not (tmp_path / REPORT_DATA).exists()
 
 

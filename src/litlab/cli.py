@@ -23,7 +23,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from litlab import CONFIG_DIR
+from litlab import CONFIG_DIR, PROJECT_ROOT
 from litlab.config import (
     hydra_choices,
     in_multirun,
@@ -171,8 +171,8 @@ def hydra_entry_point(config_name: str) -> Callable:
 @hydra_entry_point("train")
 def train_main(cfg: DictConfig) -> float | None:
     validate_config(cfg, hydra_choices())
-    # Imported after validation: a typo is answered in a fraction of a second instead of after
-    # the ~7 s that importing torch, Lightning and torchvision takes.
+    # Imported after validation: a typo in a general key is answered in a fraction of a second
+    # instead of after the ~7 s that importing torch, Lightning and torchvision takes.
     from litlab.train import train
 
     metrics = train(cfg)
@@ -269,7 +269,9 @@ def litlab_main(argv: list[str] | None = None) -> None:
     """`litlab ls|cat|cp|check|train|eval|predict|export|report`."""
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in RUNNERS:  # Hydra parses the rest as the entry point would
-        sys.argv = [f"litlab {argv[0]}", *argv[1:]]
+        # the script's own path: run.json records a command that reruns, and Lightning's DDP
+        # starts its workers with it
+        sys.argv = [str(PROJECT_ROOT / f"{argv[0]}.py"), *argv[1:]]
         RUNNERS[argv[0]]()
         return
     parser = _litlab_parser()
@@ -350,8 +352,14 @@ def _cp(args: argparse.Namespace) -> int:
     from litlab.config.catalog import copy_config
 
     target = copy_config(args.name, args.destination)
-    folder = target.parent.parent if "/" in args.name else target.parent
     group = args.name.rsplit("/", 1)[0] if "/" in args.name else ""
+    folder = target.parents[group.count("/") + 1] if group else target.parent
+    if group and target.parent.relative_to(folder).as_posix() != group:
+        print(
+            f"Wrote {target}; to use it, put it in a folder <dir>/{group}/ and run: "
+            f"python train.py --config-dir <dir> {group}={target.stem}"
+        )
+        return 0
     use = f"{group}={target.stem}" if group else f"--config-name {target.stem}"
     print(f"Wrote {target}; edit it and run: python train.py --config-dir {folder} {use}")
     return 0

@@ -17,6 +17,7 @@ reads what is there; a section that is missing or of an older shape is None. Imp
 
 import dataclasses
 import json
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -112,37 +113,21 @@ class ReportData:
     top_losses: list[TopLoss] = field(default_factory=list)
 
 
-# section name: how to build it from its JSON
-_READERS = {
-    "data": lambda v: DataSummary(**v),
-    "model": lambda v: ModelSummary(**{**v, "layers": [Layer(**row) for row in v["layers"]]}),
-    "batch": lambda v: BatchSummary(
-        **{**v, "features": [FeatureStatistics(**row) for row in v["features"]]}
-    ),
-    "lr_find": lambda v: LearningRates(**v),
-    "diagnostics": lambda v: Diagnostics(**v),
-    "test": lambda v: EvaluatedSplit(**v),
-    "top_losses": lambda v: [TopLoss(**row) for row in v],
-}
-SECTIONS = tuple(_READERS)
+SECTIONS = tuple(field.name for field in dataclasses.fields(ReportData))
 
 
 def write_section(run: Path, name: str, value: Any) -> Path:
     """Replace section ``name`` of ``<run>/report_data.json`` with ``value`` (its declared
     dataclass, or a list of them), keeping the other sections."""
-    expected = {f.name: f.type for f in dataclasses.fields(ReportData)}
-    if name not in expected:
+    kind = typing.get_type_hints(ReportData).get(name)
+    if kind is None:
         raise KeyError(f"report_data.json has no section {name!r}; its sections: {SECTIONS}")
+    if not _declared(kind, value):
+        raise TypeError(f"report_data.json's section {name} is a {kind}, not {value!r}")
     path = run / REPORT_DATA
     stored = read_json_object(path) if path.is_file() else {}
     stored[name] = _plain(value)
     return write_atomically(path, json.dumps(stored) + "\n")
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_plain(item) for item in value]
-    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
 
 
 def read_report_data(path: Path) -> ReportData:
@@ -150,11 +135,39 @@ def read_report_data(path: Path) -> ReportData:
     litlab, edited by hand) is left out."""
     stored = read_json_object(path)
     found = {}
-    for name, read in _READERS.items():
-        if stored.get(name) is None:
-            continue
-        try:
-            found[name] = read(stored[name])
-        except (TypeError, KeyError, AttributeError):
-            continue
+    for name, kind in typing.get_type_hints(ReportData).items():
+        if stored.get(name) is not None:
+            try:
+                found[name] = _built(kind, stored[name])
+            except (TypeError, KeyError, AttributeError):
+                continue
     return ReportData(**found)
+
+
+def _declared(kind: Any, value: Any) -> bool:
+    """Whether ``value`` is what a section declares: its dataclass, or a list of them."""
+    if typing.get_origin(kind) is list:
+        (item,) = typing.get_args(kind)
+        return isinstance(value, list) and all(isinstance(entry, item) for entry in value)
+    return isinstance(value, tuple(a for a in typing.get_args(kind) if a is not type(None)))
+
+
+def _built(kind: Any, value: Any) -> Any:
+    """``value`` (JSON) as the declared ``kind``: dataclasses field by field, lists item by
+    item, an optional dataclass when given; plain values as they are."""
+    if dataclasses.is_dataclass(kind):
+        hints = typing.get_type_hints(kind)
+        return kind(**{name: _built(hints[name], item) for name, item in value.items()})
+    if typing.get_origin(kind) is list:
+        (item,) = typing.get_args(kind)
+        return [_built(item, entry) for entry in value]
+    classes = [a for a in typing.get_args(kind) if dataclasses.is_dataclass(a)]
+    if classes and value is not None:  # DataSummary | None
+        return _built(classes[0], value)
+    return value
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value

@@ -95,6 +95,8 @@ def continue_in_place(config: DictConfig) -> None:
             resume,
             runs_folder(config),
         )
+        with open_dict(config):
+            config.resume = None  # looked up: nothing to continue
         return
     log.warning("resume=%s: continuing %s", resume, continuation.run)
     with read_write(config.hydra), open_dict(config):

@@ -1,12 +1,13 @@
 """ProgressBar: Lightning's Rich bar, fed only when it redraws, showing the same."""
 
 import io
+import itertools
 
 import lightning as L
 from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.demos.boring_classes import BoringModel
 
-from litlab.callbacks import ProgressBar
+from litlab.callbacks import ProgressBar, progress_bar
 
 
 def bar_into(output: io.StringIO, refresh_rate: int) -> ProgressBar:
@@ -37,12 +38,13 @@ def test_the_bar_is_fed_at_its_first_batch_its_last_and_when_a_redraw_is_due(tmp
         "on_train_batch_end",
         lambda self, *args: (calls.append(args[-1]), original(self, *args))[1],
     )
-    fit(bar_into(io.StringIO(), refresh_rate=1), tmp_path)  # 40 quick steps, well inside one second
+    monkeypatch.setattr(progress_bar.time, "monotonic", lambda: 100.0)  # the clock stands still
+    fit(bar_into(io.StringIO(), refresh_rate=1), tmp_path)
     assert calls == [0, 39]
     calls.clear()
-    fit(
-        bar_into(io.StringIO(), refresh_rate=1_000_000), tmp_path / "every"
-    )  # a redraw is always due
+    seconds = itertools.count(100)  # a second passes between any two looks at the clock
+    monkeypatch.setattr(progress_bar.time, "monotonic", lambda: next(seconds))
+    fit(bar_into(io.StringIO(), refresh_rate=1), tmp_path / "every")
     assert calls == list(range(40))
 
 

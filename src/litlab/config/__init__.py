@@ -1,5 +1,6 @@
 """The composed config: how it is made from conf/ and the checks it passes before anything is
-built. Imports no torch, so the command line answers a typo in a fraction of a second."""
+built. Imports no torch until the chosen parts are checked, so the command line answers a typo
+in a general key in a fraction of a second."""
 
 from litlab.config.checks import config_errors, validate_config
 from litlab.config.compose import (

@@ -32,6 +32,7 @@ from litlab.config.domains import (
 from litlab.config.entries import (
     MODEL_SWITCHES,
 )
+from litlab.config.losses import TORCH_LOSSES
 from litlab.config.parts import part_checks
 from litlab.errors import ConfigError
 from litlab.library_internals import child_node, is_interpolation, is_missing
@@ -241,7 +242,7 @@ RULES = (
     ),
     Rule(
         "callbacks.progress_bar.refresh_rate",
-        int_at_least(0, note=" (0 hides the bar)"),
+        int_at_least(1, note=" (redraws per second; callbacks.progress_bar=null hides it)"),
         "callbacks.progress_bar.refresh_rate=10",
     ),
     Rule(
@@ -314,7 +315,7 @@ def _checks(cfg: DictConfig, choices: dict[str, str]) -> Iterator[Callable[[], N
 
 def _check_rule(cfg: DictConfig, rule: Rule) -> None:
     # a value whose interpolation fails (data.task=foo breaks ${monitors.${data.task}}) is
-    # skipped here: the rule on the key it reads names the cause
+    # skipped here: the check of the key it reads (the data set's entry) names the cause
     value = OmegaConf.select(cfg, rule.key, default=_ABSENT, throw_on_resolution_failure=False)
     if OmegaConf.is_config(value):
         value = OmegaConf.to_container(value, resolve=True)
@@ -335,8 +336,8 @@ def runs_on_one_device(trainer: DictConfig) -> bool:
 
 def _check_tune(cfg: DictConfig) -> None:
     """The learning-rate finder runs on one device, over a rising range."""
-    devices, nodes = cfg.trainer.get("devices"), cfg.trainer.get("num_nodes") or 1
     if not runs_on_one_device(cfg.trainer):
+        devices, nodes = cfg.trainer.get("devices"), cfg.trainer.get("num_nodes") or 1
         raise ConfigError(
             f"tune=lr_find runs on one device, not trainer.devices={devices} (num_nodes "
             f"{nodes}). Find the rate with trainer.devices=1 tune.only=true, then train on "
@@ -378,7 +379,7 @@ def _check_monitor(cfg: DictConfig) -> None:
     """best.ckpt, early stopping and sweeps watch ``monitor.metric``: it must be logged."""
     task = cfg.data.get("task")
     if task not in TASK_METRICS:
-        return  # the rule on data.task names it (and ${monitors.<task>} cannot resolve)
+        return  # the data set's entry names it (and ${monitors.<task>} cannot resolve)
     metric = cfg.monitor.get("metric")
     num_classes = cfg.data.get("num_classes")
     names = class_names_or_indices(
@@ -403,7 +404,7 @@ def _check_monitor(cfg: DictConfig) -> None:
 def _check_nothing_watches_validation(cfg: DictConfig) -> None:
     """Without validation, what watches a validation metric fails after the first epoch."""
 
-    def watched(key: str) -> str:  # unresolvable (a bad data.task): the rule on it names it
+    def watched(key: str) -> str:  # unresolvable (a bad data.task): its check names it
         return str(OmegaConf.select(cfg, key, throw_on_resolution_failure=False) or "")
 
     watching = [
@@ -443,11 +444,12 @@ def _check_trainer_combinations(cfg: DictConfig) -> None:
         _check_nothing_watches_validation(cfg)
     precision = str(trainer.get("precision", ""))
     loss = (cfg.get("loss") or {}).get("_target_")
-    if "mixed" in precision and loss == "torch.nn.BCELoss":
+    instead = TORCH_LOSSES[loss].not_in_autocast if loss in TORCH_LOSSES else None
+    if "mixed" in precision and instead:
         raise ConfigError(
-            f"loss=bce cannot run under trainer.precision={precision}: torch refuses BCELoss "
-            "inside autocast because sigmoid then BCE is unstable in half precision. Use "
-            "loss=bce_with_logits, which is the same loss computed stably."
+            f"loss {loss} cannot run under trainer.precision={precision}: torch refuses it "
+            f"inside autocast, where it is unstable in half precision. Use {instead}, the "
+            "same loss computed stably, or trainer.precision=32-true."
         )
     if (
         precision.startswith("16")

@@ -16,6 +16,8 @@ from litlab import CONFIG_DIR, PROJECT_ROOT
 
 def _outputs(task: str, num_classes: int | None) -> int:
     """data.num_outputs: one logit per class for multiclass, one value otherwise."""
+    if task == "multiclass" and num_classes is None:
+        raise ValueError("multiclass data states data.num_classes, e.g. data.num_classes=3")
     return num_classes if task == "multiclass" else 1
 
 
@@ -23,7 +25,10 @@ def _size(input_shape: list[int] | None) -> int:
     """data.num_features of an image or a sequence: its flat size. Tabular data has no shape
     and states its number of features instead."""
     if input_shape is None:
-        raise ValueError("tabular data (data.input_shape is null) states data.num_features")
+        raise ValueError(
+            "tabular data (data.input_shape is null) states data.num_features, e.g. "
+            "data.num_features=13"
+        )
     return math.prod(input_shape)
 
 

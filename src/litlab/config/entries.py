@@ -5,20 +5,19 @@ its list of keys: each argument is a key of the node, and an annotation
 ``Annotated[type, Domain]`` (``litlab.config.domains``) says which values the key accepts::
 
     class TinyNet(nn.Module):
-        reads = IMAGES  # the inputs it takes (a fact the config check reads); default: any
-
         @checked
         def __init__(self, input_shape: ImageShape, out_features: PositiveInt,
                      width: PositiveInt = 32, dropout: Probability = 0.0) -> None: ...
 
 Before anything is built, :func:`check_node` reads the entry of each part the config chose:
 an unknown key gets the closest known one, a value outside its domain one paragraph naming
-``<group>.<key>`` and a value that works. ``@checked`` applies the same domains when the class
+``<group>.<key>`` and a value that works; a model's ``input_shape`` domain says which data it
+reads (:func:`model_reads`). ``@checked`` applies the same domains when the class
 is called directly (a notebook, a test). Checks that relate several arguments stay in the
 constructor, raising :class:`ArgumentError`.
 
-Reading an entry imports the part's module (litlab's models and data modules import torch, but
-not Lightning): the checks of the general keys (``litlab.config.checks``) come first and import
+Reading an entry imports the part's module (litlab's models import torch, its data modules
+Lightning too): the checks of the general keys (``litlab.config.checks``) come first and import
 nothing heavy. This module imports no torch.
 """
 
@@ -31,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from litlab.config.domains import BOOLEAN, ArgumentError, Domain
+from litlab.config.domains import BOOLEAN, IMAGE_SHAPE, SHAPE, ArgumentError, Domain
 from litlab.errors import ConfigError
 
 # The kinds of input a model reads (its ``reads``), named as data.input_shape gives them.
@@ -48,6 +47,18 @@ ANY_INPUT = (IMAGES, SEQUENCES, TABULAR)  # a model that flattens whatever comes
 # change them. model.compile runs it through torch.compile; model.channels_last stores
 # convolution weights channels-last (NHWC).
 MODEL_SWITCHES = {"compile": BOOLEAN, "channels_last": BOOLEAN}
+
+
+def model_reads(cls: type) -> tuple[str, ...]:
+    """The kinds of input a model reads: its ``reads``, else what its ``input_shape`` argument's
+    domain admits (``ImageShape``: images; ``Shape``: images or sequences); a model without
+    ``input_shape`` flattens whatever comes."""
+    if hasattr(cls, "reads"):
+        return tuple(cls.reads)
+    shape = arguments(cls).get("input_shape")
+    if shape is None:
+        return ANY_INPUT
+    return {IMAGE_SHAPE: (IMAGES,), SHAPE: (IMAGES, SEQUENCES)}.get(shape.domain, ANY_INPUT)
 
 
 def input_kind(input_shape: Any) -> str:
@@ -160,11 +171,13 @@ def check_node(
     key: str,
     ignore: tuple[str, ...] = (),
     domains: Mapping[str, Domain] | None = None,
+    unresolved: Mapping[str, str] | None = None,
 ) -> type:
     """Check a config node (plain values) against the entry of the class its ``_target_``
     names; returns that class. ``ignore``: litlab's own keys of the group, not constructor
     arguments (``model.compile``); ``domains``: those of a class whose code cannot state them
-    (torch's losses: ``litlab.config.losses``)."""
+    (torch's losses: ``litlab.config.losses``); ``unresolved``: keys left out of ``node``
+    because their interpolation failed, with why."""
     cls = part_class(node["_target_"], key)
     known = {
         name: Argument(name, (domains or {}).get(name, argument.domain), argument.default)
@@ -186,6 +199,9 @@ def check_node(
                 f"{f', e.g. {example}' if example else ''}."
             )
     missing = [a.name for a in known.values() if a.required and a.name not in given]
+    failed = [name for name in missing if name in (unresolved or {})]
+    if failed:
+        raise ConfigError(f"{key}.{failed[0]} could not be worked out: {unresolved[failed[0]]}.")
     if missing:
         raise ConfigError(
             f"{key}.{missing[0]} is required by {node['_target_']} and was not given: add it "

@@ -28,6 +28,8 @@ class LossEntry:
     task: str | None  # None: a loss of your own that does not say; not checked
     inputs: str = LOGITS
     domains: Mapping[str, Domain] = field(default_factory=lambda: dict(REDUCTION))
+    # what to use instead under mixed precision, for a loss torch refuses inside autocast
+    not_in_autocast: str | None = None
 
 
 TORCH_LOSSES = {
@@ -36,7 +38,8 @@ TORCH_LOSSES = {
     ),
     "torch.nn.NLLLoss": LossEntry("multiclass", LOG_PROBABILITIES),
     "torch.nn.BCEWithLogitsLoss": LossEntry("binary"),
-    "torch.nn.BCELoss": LossEntry("binary", PROBABILITIES),
+    # sigmoid then BCE is unstable in half precision: torch refuses it inside autocast
+    "torch.nn.BCELoss": LossEntry("binary", PROBABILITIES, not_in_autocast="loss=bce_with_logits"),
     "torch.nn.MSELoss": LossEntry("regression"),
     "torch.nn.L1Loss": LossEntry("regression"),
     "torch.nn.HuberLoss": LossEntry("regression", domains={**REDUCTION, "delta": number_above(0)}),

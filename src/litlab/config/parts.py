@@ -17,6 +17,7 @@ from litlab.config.entries import (
     MODEL_SWITCHES,
     check_node,
     input_kind,
+    model_reads,
     part_class,
 )
 from litlab.config.losses import loss_entry, loss_options
@@ -28,42 +29,44 @@ from litlab.metric_names import TASKS
 def part_checks(cfg: DictConfig, choices: dict[str, str]) -> Iterator[Callable[[], None]]:
     """The data set, model and loss the config chose, each against its entry: whether they fit
     together, then each one's keys. The data set's come before the model's, which read them."""
-    data, model, loss = (_resolved(cfg, group) for group in ("data", "model", "loss"))
+    (data, data_failed), (model, model_failed), (loss, _) = (
+        _resolved(cfg, group) for group in ("data", "model", "loss")
+    )
     if loss is not None and data is not None:  # torch's losses: from the table, no import
         yield lambda: _check_loss_fits_task(loss, data.get("task"), choices)
     if data is not None:
-        yield lambda: check_node(data, "data")
+        yield lambda: check_node(data, "data", unresolved=data_failed)
     if model is not None:  # its keys only once it fits the data (input_shape reads it)
 
         def check_model() -> None:
             if data is not None:
                 _check_model_fits_data(model, data, choices)
-            check_node(model, "model", ignore=tuple(MODEL_SWITCHES))
+            check_node(model, "model", ignore=tuple(MODEL_SWITCHES), unresolved=model_failed)
 
         yield check_model
     if loss is not None:
         yield lambda: check_node(loss, "loss", domains=loss_entry(loss["_target_"]).domains)
 
 
-def _resolved(cfg: DictConfig, group: str) -> dict[str, Any] | None:
+def _resolved(cfg: DictConfig, group: str) -> tuple[dict[str, Any] | None, dict[str, str]]:
     """A part's node as plain values, the keys given as values first and those interpolated
-    from other keys after, so that a bad value is named where it was given; without the keys
-    whose interpolation fails (the key they read is named instead). None when the config has
-    no such part."""
+    from other keys after, so that a bad value is named where it was given; and apart, the keys
+    whose interpolation fails, with why (the key they read is checked and named first). None
+    when the config has no such part."""
     node = cfg.get(group)
     if not OmegaConf.is_dict(node) or "_target_" not in node:
-        return None
+        return None, {}
     keys = sorted(node, key=lambda key: _derived(node, key))  # stable: given, then derived
-    values = {}
+    values, failed = {}, {}
     for key in keys:
         try:
             value = node[key]
             values[key] = (
                 OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
             )
-        except OmegaConfBaseException:
-            continue
-    return values
+        except OmegaConfBaseException as err:
+            failed[key] = str(err).splitlines()[0].split("resolving interpolation: ")[-1]
+    return values, failed
 
 
 def _derived(node: DictConfig, key: str) -> bool:
@@ -89,7 +92,7 @@ def _check_loss_fits_task(loss_node: dict, task: Any, choices: dict[str, str]) -
 
 
 def _check_model_fits_data(model: dict, data: dict, choices: dict[str, str]) -> None:
-    reads = getattr(part_class(model["_target_"], "model"), "reads", ANY_INPUT)
+    reads = model_reads(part_class(model["_target_"], "model"))
     kind = input_kind(data.get("input_shape"))
     if kind in reads:
         return
@@ -123,6 +126,5 @@ def _models_reading_anything() -> list[str]:
         name
         for name, node in shipped_options("model").items()
         if "_target_" in node
-        and set(getattr(part_class(node["_target_"], "model"), "reads", ANY_INPUT))
-        == set(ANY_INPUT)
+        and set(model_reads(part_class(node["_target_"], "model"))) == set(ANY_INPUT)
     ]

@@ -11,10 +11,9 @@ from typing import Annotated
 
 import torch
 
-from litlab.config.domains import CountOrFraction, int_at_least, one_of
+from litlab.config.domains import ArgumentError, CountOrFraction, int_at_least, one_of
 from litlab.config.entries import checked
 from litlab.data.base import Split, TensorDataModule, held_out_counts, seeded_split
-from litlab.errors import ConfigError
 
 GENERATORS = ("adding",)
 
@@ -50,10 +49,11 @@ class SequenceDataModule(TensorDataModule):
     ) -> None:
         super().__init__(**facts)
         if self.input_shape != (seq_len, 2) or self.num_features != 2 * seq_len:
-            raise ConfigError(
-                f"data.input_shape={list(self.input_shape or [])} and data.num_features="
-                f"{self.num_features} must be [{seq_len}, 2] and {2 * seq_len} for "
-                f"data.seq_len={seq_len}: leave them to their interpolations in conf/data/."
+            raise ArgumentError(
+                "input_shape",
+                list(self.input_shape or []),
+                f"input_shape and num_features (here {self.num_features}) must be [{seq_len}, 2] "
+                f"and {2 * seq_len} for seq_len={seq_len}: leave them to their interpolations",
             )
         self.generator, self.seq_len, self.num_samples = generator, seq_len, num_samples
         self.name = f"{generator} (seq_len={seq_len})"  # the report names the data set by it

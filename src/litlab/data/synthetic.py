@@ -8,6 +8,7 @@ import torch
 
 from litlab.config.domains import (
     PROBABILITY,
+    ArgumentError,
     CountOrFraction,
     int_at_least,
     number_at_least,
@@ -21,7 +22,6 @@ from litlab.data.base import (
     held_out_counts,
     seeded_split,
 )
-from litlab.errors import ConfigError
 
 Generator = Callable[[int, int, int | None, float, torch.Generator], Split]
 
@@ -111,32 +111,39 @@ class SyntheticDataModule(TensorDataModule):
         super().__init__(**facts)
         needs_classes = generator != "regression"
         if needs_classes and (self.num_classes or 0) < 2:
-            raise ConfigError(
-                f"data.generator={generator} makes classes, so data.num_classes must be at least "
-                f"2 (got {self.num_classes}); e.g. data.num_classes=3."
+            raise ArgumentError(
+                "num_classes",
+                self.num_classes,
+                f"generator={generator} makes classes: num_classes must be at least 2, e.g. 3",
             )
         if generator == "spam" and (self.num_classes != 2 or self.num_features != 3):
-            raise ConfigError(
-                f"data.num_classes={self.num_classes} and data.num_features={self.num_features} "
-                "do not fit data.generator=spam, which makes 2 classes from 3 features; set "
-                "data.num_classes=2 and data.num_features=3."
+            raise ArgumentError(
+                "num_features",
+                self.num_features,
+                f"generator=spam makes 2 classes from 3 features, not {self.num_classes} from "
+                f"{self.num_features}: set num_classes=2 and num_features=3",
             )
         if generator == "xor" and (self.num_classes != 2 or self.num_features < 2):
-            raise ConfigError(
-                "data.generator=xor needs data.num_classes=2 and data.num_features >= 2, got "
-                f"{self.num_classes} and {self.num_features}."
+            raise ArgumentError(
+                "num_classes",
+                self.num_classes,
+                f"generator=xor needs num_classes=2 and num_features >= 2 (num_features is "
+                f"{self.num_features})",
             )
         expected_task = {"regression": {"regression"}}.get(generator, {"multiclass", "binary"})
         if self.task not in expected_task or (self.task == "binary" and self.num_classes != 2):
-            raise ConfigError(
-                f"data.task={self.task} does not match data.generator={generator} with "
-                f"data.num_classes={self.num_classes}: use data.task="
-                f"{' or '.join(sorted(expected_task))} (binary needs exactly 2 classes)."
+            raise ArgumentError(
+                "task",
+                self.task,
+                f"generator={generator} with num_classes={self.num_classes} needs task "
+                f"{' or '.join(sorted(expected_task))} (binary needs exactly 2 classes)",
             )
         if outliers and generator != "regression":
-            raise ConfigError(
-                f"data.outliers={outliers} needs targets to corrupt, which only "
-                f"data.generator=regression has (this is {generator}); set data.outliers=0."
+            raise ArgumentError(
+                "outliers",
+                outliers,
+                f"only generator=regression has targets to corrupt (this is {generator}); set "
+                "outliers=0",
             )
         self.generator, self.num_samples, self.noise = generator, num_samples, noise
         self.outliers = outliers

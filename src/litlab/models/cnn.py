@@ -14,7 +14,7 @@ from litlab.config.domains import (
     each,
     int_at_least,
 )
-from litlab.config.entries import IMAGES, checked
+from litlab.config.entries import checked
 
 Paddings = Annotated[Sequence[int], each(int_at_least(0), "a list of integers >= 0")]
 
@@ -31,8 +31,6 @@ class CNN(nn.Module):
 
     Input ``(N, C, H, W)`` with ``input_shape == (C, H, W)``, output ``(N, out_features)`` logits.
     """
-
-    reads = (IMAGES,)
 
     @checked
     def __init__(

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from litlab.config.domains import ArgumentError, Flag, PositiveInt, Probability, Shape, one_of
-from litlab.config.entries import IMAGES, SEQUENCES, checked
+from litlab.config.entries import checked
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
@@ -20,8 +20,6 @@ class RNN(nn.Module):
     mean over steps (``pool="mean"``). Output ``(N, out_features)``. Uses ``torch.nn.RNN``,
     ``LSTM`` and ``GRU`` (cuDNN on a GPU); ``dropout`` acts between stacked layers.
     """
-
-    reads = (IMAGES, SEQUENCES)
 
     @checked
     def __init__(

@@ -12,7 +12,7 @@ from litlab.config.domains import (
     number_above,
     one_of,
 )
-from litlab.config.entries import IMAGES, SEQUENCES, checked
+from litlab.config.entries import checked
 
 
 class Transformer(nn.Module):
@@ -27,8 +27,6 @@ class Transformer(nn.Module):
     an MLP of ``mlp_ratio * dim``, a final LayerNorm and a linear head. Output
     ``(N, out_features)``.
     """
-
-    reads = (IMAGES, SEQUENCES)
 
     @checked
     def __init__(

@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 
 from litlab.metric_names import (
     TASK_METRICS,
+    TASKS,
     class_names_or_indices,
     headline_metric,
     is_overall_metric,
@@ -437,7 +438,8 @@ def _top_losses_lines(run: RunFolder) -> list[str]:
     rows = run.data.top_losses
     if not rows:
         return []
-    regression = run.task == "regression"
+    # the declared kind of problem; a folder without one (an older run): the rows' shape
+    regression = run.task == "regression" if run.task in TASKS else rows[0].confidence is None
     what = "worst-predicted" if regression else "misclassified"
     measure = "squared error" if regression else "cross-entropy of the true class"
     lines = [
