@@ -172,12 +172,14 @@ def check_node(
     ignore: tuple[str, ...] = (),
     domains: Mapping[str, Domain] | None = None,
     unresolved: Mapping[str, str] | None = None,
+    later: tuple[str, ...] = (),
 ) -> type:
     """Check a config node (plain values) against the entry of the class its ``_target_``
     names; returns that class. ``ignore``: litlab's own keys of the group, not constructor
     arguments (``model.compile``); ``domains``: those of a class whose code cannot state them
     (torch's losses: ``litlab.config.losses``); ``unresolved``: keys left out of ``node``
-    because their interpolation failed, with why."""
+    because their interpolation failed, with why; ``later``: keys whose values are checked in
+    a later call (they read another part's keys, checked in between)."""
     cls = part_class(node["_target_"], key)
     known = {
         name: Argument(name, (domains or {}).get(name, argument.domain), argument.default)
@@ -190,7 +192,7 @@ def check_node(
                 continue
             raise ConfigError(_unknown_key(key, name, known, node["_target_"]))
         argument = known[name]
-        if not argument.accepts(value):
+        if name not in later and not argument.accepts(value):
             culprit = argument.domain.culprit(value)
             reason = f"{name}{culprit}" if culprit else f"it must be {argument.domain.expected}"
             example = _example(key, argument)

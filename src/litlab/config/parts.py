@@ -28,22 +28,30 @@ from litlab.metric_names import TASKS
 
 def part_checks(cfg: DictConfig, choices: dict[str, str]) -> Iterator[Callable[[], None]]:
     """The data set, model and loss the config chose, each against its entry: whether they fit
-    together, then each one's keys. The data set's come before the model's, which read them."""
+    together, then each one's keys, cheapest first (torch's losses: a table; a model: torch; a
+    data module: Lightning too). A model's keys that read the data's (``input_shape``) are
+    checked after the data set's, so that a bad data key is named where it was given."""
     (data, data_failed), (model, model_failed), (loss, _) = (
         _resolved(cfg, group) for group in ("data", "model", "loss")
     )
-    if loss is not None and data is not None:  # torch's losses: from the table, no import
+    switches = tuple(MODEL_SWITCHES)
+    if loss is not None and data is not None:
         yield lambda: _check_loss_fits_task(loss, data.get("task"), choices)
-    if data is not None:
-        yield lambda: check_node(data, "data", unresolved=data_failed)
-    if model is not None:  # its keys only once it fits the data (input_shape reads it)
+    fits: list[bool] = []  # whether the model fits the data: its data keys are checked then
+    if model is not None:
+        from_data = tuple(key for key in model if _derived(cfg.model, key))
 
         def check_model() -> None:
             if data is not None:
                 _check_model_fits_data(model, data, choices)
-            check_node(model, "model", ignore=tuple(MODEL_SWITCHES), unresolved=model_failed)
+            fits.append(True)
+            check_node(model, "model", switches, unresolved=model_failed, later=from_data)
 
         yield check_model
+    if data is not None:
+        yield lambda: check_node(data, "data", unresolved=data_failed)
+    if model is not None:
+        yield lambda: fits and check_node(model, "model", switches, unresolved=model_failed)
     if loss is not None:
         yield lambda: check_node(loss, "loss", domains=loss_entry(loss["_target_"]).domains)
 
