@@ -361,9 +361,11 @@ def test_lesson_9_a_tiny_network_underfits(overfitting_runs):
 @pytest.mark.slow
 @requires_real_mnist
 @pytest.mark.claim
-def test_lesson_10_lenet5_gets_beyond_99_percent(real_cnn):
+def test_lesson_10_lenet5_gets_to_99_percent(real_cnn):
     run = load_run(real_cnn.parent.parent)
-    claim("test accuracy", run.metrics["test/acc"], above=0.99)
+    # 99.22 % at seed 42 moves to 99.14 % with other kernels (scripts/claims.py) and to 99.08 %
+    # at seed 2: the bound sits 0.2 points under the lowest, outside what seeds and CPUs move
+    claim("test accuracy", run.metrics["test/acc"], above=0.988)
     assert "CNN: 61,706 parameters" in report_text(run)
 
 
@@ -374,9 +376,11 @@ def test_lesson_10_lenet5_gets_beyond_99_percent(real_cnn):
 )
 @pytest.mark.claim
 def test_lesson_11_the_adding_problem_needs_gated_memory(make_config, cell, solved, epochs):
-    """seq_len=100 and the recipe's budget of 20 epochs: the LSTM leaves the plateau after
-    epoch 5 here and after epoch 12 with AVX2 kernels (at 10 epochs it had not, there). The
-    GRU is done within half the budget on every path measured (its test MSE 0.0001)."""
+    """seq_len=100 and the recipe's budget of 20 epochs (5,000 steps). With its forget gate
+    started open the LSTM leaves the plateau after about 1,000 steps at seed 42 on every path
+    measured, after 1,750 at the latest over seeds 1 and 2; started as PyTorch draws it, after
+    1,250, 3,000 or not at all, by path. The GRU is done within half the budget on every path
+    (its test MSE 0.0001)."""
     overrides = ["experiment=lesson_rnn", f"model.cell={cell}", f"trainer.max_epochs={epochs}"]
     metrics, run = lesson_run(make_config, *overrides)
     if solved:

@@ -280,12 +280,28 @@ def test_bidirectional_stacked_rnn_heads_see_both_directions():
     assert model(torch.randn(5, 6, 3)).shape == (5, 2)
 
 
+def test_lstm_forget_gates_start_open_in_every_layer_and_direction():
+    torch.manual_seed(0)
+    model = RNN([6, 3], 1, cell="lstm", hidden_size=4, num_layers=2, bidirectional=True)
+    biases = dict(model.recurrent.named_parameters())
+    for suffix in ("l0", "l0_reverse", "l1", "l1_reverse"):
+        total = biases[f"bias_ih_{suffix}"] + biases[f"bias_hh_{suffix}"]
+        assert total[4:8].tolist() == [1.0] * 4  # gates: input, forget, cell, output
+        assert total[:4].abs().max() < 1.0  # the other gates keep PyTorch's draw
+    torch.manual_seed(0)
+    drawn = RNN([6, 3], 1, cell="lstm", hidden_size=4, forget_bias=None).recurrent
+    assert not torch.equal(drawn.bias_ih_l0[4:8], torch.ones(4))
+    assert RNN([6, 3], 1, cell="gru", forget_bias=1.0)  # the default with another cell
+
+
 @pytest.mark.parametrize(
     ("kwargs", "argument"),
     [
         ({"cell": "lstn"}, "cell"),
         ({"pool": "max"}, "pool"),
         ({"cell": "lstm", "nonlinearity": "relu"}, "nonlinearity"),
+        ({"cell": "gru", "forget_bias": 2.0}, "forget_bias"),
+        ({"forget_bias": 11.0}, "forget_bias"),
         ({"hidden_size": 0}, "hidden_size"),
         ({"input_shape": [784]}, "input_shape"),
         ({"dropout": 1.0}, "dropout"),

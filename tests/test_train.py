@@ -2,6 +2,7 @@
 every kind of task, schedulers, loggers, refusals that protect earlier runs."""
 
 import json
+import statistics
 from pathlib import Path
 
 import pytest
@@ -203,15 +204,19 @@ def test_compiled_model_trains_and_its_checkpoint_loads(make_config, model):
     assert checkpoint["hyper_parameters"]["run_config"]["model"]["compile"] is True
 
 
-@pytest.mark.slow  # one epoch on real MNIST: about 15 s
+@pytest.mark.slow  # three one-epoch runs on real MNIST: about 45 s
 @pytest.mark.claim
 @requires_real_mnist
 def test_the_speedrun_reaches_99_percent_in_one_epoch(make_config):
-    """bench.py --speedrun measures the mean over 5 seeds; one seed must already get there."""
-    cfg = make_config("experiment=mnist_speedrun", f"paths.data_dir={REAL_DATA_DIR}", "seed=1")
-    assert cfg.model.channels_last and cfg.model.pool_first and cfg.trainer.max_epochs == 1
-    metrics = train(cfg)
-    claim("test accuracy", metrics["test/acc"], above=0.99)
+    """The README's 99 % is a mean over seeds (bench.py --speedrun: 99.14 % +- 0.03 over 5); one
+    seed moves by 0.03 points between CPUs' kernels, so the claim is the median of three."""
+    accuracies = []
+    for seed in (1, 2, 3):
+        overrides = ["experiment=mnist_speedrun", f"paths.data_dir={REAL_DATA_DIR}", f"seed={seed}"]
+        cfg = make_config(*overrides, run_dir=f"seed{seed}")
+        assert cfg.model.channels_last and cfg.model.pool_first and cfg.trainer.max_epochs == 1
+        accuracies.append(train(cfg)["test/acc"])
+    claim("median test accuracy over 3 seeds", statistics.median(accuracies), above=0.99)
 
 
 def test_gradient_clipping_bounds_the_gradient_norm(tiny_mnist, tmp_path):

