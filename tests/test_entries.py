@@ -11,9 +11,23 @@ import pytest
 
 from litlab import PROJECT_ROOT
 from litlab.config import validate_config
-from litlab.config.domains import ArgumentError, PositiveInt, Probability, each, int_at_least
-from litlab.config.entries import IMAGES, arguments, check_node, checked
+from litlab.config.domains import (
+    STARTING_WEIGHTS,
+    ArgumentError,
+    PositiveInt,
+    Probability,
+    each,
+    int_at_least,
+)
+from litlab.config.entries import (
+    IMAGES,
+    arguments,
+    check_node,
+    checked,
+    starting_weight_keys,
+)
 from litlab.errors import ConfigError
+from litlab.models import MLP, RNN
 from tests.helpers import (
     QUIET,
     TINY_MNIST,
@@ -81,6 +95,15 @@ def test_the_same_domains_guard_the_constructor_called_directly():
     assert err.value.argument == "widths"
     with pytest.raises(ArgumentError, match="size must be an integer >= 1, got 0"):
         Child([4], size=0)
+
+
+def test_keys_that_only_set_the_starting_weights_are_marked_in_the_entry():
+    class Seeded:
+        def __init__(self, width: PositiveInt = 4, init: Annotated[str, STARTING_WEIGHTS] = "he"):
+            pass
+
+    assert starting_weight_keys(Seeded) == {"init"}
+    assert starting_weight_keys(RNN) == {"forget_bias"} and starting_weight_keys(MLP) == {"init"}
 
 
 def test_a_target_that_cannot_be_imported_is_one_paragraph():

@@ -280,18 +280,26 @@ def test_bidirectional_stacked_rnn_heads_see_both_directions():
     assert model(torch.randn(5, 6, 3)).shape == (5, 2)
 
 
-def test_lstm_forget_gates_start_open_in_every_layer_and_direction():
+def test_lstm_forget_gates_start_open_and_nothing_else_changes():
+    shape = {"input_shape": [6, 3], "out_features": 1, "cell": "lstm", "hidden_size": 4}
+    shape |= {"num_layers": 2, "bidirectional": True}
     torch.manual_seed(0)
-    model = RNN([6, 3], 1, cell="lstm", hidden_size=4, num_layers=2, bidirectional=True)
-    biases = dict(model.recurrent.named_parameters())
-    for suffix in ("l0", "l0_reverse", "l1", "l1_reverse"):
-        total = biases[f"bias_ih_{suffix}"] + biases[f"bias_hh_{suffix}"]
-        assert total[4:8].tolist() == [1.0] * 4  # gates: input, forget, cell, output
-        assert total[:4].abs().max() < 1.0  # the other gates keep PyTorch's draw
+    opened = dict(RNN(**shape).named_parameters())
     torch.manual_seed(0)
-    drawn = RNN([6, 3], 1, cell="lstm", hidden_size=4, forget_bias=None).recurrent
-    assert not torch.equal(drawn.bias_ih_l0[4:8], torch.ones(4))
-    assert RNN([6, 3], 1, cell="gru", forget_bias=1.0)  # the default with another cell
+    drawn = dict(RNN(**shape, forget_bias=None).named_parameters())  # PyTorch's own draw
+    forget = slice(4, 8)  # gates in PyTorch's order: input, forget, cell, output
+    for name, parameter in opened.items():
+        if name.startswith("recurrent.bias_"):  # every layer and direction
+            value = 1.0 if "bias_ih" in name else 0.0
+            assert parameter[forget].tolist() == [value] * 4, name
+            assert not torch.equal(drawn[name][forget], parameter[forget])
+            torch.testing.assert_close(parameter[8:], drawn[name][8:], rtol=0, atol=0)
+            torch.testing.assert_close(parameter[:4], drawn[name][:4], rtol=0, atol=0)
+        else:
+            torch.testing.assert_close(parameter, drawn[name], rtol=0, atol=0)
+    for default in (1.0, None):  # a recipe's default may meet another cell
+        gru = RNN([6, 3], 1, cell="gru", hidden_size=4, forget_bias=default)
+        assert isinstance(gru.recurrent, nn.GRU)
 
 
 @pytest.mark.parametrize(

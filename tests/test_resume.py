@@ -130,6 +130,20 @@ def test_speed_switches_and_options_newer_than_the_checkpoint_do_not_block_a_res
         check_checkpoint_fits(make_config(*digits, "model.pool_first=true"), older)
 
 
+def test_keys_that_only_set_the_starting_weights_do_not_block_a_resume(make_config):
+    for cell in ("lstm", "gru"):
+        recurrent = ["experiment=adding", "data.num_samples=100", f"model.cell={cell}"]
+        stored = plain_config(make_config(*recurrent))
+        del stored["model"]["forget_bias"]  # a checkpoint older than the key
+        older = {"hyper_parameters": {"run_config": stored}}
+        check_checkpoint_fits(make_config(*recurrent), older)
+        check_checkpoint_fits(make_config(*recurrent, "model.forget_bias=null"), older)
+        with pytest.raises(ConfigError, match="model.hidden_size"):  # what the network computes
+            check_checkpoint_fits(make_config(*recurrent, "model.hidden_size=64"), older)
+    mlp = {"hyper_parameters": {"run_config": plain_config(make_config("model=mlp"))}}
+    check_checkpoint_fits(make_config("model=mlp", "model.init=he"), mlp)
+
+
 def test_a_resume_that_changes_channels_last_lays_the_optimizer_state_out_anew(tmp_path):
     data_dir = make_tiny_mnist(tmp_path / "data")
     cnn = [f"paths.data_dir={data_dir}", *TINY_MNIST, "model=cnn", "callbacks.early_stopping=null"]

@@ -196,7 +196,9 @@ def test_compiled_model_trains_and_its_checkpoint_loads(make_config, model):
     overrides = [*COMPILED[model], f"model={model}", "model.compile=true"]
     cfg = make_config(*overrides)
     metrics = train(cfg)
-    claim("test accuracy", metrics["test/acc"], above=0.9)
+    # that it learns, not a figure (chance: 0.1): the LSTM on digits gets 0.93 to 0.96 over
+    # seeds 42, 1 and 2, the MLP on XOR 0.99
+    claim("test accuracy", metrics["test/acc"], above=0.85)
     checkpoint = torch.load(
         Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt", weights_only=True
     )
@@ -208,15 +210,16 @@ def test_compiled_model_trains_and_its_checkpoint_loads(make_config, model):
 @pytest.mark.claim
 @requires_real_mnist
 def test_the_speedrun_reaches_99_percent_in_one_epoch(make_config):
-    """The README's 99 % is a mean over seeds (bench.py --speedrun: 99.14 % +- 0.03 over 5); one
-    seed moves by 0.03 points between CPUs' kernels, so the claim is the median of three."""
+    """The README's 99 % is a mean over seeds, as bench.py --speedrun measures it (99.14 % ± 0.03
+    over 5 seeds, the lowest 99.10 %); so is the claim here, over three. One seed moves by up to
+    0.03 points between CPUs' kernels (scripts/claims.py)."""
     accuracies = []
     for seed in (1, 2, 3):
         overrides = ["experiment=mnist_speedrun", f"paths.data_dir={REAL_DATA_DIR}", f"seed={seed}"]
         cfg = make_config(*overrides, run_dir=f"seed{seed}")
         assert cfg.model.channels_last and cfg.model.pool_first and cfg.trainer.max_epochs == 1
         accuracies.append(train(cfg)["test/acc"])
-    claim("median test accuracy over 3 seeds", statistics.median(accuracies), above=0.99)
+    claim("mean test accuracy over 3 seeds", statistics.mean(accuracies), above=0.99)
 
 
 def test_gradient_clipping_bounds_the_gradient_norm(tiny_mnist, tmp_path):

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, open_dict, read_write
 
 from litlab.config.checks import RESUME_MODES
 from litlab.config.compose import escaped, in_multirun, plain_config
-from litlab.config.entries import MODEL_SWITCHES
+from litlab.config.entries import MODEL_SWITCHES, part_class, starting_weight_keys
 from litlab.errors import ConfigError
 from litlab.run_folder import (
     CHECKPOINTS,
@@ -173,12 +173,13 @@ def refuse_to_overwrite(output_dir: Path, ckpt_path: str | None) -> None:
 def check_checkpoint_fits(cfg: DictConfig, checkpoint: dict) -> None:
     """Continuing needs the model, loss and kind of data of the checkpoint's own run."""
     stored, current = checkpoint["hyper_parameters"]["run_config"], plain_config(cfg)
+    # how the network runs, or how its weights started: the checkpoint holds the weights
+    free = {*MODEL_SWITCHES, *starting_weight_keys(part_class(cfg.model._target_, "model"))}
     differing = []
     for group, keys in RESUME_MUST_MATCH.items():
         old, new = stored.get(group) or {}, current.get(group) or {}
         for key in keys or sorted(set(old) | set(new)):
-            speed_only = group == "model" and key in MODEL_SWITCHES
-            if speed_only or _added_and_off(key, old, new):
+            if (group == "model" and key in free) or _added_and_off(key, old, new):
                 continue
             if old.get(key) != new.get(key):
                 differing.append(f"{group}.{key}")

@@ -94,6 +94,17 @@ def example(domain: Domain, value: Any) -> Domain:
     return replace(domain, example=value)
 
 
+class StartingWeights:
+    """Marks a key that only sets how the weights start, ``Annotated[type, Domain,
+    STARTING_WEIGHTS]``: a run continued from its checkpoint loads its weights, so a resume
+    does not compare it."""
+
+    def __repr__(self) -> str:
+        return "STARTING_WEIGHTS"
+
+
+STARTING_WEIGHTS = StartingWeights()
+
 POSITIVE_INT = int_at_least(1)
 PROBABILITY = Domain(lambda v: is_number(v) and 0 <= v < 1, "a number in [0, 1)")
 OPEN_FRACTION = Domain(lambda v: is_number(v) and 0 < v < 1, "a number in (0, 1)")

@@ -27,10 +27,17 @@ import importlib
 import inspect
 import typing
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from litlab.config.domains import BOOLEAN, IMAGE_SHAPE, SHAPE, ArgumentError, Domain
+from litlab.config.domains import (
+    BOOLEAN,
+    IMAGE_SHAPE,
+    SHAPE,
+    ArgumentError,
+    Domain,
+    StartingWeights,
+)
 from litlab.errors import ConfigError
 
 # The kinds of input a model reads (its ``reads``), named as data.input_shape gives them.
@@ -73,6 +80,7 @@ class Argument:
     name: str
     domain: Domain | None
     default: Any  # inspect.Parameter.empty: required
+    starting_weights: bool = False  # only sets how the weights start (STARTING_WEIGHTS)
 
     @property
     def required(self) -> bool:
@@ -99,6 +107,11 @@ def part_class(target: str, key: str) -> type:
 def arguments(cls: type) -> dict[str, Argument]:
     """The constructor arguments of ``cls``, following ``**kwargs`` passed on to its bases."""
     return dict(_arguments(cls)[0])
+
+
+def starting_weight_keys(cls: type) -> frozenset[str]:
+    """The keys of ``cls`` that only set how its weights start (marked STARTING_WEIGHTS)."""
+    return frozenset(name for name, a in arguments(cls).items() if a.starting_weights)
 
 
 def takes_any_key(cls: type) -> bool:
@@ -139,8 +152,9 @@ def _parameters(function: Callable) -> tuple[tuple[Argument, ...], bool]:
         if parameter.kind is parameter.VAR_KEYWORD:
             passes_on = True
         elif parameter.kind is not parameter.VAR_POSITIONAL:
-            domain = _domain(hints.get(parameter.name))
-            named.append(Argument(parameter.name, domain, parameter.default))
+            hint = hints.get(parameter.name)
+            domain, starting = _domain(hint), _marked(hint, StartingWeights)
+            named.append(Argument(parameter.name, domain, parameter.default, starting))
     return tuple(named), passes_on
 
 
@@ -148,6 +162,11 @@ def _domain(hint: Any) -> Domain | None:
     if typing.get_origin(hint) is typing.Annotated:
         return next((m for m in hint.__metadata__ if isinstance(m, Domain)), None)
     return None
+
+
+def _marked(hint: Any, marker: type) -> bool:
+    is_annotated = typing.get_origin(hint) is typing.Annotated
+    return is_annotated and any(isinstance(m, marker) for m in hint.__metadata__)
 
 
 def checked(init: Callable) -> Callable:
@@ -182,7 +201,7 @@ def check_node(
     a later call (they read another part's keys, checked in between)."""
     cls = part_class(node["_target_"], key)
     known = {
-        name: Argument(name, (domains or {}).get(name, argument.domain), argument.default)
+        name: replace(argument, domain=(domains or {}).get(name, argument.domain))
         for name, argument in arguments(cls).items()
     }
     given = {k: v for k, v in node.items() if not k.startswith("_") and k not in ignore}
@@ -250,4 +269,5 @@ __all__ = [
     "checked",
     "input_kind",
     "part_class",
+    "starting_weight_keys",
 ]

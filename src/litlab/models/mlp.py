@@ -3,7 +3,15 @@ from typing import Annotated
 import torch
 from torch import nn
 
-from litlab.config.domains import Flag, PositiveInt, PositiveInts, Probability, one_of, or_none
+from litlab.config.domains import (
+    STARTING_WEIGHTS,
+    Flag,
+    PositiveInt,
+    PositiveInts,
+    Probability,
+    one_of,
+    or_none,
+)
 from litlab.config.entries import checked
 from litlab.models.activations import Activation, activation_layer
 
@@ -12,7 +20,7 @@ from litlab.models.activations import Activation, activation_layer
 # signal's size through ReLU layers), "xavier" uniform with variance 2/(fan_in + fan_out)
 # (Glorot & Bengio 2010: designed for tanh and sigmoid).
 INITS = ("he", "xavier")
-Init = Annotated[str | None, or_none(one_of(*INITS), "PyTorch's default")]
+Init = Annotated[str | None, or_none(one_of(*INITS), "PyTorch's default"), STARTING_WEIGHTS]
 
 
 def initialise(layer: nn.Linear, init: str) -> None:

@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from litlab.config.domains import (
+    STARTING_WEIGHTS,
     ArgumentError,
     Flag,
     PositiveInt,
@@ -20,6 +21,7 @@ CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 ForgetBias = Annotated[
     float | None,
     or_none(number_between(-10, 10, "a number in [-10, 10]"), "PyTorch's initialisation"),
+    STARTING_WEIGHTS,
 ]
 
 
@@ -58,6 +60,10 @@ class RNN(nn.Module):
             raise ArgumentError(
                 "nonlinearity", nonlinearity, f"nonlinearity applies to cell=rnn only, not {cell}"
             )
+        if cell != "lstm" and forget_bias not in (None, 1.0):  # 1.0: a recipe may switch cells
+            raise ArgumentError(
+                "forget_bias", forget_bias, f"forget_bias applies to cell=lstm only, not {cell}"
+            )
         self.recurrent = CELLS[cell](
             features,
             hidden_size,
@@ -67,10 +73,6 @@ class RNN(nn.Module):
             dropout=dropout if num_layers > 1 else 0.0,
             **(options if cell == "rnn" else {}),
         )
-        if cell != "lstm" and forget_bias != 1.0:  # 1.0, the default: a recipe may switch cells
-            raise ArgumentError(
-                "forget_bias", forget_bias, f"forget_bias applies to cell=lstm only, not {cell}"
-            )
         if cell == "lstm" and forget_bias is not None:
             open_forget_gates(self.recurrent, forget_bias)
         directions = 2 if bidirectional else 1
@@ -93,7 +95,10 @@ def open_forget_gates(lstm: nn.LSTM, bias: float) -> None:
     PyTorch has no such option and draws it around 0, so the gate starts half shut and the
     memory halves at every step. On the adding problem (lesson 11, seed 42) the LSTM then left
     the mean predictor's plateau after about 1,250 steps on one CPU path, 3,000 on another and
-    not within 5,000 on a third; with the bias at 1, after about 1,000 on all three."""
+    not within 5,000 on a third; with the bias at 1, after about 1,000 on all three. On short
+    sequences it matters little: MNIST's 28 rows, 3 epochs, seed 42: 98.68 % against 98.66 %;
+    digits' 8 rows, 5 epochs, the mean of seeds 42, 1 and 2: 95.1 % against 97.2 %, inside their
+    spread (93.0 % to 96.4 %, 95.0 % to 98.9 %)."""
     hidden = lstm.hidden_size
     with torch.no_grad():  # gates in PyTorch's order: input, forget, cell, output
         for name, parameter in lstm.named_parameters():
