@@ -21,10 +21,10 @@ def test_torchvision_reads_the_shared_files_without_download():
 
 
 @requires_real_mnist
-# At seed 42, the CNN's 98.56 % to 98.66 % over floating-point paths (scripts/claims.py: one
-# thread, AVX2, MKL's compatible path) and simple_nn's 97.33 % to 97.38 %: each target sits at
-# least 0.3 points under its lowest.
-@pytest.mark.parametrize(("model", "target"), [("simple_nn", 0.97), ("cnn", 0.982)])
+# Over scripts/claims.py's paths (one thread, AVX2, MKL's compatible path, oneDNN off, the
+# seed one higher) the CNN gave 98.45 % to 98.66 % and simple_nn 97.33 % to 97.42 %: each
+# target sits at least 0.3 points under its lowest, more than the spread.
+@pytest.mark.parametrize(("model", "target"), [("simple_nn", 0.97), ("cnn", 0.98)])
 def test_three_epochs_reach_the_target_accuracy(make_config, model, target):
     metrics = train(make_config(*REAL_MNIST, f"model={model}", "trainer.max_epochs=3"))
     claim("test accuracy", metrics["test/acc"], above=target)
