@@ -21,9 +21,8 @@ def test_torchvision_reads_the_shared_files_without_download():
 
 
 @requires_real_mnist
-# Over scripts/claims.py's paths (one thread, AVX2, MKL's compatible path, oneDNN off, the
-# seed one higher) the CNN gave 98.45 % to 98.66 % and simple_nn 97.33 % to 97.42 %: each
-# target sits at least 0.3 points under its lowest, more than the spread.
+# Over scripts/claims.py's paths the CNN gave 98.45 % to 98.66 % and simple_nn 97.33 % to
+# 97.42 %: each target sits at least 0.3 points under its lowest, more than the spread.
 @pytest.mark.parametrize(("model", "target"), [("simple_nn", 0.97), ("cnn", 0.98)])
 def test_three_epochs_reach_the_target_accuracy(make_config, model, target):
     metrics = train(make_config(*REAL_MNIST, f"model={model}", "trainer.max_epochs=3"))
@@ -34,10 +33,10 @@ def test_three_epochs_reach_the_target_accuracy(make_config, model, target):
 # data set: (loss, epochs, metric, target). Early stopping is off: on validation splits of 30
 # samples the accuracy ties for many epochs and would stop the run before it has learned. The
 # seed picks the split and the starting weights, and on test splits of 30 to 360 samples one
-# seed's figure moves by several samples: seeds 42 to 46 gave iris 0.87 to 0.97 (one seed had
-# failed a bound of 0.93), wine 0.92 to 0.97, breast_cancer 0.94 to 0.98, digits 0.96 to 0.98,
-# diabetes R2 0.41 to 0.51. The claim is the mean of three seeds: over any three in a row of
-# those five, each target sits 0.01 to 0.05 under it (the lowest such mean in the comment).
+# seed's figure moves by several samples (docs/results.md: seeds 42 to 46; seed 43 failed the
+# old single-seed iris bound of 0.93). The test asserts the mean over seeds 42-44; beside each
+# target, the lowest mean of any three consecutive seeds of 42-46 (claims.py's seed+1 moves
+# the window).
 TARGETS = {
     "iris": ("cross_entropy", 100, "test/acc", 0.88),  # 0.911
     "wine": ("cross_entropy", 50, "test/acc", 0.92),  # 0.944

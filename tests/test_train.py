@@ -210,9 +210,9 @@ def test_compiled_model_trains_and_its_checkpoint_loads(make_config, model):
 @pytest.mark.claim
 @requires_real_mnist
 def test_the_speedrun_reaches_99_percent_in_one_epoch(make_config):
-    """The README's 99 % is a mean over seeds, as bench.py --speedrun measures it (99.14 % ± 0.03
-    over 5 seeds, the lowest 99.10 %); so is the claim here, over three. One seed moves by up to
-    0.03 points between CPUs' kernels (scripts/claims.py)."""
+    """The README's 99 % is a mean over seeds, as bench.py --speedrun measures it (docs/speed.md);
+    so is the claim here, over three. One seed moves by up to 0.03 points between CPUs' kernels
+    (scripts/claims.py)."""
     accuracies = []
     for seed in (1, 2, 3):
         overrides = ["experiment=mnist_speedrun", f"paths.data_dir={REAL_DATA_DIR}", f"seed={seed}"]

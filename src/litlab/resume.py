@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 
 # What the weights and optimizer state depend on; batch size, data location etc. may change.
 RESUME_MUST_MATCH = {
-    "model": None,  # every key
+    "model": None,  # every key but MODEL_SWITCHES and the STARTING_WEIGHTS ones
     "loss": None,
     "data": ("task", "num_classes", "num_outputs", "num_features", "input_shape"),
 }
@@ -174,7 +174,10 @@ def check_checkpoint_fits(cfg: DictConfig, checkpoint: dict) -> None:
     """Continuing needs the model, loss and kind of data of the checkpoint's own run."""
     stored, current = checkpoint["hyper_parameters"]["run_config"], plain_config(cfg)
     # how the network runs, or how its weights started: the checkpoint holds the weights
-    free = {*MODEL_SWITCHES, *starting_weight_keys(part_class(cfg.model._target_, "model"))}
+    free = set(MODEL_SWITCHES)
+    target = (current.get("model") or {}).get("_target_")
+    if target and target == (stored.get("model") or {}).get("_target_"):  # else: named below
+        free |= starting_weight_keys(part_class(target, "model"))
     differing = []
     for group, keys in RESUME_MUST_MATCH.items():
         old, new = stored.get(group) or {}, current.get(group) or {}

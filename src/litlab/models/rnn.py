@@ -18,6 +18,7 @@ from litlab.config.domains import (
 from litlab.config.entries import checked
 
 CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+OPEN = 1.0  # the forget gate's default starting bias
 ForgetBias = Annotated[
     float | None,
     or_none(number_between(-10, 10, "a number in [-10, 10]"), "PyTorch's initialisation"),
@@ -50,7 +51,7 @@ class RNN(nn.Module):
         dropout: Probability = 0.0,
         nonlinearity: Annotated[str, one_of("tanh", "relu")] = "tanh",
         pool: Annotated[str, one_of("last", "mean")] = "last",
-        forget_bias: ForgetBias = 1.0,
+        forget_bias: ForgetBias = OPEN,
     ) -> None:
         super().__init__()
         self.steps, features = sequence_shape(input_shape)
@@ -60,9 +61,12 @@ class RNN(nn.Module):
             raise ArgumentError(
                 "nonlinearity", nonlinearity, f"nonlinearity applies to cell=rnn only, not {cell}"
             )
-        if cell != "lstm" and forget_bias not in (None, 1.0):  # 1.0: a recipe may switch cells
+        if cell != "lstm" and forget_bias not in (None, OPEN):  # a recipe may switch cells
             raise ArgumentError(
-                "forget_bias", forget_bias, f"forget_bias applies to cell=lstm only, not {cell}"
+                "forget_bias",
+                forget_bias,
+                f"forget_bias applies to cell=lstm only, not {cell} (null and {OPEN}, the "
+                "default, pass with any cell)",
             )
         self.recurrent = CELLS[cell](
             features,
@@ -92,13 +96,12 @@ class RNN(nn.Module):
 
 def open_forget_gates(lstm: nn.LSTM, bias: float) -> None:
     """Set every forget gate's bias to ``bias`` (Gers et al. 2000; Keras's unit_forget_bias).
-    PyTorch has no such option and draws it around 0, so the gate starts half shut and the
-    memory halves at every step. On the adding problem (lesson 11, seed 42) the LSTM then left
-    the mean predictor's plateau after about 1,250 steps on one CPU path, 3,000 on another and
-    not within 5,000 on a third; with the bias at 1, after about 1,000 on all three. On short
-    sequences it matters little: MNIST's 28 rows, 3 epochs, seed 42: 98.68 % against 98.66 %;
-    digits' 8 rows, 5 epochs, the mean of seeds 42, 1 and 2: 95.1 % against 97.2 %, inside their
-    spread (93.0 % to 96.4 %, 95.0 % to 98.9 %)."""
+    PyTorch has no such option and draws it around 0, so the gate starts half shut. On the
+    adding problem's 100 steps that made the LSTM's escape from the plateau depend on the CPU's
+    kernels; open, it no longer does (docs/lessons.md, lesson 11). On short sequences, gate open
+    against PyTorch's draw: MNIST's 28 rows, 3 epochs, seed 42: 98.68 % vs 98.66 %; digits' 8
+    rows, 5 epochs, mean of seeds 42, 1, 2: 95.1 % vs 97.2 % (ranges 93.0-96.4 % and
+    95.0-98.9 %: lower when open, within three seeds' spread)."""
     hidden = lstm.hidden_size
     with torch.no_grad():  # gates in PyTorch's order: input, forget, cell, output
         for name, parameter in lstm.named_parameters():
