@@ -142,6 +142,8 @@ def test_keys_that_only_set_the_starting_weights_do_not_block_a_resume(make_conf
             check_checkpoint_fits(make_config(*recurrent, "model.hidden_size=64"), older)
     mlp = {"hyper_parameters": {"run_config": plain_config(make_config("model=mlp"))}}
     check_checkpoint_fits(make_config("model=mlp", "model.init=he"), mlp)
+    with pytest.raises(ConfigError, match="model._target_"):  # another class: nothing is free
+        check_checkpoint_fits(make_config("model=rnn", "data=digits"), mlp)
 
 
 def test_a_resume_that_changes_channels_last_lays_the_optimizer_state_out_anew(tmp_path):
