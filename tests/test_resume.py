@@ -136,12 +136,16 @@ def test_keys_that_only_set_the_starting_weights_do_not_block_a_resume(make_conf
         stored = plain_config(make_config(*recurrent))
         del stored["model"]["forget_bias"]  # a checkpoint older than the key
         older = {"hyper_parameters": {"run_config": stored}}
-        check_checkpoint_fits(make_config(*recurrent), older)
+        resumed = make_config(*recurrent)
+        check_checkpoint_fits(resumed, older)
+        assert resumed.model.forget_bias is None  # as that run's weights started
         check_checkpoint_fits(make_config(*recurrent, "model.forget_bias=null"), older)
         with pytest.raises(ConfigError, match="model.hidden_size"):  # what the network computes
             check_checkpoint_fits(make_config(*recurrent, "model.hidden_size=64"), older)
     mlp = {"hyper_parameters": {"run_config": plain_config(make_config("model=mlp"))}}
-    check_checkpoint_fits(make_config("model=mlp", "model.init=he"), mlp)
+    xavier = make_config("model=mlp", "model.init=xavier")
+    check_checkpoint_fits(xavier, mlp)
+    assert xavier.model.init is None  # the checkpoint's run started from PyTorch's default
     with pytest.raises(ConfigError, match="model._target_"):  # another class: nothing is free
         check_checkpoint_fits(make_config("model=rnn", "data=digits"), mlp)
 

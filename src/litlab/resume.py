@@ -171,13 +171,20 @@ def refuse_to_overwrite(output_dir: Path, ckpt_path: str | None) -> None:
 
 
 def check_checkpoint_fits(cfg: DictConfig, checkpoint: dict) -> None:
-    """Continuing needs the model, loss and kind of data of the checkpoint's own run."""
+    """Continuing needs the model, loss and kind of data of the checkpoint's own run. The keys
+    that only set how the weights started take the checkpoint's values (absent: the key is
+    newer than that run, whose weights started as null says), so the run's records tell how
+    its weights really started."""
     stored, current = checkpoint["hyper_parameters"]["run_config"], plain_config(cfg)
     # how the network runs, or how its weights started: the checkpoint holds the weights
     free = set(MODEL_SWITCHES)
     target = (current.get("model") or {}).get("_target_")
     if target and target == (stored.get("model") or {}).get("_target_"):  # else: named below
-        free |= starting_weight_keys(part_class(target, "model"))
+        starting = starting_weight_keys(part_class(target, "model"))
+        free |= starting
+        with read_write(cfg), open_dict(cfg):
+            for key in starting & set(current["model"]):
+                cfg.model[key] = stored["model"].get(key)
     differing = []
     for group, keys in RESUME_MUST_MATCH.items():
         old, new = stored.get(group) or {}, current.get(group) or {}
