@@ -3,9 +3,11 @@ types them, and readers of what a run leaves. Test files import from here, never
 other; conftest.py turns some of these into fixtures."""
 
 import hashlib
+import itertools
 import json
 import os
 import resource
+import shlex
 import signal
 import struct
 import subprocess
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -116,6 +119,20 @@ def compose_quiet(
             [*fast, *overrides, f"seed={cfg.seed + shift}"], output_dir, config_name
         )
     return cfg
+
+
+def runs_of(command: str) -> list[list[str]]:
+    """The override lists of each job a ``python <script> ...`` command of the docs starts (a
+    sweep: every combination), parsed by Hydra's own override parser."""
+    arguments = [arg for arg in shlex.split(command)[2:] if arg not in ("-m", "--multirun")]
+    choices = []
+    for override in OverridesParser.create().parse_overrides(arguments):
+        key = override.get_key_element()
+        if override.is_sweep_override():
+            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
+        else:
+            choices.append([override.input_line])
+    return [list(combination) for combination in itertools.product(*choices)]
 
 
 # -- entry points, run as a user types them --------------------------------------------------

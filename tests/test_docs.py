@@ -3,17 +3,15 @@ lists exactly what conf/ holds, and every training command in them composes and 
 checks. (The lessons' commands and outcomes: tests/test_lessons.py; docs/own_parts.md's
 files: tests/test_entries.py; the site builds with `mkdocs build --strict` in CI.)"""
 
-import itertools
 import re
-import shlex
 from pathlib import Path
 
 import pytest
-from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from litlab import PROJECT_ROOT
 from litlab.config import compose_config, validate_config
 from litlab.config.catalog import groups, options
+from tests.helpers import runs_of
 
 README = PROJECT_ROOT / "README.md"
 DOCS = PROJECT_ROOT / "docs"
@@ -55,19 +53,6 @@ def training_commands() -> list[str]:
                 if command.startswith("python train.py") and not any(f in command for f in flags):
                     found.append(command)
     return found
-
-
-def runs_of(command: str) -> list[list[str]]:
-    """The overrides of each job a command starts (a sweep: every combination)."""
-    arguments = [a for a in shlex.split(command)[2:] if a not in ("-m", "--multirun")]
-    choices = []
-    for override in OverridesParser.create().parse_overrides(arguments):
-        key = override.get_key_element()
-        if override.is_sweep_override():
-            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
-        else:
-            choices.append([override.input_line])
-    return [list(combination) for combination in itertools.product(*choices)]
 
 
 def test_the_docs_show_training_commands():

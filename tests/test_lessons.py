@@ -4,17 +4,14 @@ command runs it. The tabular lessons are in the default suite; the real-MNIST le
 adding problem and the XOR sweep typed as a command run with the slow tests."""
 
 import doctest
-import itertools
 import os
 import re
-import shlex
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from litlab import PROJECT_ROOT
 from litlab.build import build_module
@@ -33,6 +30,7 @@ from tests.helpers import (
     requires_real_mnist,
     run_entry_point,
     run_sweep,
+    runs_of,
 )
 
 LESSONS = PROJECT_ROOT / "docs" / "lessons.md"
@@ -74,20 +72,6 @@ def commands(script: str) -> list[str]:
         for line in block.splitlines()
         if line.startswith(f"python {script} ")
     ]
-
-
-def runs_of(command: str) -> list[list[str]]:
-    """The override lists of each job a command starts (a sweep: every combination), parsed
-    by Hydra's own override parser."""
-    arguments = [arg for arg in shlex.split(command)[2:] if arg not in ("-m", "--multirun")]
-    choices = []
-    for override in OverridesParser.create().parse_overrides(arguments):
-        key = override.get_key_element()
-        if override.is_sweep_override():
-            choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
-        else:
-            choices.append([override.input_line])
-    return [list(combination) for combination in itertools.product(*choices)]
 
 
 def test_the_lessons_give_a_command_for_each_of_their_thirteen_topics():
