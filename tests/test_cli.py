@@ -95,19 +95,29 @@ def damaged_data(workspace) -> dict[str, str]:
 
 def test_unknown_option_lists_valid_options(workspace):
     root, data_dir, _ = workspace
-    result = run("train.py", "model=nope", data_dir=data_dir, cwd=root)
-    assert result.returncode != 0
-    assert "Could not find 'model/nope'" in result.stderr
+    result = run("train.py", "model=cnnn", data_dir=data_dir, cwd=root)
+    assert result.returncode == 2
+    assert "model=cnnn is not an option of model; did you mean model=cnn?" in result.stderr
     assert "simple_nn" in result.stderr and "mlp_dropout" in result.stderr
-    assert "Traceback" not in result.stderr
+    assert "Traceback" not in result.stderr and "search path" not in result.stderr
 
 
-def test_unknown_key_names_it_and_how_to_add_one(workspace):
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ("optimizer.lrr=0.1", "did you mean optimizer.lr?"),  # a typo: the closest key
+        ("trainer.max_epoch=1", "did you mean trainer.max_epochs?"),
+        ("trainer.nope=1", "The keys under trainer: _target_, default_root_dir"),  # none close
+    ],
+)
+def test_unknown_key_names_the_closest_one(workspace, override, expected):
     root, data_dir, run_dir = workspace
-    result = run("train.py", "trainer.nope=1", data_dir=data_dir, cwd=root)
-    assert result.returncode != 0
-    assert "Key 'nope' is not in struct" in result.stderr
-    assert "+trainer.nope=1" in result.stderr  # Hydra's hint for adding a key
+    result = run("train.py", override, data_dir=data_dir, cwd=root)
+    key = override.split("=")[0]
+    assert result.returncode == 2
+    assert f"{key} is not a key of this config" in result.stderr
+    assert expected in " ".join(result.stderr.split())
+    assert f"+{key}=<value>" in result.stderr  # how to add one of your own, second
     assert "Traceback" not in result.stderr
 
 

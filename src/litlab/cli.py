@@ -4,7 +4,8 @@ conf/ (its callbacks check the run folder first: ``litlab.run_start``), a missin
 before Hydra starts, and user errors reported as one paragraph with an exit status instead of
 a traceback.
 
-Exit statuses: 0 done; 1 Hydra's own errors, or a multirun with a failed job; 2 bad input;
+Exit statuses: 0 done; 1 a multirun with a failed job, or a bug (with its traceback); 2 bad
+input (also a library's refusal or a config Hydra cannot compose);
 3 a non-finite loss; 128 + N stopped by signal N (130 Ctrl+C, 143 SIGTERM, 140 SIGUSR2).
 """
 
@@ -13,6 +14,7 @@ import importlib.metadata
 import importlib.util
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -21,7 +23,7 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from litlab import CONFIG_DIR, PROJECT_ROOT
 from litlab.config import (
@@ -30,35 +32,74 @@ from litlab.config import (
     project_environment,
     validate_config,
 )
-from litlab.errors import ConfigError, LitlabError, TrainingInterrupted, exit_with, paragraph
+from litlab.console import quiet_warnings, route_library_loggers
+from litlab.errors import (
+    ConfigError,
+    LitlabError,
+    TrainingInterrupted,
+    exit_with,
+    keep_traceback_choice,
+    paragraph,
+    tracebacks_wanted,
+)
+from litlab.library_errors import translated
 from litlab.ranks import is_launched_worker
-from litlab.run_folder import is_run_folder
+from litlab.run_folder import is_run_folder, leave_failure
 
 log = logging.getLogger(__name__)
 
 
 # -- one paragraph per user error ------------------------------------------------------------
 def report_user_errors(task_function: Callable[[DictConfig], Any]) -> Callable:
+    """Inside Hydra's job: a user's error or a library's refusal (``library_errors``) ends the
+    command as one paragraph and leaves nothing behind but a folder that says why; in a sweep
+    the job is recorded as failed and the sweep goes on."""
+
     @wraps(task_function)
     def wrapper(cfg: DictConfig) -> Any:
-        full_error = os.environ.get("HYDRA_FULL_ERROR") == "1"
+        quiet_warnings(show=bool(cfg.get("verbose")))
         try:
             return task_function(cfg)
         except TrainingInterrupted as err:  # Ctrl+C or SIGTERM: also ends a sweep
-            if full_error:
+            if tracebacks_wanted():
                 raise
             exit_with(err)
         except KeyboardInterrupt:  # during training GracefulStop handles Ctrl+C instead
+            _leave_failure(cfg, TrainingInterrupted("interrupted", signal.SIGINT))
             sys.stderr.write("Stopped: interrupted before training began; nothing was saved.\n")
             sys.exit(130)
         except Exception as err:
-            if full_error or not (in_multirun() or isinstance(err, LitlabError)):
+            user_error = translated(err, lambda: config_keys(cfg))
+            if tracebacks_wanted() or (user_error is None and not in_multirun()):
                 raise  # a bug in a single run: its traceback
             if in_multirun():
-                return _job_failed(cfg, err)
-            exit_with(err)
+                return _job_failed(cfg, user_error or err)
+            _leave_failure(cfg, user_error)
+            exit_with(user_error)
 
     return wrapper
+
+
+def _leave_failure(cfg: DictConfig, error: BaseException) -> None:
+    """A run folder this command created holds nothing, or status.json with the reason; one it
+    continues (resume) is left as it was."""
+    if cfg.get("resume") or is_launched_worker() or not HydraConfig.initialized():
+        return
+    runtime = HydraConfig.get()
+    leave_failure(Path(runtime.runtime.output_dir), f"{runtime.job.name}.log", error)
+
+
+def config_keys(cfg: Any, prefix: str = "") -> list[str]:
+    """Every key of a config, dotted (``optimizer.lr``), without resolving interpolations."""
+    keys = []
+    plain = OmegaConf.to_container(cfg, resolve=False) if OmegaConf.is_config(cfg) else cfg
+    for key, value in plain.items():
+        if key == "hydra":
+            continue
+        keys.append(f"{prefix}{key}")
+        if isinstance(value, dict):
+            keys += config_keys(value, f"{prefix}{key}.")
+    return keys
 
 
 def _job_failed(cfg: DictConfig, err: Exception) -> Any:
@@ -79,6 +120,27 @@ def _job_failed(cfg: DictConfig, err: Exception) -> Any:
         sys.stderr.write("Stopped the sweep at its first failed job (stop_on_failure=true).\n")
         sys.exit(err.exit_code if isinstance(err, LitlabError) else 1)
     return FailedJob(err)
+
+
+def _default_keys(config_name: str) -> list[str]:
+    """The keys of the entry config with the command line's group choices (model=cnn), to
+    name the key a typo meant; none when even those do not compose."""
+    from hydra.errors import HydraException
+
+    from litlab.config import compose_overrides
+
+    choices = [arg for arg in sys.argv[1:] if "=" in arg and "." not in arg.split("=")[0]]
+    try:
+        return config_keys(compose_overrides(choices, config_name))
+    except (HydraException, ValueError):
+        return []
+
+
+def _stop_writing_to_closed_pipe() -> None:
+    """Python's advice for a reader that closed the pipe: no more output, no traceback."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(0)
 
 
 # Command-line choices that need an optional Hydra plugin: (plugin module, pip extra).
@@ -155,13 +217,20 @@ def hydra_entry_point(config_name: str) -> Callable:
         def main() -> None:
             for name, value in project_environment().items():
                 os.environ.setdefault(name, value)
-            if not is_launched_worker():  # rank zero checked the command line
-                try:
+            keep_traceback_choice()
+            os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises; litlab translates below
+            try:
+                if not is_launched_worker():  # rank zero checked the command line
                     _require_plugins(sys.argv[1:])
                     sys.argv = [*sys.argv, *_shared_study_overrides(sys.argv[1:])]
-                except LitlabError as err:
-                    exit_with(err)
-            run()  # a sweep with a failed job ends with status 1 in its callback
+                run()  # a sweep with a failed job ends with status 1 in its callback
+            except BrokenPipeError:  # `python train.py --help | head` stopped reading
+                _stop_writing_to_closed_pipe()
+            except Exception as err:
+                user_error = translated(err, lambda: _default_keys(config_name))
+                if user_error is None or tracebacks_wanted():
+                    raise
+                exit_with(user_error)
 
         return main
 
@@ -175,6 +244,7 @@ def train_main(cfg: DictConfig) -> float | None:
     # instead of after the ~7 s that importing torch, Lightning and torchvision takes.
     from litlab.train import train
 
+    route_library_loggers()
     metrics = train(cfg)
     return metrics.get(cfg.get("optimized_metric"))
 
@@ -184,6 +254,7 @@ def eval_main(cfg: DictConfig) -> None:
     validate_config(cfg, hydra_choices())
     from litlab.evaluate import evaluate  # after validation, as above
 
+    route_library_loggers()
     evaluate(cfg)
 
 
@@ -192,6 +263,7 @@ def predict_main(cfg: DictConfig) -> None:
     validate_config(cfg, hydra_choices())
     from litlab.predict import predict, prediction_table  # after validation, as above
 
+    route_library_loggers()
     rows = predict(cfg)
     print(prediction_table(rows))
 
@@ -201,6 +273,7 @@ def export_main(cfg: DictConfig) -> None:
     validate_config(cfg, hydra_choices())
     from litlab.export import export  # after validation, as above
 
+    route_library_loggers()
     path, check = export(cfg)
     print(f"Wrote {path}")
     print(f"Check against PyTorch: {check}" if check else "Not checked (verify=false).")

@@ -1,12 +1,18 @@
 """Errors a user can fix by changing a config value, a path or a file.
 
 The entry points print them as one paragraph and exit with the error's ``exit_code`` (2 for bad
-input), without a traceback (set HYDRA_FULL_ERROR=1 to see one). Anything else is a bug and
-keeps its traceback.
+input), without a traceback (set HYDRA_FULL_ERROR=1 to see one). The libraries' refusals become
+these errors in ``litlab.library_errors``; anything else is a bug and keeps its traceback.
 """
 
+import os
 import sys
 import textwrap
+
+# The user's HYDRA_FULL_ERROR=1, kept here: the entry points set HYDRA_FULL_ERROR=1 themselves so
+# that Hydra hands every error to litlab's translation instead of printing its own traceback.
+# An environment variable, so that processes a command starts (DDP workers) inherit it.
+SHOW_TRACEBACKS = "LITLAB_SHOW_TRACEBACKS"
 
 
 class LitlabError(Exception):
@@ -33,6 +39,10 @@ class ExportError(LitlabError):
     """An exported model that does not reproduce the PyTorch model's outputs."""
 
 
+class MachineError(LitlabError):
+    """The machine refused: a full disk, a folder that cannot be written, a missing file."""
+
+
 class NonFiniteLossError(LitlabError):
     """Training diverged: the loss became NaN or infinite."""
 
@@ -55,7 +65,22 @@ def paragraph(err: LitlabError) -> str:
     )
 
 
+def keep_traceback_choice() -> None:
+    """Remember whether the user asked for tracebacks, before the entry point asks Hydra for
+    them (a started worker inherits the first process's answer)."""
+    os.environ.setdefault(SHOW_TRACEBACKS, os.environ.get("HYDRA_FULL_ERROR", "0"))
+
+
+def tracebacks_wanted() -> bool:
+    return os.environ.get(SHOW_TRACEBACKS, os.environ.get("HYDRA_FULL_ERROR")) == "1"
+
+
 def exit_with(err: LitlabError) -> None:
     """End the command with ``err`` as one paragraph and its exit status."""
-    sys.stderr.write(f"{paragraph(err)}\n(Set HYDRA_FULL_ERROR=1 for a traceback.)\n")
+    hint = (
+        ""
+        if isinstance(err, TrainingInterrupted)
+        else "(Set HYDRA_FULL_ERROR=1 for a traceback.)\n"
+    )
+    sys.stderr.write(f"{paragraph(err)}\n{hint}")
     sys.exit(err.exit_code)

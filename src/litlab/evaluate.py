@@ -10,10 +10,11 @@ from omegaconf import DictConfig, OmegaConf
 from litlab import PROJECT_ROOT
 from litlab.build import build_trainer, load_trained
 from litlab.config import validate_config
+from litlab.console import finished_line, results_table
 from litlab.lightning_modules import float_metrics
 from litlab.record import write_run_records
 from litlab.report.run import write_run_report_or_warn
-from litlab.run_folder import METRICS, write_metrics
+from litlab.run_folder import write_metrics
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +34,11 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         evaluated = {"ckpt_path": str(cfg.ckpt_path), "split": cfg.split}
         config = OmegaConf.to_container(trained.run_config, resolve=False)
         write_run_records(output_dir, config, PROJECT_ROOT, evaluated=evaluated)
-    trainer.test(module, datamodule=datamodule)
+    trainer.test(module, datamodule=datamodule, verbose=False)
     metrics = float_metrics(trainer.callback_metrics)  # tensors: float32 digits as in training
     if trainer.is_global_zero:
         write_metrics(output_dir, metrics)
         write_run_report_or_warn(output_dir)
-        log.info("Evaluated %s; results in %s", cfg.ckpt_path, output_dir / METRICS)
+        log.info(results_table(f"{cfg.ckpt_path} on the {cfg.split} split", cfg.split, metrics))
+        log.info(finished_line(output_dir))
     return metrics

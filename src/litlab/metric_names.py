@@ -46,6 +46,12 @@ def validation_metrics(task: str, class_names: list[str] | None = None) -> list[
     return names
 
 
+def epoch_metrics(task: str, class_names: list[str] | None = None) -> list[str]:
+    """Every metric a fitting run logs each epoch: validation's and training's loss and
+    headline (what any callback may monitor)."""
+    return [*validation_metrics(task, class_names), "train/loss", f"train/{headline_metric(task)}"]
+
+
 def is_overall_metric(name: str) -> bool:
     """test/acc, val/acc_best, train/loss; not test/f1/7, time/train_epoch_s or lr-Adam."""
     stage, _, rest = name.partition("/")

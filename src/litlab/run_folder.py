@@ -9,7 +9,7 @@ that a later step or a resume trusts are written (whole or not at all), and what
       tensorboard/                         event files
       history.csv, report_data.json        what report.md is built from
       metrics.json                         final metrics: its presence means "finished"
-      status.json                          a sweep job's outcome (ok / failed)
+      status.json                          a sweep job's outcome (ok / failed); why a command failed
       report.md, plots/                    what a person reads
     predict.py's and export.py's run folders hold predictions.csv and predictions.png, or
     model.onnx / model.pt2; eval.py's hold a training run's test files for the split it tested.
@@ -21,6 +21,7 @@ import csv
 import json
 import math
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -147,3 +148,20 @@ def read_job_status(job: Path) -> dict[str, Any] | None:
     except (OSError, ValueError):
         return None
     return status if isinstance(status.get("status"), str) else None
+
+
+def leave_failure(run: Path, log_name: str, error: BaseException) -> Path | None:
+    """A command that failed leaves nothing, or one folder whose status.json says why. The run
+    folder is removed when it holds only what a command writes before it produces anything
+    (Hydra's record, the log ``log_name``, config.yaml, run.json); else it gets status.json.
+    Returns the folder kept, if any."""
+    if not run.is_dir():
+        return None
+    entries = list(run.iterdir())
+    if all(entry.name in (HYDRA_RECORD, CONFIG, RUN_RECORD, log_name) for entry in entries):
+        for entry in entries:
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+        run.rmdir()
+        return None
+    write_job_status(run, failed_job_status(error))
+    return run

@@ -20,7 +20,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
-from litlab.errors import ConfigError, LitlabError, exit_with
+from litlab.errors import ConfigError, LitlabError, exit_with, tracebacks_wanted
 from litlab.ranks import is_launched_worker
 from litlab.resume import continue_in_place, refuse_sweeps
 
@@ -54,7 +54,7 @@ def _errors_end_the_command(config: DictConfig) -> Iterator[None]:
     except OmegaConfBaseException:
         return  # a broken interpolation: Hydra names it in its own words when it reads it
     except LitlabError as err:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        if tracebacks_wanted():
             traceback.print_exc()
         exit_with(err)
     except Exception:  # noqa: BLE001 - a bug: its traceback, then stop

@@ -16,6 +16,7 @@ from litlab import PROJECT_ROOT, resume
 from litlab.build import build_datamodule, build_module, build_trainer
 from litlab.checkpoint import load_checkpoint
 from litlab.config import hydra_choices, plain_config, validate_config
+from litlab.console import finished_line, results_table
 from litlab.errors import TrainingInterrupted
 from litlab.lightning_modules import float_metrics
 from litlab.metric_names import is_overall_metric
@@ -75,7 +76,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         metrics = float_metrics(trainer.callback_metrics)
         if cfg.get("test"):
             best = _best_checkpoint(trainer)
-            trainer.test(module, datamodule=datamodule, ckpt_path=best, weights_only=True)
+            trainer.test(
+                module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False
+            )
             metrics.update(float_metrics(trainer.callback_metrics))
 
     if trainer.is_global_zero:
@@ -84,7 +87,9 @@ def train(cfg: DictConfig) -> dict[str, float]:
         hparams = run_hparams(cfg, hydra_choices(), num_params)
         log_hparams(trainer, hparams, {k: v for k, v in metrics.items() if is_overall_metric(k)})
         write_run_report_or_warn(output_dir)
-        log.info("Run folder: %s", output_dir)
+        stage = "test" if cfg.get("test") else "val"
+        log.info(results_table(f"{stage.capitalize()} results", stage, metrics))
+        log.info(finished_line(output_dir))
     return metrics
 
 
@@ -96,7 +101,7 @@ def _finish_after_tuning(
     if trainer.is_global_zero:
         write_metrics(output_dir, metrics)
         write_run_report_or_warn(output_dir)
-        log.info("Run folder: %s (tune.only=true: no training)", output_dir)
+        log.info("%s; tune.only=true: no training", finished_line(output_dir))
     return metrics
 
 

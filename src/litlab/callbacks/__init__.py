@@ -7,6 +7,7 @@ from litlab.callbacks.finite_loss import StopOnNonFiniteLoss
 from litlab.callbacks.first_batch import FirstBatch
 from litlab.callbacks.graceful_stop import GracefulStop
 from litlab.callbacks.last_checkpoint import LastCheckpoint
+from litlab.callbacks.network_summary import NetworkSummary
 from litlab.callbacks.progress_bar import ProgressBar
 from litlab.callbacks.report_data import ReportData
 from litlab.callbacks.sequence_gradients import SequenceGradients
@@ -18,6 +19,7 @@ __all__ = [
     "FirstBatch",
     "GracefulStop",
     "LastCheckpoint",
+    "NetworkSummary",
     "ProgressBar",
     "ReportData",
     "SequenceGradients",

@@ -10,6 +10,7 @@ Hydra already rejects unknown group options (listing the valid ones); what a lib
 constructor refuses becomes a ConfigError in ``litlab.build``.
 """
 
+import difflib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -36,7 +37,12 @@ from litlab.config.losses import TORCH_LOSSES
 from litlab.config.parts import part_checks
 from litlab.errors import ConfigError
 from litlab.library_internals import child_node, is_interpolation, is_missing
-from litlab.metric_names import TASK_METRICS, class_names_or_indices, validation_metrics
+from litlab.metric_names import (
+    TASK_METRICS,
+    class_names_or_indices,
+    epoch_metrics,
+    validation_metrics,
+)
 
 _ABSENT = object()
 RESUME_MODES = ("auto", "force")
@@ -79,6 +85,7 @@ RULES = (
         "resume=auto",
     ),
     Rule("test", BOOLEAN, "test=true"),
+    Rule("verbose", BOOLEAN, "verbose=true"),
     Rule("stop_on_failure", BOOLEAN, "stop_on_failure=true"),
     Rule("ckpt_path", Domain(lambda v: isinstance(v, str) and v != "", "a file path"), ""),
     Rule("split", one_of("test", "val"), "split=test"),
@@ -147,7 +154,14 @@ RULES = (
         "trainer.gradient_clip_val=1.0",
     ),
     Rule("trainer.accumulate_grad_batches", int_at_least(1), "trainer.accumulate_grad_batches=2"),
-    Rule("trainer.limit_train_batches", BATCHES, "trainer.limit_train_batches=0.1"),
+    Rule(
+        "trainer.limit_train_batches",
+        Domain(
+            lambda v: BATCHES.accepts(v) and v > 0,
+            "a number of batches >= 1 or a fraction in (0, 1] (0 would train nothing)",
+        ),
+        "trainer.limit_train_batches=0.1",
+    ),
     Rule("trainer.limit_val_batches", BATCHES, "trainer.limit_val_batches=0.1"),
     Rule("trainer.limit_test_batches", BATCHES, "trainer.limit_test_batches=0.1"),
     Rule("trainer.overfit_batches", BATCHES, "trainer.overfit_batches=3"),
@@ -398,6 +412,25 @@ def _check_monitor(cfg: DictConfig) -> None:
         raise ConfigError(
             f"monitor.mode={cfg.monitor.get('mode')!r} is invalid: it must be min or max, e.g. "
             f"monitors.{task}.mode=max."
+        )
+    _check_callback_monitors(cfg, epoch_metrics(task, names))
+
+
+def _check_callback_monitors(cfg: DictConfig, logged: list[str]) -> None:
+    """A callback watching a metric nobody logs fails after a whole epoch (Lightning's
+    EarlyStopping, ModelCheckpoint): refused here, with the closest name."""
+    for name, node in (cfg.get("callbacks") or {}).items():
+        if not isinstance(node, DictConfig):
+            continue  # a callback turned off (null)
+        watched = OmegaConf.select(node, "monitor", default=None, throw_on_resolution_failure=False)
+        if not isinstance(watched, str) or watched in logged:
+            continue
+        close = difflib.get_close_matches(watched, logged, n=1)
+        instead = close[0] if close else logged[0]
+        raise ConfigError(
+            f"callbacks.{name}.monitor={watched!r} is not a metric this run logs, so the callback "
+            f"would fail after the first epoch. Use callbacks.{name}.monitor={instead}; the run "
+            f"logs {', '.join(logged[:6])}{' and per-class ones' if len(logged) > 8 else ''}."
         )
 
 

@@ -5,6 +5,7 @@ domain with ``typing.Annotated``, e.g. ``dropout: Probability = 0.0``; the gener
 (``litlab.config.checks``) use the same domains. Imports no torch.
 """
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Annotated, Any
@@ -24,7 +25,8 @@ def is_int(value: Any) -> bool:
 
 
 def is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A finite number: inf and nan (optimizer.lr=inf) are refused by every rule up front."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass(frozen=True)

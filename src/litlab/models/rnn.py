@@ -68,13 +68,20 @@ class RNN(nn.Module):
                 f"forget_bias applies to cell=lstm only, not {cell} (null and {OPEN}, the "
                 "default, pass with any cell)",
             )
+        if dropout and num_layers == 1:  # torch only warns, and the run ignores the key
+            raise ArgumentError(
+                "dropout",
+                dropout,
+                "dropout acts between stacked recurrent layers, so with num_layers=1 it would "
+                "do nothing: use num_layers=2 or more, or dropout=0",
+            )
         self.recurrent = CELLS[cell](
             features,
             hidden_size,
             num_layers=num_layers,
             batch_first=True,
             bidirectional=bool(bidirectional),
-            dropout=dropout if num_layers > 1 else 0.0,
+            dropout=dropout,
             **(options if cell == "rnn" else {}),
         )
         if cell == "lstm" and forget_bias is not None:

@@ -1,0 +1,90 @@
+"""What reaches the console, decided in one place: Hydra's job logging (conf/hydra/default.yaml)
+formats and filters every line here, and the entry points call ``quiet_warnings`` first.
+
+By default the console shows litlab's own lines and every warning or error, once; the libraries'
+INFO lines (Lightning's "GPU available", its advertisements, checkpoint restoring, onnxscript's
+passes) and their deprecation notices go to the run's log file only. ``verbose=true`` shows
+them all on the console too.
+"""
+
+import logging
+import warnings
+from pathlib import Path
+
+from litlab.metric_names import is_overall_metric
+
+# Loggers whose INFO lines are litlab's own (and Hydra's, which names sweep jobs as they start).
+OWN_LOGGERS = ("litlab", "__main__", "hydra")
+# Loggers that Lightning gives a console handler of their own.
+LIBRARY_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")
+# The categories of warning that libraries raise about their own future, not about the run.
+LIBRARY_NOTICES = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+
+
+class ConsoleFormatter(logging.Formatter):
+    """A line as a user reads it: the message alone, a warning or error with its label (the log
+    file keeps the time and the logger's name)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = super().format(record)
+        if record.levelno >= logging.ERROR:
+            return f"Error: {message}"
+        if record.levelno >= logging.WARNING:
+            return f"Warning: {message}"
+        return message
+
+
+class QuietLibraries(logging.Filter):
+    """Lets through litlab's lines and every warning; the libraries' INFO lines only when
+    ``show`` is true (``verbose=true``)."""
+
+    def __init__(self, show: bool = False) -> None:
+        super().__init__()
+        self.show = bool(show)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.show or record.levelno >= logging.WARNING or _is_own(record.name)
+
+
+def _is_own(name: str) -> bool:
+    return any(name == own or name.startswith(f"{own}.") for own in OWN_LOGGERS)
+
+
+def quiet_warnings(show: bool = False) -> None:
+    """Warnings go through logging (once each: the log file and, filtered, the console), and
+    the libraries' deprecation notices are dropped unless ``show``."""
+    logging.captureWarnings(True)
+    if show:
+        return
+    for category in LIBRARY_NOTICES:
+        warnings.filterwarnings("ignore", category=category)
+
+
+def route_library_loggers() -> None:
+    """Lightning gives its loggers console handlers of their own when imported, so each of its
+    lines came twice (its handler and Hydra's): they go through Hydra's handlers alone, once on
+    the console (filtered) and once in the log file. Call after importing Lightning."""
+    for name in LIBRARY_LOGGERS:
+        logger = logging.getLogger(name)
+        for handler in list(logger.handlers):
+            logger.removeHandler(handler)
+        logger.propagate = True
+
+
+def results_table(title: str, stage: str, metrics: dict[str, float]) -> str:
+    """The stage's overall metrics as lines that fit a screen (per-class ones: report.md)."""
+    shown = {
+        name: value
+        for name, value in sorted(metrics.items())
+        if is_overall_metric(name) and name.startswith(f"{stage}/")
+    }
+    width = max(map(len, shown), default=0)
+    lines = [f"  {name:<{width}}  {value:.4g}" for name, value in shown.items()]
+    return "\n".join([f"{title} (per class: report.md):", *lines])
+
+
+def finished_line(output_dir: Path, report: bool = True) -> str:
+    """The last line of every command: where its results are."""
+    return f"Run folder: {output_dir}" + (
+        f" (report: {output_dir / 'report.md'})" if report else ""
+    )

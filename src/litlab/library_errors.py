@@ -1,0 +1,206 @@
+"""The libraries' refusals as litlab's errors: one translation for every command and every
+stage (Hydra composing the config, Lightning setting up or fitting, Optuna and SQLAlchemy
+running a search, onnx exporting, the operating system writing a file).
+
+A refusal is recognised by the library it comes from (the exception's class, or the innermost
+frame of its traceback) and becomes a :class:`LitlabError`: one paragraph with the library's
+own words, the key or file they concern, and the fix. Anything else stays a bug, with its
+traceback. Imports no library: it reads names only.
+"""
+
+import difflib
+import errno
+import re
+from collections.abc import Callable, Iterable
+from types import TracebackType
+
+from litlab.errors import (
+    ConfigError,
+    ExportError,
+    LitlabError,
+    MachineError,
+)
+
+SEARCH_PACKAGES = ("optuna", "sqlalchemy", "hydra_plugins")
+EXPORT_PACKAGES = ("onnx", "onnxscript", "onnxruntime", "onnx_ir")
+DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+NOT_ALLOWED = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def translated(
+    err: BaseException, known_keys: Callable[[], Iterable[str]] = tuple
+) -> LitlabError | None:
+    """``err`` as a LitlabError, or None when it is a bug. ``known_keys`` lists the config's
+    keys (dotted), to name the one a library's message or a typo means."""
+    if isinstance(err, LitlabError):
+        return err
+    for rule in (_hydra_refusal, _search_refusal, _export_refusal, _lightning_refusal):
+        found = rule(err, known_keys)
+        if found is not None:
+            return found
+    return _os_refusal(err)
+
+
+def _packages(err: BaseException) -> set[str]:
+    """The top-level packages that raised ``err``: its class's and its innermost frame's."""
+    packages = {type(err).__module__.split(".")[0]}
+    tb: TracebackType | None = err.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is not None:
+        packages.add(str(tb.tb_frame.f_globals.get("__name__", "")).split(".")[0])
+    return packages
+
+
+def one_paragraph(text: str) -> str:
+    """A library's message, which may span lines and end in a link, as one sentence run."""
+    text = re.sub(r"\s*See https?://\S+ for details\.?", "", str(text))
+    return " ".join(text.split()).rstrip(".")
+
+
+# -- Hydra: composing the config from the command line ----------------------------------------
+def _hydra_refusal(err: BaseException, known_keys: Callable) -> LitlabError | None:
+    kind = type(err).__name__
+    if "hydra" not in _packages(err) or kind not in (
+        "OverrideParseException",
+        "ConfigCompositionException",
+        "MissingConfigException",
+    ):
+        return None
+    if kind == "OverrideParseException":
+        override = getattr(err, "override", None) or "an override"
+        return ConfigError(
+            f"Could not read {override!r} ({one_paragraph(getattr(err, 'message', err))}). "
+            "A value that holds '=', spaces, commas, brackets or quotes must be quoted for "
+            "Hydra, inside quotes for the shell: 'inputs=\"scans/a=b.png\"', or escape the "
+            "character: inputs=scans/a\\=b.png."
+        )
+    missing = re.search(r"Could not find '([^']+)/([^'/]+)'", str(err))
+    options = re.search(
+        r"Available options in '[^']+':\s*(.*?)(?:\n\s*\n|Config search path|$)", str(err), re.S
+    )
+    if missing and options:
+        return ConfigError(
+            _unknown_option(missing.group(1), missing.group(2), options.group(1).split())
+        )
+    message = one_paragraph(err)
+    cause = err.__cause__
+    if cause is not None and type(cause).__module__.startswith("omegaconf"):
+        message = f"{message}: {one_paragraph(str(cause).splitlines()[0])}"
+    typo = re.search(r"Could not override '([^']+)'", message)
+    if typo and "not in struct" in message:
+        return ConfigError(_unknown_key(typo.group(1), known_keys))
+    added = re.search(r"An item is already at '([^']+)'", message)
+    if added:
+        return ConfigError(
+            f"+{added.group(1)} adds a key that already exists: set it without the +, e.g. "
+            f"{added.group(1)}=<value>."
+        )
+    return ConfigError(message + ".")
+
+
+def _unknown_option(group: str, option: str, options: list[str]) -> str:
+    close = difflib.get_close_matches(option, options, n=1, cutoff=0.5)
+    guess = f"; did you mean {group}={close[0]}?" if close else "."
+    return (
+        f"{group}={option} is not an option of {group}{guess} The options: {', '.join(options)} "
+        f"(litlab ls {group} describes each)."
+    )
+
+
+def _unknown_key(key: str, known_keys: Callable[[], Iterable[str]]) -> str:
+    """Hydra advises ``+key=`` for a key it does not know; a typo is the likelier cause."""
+    parent = key.rpartition(".")[0]
+    siblings = [k for k in known_keys() if k.rpartition(".")[0] == parent]
+    leaves = {sibling.rpartition(".")[2]: sibling for sibling in siblings}
+    close = difflib.get_close_matches(key.rpartition(".")[2], leaves, n=1, cutoff=0.6)
+    if close:
+        return (
+            f"{key} is not a key of this config: did you mean {leaves[close[0]]}? (To add a key of "
+            f"your own, prefix it with +: +{key}=<value>.)"
+        )
+    shown = ", ".join(k.rpartition(".")[2] for k in siblings[:12]) or "none"
+    where = f"under {parent}" if parent else "at the top level"
+    return (
+        f"{key} is not a key of this config. The keys {where}: {shown}"
+        f"{' ...' if len(siblings) > 12 else ''}. (To add a key of your own, prefix it with "
+        f"+: +{key}=<value>.)"
+    )
+
+
+# -- Optuna and SQLAlchemy: a hyperparameter search -------------------------------------------
+def _search_refusal(err: BaseException, known_keys: Callable) -> LitlabError | None:
+    if not _packages(err) & set(SEARCH_PACKAGES):
+        return None
+    message = one_paragraph(err)
+    if "No trials are completed yet" in message:
+        return ConfigError(
+            "Every trial of the search failed, so there is no best one. The cause is in each "
+            "job's status.json and in the sweep's sweep_summary.md; run one trial's overrides "
+            "without -m to see its error."
+        )
+    return ConfigError(
+        f"The Optuna search could not go on ({type(err).__name__}: {message}). Check "
+        "hydra.sweeper.storage (null, or a URL such as sqlite:///outputs/study.db in a folder "
+        "that exists and can be written), hydra.sweeper.study_name and hydra.sweeper.n_trials "
+        "(a number >= 1)."
+    )
+
+
+# -- onnx, onnxscript, onnxruntime: export.py ---------------------------------------------------
+def _export_refusal(err: BaseException, known_keys: Callable) -> LitlabError | None:
+    packages = _packages(err)
+    onnx = packages & set(EXPORT_PACKAGES) or "torch.onnx" in type(err).__module__
+    if not onnx or isinstance(err, OSError):
+        return None
+    return ExportError(
+        f"The ONNX export failed ({type(err).__name__}: {one_paragraph(err)}). "
+        "format=pt2 exports the same model with torch.export instead; the ONNX exporter "
+        "supports fewer operations."
+    )
+
+
+# -- Lightning: settings it refuses once it sees the data and the model ------------------------
+def _lightning_refusal(err: BaseException, known_keys: Callable) -> LitlabError | None:
+    refused = type(err).__name__ == "MisconfigurationException" or isinstance(
+        err, (ValueError, TypeError)
+    )
+    if "lightning" not in _packages(err) or not refused:
+        return None
+    message = one_paragraph(err)
+    keys = _keys_named(message, known_keys(), ("trainer.", "callbacks."))
+    fix = f"Change {' or '.join(keys)}" if keys else "Change the trainer or callbacks key it names"
+    return ConfigError(
+        f"Lightning refused the run's settings: {message}. {fix} (the keys: python train.py "
+        "--cfg job --package trainer)."
+    )
+
+
+def _keys_named(message: str, keys: Iterable[str], prefixes: tuple[str, ...]) -> list[str]:
+    """The config keys whose last part the message names as a word (limit_val_batches)."""
+    words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", message))
+    return sorted(
+        key for key in keys if key.startswith(prefixes) and key.rpartition(".")[2] in words
+    )[:3]
+
+
+# -- the operating system: a full disk, a folder without permission -----------------------------
+def _os_refusal(err: BaseException) -> LitlabError | None:
+    if not isinstance(err, OSError) or err.errno is None:
+        return None
+    where = f" {err.filename}" if err.filename else ""
+    if err.errno in DISK_FULL:
+        return MachineError(
+            f"The disk is full: could not write{where}. Free space on it, or write elsewhere "
+            "(paths.log_dir=<folder> for run folders). Files written before this one are kept."
+        )
+    if err.errno in NOT_ALLOWED:
+        return MachineError(
+            f"Not allowed to write{where} ({err.strerror}). Choose a folder you can write, "
+            "e.g. paths.log_dir=<folder>, or change its permissions."
+        )
+    if err.errno == errno.ENOENT and err.filename:
+        return MachineError(
+            f"{err.filename} does not exist ({err.strerror}): check the path in the command."
+        )
+    return None
