@@ -2,6 +2,7 @@
 crafted histories and on short real runs that provoke each."""
 
 import json
+import math
 from dataclasses import replace
 from pathlib import Path
 
@@ -67,6 +68,57 @@ def test_verdicts(history, verdict):
 def test_underfitting_says_when_the_loss_is_still_falling():
     diagnosis = diagnose_fit(curve([2.0, 1.6, 1.3, 1.0], [2.0, 1.6, 1.3, 1.0], 0.6, 0.6))
     assert diagnosis.verdict == "underfitting" and "still falling" in diagnosis.explanation
+
+
+LN10 = math.log(10)  # the loss of a 10-class model that guesses
+
+
+def assert_diverged(diagnosis, measured: str) -> None:
+    assert diagnosis.verdict == "diverged" and measured in diagnosis.explanation
+    assert "learning rate 10x lower" in diagnosis.explanation
+    assert "tune=lr_find" in diagnosis.explanation
+    assert "trainer.gradient_clip_val" in diagnosis.explanation
+
+
+def test_losses_that_grew_by_orders_of_magnitude_diverged_however_short_the_run():
+    losses = [2.3, 1e6, 1.8e13]
+    diagnosis = diagnose_fit(curve(losses, losses, lr=[0.1] * 3))
+    assert_diverged(diagnosis, "grew from 2.3 in the first epoch to 1.8e+13")
+    assert "optimizer.lr=0.01" in diagnosis.explanation
+    assert_diverged(diagnose_fit(curve([2.3], [2.3]), test_loss=1.8e13), "test loss grew")
+
+
+def test_losses_far_above_chance_diverged_even_when_they_fall():
+    """optimizer.lr=1e6 on MNIST: already huge in the first epoch, then falling."""
+    history = curve([1.8e15, 1.1e12, 1.0e12], [1.9e12, 1.9e12, 7.1e11], 0.13, 0.13)
+    diagnosis = diagnose_fit(history, test_loss=1.8e13, chance_loss=LN10)
+    assert_diverged(diagnosis, "The test loss ended at 1.8e+13, over 30 times the 2.3")
+
+
+def test_a_non_finite_loss_diverged():
+    assert_diverged(diagnose_fit(curve([2.3, math.nan], [2.3, 1.0])), "training loss became nan")
+    assert_diverged(diagnose_fit(curve([2.3], [math.inf])), "validation loss became inf")
+    stopped = (
+        "NonFiniteLossError: The training loss became nan at step 37 (epoch 0). Likely causes: "
+        "a learning rate too high"
+    )
+    diagnosis = diagnose_fit([], stopped_by=stopped)
+    assert_diverged(diagnosis, "The training loss became nan at step 37 (epoch 0); training")
+
+
+@pytest.mark.parametrize(
+    ("train_loss", "val_loss", "test_loss"),
+    [
+        ([1.0, 0.3], [1.0, 0.35], 0.34),  # short, and normal
+        ([0.5], [0.4], 0.4),  # one epoch
+        ([2.3, 1.5, 0.9, 0.6], [2.3, 1.5, 1.6, 3.0], 3.1),  # overfitting: validation loss x2
+        ([0.02, 0.001, 0.0005], [0.001, 0.0004, 0.0003], 0.0003),  # easy data, tiny losses
+        ([2.6, 2.4, 2.35], [2.5, 2.4, 2.4], 2.4),  # about chance: underfitting, not diverged
+    ],
+)
+def test_normal_runs_did_not_diverge(train_loss, val_loss, test_loss):
+    diagnosis = diagnose_fit(curve(train_loss, val_loss), test_loss=test_loss, chance_loss=LN10)
+    assert diagnosis.verdict != "diverged"
 
 
 # -- training problems from the sampled diagnostics ----------------------------------------------
@@ -153,3 +205,13 @@ def test_gradients_clipped_in_most_steps_are_reported_as_too_large(make_config):
     report, data = report_of(cfg)
     assert data["diagnostics"]["gradient_clip_val"] == 0.01
     assert "**exploding gradients**: Gradient clipping (trainer.gradient_clip_val=0.01)" in report
+
+
+def test_a_learning_rate_of_a_million_diverges(make_config):
+    """`python train.py optimizer.lr=1e6`: finite but enormous losses, not "too short to tell"."""
+    cfg = make_config(
+        "data=synthetic_classification", "model=mlp", "optimizer.lr=1e6", "trainer.max_epochs=1"
+    )
+    train(cfg)
+    report, _ = report_of(cfg)
+    assert "**diverged**" in report and "optimizer.lr=100000" in report

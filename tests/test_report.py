@@ -13,8 +13,10 @@ from omegaconf import OmegaConf
 from PIL import Image
 from tensorboard.plugins.hparams import plugin_data_pb2
 
+from litlab.errors import NonFiniteLossError
 from litlab.report import plots
-from litlab.run_folder import read_history
+from litlab.report.run import write_run_report
+from litlab.run_folder import failed_job_status, read_history, write_job_status
 from litlab.train import train
 from tests.helpers import compose_quiet, events, litlab_report, mnist_overrides
 
@@ -218,6 +220,38 @@ def test_plots_are_real_images_of_sane_size(tmp_path):
         assert plots.render(figure).shape == (height, width, 3)
 
 
+def test_one_epoch_curves_are_markers_on_axes_from_zero_with_a_note():
+    """Not a dot on ± 0.045 around its value, as matplotlib draws a single point."""
+    row = {"epoch": 0, "train/loss": 0.45, "val/loss": 0.3, "train/acc": 0.87, "val/acc": 0.91}
+    figure = plots.learning_curves_figure([row], "acc")
+    loss, accuracy = figure.axes
+    assert loss.get_ylim() == pytest.approx((0, 1.1 * 0.45))
+    assert accuracy.get_ylim() == pytest.approx((0, 1.05))  # a share: the whole 0..1
+    assert loss.get_xlim() == pytest.approx((-1, 1)) and list(loss.get_xticks()) == [0]
+    assert [line.get_marker() for line in loss.get_lines()] == ["o", "s"]
+    assert "One epoch only" in figure.get_suptitle()
+    stuck = {"train/acc": 0.1135, "val/acc": 0.1135}  # a model that predicts one class
+    flat = [{**row, **stuck, "epoch": epoch} for epoch in range(3)]
+    assert plots.learning_curves_figure(flat, "acc").axes[1].get_ylim() == pytest.approx((0, 1.05))
+
+
+def test_a_loss_that_grew_by_orders_of_magnitude_is_drawn_on_a_log_axis():
+    history = [{"epoch": e, "train/loss": v} for e, v in enumerate([2.3, 1e6, 1.8e13])]
+    loss, _ = plots.learning_curves_figure(history, "acc").axes
+    assert loss.get_yscale() == "log"
+    normal = [{"epoch": e, "train/loss": v} for e, v in enumerate([2.3, 0.5, 0.2])]
+    assert plots.learning_curves_figure(normal, "acc").axes[0].get_yscale() == "linear"
+
+
+def test_bars_start_at_zero():
+    """A bar axis cut short makes 0.97 look several times 0.95."""
+    per_class = plots.per_class_figure(list("abc"), [0.95, 0.97, 0.99], "F1").axes[0]
+    assert per_class.get_ylim()[0] == 0
+    true, noise = np.random.default_rng(0).normal(size=(2, 300))
+    _, histogram = plots.residuals_figure(true, true + 0.1 * noise).axes
+    assert histogram.get_ylim()[0] == 0
+
+
 def test_image_grids_tile_eight_to_a_row_with_labels_and_enlarge_small_images(tmp_path):
     rng = np.random.default_rng(0)
     grid = plots.image_grid(rng.normal(size=(10, 1, 28, 28)), ["1 / 2"] * 10, "title")
@@ -262,6 +296,19 @@ def test_litlab_report_on_a_run_that_crashed_half_way(classification_run, tmp_pa
     assert "did not finish" in report and "`metrics.json`" in report
     assert "## Final metrics" not in report and "## Fit diagnosis" in report
     assert (crashed / "plots" / "learning_curves.png").is_file()
+
+
+def test_a_sweep_job_stopped_by_a_nan_loss_is_reported_as_diverged(classification_run, tmp_path):
+    """Its status.json, as the sweep records it, names the NonFiniteLossError."""
+    folder, _ = classification_run
+    stopped = tmp_path / "stopped"
+    shutil.copytree(folder, stopped, ignore=shutil.ignore_patterns("plots", "report.md", "*.ckpt"))
+    (stopped / "metrics.json").unlink()
+    error = NonFiniteLossError("The training loss became nan at step 140 (epoch 2). Likely ...")
+    write_job_status(stopped, failed_job_status(error))
+    report = write_run_report(stopped)[0].read_text()
+    assert "did not finish (no metrics.json); failed with NonFiniteLossError" in report
+    assert "**diverged**: The training loss became nan at step 140 (epoch 2)" in report
 
 
 @pytest.mark.parametrize("kind", ["empty folder", "missing folder", "a file"])

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from litlab.report import plots
 from litlab.report.sweep import JobRow, seed_groups
 from tests.helpers import litlab_report, run_sweep
 
@@ -218,3 +219,18 @@ def test_jobs_that_differ_in_their_seed_are_summarised_as_groups(tmp_path):
     (folder / "sweep_summary_by_group.csv").unlink()
     assert litlab_report(folder).returncode == 0  # an old sweep folder gets the same
     assert (folder / "sweep_summary_by_group.csv").read_text() == before
+
+
+@pytest.mark.parametrize(
+    ("values", "errors", "limits"),
+    [
+        ([0.98, 0.97, math.nan], None, (0, 0.98 * 1.3)),  # jobs apart in the second decimal
+        ([0.98, 0.97], [0.005, math.nan], (0, 0.985 * 1.3)),  # seed groups: mean ± std
+        ([0.4, -0.2], None, (-0.38, 0.58)),  # R2 below zero: bars both ways from 0
+        ([math.nan], None, (0, 1)),  # every job failed
+    ],
+)
+def test_sweep_bars_start_at_zero(values, errors, limits):
+    labels = [f"job {index}" for index in range(len(values))]
+    axes = plots.sweep_figure(labels, values, "val/acc", errors=errors).axes[0]
+    assert axes.get_xlim() == pytest.approx(limits)

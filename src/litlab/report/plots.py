@@ -11,13 +11,21 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from PIL import Image, ImageDraw, ImageFont
 
+from litlab.metric_names import TASK_METRICS
+
 # Beyond this many classes the cells are too small for their numbers.
 MAX_ANNOTATED_CLASSES = 20
+# Classification metrics are shares of the samples, or their means over classes: 0 to 1.
+SHARES = frozenset(TASK_METRICS["multiclass"] + TASK_METRICS["binary"])
+# A loss whose highest value is this many times its lowest (a diverged run) is drawn on a log
+# axis: on a linear one every point but the highest sits on the zero line.
+LOG_AXIS_SPAN = 1e3
 
 
 def render(fig: Figure) -> np.ndarray:
@@ -98,10 +106,15 @@ def confusion_matrix_image(
 
 
 def learning_curves_figure(history: Sequence[dict[str, float]], metric: str) -> Figure:
-    """Train and validation loss (left) and ``metric`` (e.g. ``acc``, right) per epoch."""
+    """Train and validation loss (left) and ``metric`` (e.g. ``acc``, right) per epoch. One
+    epoch is a marker per curve, on an axis from 0 and under a note that says so."""
+    epochs = sorted({int(row["epoch"]) for row in history})
+    one_epoch = len(epochs) == 1
     fig = Figure(figsize=(10, 4), dpi=80)
-    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=0.92, wspace=0.2)
+    top = 0.84 if one_epoch else 0.92
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.13, top=top, wspace=0.2)
     for ax, name in zip(fig.subplots(1, 2), ("loss", metric), strict=True):
+        values: list[float] = []
         for stage, style in (("train", "o-"), ("val", "s-")):
             points = [
                 (row["epoch"], row[f"{stage}/{name}"])
@@ -109,14 +122,44 @@ def learning_curves_figure(history: Sequence[dict[str, float]], metric: str) -> 
                 if np.isfinite(row.get(f"{stage}/{name}", np.nan))
             ]
             if points:
-                epochs, values = zip(*points, strict=True)
-                ax.plot(epochs, values, style, label=f"{stage}/{name}", markersize=4)
+                x, y = zip(*points, strict=True)
+                size = 8 if one_epoch else 4
+                ax.plot(x, y, style, label=f"{stage}/{name}", markersize=size)
+                values += y
+        _value_axis(ax, name, values, one_epoch)
         ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        if one_epoch:  # matplotlib would span epoch 0 ± 0.055
+            ax.set_xlim(epochs[0] - 1, epochs[0] + 1)
+            ax.set_xticks(epochs)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(name)
         ax.grid(alpha=0.3)
-        ax.legend()
+        if values:  # an empty legend is a warning
+            ax.legend()
+    if one_epoch:
+        fig.suptitle(
+            f"One epoch only (epoch {epochs[0]}): a point per curve, no trend yet. "
+            "Train longer (trainer.max_epochs) for curves."
+        )
     return fig
+
+
+def _value_axis(ax: Axes, name: str, values: Sequence[float], one_epoch: bool) -> None:
+    """Where the values span no range (one epoch, a flat curve), matplotlib would invent one of
+    about ± 5 % around them (± 0.045 at 0.9): the axis runs from 0 instead, to 1 for a share
+    such as accuracy. A loss that spans orders of magnitude (a diverged run) gets a log axis."""
+    if not values:
+        return
+    low, high = min(values), max(values)
+    if name == "loss" and low > 0 and high / low > LOG_AXIS_SPAN:
+        ax.set_yscale("log")
+        ax.set_ylabel("log scale")
+    elif one_epoch or low == high:
+        if name in SHARES and 0 <= low <= high <= 1:
+            ax.set_ylim(0, 1.05)  # above 1: a marker at 1.0 is drawn whole
+        else:
+            ax.set_ylim(min(0.0, 1.1 * low), max(0.0, 1.1 * high) or 1.0)
 
 
 def per_class_figure(class_names: Sequence[str], values: Sequence[float], name: str) -> Figure:
@@ -232,18 +275,19 @@ def sweep_figure(
             t + (f" ± {e:.2g}" if np.isfinite(e) else "")
             for t, e in zip(texts, errors, strict=True)
         ]
-    ax.bar_label(bars, labels=texts, padding=6 if errors is not None else 0)
+    ax.bar_label(bars, labels=texts, padding=6 if errors is not None else 3)
     ax.set_yticks(positions, labels, fontsize=8)
     reach = [
-        (value - (spread or 0), value + (spread or 0))
+        end
         for value, spread in zip(values, spreads or [0] * len(values), strict=True)
         if np.isfinite(value)
+        for end in (value - (spread or 0), value + (spread or 0))
     ]
-    if len(reach) > 1 and max(h for _, h in reach) > min(low for low, _ in reach):
-        # jobs of a sweep often differ in the second decimal: zoom in on that range
-        low, high = min(low for low, _ in reach), max(h for _, h in reach)
-        span = high - low
-        ax.set_xlim(max(0.0, low - span) if low >= 0 else low - span, high + 0.4 * span)
+    # From zero, as bars must: cut short, a bar of 0.97 looks several times one of 0.96. Jobs
+    # that differ in the second decimal are told apart by the numbers beside their bars.
+    low, high = min([0.0, *reach]), max([0.0, *reach])
+    room = 0.3 * (high - low) or 1.0  # for those numbers
+    ax.set_xlim(low - room if low < 0 else 0.0, high + room if high > 0 or low == 0 else 0.0)
     ax.set_xlabel(metric)
     ax.set_title(
         f"sweep: {metric}, " + ("mean ± std over seeds" if errors is not None else "per job")

@@ -7,6 +7,7 @@ Training writes the inputs (``config.yaml``, ``run.json``, ``history.csv``,
 
 import json
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +17,7 @@ import numpy as np
 import yaml
 from omegaconf import OmegaConf
 
+from litlab.config.losses import TORCH_LOSSES
 from litlab.metric_names import (
     TASK_METRICS,
     TASKS,
@@ -42,6 +44,7 @@ from litlab.run_folder import (
     RUN_RECORD,
     TOP_LOSSES_PLOT,
     read_history,
+    read_job_status,
     read_json_object,
     write_atomically,
 )
@@ -68,6 +71,7 @@ class RunFolder:
     metrics: dict[str, float] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     unreadable: dict[str, str] = field(default_factory=dict)  # file name: why
+    error: str = ""  # what ended the run, where a status.json records it (a sweep's job)
 
     @property
     def task(self) -> str:
@@ -113,6 +117,8 @@ def load_run(path: Path) -> RunFolder:
         except (OSError, ValueError, TypeError, KeyError, yaml.YAMLError) as err:
             run.missing.append(name)
             run.unreadable[name] = f"{type(err).__name__}: {err}".splitlines()[0]
+    status = read_job_status(path)
+    run.error = status.get("error", "") if status else ""
     trains = not run.record.get("evaluated") and not (run.config.get("tune") or {}).get("only")
     if not trains and HISTORY in run.missing:
         run.missing.remove(HISTORY)  # an evaluation, or tune.only: nothing was trained
@@ -224,7 +230,8 @@ def _summary_lines(run: RunFolder) -> list[str]:
     model = run.config.get("model", {}).get("_target_", "?").rsplit(".", 1)[-1]
     finished = METRICS not in run.missing
     lines = [
-        f"- Status: {'finished' if finished else f'did not finish (no {METRICS})'}",
+        f"- Status: {'finished' if finished else f'did not finish (no {METRICS})'}"
+        + (f"; failed with {run.error}" if run.error else ""),
         f"- Task: {run.task or '?'}; model {model}; data {data}",
     ]
     evaluated = run.record.get("evaluated")
@@ -470,8 +477,10 @@ def _top_losses_lines(run: RunFolder) -> list[str]:
 
 def _diagnosis_lines(run: RunFolder) -> list[str]:
     lines = []
-    if run.history:
-        diagnosis = diagnose_fit(run.history)
+    test_loss = run.metrics.get(f"{run.split}/loss")
+    diagnosis = diagnose_fit(run.history, test_loss, _chance_loss(run), run.error)
+    # an evaluation has no history; a training run stopped by a NaN in epoch 0 neither
+    if run.history or (run.error and diagnosis.verdict == "diverged"):
         lines += ["## Fit diagnosis", "", f"**{diagnosis.verdict}**: {diagnosis.explanation}", ""]
     problems = diagnose_training(run.data.diagnostics)
     if problems:
@@ -479,3 +488,14 @@ def _diagnosis_lines(run: RunFolder) -> list[str]:
         lines += [f"- **{problem.name}**: {problem.explanation}" for problem in problems]
         lines.append("")
     return lines
+
+
+def _chance_loss(run: RunFolder) -> float | None:
+    """The loss of a model that gives every class the same probability: ln(number of classes)
+    for torch's cross-entropy losses; none for a regression loss or a loss of your own."""
+    target = (run.config.get("loss") or {}).get("_target_", "")
+    entry = TORCH_LOSSES.get(target)
+    if entry is None or entry.task not in ("multiclass", "binary"):
+        return None
+    classes = len(run.class_names) if entry.task == "multiclass" else 2
+    return math.log(classes) if classes > 1 else None
