@@ -42,8 +42,8 @@ def test_pickled_code_is_refused_and_never_run(tmp_path, payload):
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        (b"", "could not be read"),
-        (b"not a checkpoint at all", "could not be read"),
+        (b"", r"could not be read: it is empty \(0 bytes\)"),
+        (b"not a checkpoint at all", "could not be read: it is not a PyTorch checkpoint"),
         (None, "does not exist"),
     ],
 )
@@ -53,6 +53,20 @@ def test_unreadable_files(tmp_path, content, message):
         path.write_bytes(content)
     with pytest.raises(CheckpointError, match=message):
         load_checkpoint(path)
+
+
+def test_a_truncated_checkpoint_is_named_with_the_cause_and_the_fix(mnist_run, tmp_path):
+    cfg, _ = mnist_run
+    best = Path(cfg.paths.output_dir) / "checkpoints" / "best.ckpt"
+    copied = tmp_path / "copied.ckpt"
+    copied.write_bytes(best.read_bytes()[: best.stat().st_size // 2])
+    with pytest.raises(CheckpointError) as error:
+        load_checkpoint(copied)
+    message = str(error.value)
+    assert message.startswith(f"Checkpoint {copied} could not be read: it is truncated or damaged")
+    assert "An interrupted copy or download" in message
+    assert "copy it again" in message and "(last.ckpt or best.ckpt)" in message
+    assert "PytorchStreamReader" not in message  # torch's own sentence, cut off, said less
 
 
 def test_training_refuses_a_bad_resume_checkpoint_before_building_anything(make_config, tmp_path):

@@ -28,7 +28,7 @@ def ink_box(canvas: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def test_dark_ink_on_paper_becomes_mnist_white_ink_fit_to_20_and_centred_by_mass():
-    pixels, steps = to_form(drawing(), MNIST, Preprocessing())
+    pixels, steps, _ = to_form(drawing(), MNIST, Preprocessing())
     assert pixels.shape == (1, 28, 28) and pixels.dtype == np.float32
     canvas = pixels[0]
     assert canvas.max() == pytest.approx(255, abs=1) and canvas[0, 0] == 0  # white ink on black
@@ -53,16 +53,20 @@ def test_centre_of_mass_differs_from_the_box_centre_for_a_lopsided_digit():
 
 def test_white_ink_on_black_is_left_as_it_is_and_each_step_can_be_switched_off():
     image = drawing(size=(28, 28), box=(6, 4, 15, 23), ink="white", paper="black")
-    pixels, steps = to_form(image, MNIST, Preprocessing(crop=False, fit=False, centre=False))
+    pixels, steps, _ = to_form(image, MNIST, Preprocessing(crop=False, fit=False, centre=False))
     original = np.asarray(image, dtype=np.float32)
     np.testing.assert_allclose(pixels[0], original, atol=1e-3)
     assert "inverted" not in steps and "cropped" not in steps
-    forced, steps = to_form(image, MNIST, Preprocessing(invert=True, crop=False, fit=False))
-    assert "inverted" in steps and forced[0, 0, 0] == pytest.approx(255, abs=1)
+    on_paper = drawing(size=(28, 28), box=(6, 4, 15, 23))  # the same in black on white
+    forced, steps, _ = to_form(on_paper, MNIST, Preprocessing(invert=True, crop=False, fit=False))
+    assert steps == "inverted"  # forced, not for a light background
+    np.testing.assert_allclose(forced[0], original, atol=1e-3)
+    _, steps, blank = to_form(image, MNIST, Preprocessing(invert=True))  # black ink on white
+    assert blank and "see preprocess.invert" in steps
 
 
 def test_grey_paper_and_pencil_are_stretched_to_black_and_white():
-    pixels, steps = to_form(drawing(ink=90, paper=200), MNIST, Preprocessing())
+    pixels, steps, _ = to_form(drawing(ink=90, paper=200), MNIST, Preprocessing())
     assert pixels.max() == pytest.approx(255, abs=1) and pixels[0, 0, 0] == 0
     assert "levels stretched" in steps
 
@@ -70,30 +74,52 @@ def test_grey_paper_and_pencil_are_stretched_to_black_and_white():
 def test_a_transparent_background_counts_as_paper_and_colour_becomes_grey():
     image = Image.new("RGBA", (100, 100), (0, 0, 0, 0))  # transparent black
     ImageDraw.Draw(image).ellipse((20, 10, 80, 90), outline=(0, 0, 200, 255), width=8)
-    pixels, steps = to_form(image, MNIST, Preprocessing())
+    pixels, steps, _ = to_form(image, MNIST, Preprocessing())
     assert "transparent background made white" in steps and "grayscale (from RGBA)" in steps
     assert "inverted (light background)" in steps
     assert pixels[0, 14, 14] == 0 and pixels.max() > 200  # a ring: the hole stays black
 
 
 def test_scikit_learns_digits_take_8x8_images_with_values_up_to_16():
-    pixels, steps = to_form(drawing(), DIGITS, Preprocessing())
+    pixels, steps, _ = to_form(drawing(), DIGITS, Preprocessing())
     assert pixels.shape == (1, 8, 8) and pixels.max() == pytest.approx(16, abs=0.1)
     assert "centred in 8x8" in steps
 
 
-def test_a_blank_page_gives_an_empty_image_and_says_so():
-    pixels, steps = to_form(Image.new("L", (50, 50), 255), MNIST, Preprocessing())
-    assert pixels.max() == 0 and "no ink found" in steps
+BLANK_PICTURES = {
+    "white page": Image.new("L", (50, 50), 255),
+    "grey page": Image.new("L", (50, 50), 120),
+    "1x1 black": Image.new("L", (1, 1), 0),
+    "1x1 white": Image.new("L", (1, 1), 255),
+    "RGB page": Image.new("RGB", (40, 30), (200, 180, 90)),
+    "16-bit zeros": Image.fromarray(np.zeros((30, 20), dtype=np.uint16)),
+    "16-bit uniform": Image.fromarray(np.full((30, 20), 30000, dtype=np.uint16)),
+}
+
+
+@pytest.mark.parametrize("name", BLANK_PICTURES)
+@pytest.mark.parametrize("steps", [Preprocessing(), Preprocessing(level=False, crop=False)])
+def test_a_picture_without_ink_is_blank_whatever_its_mode_and_steps(name, steps):
+    pixels, done, blank = to_form(BLANK_PICTURES[name], MNIST, steps)
+    assert blank and "no ink found" in done
+    assert pixels.shape == (1, 28, 28) and pixels.max() == 0  # nothing drawn for the model
+
+
+def test_a_picture_with_ink_is_not_blank():
+    assert not to_form(drawing(), MNIST, Preprocessing()).blank
+    assert not to_form(drawing(ink=90, paper=200), MNIST, Preprocessing(level=False)).blank
 
 
 def test_colour_data_sets_keep_colour():
     form = ImageForm(height=32, width=32, channels=3)
     image = Image.new("RGB", (64, 48), (255, 0, 0))
-    pixels, steps = to_form(image, form, Preprocessing())
+    ImageDraw.Draw(image).rectangle((0, 0, 31, 23), fill=(0, 0, 255))
+    pixels, steps, blank = to_form(image, form, Preprocessing())
     assert pixels.shape == (3, 32, 32)
-    assert pixels[0].min() > 250 and pixels[1].max() < 5  # red stays red
-    assert steps == "resized to 32x32"
+    assert pixels[0, 20:].min() > 250 and pixels[1].max() < 5  # red stays red
+    assert steps == "resized to 32x32" and not blank
+    one_colour = to_form(Image.new("RGB", (64, 48), (255, 0, 0)), form, Preprocessing())
+    assert one_colour.blank and "one colour only" in one_colour.steps
 
 
 def test_sixteen_bit_scans_keep_their_grey_levels():
@@ -101,7 +127,7 @@ def test_sixteen_bit_scans_keep_their_grey_levels():
     ink[10:50, 15:25] = 1000  # dark ink on a light 16-bit page
     image = Image.fromarray(ink)
     assert image.mode.startswith("I;16")
-    pixels, steps = to_form(image, MNIST, Preprocessing())
+    pixels, steps, _ = to_form(image, MNIST, Preprocessing())
     assert "full scale 65535" in steps and "inverted (light background)" in steps
     assert pixels.max() == pytest.approx(255, abs=1)  # not a blank page
 

@@ -101,6 +101,45 @@ def test_bad_tables_name_the_line_and_the_expected_columns(tmp_path, text, messa
         read_table(write(tmp_path / "t.csv", text), WINE_FEATURES)
 
 
+@pytest.mark.parametrize(
+    ("text", "separator"),
+    [
+        ("alcohol;malic_acid;ash\n13,2;1,8;2,5\n", "';'"),  # a spreadsheet in a German locale
+        ("13,2;1,8;2,5\n12;3,1;2,1\n", "';'"),
+        ("alcohol\tmalic_acid\tash\n13.2\t1.8\t2.5\n", "tabs"),
+    ],
+)
+def test_a_table_separated_by_other_than_commas_names_its_separator(tmp_path, text, separator):
+    table = write(tmp_path / "t.csv", text)
+    with pytest.raises(DataError) as error:
+        read_table(table, WINE_FEATURES)
+    message = str(error.value)
+    assert f"{table} looks separated by {separator}" in message
+    assert "litlab reads comma-separated files. Re-save it with commas" in message
+
+
+def test_a_latin_1_table_names_the_encoding_and_the_fix(tmp_path):
+    table = tmp_path / "t.csv"
+    table.write_bytes("alcohol,malic_acid,ash,région\n13.2,1.8,2.5,Rhône\n".encode("latin-1"))
+    with pytest.raises(DataError) as error:
+        read_table(table, WINE_FEATURES)
+    message = str(error.value)
+    assert f"{table} is not UTF-8: line 1 holds the byte 0xe9, 'é' in Latin-1/cp1252" in message
+    assert "re-save the file as UTF-8" in message and "iconv -f cp1252 -t utf-8" in message
+
+
+def test_every_missing_column_is_named_and_a_long_list_says_how_many_more(tmp_path):
+    features = [f"feature_{index}" for index in range(60)]
+    table = write(tmp_path / "t.csv", "feature_0,notes\n1,2\n")
+    with pytest.raises(DataError) as error:
+        read_table(table, features[:30])
+    assert "lacks the column(s) feature_1, feature_2, " in str(error.value)
+    assert all(f"{name}," in str(error.value) for name in features[1:29])
+    assert "feature_29. The model takes 30 features" in str(error.value)
+    with pytest.raises(DataError, match=r"feature_40 and 19 more\. The model takes 60 features"):
+        read_table(table, features)
+
+
 def test_tables_are_read_in_the_raw_units_of_the_data_set(tmp_path):
     datamodule = wine_module()
     datamodule.setup()
@@ -128,6 +167,17 @@ def test_a_table_for_an_image_model_must_hold_a_row_of_pixels(tmp_path, tiny_mni
     pixels = write(tmp_path / "p.csv", ",".join(["0"] * 783 + ["255"]) + "\n")
     inputs = read_inputs(str(pixels), mnist_module(tiny_mnist), Preprocessing())
     assert inputs.raw.shape == (1, 1, 28, 28) and inputs.raw[0, 0, 27, 27] == 255
+
+
+def test_pictures_without_ink_are_marked_blank(tmp_path, tiny_mnist):
+    Image.new("L", (40, 40), 255).save(tmp_path / "a_blank.png")
+    Image.new("L", (1, 1), 0).save(tmp_path / "b_dot.png")
+    digit = Image.new("L", (40, 40), 255)
+    digit.paste(0, (15, 5, 25, 35))  # a black bar: a "1"
+    digit.save(tmp_path / "c_one.png")
+    inputs = read_inputs(str(tmp_path), mnist_module(tiny_mnist), Preprocessing())
+    assert inputs.blank == [True, True, False]
+    assert ["no ink found" in steps for steps in inputs.steps] == [True, True, False]
 
 
 def test_a_table_among_pictures_is_skipped_for_an_image_model(tmp_path, tiny_mnist):

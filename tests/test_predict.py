@@ -1,6 +1,7 @@
 """predict(cfg) and predict.py: a trained model's predictions for a person's own files."""
 
 import csv
+import logging
 import re
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from litlab.build import load_trained
 from litlab.lightning_modules import as_predictions
-from litlab.predict import predict
+from litlab.predict import predict, prediction_table
 from litlab.train import train
 from tests.helpers import (
     REAL_DATA_DIR,
@@ -81,6 +82,40 @@ def test_image_files_get_the_predictions_of_the_original_tensors(mnist_run, make
     assert (folder / "predictions.png").stat().st_size > 1000
 
 
+def test_pictures_without_ink_get_no_class_and_top_k_stops_at_the_classes(
+    mnist_run, make_config, tmp_path, caplog
+):
+    cfg, _ = mnist_run
+    folder = tmp_path / "mine"
+    write_test_images(Path(cfg.paths.data_dir), folder, 1)  # 000.png: a digit
+    Image.new("L", (60, 40), 200).save(folder / "grey_page.png")
+    Image.new("L", (1, 1), 0).save(folder / "one_pixel.png")
+    Image.new("RGB", (30, 30), (250, 250, 245)).save(folder / "rgb_page.png")
+    Image.fromarray(np.zeros((40, 30), dtype=np.uint16)).save(folder / "scan_zeros.png")
+    Image.fromarray(np.full((40, 30), 30000, dtype=np.uint16)).save(folder / "scan_grey.png")
+    predict_cfg = make_config(
+        f"ckpt_path={best_checkpoint(cfg)}", f"inputs={folder}", "top_k=50", config_name="predict"
+    )
+    with caplog.at_level(logging.INFO, logger="litlab.predict"):
+        rows = predict(predict_cfg)
+    assert caplog.text.count("top_k=50, but the model has 10 classes") == 1
+
+    digit, *blank = rows
+    assert digit["predicted"] is not None and len(digit["top"]) == 10
+    assert [(r["predicted"], r["confidence"], r["top"]) for r in blank] == [(None, None, [])] * 5
+    written = read_csv(Path(predict_cfg.paths.output_dir) / "predictions.csv")
+    assert list(written[0])[-3:] == ["top10", "top10_probability", "preprocessing"]
+    for line in written[1:]:
+        assert "no ink found" in line["preprocessing"]
+        assert {v for k, v in line.items() if k not in ("input", "preprocessing")} == {""}
+    table = prediction_table(rows).splitlines()
+    assert table[1].split()[:2] == ["000.png", digit["predicted"]]
+    assert [line.split() for line in table[2:]] == [
+        [Path(row["input"]).name, "-", "-", "no", "ink:", "nothing", "to", "predict"]
+        for row in blank
+    ]
+
+
 @pytest.mark.parametrize(
     ("data", "loss"),
     [("wine", "cross_entropy"), ("breast_cancer", "bce_with_logits"), ("diabetes", "mse")],
@@ -132,7 +167,9 @@ def test_predict_py_prints_a_table_and_lists_skipped_files(mnist_run, tmp_path):
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
-    table = [line for line in result.stdout.splitlines() if not line.startswith("[")]  # logs
+    lines = result.stdout.splitlines()  # log lines around the table, however they are formatted
+    start = next(i for i, line in enumerate(lines) if line.startswith("input "))
+    table = lines[start : start + 4]
     assert table[0].split() == ["input", "predicted", "confidence", "next", "most", "likely"]
     assert [line.split()[0] for line in table[1:]] == ["000.png", "001.png", "002.png"]
     assert "notes.txt: not an image or a CSV file" in result.stdout  # Hydra logs to stdout

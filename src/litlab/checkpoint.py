@@ -14,6 +14,10 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 from litlab.errors import CheckpointError
 from litlab.run_folder import write_atomically
 
+# torch.save writes a zip archive; a file that starts so but fails to load is cut
+# short or corrupt
+ZIP_MAGIC = b"PK\x03\x04"
+
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a litlab checkpoint with ``weights_only=True`` on the CPU.
@@ -52,15 +56,26 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
 
 def _unreadable(path: Path, err: Exception) -> CheckpointError:
-    if isinstance(err, pickle.UnpicklingError):
-        # torch's own wording suggests weights_only=False, i.e. running whatever the file holds
-        details = "its bytes are no checkpoint archive"
+    if isinstance(err, PermissionError):
+        return CheckpointError(
+            f"Checkpoint {path} could not be read: permission denied. Make it readable "
+            f"(chmod u+r {path}) or copy it somewhere you can read."
+        )
+    # torch's own sentences run long (a paragraph on miniz, or advice to pass
+    # weights_only=False, i.e. to run whatever the file holds): the file's first bytes say more
+    with path.open("rb") as file:
+        head = file.read(len(ZIP_MAGIC))
+    if not head:
+        what = "is empty (0 bytes)"
+    elif head == ZIP_MAGIC:
+        size = f"{path.stat().st_size:,} bytes"
+        what = f"is truncated or damaged (a zip archive of {size} that does not read to its end)"
     else:
-        details = str(err).splitlines()[0][:200] if str(err) else "no details"
+        what = "is not a PyTorch checkpoint, or is damaged"
     return CheckpointError(
-        f"Checkpoint {path} could not be read ({type(err).__name__}: {details}). The file is "
-        "truncated or not a PyTorch checkpoint; use another one, e.g. last.ckpt or best.ckpt of "
-        "the same run."
+        f"Checkpoint {path} could not be read: it {what}. An interrupted copy or download, or a "
+        "disk that filled up while it was saved, leaves such a file: copy it again from where it "
+        "came from, or use another checkpoint of the same run (last.ckpt or best.ckpt)."
     )
 
 

@@ -29,11 +29,14 @@ from litlab.run_folder import PREDICTIONS, PREDICTIONS_PLOT, write_atomically
 
 log = logging.getLogger(__name__)
 
+NO_INK = "no ink"  # a picture's mark in the table and predictions.png, in place of a class
+
 
 def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     """One row per input: ``input``, and ``predicted``, ``confidence``, ``top`` (the top-k
     ``(class, probability)`` pairs) and ``preprocessing`` for classifiers, ``value`` (in the
-    target's units) for regression models."""
+    target's units) for regression models. A picture with no ink gets no class: ``predicted``
+    and ``confidence`` None, ``top`` empty."""
     validate_config(cfg)
     if not runs_on_one_device(cfg.trainer):
         raise ConfigError(
@@ -59,32 +62,44 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
         seconds,
         1000 * seconds / len(outputs),
     )
-    task = module.hparams.task
+    task, top_k = module.hparams.task, cfg.top_k
     if task == "regression":
         rows = _values(inputs, datamodule.target_units(outputs))
     else:
         probabilities = class_probabilities(task, outputs)
-        rows = _classes(inputs, probabilities, datamodule.class_names, cfg.top_k)
+        top_k = _capped(top_k, probabilities.shape[-1])
+        rows = _classes(inputs, probabilities, datamodule.class_names, top_k)
     if trainer.is_global_zero:
-        _write_results(Path(cfg.paths.output_dir), rows, inputs, cfg.max_shown, cfg.top_k)
+        _write_results(Path(cfg.paths.output_dir), rows, inputs, cfg.max_shown, top_k)
     return rows
+
+
+def _capped(top_k: int, num_classes: int) -> int:
+    """top_k, at most every class (the CSV then has no empty columns)."""
+    if top_k > num_classes:
+        log.info(
+            "top_k=%d, but the model has %d classes: all of them are listed.", top_k, num_classes
+        )
+    return min(top_k, num_classes)
 
 
 def _classes(
     inputs: UserInputs, probabilities: torch.Tensor, names: list[str], top_k: int
 ) -> list[dict[str, Any]]:
-    best = probabilities.topk(min(top_k, probabilities.shape[-1]), dim=-1)
+    best = probabilities.topk(top_k, dim=-1)
     rows = []
     for sample, name in enumerate(inputs.names):
         top = [
             (names[int(index)], float(probability))
             for probability, index in zip(best.values[sample], best.indices[sample], strict=True)
         ]
+        # the model answers an empty canvas too, confidently: that answer is about nothing
+        top = [] if inputs.blank[sample] else top
         rows.append(
             {
                 "input": name,
-                "predicted": top[0][0],
-                "confidence": top[0][1],
+                "predicted": top[0][0] if top else None,
+                "confidence": top[0][1] if top else None,
                 "top": top,
                 "preprocessing": inputs.steps[sample],
             }
@@ -104,7 +119,7 @@ def _write_results(
 ) -> None:
     if inputs.is_image and max_shown > 0:
         shown = rows[:max_shown]
-        labels = [f"{row['predicted']} ({row['confidence']:.2f})" for row in shown]
+        labels = [_label(row) for row in shown]
         more = f" (first {max_shown} of {len(rows)})" if len(rows) > max_shown else ""
         title = f"inputs as the model saw them: prediction (confidence){more}"
         image = plots.image_grid(inputs.raw[:max_shown].numpy(), labels, title)
@@ -113,8 +128,13 @@ def _write_results(
     log.info("Predictions: %s", folder / PREDICTIONS)
 
 
+def _label(row: dict[str, Any]) -> str:
+    return NO_INK if row["predicted"] is None else f"{row['predicted']} ({row['confidence']:.2f})"
+
+
 def predictions_csv(rows: list[dict[str, Any]], top_k: int) -> str:
-    """One line per input; classifiers: the top-k classes and their probabilities."""
+    """One line per input; classifiers: the top-k classes and their probabilities (empty
+    cells for a picture with no ink, its preprocessing says so)."""
     text = io.StringIO()
     writer = csv.writer(text)
     if rows and "value" in rows[0]:
@@ -127,9 +147,10 @@ def predictions_csv(rows: list[dict[str, Any]], top_k: int) -> str:
     writer.writerow([*header, "preprocessing"])
     for row in rows:
         top = [cell for name, probability in row["top"] for cell in (name, f"{probability:.6f}")]
-        top += [""] * (2 * top_k - len(top))  # fewer classes than top_k
-        confidence = f"{row['confidence']:.6f}"
-        writer.writerow([row["input"], row["predicted"], confidence, *top, row["preprocessing"]])
+        top += [""] * (2 * top_k - len(top))  # none for a picture with no ink
+        predicted, confidence = row["predicted"] or "", row["confidence"]
+        confidence = "" if confidence is None else f"{confidence:.6f}"
+        writer.writerow([row["input"], predicted, confidence, *top, row["preprocessing"]])
     return text.getvalue()
 
 
@@ -139,15 +160,7 @@ def prediction_table(rows: list[dict[str, Any]], limit: int = 50) -> str:
         lines = [(Path(row["input"]).name, f"{row['value']:.6g}") for row in rows[:limit]]
         header = ("input", "value")
     else:
-        lines = [
-            (
-                Path(row["input"]).name,
-                row["predicted"],
-                f"{row['confidence']:.3f}",
-                "  ".join(f"{name}:{p:.3f}" for name, p in row["top"][1:]),
-            )
-            for row in rows[:limit]
-        ]
+        lines = [_table_line(row) for row in rows[:limit]]
         header = ("input", "predicted", "confidence", "next most likely")
     widths = [max(len(str(cell)) for cell in column) for column in zip(header, *lines, strict=True)]
     formatted = [
@@ -156,3 +169,11 @@ def prediction_table(rows: list[dict[str, Any]], limit: int = 50) -> str:
     if len(rows) > limit:
         formatted.append(f"... {len(rows) - limit} more in {PREDICTIONS}")
     return "\n".join(line.rstrip() for line in formatted)
+
+
+def _table_line(row: dict[str, Any]) -> tuple[str, str, str, str]:
+    name = Path(row["input"]).name
+    if row["predicted"] is None:
+        return name, "-", "-", f"{NO_INK}: nothing to predict"
+    ranked = "  ".join(f"{label}:{p:.3f}" for label, p in row["top"][1:])
+    return name, row["predicted"], f"{row['confidence']:.3f}", ranked

@@ -6,7 +6,7 @@ it (background, ink box, centre of mass) are written here because no library doe
 
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -17,6 +17,12 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 # Of the ink's range (background 0, darkest stroke 1): weaker pixels are left out of the ink's
 # box, so JPEG ringing and paper grain do not widen it.
 INK_THRESHOLD = 0.3
+# Of full scale: a picture whose brightest pixel (after inverting) stands less than this above
+# its background holds no ink (a blank or grey page, a 1x1 image, an all-zero scan), and a
+# colour picture whose pixels all lie this close together is one colour: nothing to predict.
+MIN_CONTRAST = 0.1
+NO_INK = "no ink found (nothing brighter than the background; see preprocess.invert)"
+ONE_COLOUR = "one colour only (nothing to predict)"
 
 
 @dataclass(frozen=True)
@@ -83,16 +89,33 @@ def read_image(path: Path) -> Image.Image:
         ) from err
 
 
-def to_form(image: Image.Image, form: ImageForm, steps: Preprocessing) -> tuple[np.ndarray, str]:
-    """``(channels, height, width)`` float32 in the data set's units, and what was done."""
+class Formed(NamedTuple):
+    """An image in a data set's form: ``pixels`` ``(channels, height, width)`` float32 in the
+    data set's units, the ``steps`` done, and whether it is ``blank`` (no ink: nothing for the
+    model to read)."""
+
+    pixels: np.ndarray
+    steps: str
+    blank: bool
+
+
+def to_form(image: Image.Image, form: ImageForm, steps: Preprocessing) -> Formed:
+    """The image in the data set's form; a blank one becomes an empty canvas."""
     done: list[str] = []
     if form.channels == 3:
-        return _colour(image, form, steps, done), "; ".join(done)
+        pixels = _colour(image, form, steps, done)
+        blank = bool(np.ptp(pixels, axis=(1, 2)).max() < MIN_CONTRAST * form.max_value)
+        done += [ONE_COLOUR] if blank else []
+        return Formed(pixels, "; ".join(done), blank)
     pixels = _grey(image, done)
     invert = _is_light(pixels) if steps.invert == "auto" else steps.invert
     if invert:
         pixels = 1.0 - pixels
         done.append("inverted" + (" (light background)" if steps.invert == "auto" else ""))
+    if float(pixels.max()) - _background(pixels) < MIN_CONTRAST:
+        done.append(NO_INK)
+        empty = np.zeros((1, form.height, form.width), dtype=np.float32)
+        return Formed(empty, "; ".join(done), True)
     if steps.level:
         pixels = _level(pixels, done)
     if steps.crop:
@@ -104,7 +127,7 @@ def to_form(image: Image.Image, form: ImageForm, steps: Preprocessing) -> tuple[
         canvas = _resized(pixels, form.height, form.width)
         if pixels.shape != canvas.shape:
             done.append(f"resized to {form.width}x{form.height}")
-    return (canvas * form.max_value)[None].astype(np.float32), "; ".join(done)
+    return Formed((canvas * form.max_value)[None].astype(np.float32), "; ".join(done), False)
 
 
 def _grey(image: Image.Image, done: list[str]) -> np.ndarray:
@@ -138,10 +161,7 @@ def _is_light(pixels: np.ndarray) -> bool:
 def _level(pixels: np.ndarray, done: list[str]) -> np.ndarray:
     """Background to 0 and the strongest ink to 1: grey paper and pencil become MNIST's black
     and white (its strokes reach full intensity)."""
-    background, peak = _background(pixels), float(pixels.max())
-    if peak - background < 0.1:  # a blank page, or ink darker than its background
-        done.append("no ink found (nothing brighter than the background; see preprocess.invert)")
-        return pixels
+    background, peak = _background(pixels), float(pixels.max())  # MIN_CONTRAST apart (to_form)
     if background > 0.02 or peak < 0.98:
         done.append(f"levels stretched ({background:.2f}..{peak:.2f} to 0..1)")
     return np.clip((pixels - background) / (peak - background), 0.0, 1.0)

@@ -2,8 +2,10 @@
 tables, found from a file, a folder or a glob pattern, read into one tensor in the data set's
 raw form (see :class:`~litlab.data.base.TensorDataModule`)."""
 
+import codecs
 import csv
 import glob
+import io
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,16 +20,19 @@ from litlab.errors import DataError
 log = logging.getLogger(__name__)
 
 TABLE_SUFFIXES = (".csv",)
+# What spreadsheets write in place of commas in many locales (where the comma marks decimals).
+SEPARATORS = {";": "';'", "\t": "tabs"}
 
 
 @dataclass
 class UserInputs:
     """``raw`` inputs, one ``name`` per sample (file, or file:line for tables), and for images
-    what was done to each (``steps``)."""
+    what was done to each (``steps``) and which hold no ink (``blank``: nothing to predict)."""
 
     raw: torch.Tensor
     names: list[str]
     steps: list[str]
+    blank: list[bool]
     is_image: bool
     skipped: list[Path] = field(default_factory=list)
 
@@ -93,13 +98,11 @@ def read_inputs(spec: str, datamodule: TensorDataModule, steps: Preprocessing) -
     if images and form is None:
         raise DataError(_wrong_kind(images[0], datamodule, "an image"))
     if images:
-        raw, steps_done = [], []
-        for path in images:
-            array, done = to_form(read_image(path), form, steps)
-            raw.append(torch.from_numpy(array))
-            steps_done.append(done)
+        formed = [to_form(read_image(path), form, steps) for path in images]
+        raw = torch.stack([torch.from_numpy(image.pixels) for image in formed])
         names = [str(path) for path in images]
-        return UserInputs(torch.stack(raw), names, steps_done, True, skipped)
+        blank = [image.blank for image in formed]
+        return UserInputs(raw, names, [image.steps for image in formed], blank, True, skipped)
     rows, names = [], []
     for path in tables:
         try:
@@ -117,7 +120,7 @@ def read_inputs(spec: str, datamodule: TensorDataModule, steps: Preprocessing) -
     raw = torch.cat(rows)
     if datamodule.input_shape is not None:  # flat rows of an image or sequence data set
         raw = raw.reshape(-1, *datamodule.input_shape)
-    return UserInputs(raw, names, [""] * len(names), False, skipped)
+    return UserInputs(raw, names, [""] * len(names), [False] * len(names), False, skipped)
 
 
 def _wrong_kind(path: Path, datamodule: TensorDataModule, kind: str) -> str:
@@ -134,13 +137,20 @@ def read_table(path: Path, feature_names: list[str]) -> tuple[torch.Tensor, list
     """``(rows, line numbers)`` of a CSV file: with a header, the columns named
     ``feature_names`` (in that order; other columns are ignored); without one (a first row of
     numbers), exactly ``len(feature_names)`` values per row."""
-    try:  # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark
-        with path.open(newline="", encoding="utf-8-sig") as file:
-            lines = [(number, row) for number, row in enumerate(csv.reader(file), 1) if row]
-    except (OSError, UnicodeDecodeError, csv.Error) as err:
+    try:
+        data = path.read_bytes()
+        text = data.decode("utf-8-sig")  # Excel's "CSV UTF-8" starts with a byte-order mark
+        rows = csv.reader(io.StringIO(text, newline=""))
+        lines = [(number, row) for number, row in enumerate(rows, 1) if row]
+    except UnicodeDecodeError as err:
+        raise DataError(_not_utf8(path, data, err)) from err
+    except (OSError, csv.Error) as err:
         raise DataError(f"The CSV file {path} could not be read ({err}).") from err
     if not lines:
         raise DataError(f"The CSV file {path} is empty; give one row per sample.")
+    separator = _other_separator(lines[0][1])
+    if separator is not None:
+        raise DataError(_not_commas(path, lines[0][1], separator))
     header = None if _numbers(lines[0][1]) is not None else [cell.strip() for cell in lines[0][1]]
     body = lines if header is None else lines[1:]
     if not body:
@@ -156,6 +166,43 @@ def read_table(path: Path, feature_names: list[str]) -> tuple[torch.Tensor, list
     return torch.tensor(np.asarray(values, dtype=np.float32)), [n for n, _ in body]
 
 
+def _not_utf8(path: Path, data: bytes, err: UnicodeDecodeError) -> str:
+    """What the bytes look like instead: spreadsheets save Windows' cp1252 (Latin-1's letters
+    and a few more) or, as "Unicode text", UTF-16."""
+    encoding = "utf-16" if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else "cp1252"
+    if encoding == "utf-16":
+        found = "it is UTF-16"
+    else:
+        byte = data[err.start : err.start + 1]
+        line = data[: err.start].count(b"\n") + 1
+        found = f"line {line} holds the byte 0x{byte.hex()}"
+        try:
+            data.decode(encoding)
+            found += f", {byte.decode(encoding)!r} in Latin-1/cp1252, the encoding it looks like"
+        except UnicodeDecodeError:  # cp1252 leaves five bytes out: some other encoding
+            pass
+    return (
+        f"The CSV file {path} is not UTF-8: {found}. litlab reads UTF-8 text; re-save the file "
+        f'as UTF-8 (a spreadsheet\'s "CSV UTF-8", or iconv -f {encoding} -t utf-8).'
+    )
+
+
+def _other_separator(first_row: list[str]) -> str | None:
+    """The separator the first row was written with, when it is not a comma."""
+    marks = (name for mark, name in SEPARATORS.items() if any(mark in c for c in first_row))
+    return next(marks, None)
+
+
+def _not_commas(path: Path, first_row: list[str], separator: str) -> str:
+    first = ",".join(first_row)
+    first = first if len(first) <= 60 else first[:57] + "..."
+    return (
+        f"The CSV file {path} looks separated by {separator} (its first line: {first!r}): "
+        "litlab reads comma-separated files. Re-save it with commas between the values and "
+        "points as decimal marks."
+    )
+
+
 def _columns(path: Path, header: list[str] | None, feature_names: list[str]) -> list[int]:
     if header is None:
         return list(range(len(feature_names)))
@@ -168,7 +215,7 @@ def _columns(path: Path, header: list[str] | None, feature_names: list[str]) -> 
         )
     if missing:
         raise DataError(
-            f"The CSV file {path} lacks the column(s) {_listed(missing)}. The model takes "
+            f"The CSV file {path} lacks the column(s) {_listed(missing, 40)}. The model takes "
             f"{len(feature_names)} features named {_listed(feature_names)} (its header: "
             f"{_listed(header)}); rename the columns, or leave out the header and give the "
             "values in that order."
@@ -206,5 +253,6 @@ def _numbers(cells: list[str]) -> list[float] | None:
 
 
 def _listed(names: list[str], limit: int = 12) -> str:
-    shown = ", ".join(names[:limit])
-    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+    """The first ``limit`` names, and how many more there are."""
+    more = len(names) - limit
+    return ", ".join(names[:limit]) + (f" and {more} more" if more > 0 else "")
