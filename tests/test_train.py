@@ -170,6 +170,15 @@ def test_debug_fast_runs_one_batch_per_stage(tiny_mnist, make_config):
     assert "test/acc" in metrics and "val/acc" in metrics
 
 
+def test_max_steps_within_the_first_epoch_trains_and_tests(tiny_mnist, make_config, tmp_path):
+    """Early stopping watches val/acc, which no validation has produced when max_steps ends
+    the run inside its first epoch."""
+    metrics = train(make_config(*mnist_overrides(tiny_mnist, "+trainer.max_steps=3")))
+    history = (tmp_path / "run" / "history.csv").read_text().splitlines()
+    assert "test/acc" in metrics and "val/acc" not in metrics
+    assert len(history) == 2  # the header and the one, partial, epoch
+
+
 @pytest.mark.parametrize(("logger", "written"), [("csv", "csv/metrics.csv"), ("none", None)])
 def test_other_loggers(make_config, logger, written):
     cfg = make_config("data=xor", "model=mlp", f"logger={logger}", "trainer.max_epochs=1")

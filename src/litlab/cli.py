@@ -14,7 +14,6 @@ import importlib.metadata
 import importlib.util
 import logging
 import os
-import signal
 import sys
 from collections.abc import Callable
 from functools import wraps
@@ -44,7 +43,7 @@ from litlab.errors import (
 )
 from litlab.library_errors import translated
 from litlab.ranks import is_launched_worker
-from litlab.run_folder import is_run_folder, leave_failure
+from litlab.run_folder import is_run_folder, leave_failure, remove_if_unused
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +62,10 @@ def report_user_errors(task_function: Callable[[DictConfig], Any]) -> Callable:
         except TrainingInterrupted as err:  # Ctrl+C or SIGTERM: also ends a sweep
             if tracebacks_wanted():
                 raise
+            _leave_failure(cfg, err)
             exit_with(err)
-        except KeyboardInterrupt:  # during training GracefulStop handles Ctrl+C instead
-            _leave_failure(cfg, TrainingInterrupted("interrupted", signal.SIGINT))
+        except KeyboardInterrupt as err:  # during training GracefulStop handles Ctrl+C instead
+            _leave_failure(cfg, err)
             sys.stderr.write("Stopped: interrupted before training began; nothing was saved.\n")
             sys.exit(130)
         except Exception as err:
@@ -82,11 +82,15 @@ def report_user_errors(task_function: Callable[[DictConfig], Any]) -> Callable:
 
 def _leave_failure(cfg: DictConfig, error: BaseException) -> None:
     """A run folder this command created holds nothing, or status.json with the reason; one it
-    continues (resume) is left as it was."""
+    continues (resume) is left as it was, and so is a stopped one (it resumes)."""
     if cfg.get("resume") or is_launched_worker() or not HydraConfig.initialized():
         return
     runtime = HydraConfig.get()
-    leave_failure(Path(runtime.runtime.output_dir), f"{runtime.job.name}.log", error)
+    run, log_name = Path(runtime.runtime.output_dir), f"{runtime.job.name}.log"
+    if isinstance(error, (TrainingInterrupted, KeyboardInterrupt)):
+        remove_if_unused(run, log_name)
+    else:
+        leave_failure(run, log_name, error)
 
 
 def config_keys(cfg: Any, prefix: str = "") -> list[str]:

@@ -150,18 +150,21 @@ def read_job_status(job: Path) -> dict[str, Any] | None:
     return status if isinstance(status.get("status"), str) else None
 
 
-def leave_failure(run: Path, log_name: str, error: BaseException) -> Path | None:
-    """A command that failed leaves nothing, or one folder whose status.json says why. The run
-    folder is removed when it holds only what a command writes before it produces anything
-    (Hydra's record, the log ``log_name``, config.yaml, run.json); else it gets status.json.
-    Returns the folder kept, if any."""
+def remove_if_unused(run: Path, log_name: str) -> bool:
+    """Remove a run folder that holds only what a command writes before it produces anything
+    (Hydra's record, the log ``log_name``, config.yaml, run.json); say whether it did."""
     if not run.is_dir():
-        return None
+        return True
     entries = list(run.iterdir())
-    if all(entry.name in (HYDRA_RECORD, CONFIG, RUN_RECORD, log_name) for entry in entries):
-        for entry in entries:
-            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-        run.rmdir()
-        return None
-    write_job_status(run, failed_job_status(error))
-    return run
+    if not all(entry.name in (HYDRA_RECORD, CONFIG, RUN_RECORD, log_name) for entry in entries):
+        return False
+    for entry in entries:
+        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    run.rmdir()
+    return True
+
+
+def leave_failure(run: Path, log_name: str, error: BaseException) -> None:
+    """A command that failed leaves nothing, or one folder whose status.json says why."""
+    if not remove_if_unused(run, log_name):
+        write_job_status(run, failed_job_status(error))

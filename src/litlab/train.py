@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from litlab import PROJECT_ROOT, resume
 from litlab.build import build_datamodule, build_module, build_trainer
+from litlab.callbacks.graceful_stop import stop_on_ctrl_c
 from litlab.checkpoint import load_checkpoint
 from litlab.config import hydra_choices, plain_config, validate_config
 from litlab.console import finished_line, results_table
@@ -27,6 +28,7 @@ from litlab.tensorboard import log_hparams, run_hparams
 from litlab.tune import find_learning_rate, record_learning_rate_test
 
 log = logging.getLogger(__name__)
+UNTRAINED = "during the learning-rate finder, before training: nothing was trained."
 
 
 def _skip_nvml_probe_without_gpu() -> None:
@@ -58,7 +60,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule.setup("fit")  # reads the data now, so that data errors come before the trainer
     trainer = build_trainer(cfg)
     # before the records: with tune.apply they show the rate training uses
-    tested = find_learning_rate(cfg, module, datamodule, output_dir) if cfg.get("tune") else None
+    tested = None
+    if cfg.get("tune"):
+        with stop_on_ctrl_c(UNTRAINED):
+            tested = find_learning_rate(cfg, module, datamodule, output_dir)
     if trainer.is_global_zero:
         write_run_records(
             output_dir, plain_config(cfg), PROJECT_ROOT, resumed_from=cfg.get("ckpt_path")
@@ -76,9 +81,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
         metrics = float_metrics(trainer.callback_metrics)
         if cfg.get("test"):
             best = _best_checkpoint(trainer)
-            trainer.test(
-                module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False
-            )
+            with stop_on_ctrl_c(f"while testing; training had finished. {_evaluate_command(best)}"):
+                trainer.test(
+                    module, datamodule=datamodule, ckpt_path=best, weights_only=True, verbose=False
+                )
             metrics.update(float_metrics(trainer.callback_metrics))
 
     if trainer.is_global_zero:
@@ -118,6 +124,12 @@ def _sigterm_as_interruption() -> Iterator[None]:
             "or ckpt_path=<run>/checkpoints/last.ckpt.",
             signal.SIGTERM,
         ) from err
+
+
+def _evaluate_command(checkpoint: str | None) -> str:
+    if checkpoint is None:
+        return "No checkpoint was saved to test."
+    return f"Test it with: python eval.py ckpt_path={checkpoint}"
 
 
 def _best_checkpoint(trainer: L.Trainer) -> str | None:

@@ -2,6 +2,8 @@
 
 import signal
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
@@ -77,3 +79,24 @@ class GracefulStop(L.Callback):
             f"{trainer.global_step}, and saved {self.path}. {continue_command(self.path)}",
             self.received or signal.SIGTERM,
         )
+
+
+@contextmanager
+def stop_on_ctrl_c(where: str) -> Iterator[None]:
+    """Outside GracefulStop's training steps (the learning-rate finder, testing), Ctrl+C ends
+    the command at once with status 130 and ``where`` in its message (what was done and what
+    to run next). Python's KeyboardInterrupt would reach Lightning, which ignores every further
+    Ctrl+C and ends the process with status 1 and no word; TrainingInterrupted, an ordinary
+    exception, it passes on after its teardown."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise TrainingInterrupted(f"{signal.Signals(signum).name} received {where}", signum)
+
+    previous = signal.signal(signal.SIGINT, stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
