@@ -287,7 +287,7 @@ RULES = (
 # How to fill a required key (??? in conf/) that was not given.
 REQUIRED_EXAMPLES = {
     "ckpt_path": "ckpt_path=outputs/train/runs/<run>/checkpoints/best.ckpt",
-    "inputs": "inputs=my_digit.png (a file, a folder, or a quoted pattern like 'digits/*.png')",
+    "inputs": "inputs=docs/examples/digits (a folder, a file, or a quoted pattern like '*.png')",
 }
 
 
@@ -349,7 +349,13 @@ def runs_on_one_device(trainer: DictConfig) -> bool:
 
 
 def _check_tune(cfg: DictConfig) -> None:
-    """The learning-rate finder runs on one device, over a rising range."""
+    """The learning-rate finder is chosen as a whole, runs on one device, over a rising range."""
+    if "min_lr" not in cfg.tune:  # +tune.only=true alone: keys without the finder
+        given = ", ".join(f"tune.{key}" for key in cfg.tune)
+        raise ConfigError(
+            f"{given} configures the learning-rate finder, which is not chosen: add tune=lr_find, "
+            "e.g. python train.py tune=lr_find tune.only=true."
+        )
     if not runs_on_one_device(cfg.trainer):
         devices, nodes = cfg.trainer.get("devices"), cfg.trainer.get("num_nodes") or 1
         raise ConfigError(
