@@ -1,6 +1,7 @@
 """Building a run's parts (data module, LightningModule, trainer) from the composed config."""
 
 import logging
+import math
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -148,6 +149,37 @@ class NoProfiler(PassThroughProfiler):
 
     def profile(self, action_name: str) -> nullcontext:
         return self._nothing
+
+
+# The trainer's batch limits per split, and the batch size each split is read with.
+BATCH_LIMITS = {
+    "train": ("limit_train_batches", "batch_size"),
+    "val": ("limit_val_batches", "eval_batch_size"),
+    "test": ("limit_test_batches", "eval_batch_size"),
+}
+
+
+def check_batch_limits(trainer: DictConfig, datamodule: TensorDataModule) -> None:
+    """A fraction of a split's batches that rounds down to none: Lightning refuses it only when
+    it reaches that split (validation: after a whole epoch of training), so it is refused here,
+    once the splits' sizes are known."""
+    for split, (key, size_key) in BATCH_LIMITS.items():
+        fraction = trainer.get(key)
+        if (
+            not isinstance(fraction, float)
+            or not 0 < fraction < 1
+            or split not in datamodule.splits
+        ):
+            continue
+        samples = len(datamodule.splits[split][0])
+        batches = math.ceil(samples / getattr(datamodule, size_key))
+        if int(fraction * batches) < 1:
+            raise ConfigError(
+                f"trainer.{key}={fraction} keeps {fraction} of the {split} split's {batches} "
+                f"batch(es) ({samples} samples, data.{size_key}={getattr(datamodule, size_key)}): "
+                f"less than one. Give a number of batches, e.g. trainer.{key}=1, or a fraction "
+                f"of at least {1 / batches:.3g}."
+            )
 
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:

@@ -100,12 +100,21 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         try:
             write_atomically(path, data.getbuffer())
         except OSError as err:
-            kept = f"The previous {path.name} is intact" if path.exists() else "Nothing was saved"
             raise CheckpointError(
                 f"Could not write checkpoint {path} ({err.strerror or err}; "
-                f"{len(data.getbuffer()) / 1e6:.1f} MB). {kept}. Free disk space or write the run "
-                "elsewhere (hydra.run.dir=<folder>), then resume from the last good checkpoint."
+                f"{len(data.getbuffer()) / 1e6:.1f} MB). Free disk space or write the run "
+                f"elsewhere (hydra.run.dir=<folder>). {_what_is_kept(path)}"
             ) from err
+
+
+def _what_is_kept(path: Path) -> str:
+    """Only a checkpoint that exists is offered to resume from."""
+    if path.exists():
+        return f"The previous {path.name} is intact: resume from it (resume=auto)."
+    others = sorted(path.parent.glob("*.ckpt")) if path.parent.is_dir() else []
+    if others:
+        return f"{path.name} was not saved; {others[0]} is intact: resume from it."
+    return "No checkpoint of this run was saved: start it again once there is space."
 
 
 def rng_states() -> dict[str, Any]:

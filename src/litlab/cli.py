@@ -114,7 +114,7 @@ def _job_failed(cfg: DictConfig, err: Exception) -> Any:
     from litlab.sweep import FailedJob, record_failure
 
     if isinstance(err, LitlabError):
-        log.error("%s", paragraph(err))
+        log.error("%s", err)
     else:
         log.exception("The job failed with %s; the sweep goes on.", type(err).__name__)
     if cfg.get("stop_on_failure"):

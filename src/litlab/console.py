@@ -8,15 +8,19 @@ them all on the console too.
 """
 
 import logging
+import sys
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
 from litlab.metric_names import is_overall_metric
 
 # Loggers whose INFO lines are litlab's own (and Hydra's, which names sweep jobs as they start).
 OWN_LOGGERS = ("litlab", "__main__", "hydra")
-# Loggers that Lightning gives a console handler of their own.
+# Loggers that their library gives a console handler of its own.
 LIBRARY_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")
+# Lightning's advice that does not apply to litlab: it logs once per epoch, not every N steps.
+IRRELEVANT_ADVICE = (r".*smaller than the logging interval",)
 # The categories of warning that libraries raise about their own future, not about the run.
 LIBRARY_NOTICES = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
 
@@ -46,6 +50,19 @@ class QuietLibraries(logging.Filter):
         return self.show or record.levelno >= logging.WARNING or _is_own(record.name)
 
 
+class DropRepeats(logging.Filter):
+    """Drops the lines that start with one of ``starts``: a library's second account of what
+    litlab has already said (Hydra's Optuna sweeper reports each failed trial again, as a
+    return value that is not a number)."""
+
+    def __init__(self, starts: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.starts = tuple(starts)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(self.starts)
+
+
 def _is_own(name: str) -> bool:
     return any(name == own or name.startswith(f"{own}.") for own in OWN_LOGGERS)
 
@@ -54,21 +71,34 @@ def quiet_warnings(show: bool = False) -> None:
     """Warnings go through logging (once each: the log file and, filtered, the console), and
     the libraries' deprecation notices are dropped unless ``show``."""
     logging.captureWarnings(True)
+    warnings.formatwarning = _one_line
     if show:
         return
     for category in LIBRARY_NOTICES:
         warnings.filterwarnings("ignore", category=category)
+    for message in IRRELEVANT_ADVICE:
+        warnings.filterwarnings("ignore", message=message)
+
+
+def _one_line(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
+    """A warning as one line: its text and where it came from (not the source line)."""
+    return f"{message} ({category.__name__}, {Path(filename).name}:{lineno})"
 
 
 def route_library_loggers() -> None:
-    """Lightning gives its loggers console handlers of their own when imported, so each of its
-    lines came twice (its handler and Hydra's): they go through Hydra's handlers alone, once on
-    the console (filtered) and once in the log file. Call after importing Lightning."""
+    """Lightning and Optuna give their loggers console handlers of their own when imported, so
+    each of their lines came twice (their handler and Hydra's), or unfiltered: they go through
+    Hydra's handlers alone, once on the console (filtered) and once in the log file. Call after
+    importing them."""
     for name in LIBRARY_LOGGERS:
         logger = logging.getLogger(name)
         for handler in list(logger.handlers):
             logger.removeHandler(handler)
         logger.propagate = True
+    if "optuna" in sys.modules:  # it adds its handler at its first line: its own switch
+        optuna = sys.modules["optuna"]
+        optuna.logging.disable_default_handler()
+        optuna.logging.enable_propagation()
 
 
 def results_table(title: str, stage: str, metrics: dict[str, float]) -> str:

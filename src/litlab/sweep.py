@@ -5,6 +5,7 @@ sweep stops early; after the last job it ends the command with status 1 if a job
 summary itself is files only: ``litlab.report.sweep``."""
 
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,8 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from litlab.console import route_library_loggers
+from litlab.errors import ConfigError, LitlabError, exit_with
 from litlab.library_internals import job_error
 from litlab.ranks import is_rank_zero
 from litlab.report.sweep import SUMMARY_NAME, summarise_sweep, write_sweep_summary
@@ -30,6 +33,9 @@ class FailedJob:
     def __init__(self, error: BaseException) -> None:
         self.status = failed_job_status(error)
 
+    def __repr__(self) -> str:  # in Hydra's log file, where its Optuna sweeper records a failure
+        return f"FailedJob({self.status['error'].split(':')[0]})"
+
     def __float__(self) -> float:
         raise TypeError(f"the job failed: {self.status['error']}")
 
@@ -37,6 +43,17 @@ class FailedJob:
 class SweepSummary(Callback):
     """Only rank zero writes: the other tasks of a multi-task SLURM job (one per GPU) run the
     same Hydra job."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        if is_optuna(config.hydra.sweeper):
+            import optuna  # noqa: F401 - imported by its sweeper later; its logger is routed now
+        route_library_loggers()
+        if not is_rank_zero():
+            return
+        try:
+            check_search(config.hydra.sweeper)
+        except LitlabError as err:  # Hydra would turn a callback's exception into a warning
+            exit_with(err)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         stale = Path(config.hydra.runtime.output_dir) / STATUS  # a rerun into the folder
@@ -55,11 +72,61 @@ class SweepSummary(Callback):
             return
         _, jobs = summarise_sweep(sweep)  # every job's status: also those run elsewhere
         failed = sum(job.status == "failed" for job in jobs)
+        summary = sweep / f"{SUMMARY_NAME}.md"
         if failed:
-            log.warning(
-                "%d of %d jobs failed; see %s", failed, len(jobs), sweep / f"{SUMMARY_NAME}.md"
-            )
+            log.warning("%d of %d jobs failed; see %s", failed, len(jobs), summary)
             sys.exit(1)  # a SystemExit passes Hydra's callback guard: the command's status
+        log.info("Sweep folder: %s (summary: %s)", sweep, summary)
+
+
+def check_search(sweeper: DictConfig) -> None:
+    """What an Optuna search refuses only once it runs, with a traceback from inside Optuna or
+    SQLAlchemy: no trials, and a storage it cannot open."""
+    if not is_optuna(sweeper):
+        return
+    for key in ("n_trials", "n_jobs"):
+        value = sweeper.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise ConfigError(
+                f"hydra.sweeper.{key}={value!r} is invalid: it must be a number >= 1, e.g. "
+                f"hydra.sweeper.{key}={20 if key == 'n_trials' else 1}."
+            )
+    if sweeper.get("storage"):
+        _check_storage(str(sweeper.storage))
+
+
+def is_optuna(sweeper: DictConfig) -> bool:
+    return "optuna" in str(sweeper.get("_target_", "")).lower()
+
+
+def _check_storage(storage: str) -> None:
+    from sqlalchemy.engine import make_url  # the optuna extra's; only for a search
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        url = make_url(storage)
+    except ArgumentError:
+        raise ConfigError(
+            f"hydra.sweeper.storage={storage!r} is not a database URL. Keep the study in a "
+            "file with sqlite:///<folder>/study.db (a relative path after three slashes, an "
+            "absolute one after four), or in memory with hydra.sweeper.storage=null."
+        ) from None
+    if url.drivername.startswith("sqlite") and url.database not in (None, "", ":memory:"):
+        _check_writable_database(storage, Path(url.database))
+
+
+def _check_writable_database(storage: str, database: Path) -> None:
+    folder = database.parent
+    if not folder.is_dir():
+        problem = f"its folder {folder} does not exist"
+    elif not os.access(folder, os.W_OK) or (database.exists() and not os.access(database, os.W_OK)):
+        problem = f"{database if database.exists() else folder} cannot be written"
+    else:
+        return
+    raise ConfigError(
+        f"hydra.sweeper.storage={storage!r} cannot be opened: {problem}. Create the folder or "
+        "choose a writable one, e.g. hydra.sweeper.storage=sqlite:///outputs/study.db."
+    )
 
 
 def job_status(job_return: JobReturn) -> dict[str, Any]:

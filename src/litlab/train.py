@@ -13,7 +13,7 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from litlab import PROJECT_ROOT, resume
-from litlab.build import build_datamodule, build_module, build_trainer
+from litlab.build import build_datamodule, build_module, build_trainer, check_batch_limits
 from litlab.callbacks.graceful_stop import stop_on_ctrl_c
 from litlab.checkpoint import load_checkpoint
 from litlab.config import hydra_choices, plain_config, validate_config
@@ -58,6 +58,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule = build_datamodule(cfg)
     module = build_module(cfg)  # before the data: a bad model key is answered without reading it
     datamodule.setup("fit")  # reads the data now, so that data errors come before the trainer
+    check_batch_limits(cfg.trainer, datamodule)
     trainer = build_trainer(cfg)
     # before the records: with tune.apply they show the rate training uses
     tested = None

@@ -68,15 +68,20 @@ class TrainingDiagnostics(L.Callback):
             return
         example = trainer.datamodule.example_inputs(pl_module.device, count=2)
         was_training = pl_module.net.training
+        fast_attention = torch.backends.mha.get_fastpath_enabled()
         try:
             pl_module.net.eval()  # tracing must not draw dropout masks
+            # the fused attention path traces differently twice, failing add_graph's check
+            torch.backends.mha.set_fastpath_enabled(False)
             with warnings.catch_warnings():  # add_graph traces with the deprecated jit.trace
                 warnings.simplefilter("ignore", FutureWarning)
                 for writer in writers(trainer):
                     writer.add_graph(pl_module.net, example)
         except Exception as err:  # noqa: BLE001 - e.g. a compiled network does not trace
-            log.warning("The model graph is not in TensorBoard: tracing failed (%s).", err)
+            reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
+            log.warning("The model graph is not in TensorBoard: tracing failed (%s).", reason)
         finally:
+            torch.backends.mha.set_fastpath_enabled(fast_attention)
             pl_module.net.train(was_training)
 
     def _sampled(self, trainer: L.Trainer) -> bool:

@@ -276,7 +276,7 @@ def sweep_figure(
             for t, e in zip(texts, errors, strict=True)
         ]
     ax.bar_label(bars, labels=texts, padding=6 if errors is not None else 3)
-    ax.set_yticks(positions, labels, fontsize=8)
+    ax.set_yticks(positions, [_short(label) for label in labels], fontsize=8)
     reach = [
         end
         for value, spread in zip(values, spreads or [0] * len(values), strict=True)
@@ -293,6 +293,13 @@ def sweep_figure(
         f"sweep: {metric}, " + ("mean ± std over seeds" if errors is not None else "per job")
     )
     return fig
+
+
+LABEL_CHARACTERS = 48  # an Optuna trial's overrides run to 150: the bars would get no width
+
+
+def _short(label: str) -> str:
+    return label if len(label) <= LABEL_CHARACTERS else label[: LABEL_CHARACTERS - 1] + "…"
 
 
 def lr_find_figure(

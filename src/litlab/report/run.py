@@ -144,7 +144,7 @@ def write_run_report_or_warn(path: Path) -> None:
     then: a failure here is a warning, not a failed run."""
     try:
         report, _ = write_run_report(path)
-        log.info("Report: %s", report)
+        log.debug("Report: %s", report)  # the command's last line names it
     except Exception as err:  # noqa: BLE001
         log.warning(
             "The run finished but report.md could not be written (%s: %s); rebuild it with "
