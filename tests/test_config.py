@@ -85,6 +85,10 @@ def test_unknown_option_lists_the_valid_ones(make_config):
         ("model.compile=yes", "model.compile"),
         ("+loss.reduction=none", "loss.reduction"),
         ("logger.tensorboard.name=123", "logger.tensorboard.name"),
+        # caught only once training ran before: inf passed "> 0", 0 batches trained nothing
+        ("optimizer.lr=inf", "optimizer.lr"),
+        ("optimizer.lr=-inf", "optimizer.lr"),
+        ("+trainer.limit_train_batches=0", "trainer.limit_train_batches"),
     ],
 )
 def test_bad_values_name_the_key_and_an_example(make_config, override, key):
@@ -223,6 +227,33 @@ def test_the_monitored_metric_must_be_one_a_run_logs(make_config, overrides, acc
         return
     with pytest.raises(ConfigError, match=r"monitor\.(metric|mode)=.*e\.g\. monitors\."):
         validate_config(cfg)
+
+
+@pytest.mark.parametrize(
+    ("override", "closest"),
+    [
+        ("callbacks.early_stopping.monitor=val/accc", "val/acc"),
+        ("callbacks.best_checkpoint.monitor=val/f11", "val/f1"),
+    ],
+)
+def test_a_callback_watching_an_unlogged_metric_is_refused_before_training(
+    make_config, override, closest
+):
+    """Lightning refused it only after the first epoch, with a traceback."""
+    key = override.split("=")[0]
+    with pytest.raises(ConfigError, match=rf"{key}='.*' is not a metric.* {key}={closest};"):
+        validate_config(make_config(override))
+
+
+def test_a_callback_may_watch_a_training_metric(make_config):
+    validate_config(
+        make_config("callbacks.best_checkpoint.monitor=train/loss", "callbacks.early_stopping=null")
+    )
+
+
+def test_tune_keys_without_the_finder_are_refused(make_config):
+    with pytest.raises(ConfigError, match=r"tune\.only configures .* add tune=lr_find"):
+        validate_config(make_config("+tune.only=true"))
 
 
 @pytest.mark.parametrize(

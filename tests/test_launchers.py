@@ -151,10 +151,67 @@ def test_an_unknown_launcher_is_named_with_the_options(tmp_path):
     result = run_entry_point(
         "train.py", "-m", "hydra/launcher=foo", data_dir=tmp_path, cwd=tmp_path, quiet=False
     )
-    assert result.returncode != 0
-    assert "Could not find 'hydra/launcher/foo'" in result.stderr
-    assert "basic" in result.stderr  # Hydra lists the launchers there are
+    assert result.returncode == 2
+    assert "hydra/launcher=foo is not an option of hydra/launcher" in result.stderr
+    assert "basic" in result.stderr  # the launchers there are
     assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("hydra.sweeper.storage=notaurl", "hydra.sweeper.storage='notaurl' is not a database URL"),
+        (
+            "hydra.sweeper.storage=sqlite:///no_such_folder/study.db",
+            "cannot be opened: its folder no_such_folder does not exist",
+        ),
+        ("hydra.sweeper.n_trials=0", "hydra.sweeper.n_trials=0 is invalid"),
+    ],
+)
+def test_an_optuna_search_that_cannot_run_is_refused_before_its_first_trial(
+    tmp_path, override, message
+):
+    """Optuna and SQLAlchemy refused these inside the sweeper, in ~130-line tracebacks."""
+    pytest.importorskip(
+        "hydra_plugins.hydra_optuna_sweeper", reason='needs pip install -e ".[optuna]"'
+    )
+    result = run_sweep(tmp_path, "hparams_search=mnist_optuna", override)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert message in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "sweep").exists() and not (tmp_path / "outputs").exists()
+
+
+def failing_search(tmp_path: Path, lr_choices: str) -> Path:
+    """A search config whose lr choices are given (the params keys hold dots, so this needs a
+    config file, here in a search path of the test's own)."""
+    extra = tmp_path / "conf" / "hparams_search"
+    extra.mkdir(parents=True)
+    (extra / "failing.yaml").write_text(
+        "# @package _global_\ndefaults:\n  - mnist_optuna\n  - _self_\n"
+        f"hydra:\n  sweeper:\n    params:\n      optimizer.lr: choice({lr_choices})\n"
+    )
+    return tmp_path / "conf"
+
+
+def test_a_search_whose_every_trial_fails_says_so_in_one_paragraph(tmp_path):
+    """Optuna's "No trials are completed yet" escaped as a traceback."""
+    pytest.importorskip(
+        "hydra_plugins.hydra_optuna_sweeper", reason='needs pip install -e ".[optuna]"'
+    )
+    conf = failing_search(tmp_path, "-1, -2")
+    result = run_sweep(
+        tmp_path,
+        "hparams_search=failing",
+        f"hydra.searchpath=[file://{conf}]",
+        "hydra.sweeper.n_trials=2",
+    )
+    paragraph = " ".join(result.stderr.split())
+    assert result.returncode == 2, paragraph[-2000:]
+    assert "Every trial of the search failed, so there is no best one" in paragraph
+    assert "Traceback" not in result.stderr and "float-castable" not in result.stdout
+    statuses = [json.loads(p.read_text()) for p in (tmp_path / "sweep").glob("*/status.json")]
+    assert [status["status"] for status in statuses] == ["failed", "failed"]
 
 
 @pytest.mark.slow
@@ -162,18 +219,11 @@ def test_a_failed_optuna_trial_does_not_end_the_search(tmp_path):
     pytest.importorskip(
         "hydra_plugins.hydra_optuna_sweeper", reason='needs pip install -e ".[optuna]"'
     )
-    # a search whose lr choices include an invalid one (the params keys hold dots, so this
-    # needs a config file, here in a search path of the test's own)
-    extra = tmp_path / "conf" / "hparams_search"
-    extra.mkdir(parents=True)
-    (extra / "failing.yaml").write_text(
-        "# @package _global_\ndefaults:\n  - mnist_optuna\n  - _self_\n"
-        "hydra:\n  sweeper:\n    params:\n      optimizer.lr: choice(-1, 0.001)\n"
-    )
+    conf = failing_search(tmp_path, "-1, 0.001")  # one invalid choice
     result = run_sweep(
         tmp_path,
         "hparams_search=failing",
-        f"hydra.searchpath=[file://{tmp_path / 'conf'}]",
+        f"hydra.searchpath=[file://{conf}]",
         *SYNTHETIC,
         "hydra.sweeper.n_trials=4",
     )

@@ -353,3 +353,11 @@ def test_transformer_bad_arguments_name_the_argument(kwargs, argument):
     with pytest.raises(ArgumentError) as info:
         Transformer(**{"input_shape": [1, 28, 28], "out_features": 10, **kwargs})
     assert info.value.argument == argument
+
+
+def test_rnn_dropout_needs_stacked_layers():
+    """torch applies it between layers only: with one layer the key did nothing, silently."""
+    with pytest.raises(ValueError, match=r"num_layers=1 it would do nothing.*num_layers=2"):
+        RNN(input_shape=[28, 28], out_features=10, dropout=0.5)
+    stacked = RNN(input_shape=[28, 28], out_features=10, num_layers=2, dropout=0.5)
+    assert stacked.recurrent.dropout == 0.5

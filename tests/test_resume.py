@@ -208,6 +208,31 @@ def test_resume_auto_from_python_continues_the_latest_run(uninterrupted, tmp_pat
         train(run_config(data_dir, tmp_path / "x", log_dir, "resume=force", f"ckpt_path={last}.x"))
 
 
+def test_resume_auto_continues_a_stopped_run_with_its_own_config(tmp_path):
+    """The run's config, not conf/'s, for what the command leaves out: a run started with
+    trainer.max_epochs=2 continues to 2 epochs (conf/ says 10). An override that changes the
+    run is refused before anything is written."""
+    data_dir = make_tiny_mnist(tmp_path / "data")
+    first = tmp_path / "outputs" / "train" / "runs" / "2026-01-01_10-00-00"
+    mlp = ["model=mlp", "model.hidden_sizes=[16]", f"paths.log_dir={tmp_path}/outputs"]
+    tiny = [f"paths.data_dir={data_dir}", *TINY_MNIST, *mlp]
+    stopped_in_epoch_1 = [
+        "+callbacks.signal._target_=tests.probes.SignalAt",
+        "+callbacks.signal.step=20",
+    ]
+    with pytest.raises(TrainingInterrupted):
+        started = [*tiny, "trainer.max_epochs=2", "optimizer.lr=0.002", *stopped_in_epoch_1]
+        train(compose_quiet(started, first))
+    before = folder_digest(first)
+    with pytest.raises(ConfigError, match=r"changes optimizer.lr \(0.002 -> 0.01\)"):
+        train(compose_quiet([*tiny, "resume=auto", "optimizer.lr=0.01"], tmp_path / "unused"))
+    assert folder_digest(first) == before
+    train(compose_quiet([*tiny, "resume=auto"], tmp_path / "unused"))
+    history = read_history(first / "history.csv")
+    assert [(row["epoch"], row["lr"]) for row in history] == [(0, 0.002), (1, 0.002)]
+    assert not (tmp_path / "unused").exists()
+
+
 @pytest.mark.parametrize(
     ("signal_step", "extra"),
     [
@@ -383,3 +408,29 @@ def test_sigkill_loses_at_most_the_steps_since_the_last_checkpoint(root):
     resumed = run(*args, root=root)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert torch.load(last, weights_only=True)["global_step"] == epochs * STEPS_PER_EPOCH
+
+
+@pytest.mark.slow  # a stopped run, a refused and a continuing command: 25 s
+def test_resume_auto_takes_what_the_command_leaves_out_from_the_stopped_run(root):
+    stop = ["+callbacks.signal._target_=tests.probes.SignalAt", "+callbacks.signal.step=20"]
+    started = [*ENDLESS, "task_name=own", "trainer.max_epochs=3", "optimizer.lr=0.002", *stop]
+    first = run(*started, root=root)
+    assert first.returncode == 143, first.stderr[-3000:]
+    run_dir = only_run(root, "own")
+    before = folder_digest(run_dir)
+
+    refused = run("task_name=own", "optimizer.lr=0.01", "resume=auto", root=root)
+    assert refused.returncode == 2
+    message = error_paragraph(refused)
+    assert f"continues {run_dir} with its own config" in message
+    assert "optimizer.lr (0.002 -> 0.01)" in message and "without resume=auto" in message
+    assert folder_digest(run_dir) == before  # no .hydra.1, no status.json
+
+    resumed = run("task_name=own", "resume=auto", root=root)  # model, data, epochs: the run's
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    history = read_history(run_dir / "history.csv")
+    assert [(row["epoch"], row["lr"]) for row in history] == [(0, 0.002), (1, 0.002), (2, 0.002)]
+    line = " ".join((resumed.stdout + resumed.stderr).split())
+    assert f"resume=auto: continuing {run_dir} with its own config" in line
+    assert "optimizer.lr=0.002" in line and "trainer.max_epochs=3" in line
+    assert "model: mlp" in (run_dir / ".hydra.1" / "hydra.yaml").read_text()  # as it ran

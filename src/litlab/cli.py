@@ -31,7 +31,7 @@ from litlab.config import (
     project_environment,
     validate_config,
 )
-from litlab.console import quiet_warnings, route_library_loggers
+from litlab.console import finished_line, quiet_warnings, route_library_loggers
 from litlab.errors import (
     ConfigError,
     LitlabError,
@@ -43,7 +43,7 @@ from litlab.errors import (
 )
 from litlab.library_errors import translated
 from litlab.ranks import is_launched_worker
-from litlab.run_folder import is_run_folder, leave_failure, remove_if_unused
+from litlab.run_folder import PREDICTIONS, is_run_folder, leave_failure, remove_if_unused
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,8 @@ def _leave_failure(cfg: DictConfig, error: BaseException) -> None:
         return
     runtime = HydraConfig.get()
     run, log_name = Path(runtime.runtime.output_dir), f"{runtime.job.name}.log"
+    if cfg.get("ckpt_path") and run in Path(str(cfg.ckpt_path)).resolve().parents:
+        return  # resume=auto continues the run in its folder (resume is null by now)
     if isinstance(error, (TrainingInterrupted, KeyboardInterrupt)):
         remove_if_unused(run, log_name)
     else:
@@ -270,6 +272,7 @@ def predict_main(cfg: DictConfig) -> None:
     route_library_loggers()
     rows = predict(cfg)
     print(prediction_table(rows))
+    log.info(finished_line(Path(cfg.paths.output_dir), PREDICTIONS))
 
 
 @hydra_entry_point("export")
@@ -279,8 +282,8 @@ def export_main(cfg: DictConfig) -> None:
 
     route_library_loggers()
     path, check = export(cfg)
-    print(f"Wrote {path}")
     print(f"Check against PyTorch: {check}" if check else "Not checked (verify=false).")
+    log.info(finished_line(path.parent, path.name))
 
 
 def report_main(argv: list[str] | None = None) -> int:

@@ -113,8 +113,6 @@ def results_table(title: str, stage: str, metrics: dict[str, float]) -> str:
     return "\n".join([f"{title} (per class: report.md):", *lines])
 
 
-def finished_line(output_dir: Path, report: bool = True) -> str:
-    """The last line of every command: where its results are."""
-    return f"Run folder: {output_dir}" + (
-        f" (report: {output_dir / 'report.md'})" if report else ""
-    )
+def finished_line(output_dir: Path, main_file: str = "report.md") -> str:
+    """The last line of every command: its run folder and the file to open first."""
+    return f"Run folder: {output_dir} ({main_file}: {output_dir / main_file})"

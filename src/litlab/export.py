@@ -91,7 +91,7 @@ def export(cfg: DictConfig) -> tuple[Path, ExportCheck | None]:
         partial.replace(target)
     finally:
         partial.unlink(missing_ok=True)
-    log.info("Exported %s%s", target, f"; check: {check}" if check else " (not checked)")
+    log.debug("Exported %s%s", target, f"; check: {check}" if check else " (not checked)")
     return target, check
 
 

@@ -23,7 +23,8 @@ from litlab.errors import (
 
 SEARCH_PACKAGES = ("optuna", "sqlalchemy", "hydra_plugins")
 EXPORT_PACKAGES = ("onnx", "onnxscript", "onnxruntime", "onnx_ir")
-DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC))
+# no room: a full disk, a quota, or a file size limit (ulimit -f)
+DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG)
 NOT_ALLOWED = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
@@ -191,8 +192,9 @@ def _os_refusal(err: BaseException) -> LitlabError | None:
     where = f" {err.filename}" if err.filename else ""
     if err.errno in DISK_FULL:
         return MachineError(
-            f"The disk is full: could not write{where}. Free space on it, or write elsewhere "
-            "(paths.log_dir=<folder> for run folders). Files written before this one are kept."
+            f"No room to write{where} ({err.strerror}: the disk is full or a size limit was "
+            "reached). Free space, or write elsewhere (paths.log_dir=<folder> for run "
+            "folders); files written before this one are kept."
         )
     if err.errno in NOT_ALLOWED:
         return MachineError(

@@ -125,7 +125,7 @@ def _write_results(
         image = plots.image_grid(inputs.raw[:max_shown].numpy(), labels, title)
         plots.save_image(image, folder / PREDICTIONS_PLOT)
     write_atomically(folder / PREDICTIONS, predictions_csv(rows, top_k))
-    log.info("Predictions: %s", folder / PREDICTIONS)
+    log.debug("Predictions: %s", folder / PREDICTIONS)  # the command's last line names them
 
 
 def _label(row: dict[str, Any]) -> str:

@@ -6,23 +6,31 @@ Two ways in, one lookup each. From the command line, a Hydra callback looks the 
 Hydra's composed config before the run folder is created and points the config at it
 (``hydra.run.dir``, ``ckpt_path``, ``hydra.output_subdir``: :func:`continue_in_place`), which
 leaves ``resume`` resolved (null) for :func:`apply`. ``train(cfg)`` called from Python, and a
-DDP worker started in the run's folder, look it up in :func:`apply`.
+DDP worker started in the run's folder, look it up in :func:`apply`. Both continue the run with
+its own config (:func:`take_run_config`): what the command leaves out comes from the run, not
+from conf/, and what the command changes is refused unless continuing may change it.
 """
 
+import json
 import logging
 import shlex
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict, read_write
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
+from omegaconf.errors import OmegaConfBaseException
 
 from litlab.config.checks import RESUME_MODES
 from litlab.config.compose import escaped, in_multirun, plain_config
 from litlab.config.entries import MODEL_SWITCHES, part_class, starting_weight_keys
 from litlab.errors import ConfigError
+from litlab.ranks import is_launched_worker
 from litlab.run_folder import (
     CHECKPOINTS,
+    CONFIG,
     HYDRA_RECORD,
     LAST_CHECKPOINT,
     METRICS,
@@ -39,6 +47,31 @@ RESUME_MUST_MATCH = {
     "loss": None,
     "data": ("task", "num_classes", "num_outputs", "num_features", "input_shape"),
 }
+
+# The command's own keys, not the run's: where files are, which run to continue, what the
+# console shows. A continued run neither compares them with the stopped run's nor takes them.
+THIS_COMMANDS_KEYS = ("paths", "task_name", "resume", "ckpt_path", "verbose", "stop_on_failure")
+# What the command line may change when it continues a run: how long it trains (the README's
+# `trainer.max_epochs=20 resume=auto`), the hardware it runs on, where and how the data is
+# read, how the network runs, what the console shows and whether it tests at the end. The
+# rest is what the checkpoint's weights and optimizer state were trained with.
+CONTINUING_MAY_CHANGE = (
+    "trainer.max_epochs",
+    "trainer.max_steps",
+    "trainer.accelerator",
+    "trainer.devices",
+    "trainer.num_nodes",
+    "trainer.strategy",
+    "data.data_dir",
+    "data.download",
+    "data.num_workers",
+    "data.on_device",
+    *(f"model.{switch}" for switch in MODEL_SWITCHES),
+    "callbacks.progress_bar",
+    "callbacks.model_summary",
+    "test",
+)
+_ABSENT = object()  # a key one of the two configs lacks
 
 
 @dataclass(frozen=True)
@@ -77,13 +110,14 @@ def find_continuation(cfg: DictConfig) -> Continuation | None:
     return Continuation(run, last_checkpoint(run))
 
 
-def continue_in_place(config: DictConfig) -> None:
+def continue_in_place(config: DictConfig) -> str | None:
     """For ``resume=auto|force`` from the command line, before Hydra creates the run folder:
     point Hydra's composed ``config`` at the run to continue (its folder, a fresh
-    ``.hydra.N`` record beside its first, its last checkpoint)."""
+    ``.hydra.N`` record beside its first, its last checkpoint) and give it that run's config.
+    Returns the line to log once the run's log is open."""
     resume = config.get("resume")
     if resume not in RESUME_MODES:
-        return  # null, or a bad value that validation names
+        return None  # null, or a bad value that validation names
     given = [*config.hydra.overrides.task, *config.hydra.overrides.hydra]
     chosen = [arg for arg in given if arg.startswith(("hydra.run.dir=", "ckpt_path="))]
     if chosen:
@@ -97,13 +131,14 @@ def continue_in_place(config: DictConfig) -> None:
         )
         with open_dict(config):
             config.resume = None  # looked up: nothing to continue
-        return
-    log.warning("resume=%s: continuing %s", resume, continuation.run)
+        return None
+    note = take_run_config(config, config.hydra, continuation)
     with read_write(config.hydra), open_dict(config):
         config.hydra.run.dir = escaped(continuation.run)
         config.hydra.output_subdir = free_path(continuation.run / HYDRA_RECORD).name
         config.ckpt_path = escaped(continuation.checkpoint)
         config.resume = None  # looked up: the run continues from ckpt_path in its folder
+    return note
 
 
 def refuse_sweeps(config: DictConfig) -> None:
@@ -137,8 +172,202 @@ def apply(cfg: DictConfig) -> None:
             f"the new folder {made}. Continue {continuation.run} with "
             f"ckpt_path={continuation.checkpoint} and hydra.run.dir={continuation.run} instead."
         )
+    # the command line's overrides and group choices, also in a DDP worker (whose cfg has no
+    # hydra node); a config built without Hydra has none
+    hydra = HydraConfig.get() if HydraConfig.initialized() else None
+    note = take_run_config(cfg, hydra, continuation)
+    if not is_launched_worker():  # rank zero says it
+        log.info(note)
     cfg.paths.output_dir = str(continuation.run)
     cfg.ckpt_path = str(continuation.checkpoint)
+
+
+# -- the stopped run's config ----------------------------------------------------------------
+def take_run_config(cfg: DictConfig, hydra: DictConfig | None, continuation: Continuation) -> str:
+    """Continue the stopped run with its own config (its newest config.yaml): each key this
+    command does not set on the command line takes the run's value, not conf/'s; a key it sets
+    to another value is refused unless continuing may change it (:data:`CONTINUING_MAY_CHANGE`).
+    ``hydra`` holds the command line (``overrides.task``, ``runtime.choices``); None: a config
+    built without Hydra, whose every key counts as chosen. Returns the line to log."""
+    stored = _recorded_config(continuation.run)
+    resume = cfg.get("resume")
+    if stored is None:  # saved by a litlab that kept no config.yaml: nothing to compare
+        return f"resume={resume}: continuing {continuation.run}"
+    choices_then = _recorded_choices(continuation.run)
+    given = _given_keys(hydra, choices_then, set(cfg.keys()))
+    differences = _differences(stored, cfg)
+    changed = {key: values for key, values in differences.items() if _is_given(key, given)}
+    refused = [key for key in changed if not _matches(key, CONTINUING_MAY_CHANGE)]
+    if refused:
+        raise _changes_the_run(resume, continuation.run, {key: changed[key] for key in refused})
+    taken = {key: old for key, (old, _) in differences.items() if key not in changed}
+    _set_keys(cfg, {key: old for key, old in taken.items() if old is not _ABSENT})
+    if hydra is not None and choices_then is not None:
+        _take_choices(hydra, choices_then, given)
+    return _continuing_line(resume, continuation.run, taken, changed)
+
+
+def _recorded_config(run: Path) -> dict | None:
+    """The config the run last started with: its newest config.yaml (config.1.yaml after one
+    resume ...), resolved when it was written."""
+    record = _newest(run / CONFIG)
+    return None if record is None else OmegaConf.to_container(OmegaConf.load(record))
+
+
+def _recorded_choices(run: Path) -> dict | None:
+    """The group options (model=cnn ...) the run last started with, from Hydra's newest record
+    of its command line; None for a run started from Python, which leaves none."""
+    record = _newest(run / HYDRA_RECORD)
+    if record is None or not (record / "hydra.yaml").is_file():
+        return None
+    return OmegaConf.to_container(OmegaConf.load(record / "hydra.yaml").hydra.runtime.choices)
+
+
+def _newest(path: Path) -> Path | None:
+    """The newest of ``path``, ``name.1.ext``, ``name.2.ext`` ... (``free_path``'s names)."""
+    newest, number = None, 0
+    while path.with_name(_numbered(path, number)).exists():
+        newest, number = path.with_name(_numbered(path, number)), number + 1
+    return newest
+
+
+def _numbered(path: Path, number: int) -> str:
+    return path.name if number == 0 else f"{path.stem}.{number}{path.suffix}"
+
+
+def _given_keys(
+    hydra: DictConfig | None, choices_then: dict | None, top_keys: set[str]
+) -> list[str]:
+    """The dotted keys the command line sets. A group option (model=cnn) sets the keys under
+    its group (every key, for an option of the whole config such as experiment=...) unless the
+    run chose the same option; then the run's own values under it stand."""
+    if hydra is None:
+        return [""]  # "" lies above every key
+    choices_now = hydra.runtime.choices
+    given = []
+    for override in OverridesParser.create().parse_overrides(list(hydra.overrides.task)):
+        key = override.key_or_group
+        if key not in choices_now:
+            given.append(key)
+        elif choices_then is None or choices_then.get(key) != choices_now.get(key):
+            given.append(key.replace("/", ".") if key.split("/")[0] in top_keys else "")
+    return given
+
+
+def _differences(stored: dict, cfg: DictConfig) -> dict[str, tuple[Any, Any]]:
+    """{dotted key: (the run's value, this command's)} for each key whose values differ, both
+    resolved; a key one side lacks shows as _ABSENT. The command's own keys, and keys formed
+    from its paths (logger.*.save_dir, checkpoint dirpath ...), are not compared."""
+    written = OmegaConf.to_container(cfg, resolve=False)
+    written.pop("hydra", None)
+    return _differing(stored, written, cfg, "")
+
+
+def _differing(old: dict, written: dict, cfg: DictConfig, prefix: str) -> dict:
+    found = {}
+    for key in sorted(set(old) | set(written), key=str):
+        dotted = f"{prefix}{key}"
+        then, now = old.get(key, _ABSENT), written.get(key, _ABSENT)
+        if _matches(dotted, THIS_COMMANDS_KEYS) or _formed_from_this_command(now):
+            continue
+        if isinstance(then, dict) and isinstance(now, dict) and _same_part(then, now):
+            found |= _differing(then, now, cfg, f"{dotted}.")
+            continue
+        now = _ABSENT if now is _ABSENT else _resolved(cfg, dotted, now)
+        if then != now:
+            found[dotted] = (then, now)
+    return found
+
+
+def _same_part(then: dict, now: dict) -> bool:
+    """Two nodes of one class compare key by key; of two classes (the run's MLP, conf/'s
+    default model) as a whole, so that the run's node is taken whole, without the other
+    class's keys."""
+    return then.get("_target_") == now.get("_target_")
+
+
+def _formed_from_this_command(written: Any) -> bool:
+    """A value interpolated from where this command's files are (or its clock)."""
+    return isinstance(written, str) and any(
+        source in written for source in ("${paths.", "${hydra:", "${oc.env:", "${now:")
+    )
+
+
+def _resolved(cfg: DictConfig, dotted: str, written: Any) -> Any:
+    try:
+        value = OmegaConf.select(cfg, dotted, throw_on_missing=True)
+        return OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+    except OmegaConfBaseException:  # e.g. formed from the run folder, not made yet
+        return written
+
+
+def _matches(dotted: str, keys: tuple[str, ...] | list[str]) -> bool:
+    """``dotted`` is one of ``keys`` or lies under one ("" lies above every key)."""
+    return any(key == "" or dotted == key or dotted.startswith(f"{key}.") for key in keys)
+
+
+def _is_given(dotted: str, given: list[str]) -> bool:
+    """The command line sets ``dotted``, a key under it, or a node above it."""
+    return _matches(dotted, given) or any(key.startswith(f"{dotted}.") for key in given)
+
+
+def _set_keys(cfg: DictConfig, values: dict[str, Any]) -> None:
+    with read_write(cfg), open_dict(cfg):
+        for dotted, value in values.items():
+            OmegaConf.update(cfg, dotted, value, merge=False, force_add=True)
+
+
+def _take_choices(hydra: DictConfig, choices_then: dict, given: list[str]) -> None:
+    """The run's group options where the command line names none, so that the records and
+    TensorBoard's hyperparameters say model=cnn for a CNN."""
+    with read_write(hydra), open_dict(hydra):
+        for group, choice in choices_then.items():
+            own = group.startswith(("hydra", "paths"))  # Hydra's and the command's own
+            if not own and group in hydra.runtime.choices:
+                if not _matches(group.replace("/", "."), given):
+                    hydra.runtime.choices[group] = choice
+
+
+def _continuing_line(resume: str, run: Path, taken: dict, changed: dict) -> str:
+    line = f"resume={resume}: continuing {run} with its own config"
+    shown = [f"{key}={_shown(value)}" for key, value in taken.items() if value is not _ABSENT]
+    if shown:
+        line += f"; taken from it, not from conf/: {_listed(shown)}"
+    if changed:
+        line += f"; this command changes {_changes(changed)}"
+    return line
+
+
+def _changes_the_run(resume: str, run: Path, changed: dict) -> ConfigError:
+    return ConfigError(
+        f"resume={resume} continues {run} with its own config, but the command changes "
+        f"{_changes(changed)}. Drop {'that override' if len(changed) == 1 else 'those overrides'}"
+        f" to continue it, or start a new run without resume={resume}. (A continued run may "
+        "change trainer.max_epochs or max_steps to train longer, the hardware, and where its "
+        "data and files are.)"
+    )
+
+
+def _changes(changed: dict) -> str:
+    return _listed(
+        [f"{key} ({_shown(then)} -> {_shown(now)})" for key, (then, now) in changed.items()]
+    )
+
+
+def _listed(items: list[str], most: int = 8) -> str:
+    """A readable list: a changed group option can differ in a dozen keys."""
+    more = f" and {len(items) - most} more" if len(items) > most else ""
+    return ", ".join(items[:most]) + more
+
+
+def _shown(value: Any) -> str:
+    """A value as the command line writes it, cut short."""
+    if value is _ABSENT:
+        return "unset"
+    if isinstance(value, dict) and "_target_" in value:
+        return f"{value['_target_']}(...)"  # a part, by its class
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def _chosen_with(resume: str, override: str) -> ConfigError:

@@ -137,5 +137,8 @@ def _best_checkpoint(trainer: L.Trainer) -> str | None:
     callback = trainer.checkpoint_callback
     if callback is not None and callback.best_model_path:
         return callback.best_model_path
-    log.warning("No best checkpoint was saved; testing the weights at the end of training.")
+    if trainer.fast_dev_run:  # debug=fast saves nothing, by design
+        log.info("debug=fast saves no checkpoint: testing the weights at the end of training.")
+    else:
+        log.warning("No best checkpoint was saved; testing the weights at the end of training.")
     return None
