@@ -6,10 +6,16 @@ import torch
 from lightning.pytorch.callbacks import EarlyStopping
 from omegaconf import OmegaConf
 
-from litlab.build import NoProfiler, build_datamodule, build_module, build_trainer
+from litlab.build import (
+    NoProfiler,
+    build_datamodule,
+    build_module,
+    build_trainer,
+    check_batch_limits,
+)
 from litlab.config import validate_config
 from litlab.errors import ConfigError
-from tests.helpers import options
+from tests.helpers import mnist_overrides, options
 
 
 @pytest.mark.parametrize("model", options("model"))
@@ -149,3 +155,18 @@ def test_lightnings_idle_profiler_is_replaced_unless_one_is_asked_for(make_confi
         assert entered is None
     asked = build_trainer(make_config("+trainer.profiler=simple"))
     assert type(asked.profiler).__name__ == "SimpleProfiler"
+
+
+def test_a_batch_fraction_that_keeps_no_batch_is_refused_once_the_data_is_read(
+    tiny_mnist, make_config
+):
+    """Tiny MNIST: 100 validation and 200 test samples, one batch of 1000 each."""
+    cfg = make_config(*mnist_overrides(tiny_mnist, "+trainer.limit_test_batches=0.5"))
+    datamodule = build_datamodule(cfg)
+    datamodule.setup("fit")
+    with pytest.raises(
+        ConfigError, match=r"limit_test_batches=0.5 keeps 0.5 of the test split's 1"
+    ):
+        check_batch_limits(cfg.trainer, datamodule)
+    for fine in ("+trainer.limit_test_batches=1.0", "+trainer.limit_val_batches=1"):
+        check_batch_limits(make_config(*mnist_overrides(tiny_mnist, fine)).trainer, datamodule)

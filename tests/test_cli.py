@@ -302,3 +302,42 @@ def test_with_hydra_full_error_a_bad_run_folder_still_ends_the_command(workspace
     result = run("train.py", *args, data_dir=data_dir, cwd=root, extra_env=full_error)
     assert result.returncode == 2
     assert "Traceback" in result.stderr and "/proc/litlab/run cannot be created" in result.stderr
+
+
+def test_a_check_that_needs_the_data_fails_before_training_and_leaves_no_folder(
+    workspace, tmp_path
+):
+    """Lightning refused the fraction after a whole epoch (MisconfigurationException)."""
+    root, data_dir, _ = workspace
+    run_dir = tmp_path / "run"
+    result = run(
+        "train.py",
+        *TINY,
+        "+trainer.limit_val_batches=0.5",
+        f"hydra.run.dir={run_dir}",
+        data_dir=data_dir,
+        cwd=root,
+    )
+    assert result.returncode == 2
+    assert "trainer.limit_val_batches=0.5 keeps 0.5 of the val split's 1 batch(es) (100 " in (
+        error_paragraph(result)
+    )
+    assert not run_dir.exists() and "Traceback" not in result.stderr
+
+
+def test_a_run_that_fails_after_starting_keeps_its_folder_with_the_reason(workspace, tmp_path):
+    root, data_dir, _ = workspace
+    run_dir = tmp_path / "run"
+    result = run(
+        "train.py",
+        *TINY,
+        "optimizer=sgd",
+        "optimizer.lr=1e30",
+        f"hydra.run.dir={run_dir}",
+        data_dir=data_dir,
+        cwd=root,
+    )
+    assert result.returncode == 3, result.stderr[-2000:]
+    status = json.loads((run_dir / "status.json").read_text())
+    assert status["status"] == "failed"
+    assert status["error"].startswith("NonFiniteLossError: ")

@@ -16,7 +16,13 @@ from litlab.build import load_trained
 from litlab.errors import ExportError
 from litlab.export import export
 from litlab.train import train
-from tests.helpers import PROJECT_ROOT, compose_quiet, error_paragraph, mnist_overrides
+from tests.helpers import (
+    PROJECT_ROOT,
+    compose_quiet,
+    error_paragraph,
+    mnist_overrides,
+    run_entry_point,
+)
 
 # One short run per model kind: (overrides, task) on tiny MNIST unless the data is named.
 MODELS = {
@@ -168,3 +174,24 @@ def test_without_the_check_no_data_is_needed(make_config, tiny_mnist, tmp_path):
     assert check is None
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     assert session.run(None, {"input": np.zeros((3, 1, 28, 28), np.float32)})[0].shape == (3, 10)
+
+
+def test_a_full_disk_during_export_is_one_paragraph_and_keeps_no_partial_file(
+    make_config, tiny_mnist, tmp_path
+):
+    """It escaped as an OSError traceback; a file size limit fails the write as a full disk."""
+    checkpoint = trained_checkpoint(make_config, tiny_mnist, MODELS["mlp"])  # model.onnx: 100 kB
+    result = run_entry_point(
+        "export.py",
+        f"ckpt_path={checkpoint}",
+        "hydra.run.dir=full",
+        data_dir=tiny_mnist,
+        cwd=tmp_path,
+        quiet=False,
+        max_file_bytes=50_000,
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    message = error_paragraph(result)
+    assert message.startswith("Error: No room to write ") and "model.onnx" in message
+    assert "Traceback" not in result.stderr
+    assert not list((tmp_path / "full").glob("*.onnx*"))

@@ -23,7 +23,10 @@ SYNTHETIC = [
 def multirun(tmp_path: Path, *overrides: str) -> Path:
     result = run_sweep(tmp_path, *overrides)
     assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
-    return tmp_path / "sweep"
+    sweep = tmp_path / "sweep"
+    last = result.stdout.strip().splitlines()[-1]  # a sweep ends naming its summary
+    assert last == f"Sweep folder: {sweep} (summary: {sweep / 'sweep_summary.md'})"
+    return sweep
 
 
 def job_results(sweep: Path) -> dict[str, tuple[dict, dict]]:

@@ -17,8 +17,10 @@ from litlab.run_folder import (
     free_path,
     is_finished,
     is_run_folder,
+    leave_failure,
     read_history,
     read_job_status,
+    remove_if_unused,
     write_atomically,
     write_job_status,
     write_metrics,
@@ -96,3 +98,32 @@ def test_the_configs_write_where_the_contract_says(tmp_path):
     writing = [node.run_dir for node in callbacks.values() if node and "run_dir" in node]
     assert len(writing) >= 8 and {Path(folder) for folder in writing} == {run}
     assert cfg.logger.tensorboard.name == TENSORBOARD
+
+
+def started_folder(run: Path, *produced: str) -> Path:
+    """What a command writes before it produces anything, and ``produced`` files besides."""
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "config.yaml").write_text("a: 1\n")
+    for name in ("train.log", "config.yaml", "run.json", *produced):
+        (run / name).write_text("x")
+    return run
+
+
+def test_a_failed_command_that_produced_nothing_leaves_nothing(tmp_path):
+    run = started_folder(tmp_path / "run")
+    leave_failure(run, "train.log", ValueError("bad"))
+    assert not run.exists() and tmp_path.exists()
+
+
+def test_a_failed_command_that_produced_something_says_why_in_status_json(tmp_path):
+    run = started_folder(tmp_path / "run", "history.csv")
+    leave_failure(run, "train.log", ValueError("bad value\nsecond line"))
+    assert read_job_status(run) == {"status": "failed", "error": "ValueError: bad value"}
+    assert (run / "history.csv").exists() and (run / ".hydra").exists()
+
+
+def test_only_a_commands_own_files_are_removed(tmp_path):
+    run = started_folder(tmp_path / "run", "notes.txt")  # the user's, in a chosen folder
+    assert not remove_if_unused(run, "train.log")
+    assert sorted(p.name for p in run.iterdir())[-1] == "train.log"
+    assert (run / "notes.txt").read_text() == "x"

@@ -1,6 +1,11 @@
 """tune=lr_find: Lightning's learning-rate range test before training (litlab/tune.py)."""
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -11,7 +16,14 @@ from litlab.errors import ConfigError
 from litlab.run_folder import read_history
 from litlab.train import train
 from litlab.tune import find_learning_rate
-from tests.helpers import REAL_DATA_DIR, claim, events, mnist_overrides, requires_real_mnist
+from tests.helpers import (
+    PROJECT_ROOT,
+    REAL_DATA_DIR,
+    claim,
+    events,
+    mnist_overrides,
+    requires_real_mnist,
+)
 
 FINDER = ["tune=lr_find", "tune.num_training=30"]
 
@@ -133,6 +145,34 @@ def test_a_finder_whose_loss_diverges_at_once_says_to_lower_the_rates(
 @pytest.mark.slow
 @pytest.mark.claim
 @requires_real_mnist
+def test_ctrl_c_in_the_finder_ends_the_command_and_leaves_nothing(tiny_mnist, tmp_path):
+    """Lightning caught the KeyboardInterrupt, ignored every further Ctrl+C and ended with
+    status 1 and no word (or the finder, training and testing ran on)."""
+    command = [
+        sys.executable,
+        str(PROJECT_ROOT / "train.py"),
+        *mnist_overrides(tiny_mnist, "tune=lr_find", "tune.num_training=100000"),
+        "++callbacks.progress_bar=null",
+        "hydra.run.dir=run",
+    ]
+    env = {**os.environ, "LITLAB_ROOT": str(tmp_path), "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    output = ""
+    while "Finding best initial lr" not in output:  # the finder's own bar, on stderr
+        character = process.stderr.read(1)
+        assert character, output[-2000:]
+        output += character
+    time.sleep(0.5)
+    process.send_signal(signal.SIGINT)
+    _, rest = process.communicate(timeout=60)
+    assert process.returncode == 130, rest[-2000:]
+    assert "Stopped: SIGINT received during the learning-rate finder" in rest
+    assert "Traceback" not in rest
+    assert not (tmp_path / "run").exists()  # nothing was trained: no folder left
+
+
 def test_the_suggestion_trains_at_least_as_well_as_the_default_rate(make_config):
     """`python train.py` (SimpleNN, Adam at 1e-3) for one epoch against the finder's rate
     (measured: 2e-3, 96.0 % against 95.3 % test accuracy)."""

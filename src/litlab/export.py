@@ -89,6 +89,9 @@ def export(cfg: DictConfig) -> tuple[Path, ExportCheck | None]:
         else:
             check = None
         partial.replace(target)
+    except OSError as err:  # the exporters write without naming the file (a full disk)
+        err.filename = err.filename or str(target)
+        raise
     finally:
         partial.unlink(missing_ok=True)
     log.debug("Exported %s%s", target, f"; check: {check}" if check else " (not checked)")
