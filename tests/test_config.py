@@ -233,7 +233,7 @@ def test_the_monitored_metric_must_be_one_a_run_logs(make_config, overrides, acc
     ("override", "closest"),
     [
         ("callbacks.early_stopping.monitor=val/accc", "val/acc"),
-        ("callbacks.best_checkpoint.monitor=val/f11", "val/f1"),
+        ("callbacks.best_checkpoint.monitor=val/recal", "val/recall"),
     ],
 )
 def test_a_callback_watching_an_unlogged_metric_is_refused_before_training(

@@ -138,7 +138,9 @@ def _finder_trainer(cfg: DictConfig, run: Path) -> L.Trainer:
     return L.Trainer(
         accelerator=cfg.trainer.get("accelerator", "auto"),
         devices=1,
-        max_epochs=-1,  # the finder stops after num_training steps (None: a warning)
+        # the finder stops after num_training steps, which as many epochs always hold (None
+        # gives a warning; -1 an infinite step count, which OneCycleLR cannot plan over)
+        max_epochs=cfg.tune.num_training,
         precision=cfg.trainer.get("precision", "32-true"),
         # as training steps: the suggestion is for the batch and the updates it will use
         accumulate_grad_batches=cfg.trainer.get("accumulate_grad_batches") or 1,
