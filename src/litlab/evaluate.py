@@ -9,6 +9,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from litlab import PROJECT_ROOT
 from litlab.build import build_trainer, load_trained
+from litlab.callbacks.graceful_stop import stop_on_ctrl_c
 from litlab.config import validate_config
 from litlab.console import finished_line, results_table
 from litlab.lightning_modules import float_metrics
@@ -34,7 +35,8 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
         evaluated = {"ckpt_path": str(cfg.ckpt_path), "split": cfg.split}
         config = OmegaConf.to_container(trained.run_config, resolve=False)
         write_run_records(output_dir, config, PROJECT_ROOT, evaluated=evaluated)
-    trainer.test(module, datamodule=datamodule, verbose=False)
+    with stop_on_ctrl_c("while evaluating; no result was written."):
+        trainer.test(module, datamodule=datamodule, verbose=False)
     metrics = float_metrics(trainer.callback_metrics)  # tensors: float32 digits as in training
     if trainer.is_global_zero:
         write_metrics(output_dir, metrics)

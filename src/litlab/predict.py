@@ -17,6 +17,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from litlab.build import build_trainer, load_trained
+from litlab.callbacks.graceful_stop import stop_on_ctrl_c
 from litlab.config import validate_config
 from litlab.config.checks import runs_on_one_device
 from litlab.data import EpochPermutation, TensorBatchLoader
@@ -54,7 +55,8 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     )
     trainer = build_trainer(cfg)
     started = time.perf_counter()
-    outputs = torch.cat(trainer.predict(module, dataloaders=loader)).float()
+    with stop_on_ctrl_c("while predicting; no result was written."):
+        outputs = torch.cat(trainer.predict(module, dataloaders=loader)).float()
     seconds = time.perf_counter() - started
     log.info(
         "Predicted %d inputs in %.3f s (%.2f ms each in Lightning's predict loop).",

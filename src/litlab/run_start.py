@@ -21,7 +21,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from litlab.errors import ConfigError, LitlabError, exit_with, tracebacks_wanted
+from litlab.errors import ConfigError, exit_with, tracebacks_wanted
+from litlab.library_errors import translated
 from litlab.ranks import is_launched_worker
 from litlab.resume import continue_in_place, refuse_sweeps
 
@@ -76,13 +77,13 @@ def _errors_end_the_command(config: DictConfig) -> Iterator[None]:
         yield
     except OmegaConfBaseException:
         return  # a broken interpolation: Hydra names it in its own words when it reads it
-    except LitlabError as err:
-        if tracebacks_wanted():
+    except Exception as err:  # noqa: BLE001 - a user's error or a library's refusal, else a bug
+        user_error = translated(err)
+        if user_error is None or tracebacks_wanted():
             traceback.print_exc()
-        exit_with(err)
-    except Exception:  # noqa: BLE001 - a bug: its traceback, then stop
-        traceback.print_exc()
-        sys.exit(1)
+        if user_error is None:
+            sys.exit(1)
+        exit_with(user_error)
     finally:
         hydra_config.cfg = previous
 
