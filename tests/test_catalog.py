@@ -89,3 +89,12 @@ def test_litlab_check_lists_every_problem_at_once():
     ]
     assert "3 problem(s)" in result.stderr
     assert litlab("check", "model=mlp", "data=iris").stdout.startswith("The config passes")
+
+
+def test_litlab_check_names_the_closest_key_and_option():
+    """It printed Hydra's own words: the advice to add + and a multi-line option list."""
+    key = litlab("check", "optimizer.lrr=1")
+    assert key.returncode == 2
+    assert key.stderr.startswith("Error: optimizer.lrr is not a key of this config: did you mean")
+    option = litlab("check", "model=cnnn")
+    assert "did you mean model=cnn?" in " ".join(option.stderr.split())

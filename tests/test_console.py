@@ -65,22 +65,34 @@ def test_a_repeated_account_is_dropped():
     assert repeats.filter(record("hydra", logging.INFO, "Launching 2 jobs locally"))
 
 
-def test_library_notices_are_dropped_and_other_warnings_become_one_line(caplog):
+def test_library_notices_reach_the_log_but_not_the_console(caplog):
+    """Every warning is logged as one line (the log file keeps it); the console's filter drops a
+    library's deprecation notice, not the user's, and not a library's other warnings."""
     plain_format = warnings.formatwarning
+    library = "/venv/lib/python3.11/site-packages/lightning/pytorch/utilities/_pytree.py"
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("always")
             quiet_warnings(show=False)
-            warnings.warn("old API", DeprecationWarning, stacklevel=1)
-            warnings.warn("soon", FutureWarning, stacklevel=1)
+            warnings.warn_explicit("old API", DeprecationWarning, library, 21)
+            warnings.warn_explicit("bad batch", UserWarning, library, 22)
+            warnings.warn("my own API is old", FutureWarning, stacklevel=1)
             advice = "The number of training batches (6) is smaller than the logging interval"
-            warnings.warn(advice, stacklevel=1)
-            warnings.warn("a real problem", UserWarning, stacklevel=1)
+            warnings.warn(advice, stacklevel=1)  # advice that does not apply: dropped
             logging.captureWarnings(False)
     finally:
         warnings.formatwarning = plain_format
-    shown = [r.getMessage() for r in caplog.records if r.name == "py.warnings"]
-    assert len(shown) == 1 and shown[0].startswith("a real problem (UserWarning, test_console.py:")
+    logged = [r for r in caplog.records if r.name == "py.warnings"]
+    messages = [r.getMessage() for r in logged]
+    assert messages[:2] == [
+        "old API (DeprecationWarning from lightning, _pytree.py:21)",
+        "bad batch (UserWarning from lightning, _pytree.py:22)",
+    ]
+    assert len(messages) == 3
+    assert messages[2].startswith("my own API is old (FutureWarning, test_console.py:")
+    console = QuietLibraries(show=False)
+    assert [console.filter(r) for r in logged] == [False, True, True]
+    assert all(QuietLibraries(show=True).filter(r) for r in logged)
 
 
 def test_lightnings_own_handlers_go_and_its_lines_reach_the_root_once():

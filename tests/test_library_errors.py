@@ -39,7 +39,7 @@ def test_a_value_with_an_equals_sign_is_answered_with_quoting():
     err = raised_by(lambda: compose_overrides(["hydra.run.dir=/tmp/a=b"], "train"))
     message = str(translated(err))
     assert "Could not read 'hydra.run.dir=/tmp/a=b'" in message
-    assert "must be quoted" in message and "'inputs=\"scans/a=b.png\"'" in message
+    assert "must be quoted" in message and "'hydra.run.dir=\"/tmp/a=b\"'" in message
 
 
 def test_an_unknown_option_lists_the_options_and_the_closest():
@@ -87,7 +87,6 @@ def test_onnxs_refusal_offers_the_other_format():
         (errno.ENOSPC, MachineError, "No room to write /x/model.onnx (strerror: the disk is"),
         (errno.EFBIG, MachineError, "No room to write /x/model.onnx"),
         (errno.EACCES, MachineError, "Not allowed to write /x/model.onnx"),
-        (errno.ENOENT, MachineError, "/x/model.onnx does not exist"),
     ],
 )
 def test_the_machines_refusals_name_the_file(number, kind, words):
@@ -100,6 +99,17 @@ def test_a_bug_stays_a_bug():
     assert translated(ValueError("a litlab bug")) is None
     assert translated(KeyError("x")) is None
     assert translated(OSError(errno.EBADF, "Bad file descriptor")) is None
+    # litlab's own files: it checks every path a user gives, so a missing one is its bug
+    assert translated(OSError(errno.ENOENT, "No such file", "/run/history.csv")) is None
+
+
+def test_lightnings_other_exceptions_stay_bugs():
+    """A ValueError from inside Lightning may be litlab handing it something wrong."""
+    import lightning as L
+
+    err = raised_by(lambda: L.seed_everything("abc"))  # int("abc") inside lightning.fabric
+    assert isinstance(err, ValueError)
+    assert translated(err) is None
 
 
 def test_a_litlab_error_is_itself():

@@ -4,6 +4,7 @@ later step trusts (metrics.json, status.json, history.csv)."""
 import json
 import math
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -111,19 +112,28 @@ def started_folder(run: Path, *produced: str) -> Path:
 
 def test_a_failed_command_that_produced_nothing_leaves_nothing(tmp_path):
     run = started_folder(tmp_path / "run")
-    leave_failure(run, "train.log", ValueError("bad"))
+    leave_failure(run, "train.log", ValueError("bad"), made_since=0.0)
     assert not run.exists() and tmp_path.exists()
 
 
 def test_a_failed_command_that_produced_something_says_why_in_status_json(tmp_path):
     run = started_folder(tmp_path / "run", "history.csv")
-    leave_failure(run, "train.log", ValueError("bad value\nsecond line"))
+    leave_failure(run, "train.log", ValueError("bad value\nsecond line"), made_since=0.0)
     assert read_job_status(run) == {"status": "failed", "error": "ValueError: bad value"}
     assert (run / "history.csv").exists() and (run / ".hydra").exists()
 
 
 def test_only_a_commands_own_files_are_removed(tmp_path):
     run = started_folder(tmp_path / "run", "notes.txt")  # the user's, in a chosen folder
-    assert not remove_if_unused(run, "train.log")
+    assert not remove_if_unused(run, "train.log", made_since=0.0)
     assert sorted(p.name for p in run.iterdir())[-1] == "train.log"
     assert (run / "notes.txt").read_text() == "x"
+
+
+def test_a_folder_that_held_the_same_names_before_the_command_is_kept(tmp_path):
+    """hydra.run.dir pointed at a folder of the user's with a config.yaml and a train.log."""
+    run = started_folder(tmp_path / "run")
+    old = time.time() - 3600
+    os.utime(run / "config.yaml", (old, old))
+    assert not remove_if_unused(run, "train.log", made_since=time.time() - 60)
+    assert (run / "config.yaml").exists()

@@ -142,9 +142,6 @@ def test_a_finder_whose_loss_diverges_at_once_says_to_lower_the_rates(
     assert "history.csv" not in report  # not listed as missing: nothing was meant to train
 
 
-@pytest.mark.slow
-@pytest.mark.claim
-@requires_real_mnist
 def test_ctrl_c_in_the_finder_ends_the_command_and_leaves_nothing(tiny_mnist, tmp_path):
     """Lightning caught the KeyboardInterrupt, ignored every further Ctrl+C and ended with
     status 1 and no word (or the finder, training and testing ran on)."""
@@ -173,6 +170,9 @@ def test_ctrl_c_in_the_finder_ends_the_command_and_leaves_nothing(tiny_mnist, tm
     assert not (tmp_path / "run").exists()  # nothing was trained: no folder left
 
 
+@pytest.mark.slow
+@pytest.mark.claim
+@requires_real_mnist
 def test_the_suggestion_trains_at_least_as_well_as_the_default_rate(make_config):
     """`python train.py` (SimpleNN, Adam at 1e-3) for one epoch against the finder's rate
     (measured: 2e-3, 96.0 % against 95.3 % test accuracy)."""

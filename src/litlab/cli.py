@@ -15,6 +15,7 @@ import importlib.util
 import logging
 import os
 import sys
+import time
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -33,6 +34,8 @@ from litlab.config import (
 )
 from litlab.console import finished_line, quiet_warnings, route_library_loggers
 from litlab.errors import (
+    FULL_ERROR,
+    SHOW_TRACEBACKS,
     ConfigError,
     LitlabError,
     TrainingInterrupted,
@@ -49,10 +52,13 @@ log = logging.getLogger(__name__)
 
 
 # -- one paragraph per user error ------------------------------------------------------------
-def report_user_errors(task_function: Callable[[DictConfig], Any]) -> Callable:
+def report_user_errors(
+    task_function: Callable[[DictConfig], Any], started: list[float]
+) -> Callable:
     """Inside Hydra's job: a user's error or a library's refusal (``library_errors``) ends the
     command as one paragraph and leaves nothing behind but a folder that says why; in a sweep
-    the job is recorded as failed and the sweep goes on."""
+    the job is recorded as failed and the sweep goes on. ``started`` holds when the command
+    began: files older than that are not its own to remove."""
 
     @wraps(task_function)
     def wrapper(cfg: DictConfig) -> Any:
@@ -60,39 +66,51 @@ def report_user_errors(task_function: Callable[[DictConfig], Any]) -> Callable:
         try:
             return task_function(cfg)
         except TrainingInterrupted as err:  # Ctrl+C or SIGTERM: also ends a sweep
+            _leave_failure(cfg, err, started)
             if tracebacks_wanted():
                 raise
-            _leave_failure(cfg, err)
             exit_with(err)
         except KeyboardInterrupt as err:  # during training GracefulStop handles Ctrl+C instead
-            _leave_failure(cfg, err)
-            sys.stderr.write("Stopped: interrupted before training began; nothing was saved.\n")
+            removed = _leave_failure(cfg, err, started)
+            sys.stderr.write(
+                "Stopped: interrupted (Ctrl+C)"
+                + (
+                    "; nothing was saved.\n"
+                    if removed
+                    else "; the run folder keeps what was written.\n"
+                )
+            )
             sys.exit(130)
         except Exception as err:
             user_error = translated(err, lambda: config_keys(cfg))
-            if tracebacks_wanted() or (user_error is None and not in_multirun()):
-                raise  # a bug in a single run: its traceback
-            if in_multirun():
+            if in_multirun() and not tracebacks_wanted():
                 return _job_failed(cfg, user_error or err)
-            _leave_failure(cfg, user_error)
+            _leave_failure(cfg, user_error or err, started)
+            if user_error is None or tracebacks_wanted():
+                raise  # a bug: its traceback
             exit_with(user_error)
 
     return wrapper
 
 
-def _leave_failure(cfg: DictConfig, error: BaseException) -> None:
+def _leave_failure(cfg: DictConfig, error: BaseException, started: list[float]) -> bool:
     """A run folder this command created holds nothing, or status.json with the reason; one it
-    continues (resume) is left as it was, and so is a stopped one (it resumes)."""
+    continues (resume) is left as it was, and so is a stopped one (it resumes). Says whether
+    the folder was removed; a failure here does not hide the command's own error."""
     if cfg.get("resume") or is_launched_worker() or not HydraConfig.initialized():
-        return
+        return False
     runtime = HydraConfig.get()
-    run, log_name = Path(runtime.runtime.output_dir), f"{runtime.job.name}.log"
+    run, log_name = Path(runtime.runtime.output_dir).resolve(), f"{runtime.job.name}.log"
     if cfg.get("ckpt_path") and run in Path(str(cfg.ckpt_path)).resolve().parents:
-        return  # resume=auto continues the run in its folder (resume is null by now)
-    if isinstance(error, (TrainingInterrupted, KeyboardInterrupt)):
-        remove_if_unused(run, log_name)
-    else:
-        leave_failure(run, log_name, error)
+        return False  # resume=auto continues the run in its folder (resume is null by now)
+    made_since = started[0] if started else time.time()
+    try:
+        if isinstance(error, (TrainingInterrupted, KeyboardInterrupt)):
+            return remove_if_unused(run, log_name, made_since)
+        leave_failure(run, log_name, error, made_since)
+    except OSError as err:
+        log.warning("Could not tidy the run folder %s after the failure (%s).", run, err)
+    return not run.exists()
 
 
 def config_keys(cfg: Any, prefix: str = "") -> list[str]:
@@ -128,14 +146,15 @@ def _job_failed(cfg: DictConfig, err: Exception) -> Any:
     return FailedJob(err)
 
 
-def _default_keys(config_name: str) -> list[str]:
+def _default_keys(config_name: str, args: list[str] | None = None) -> list[str]:
     """The keys of the entry config with the command line's group choices (model=cnn), to
     name the key a typo meant; none when even those do not compose."""
     from hydra.errors import HydraException
 
     from litlab.config import compose_overrides
 
-    choices = [arg for arg in sys.argv[1:] if "=" in arg and "." not in arg.split("=")[0]]
+    given = sys.argv[1:] if args is None else args
+    choices = [arg for arg in given if "=" in arg and "." not in arg.split("=")[0]]
     try:
         return config_keys(compose_overrides(choices, config_name))
     except (HydraException, ValueError):
@@ -216,15 +235,18 @@ def hydra_entry_point(config_name: str) -> Callable:
     """Decorate ``fn(cfg)`` into a console-script ``main()`` that composes conf/<config_name>."""
 
     def decorate(task_function: Callable[[DictConfig], Any]) -> Callable[[], None]:
+        started: list[float] = []  # when main() began, for the failure's clean-up
         run = hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)(
-            report_user_errors(task_function)
+            report_user_errors(task_function, started)
         )
 
         def main() -> None:
+            started[:] = [time.time() - 1]  # a second's slack: file systems round mtimes
             for name, value in project_environment().items():
                 os.environ.setdefault(name, value)
+            previous = {name: os.environ.get(name) for name in (SHOW_TRACEBACKS, FULL_ERROR)}
             keep_traceback_choice()
-            os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises; litlab translates below
+            os.environ[FULL_ERROR] = "1"  # Hydra raises; litlab translates below
             try:
                 if not is_launched_worker():  # rank zero checked the command line
                     _require_plugins(sys.argv[1:])
@@ -237,6 +259,12 @@ def hydra_entry_point(config_name: str) -> Callable:
                 if user_error is None or tracebacks_wanted():
                     raise
                 exit_with(user_error)
+            finally:  # a notebook or a test that calls main() keeps its own settings
+                for name, value in previous.items():
+                    if value is None:
+                        os.environ.pop(name, None)
+                    else:
+                        os.environ[name] = value
 
         return main
 
@@ -452,8 +480,11 @@ def _check(args: argparse.Namespace) -> int:
 
     try:
         cfg = compose_overrides(args.overrides, "train")
-    except HydraException as err:  # an unknown option or key: Hydra names it
-        sys.stderr.write(f"Error: {err}\n")
+    except HydraException as err:  # an unknown option or key: the closest is named
+        user_error = translated(err, lambda: _default_keys("train", args.overrides))
+        if user_error is None:
+            raise
+        sys.stderr.write(f"{paragraph(user_error)}\n")
         return 2
     choices = {key: str(value) for key, value in cfg.hydra.runtime.choices.items()}
     errors = config_errors(cfg, choices)

@@ -8,6 +8,7 @@ them all on the console too.
 """
 
 import logging
+import re
 import sys
 import warnings
 from collections.abc import Iterable
@@ -21,8 +22,9 @@ OWN_LOGGERS = ("litlab", "__main__", "hydra")
 LIBRARY_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")
 # Lightning's advice that does not apply to litlab: it logs once per epoch, not every N steps.
 IRRELEVANT_ADVICE = (r".*smaller than the logging interval",)
-# The categories of warning that libraries raise about their own future, not about the run.
-LIBRARY_NOTICES = (DeprecationWarning, PendingDeprecationWarning, FutureWarning)
+# A library's warning about its own future, not about the run, as _one_line writes it.
+LIBRARY_NOTICE = re.compile(r"\((?:\w*DeprecationWarning|FutureWarning) from [\w.]+, [^)]*\)$")
+INSTALLED = ("site-packages", "dist-packages")
 
 
 class ConsoleFormatter(logging.Formatter):
@@ -39,15 +41,19 @@ class ConsoleFormatter(logging.Formatter):
 
 
 class QuietLibraries(logging.Filter):
-    """Lets through litlab's lines and every warning; the libraries' INFO lines only when
-    ``show`` is true (``verbose=true``)."""
+    """Lets through litlab's lines and every warning but the libraries' deprecation notices;
+    the libraries' INFO lines and notices only when ``show`` is true (``verbose=true``)."""
 
     def __init__(self, show: bool = False) -> None:
         super().__init__()
         self.show = bool(show)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return self.show or record.levelno >= logging.WARNING or _is_own(record.name)
+        if self.show:
+            return True
+        if record.levelno < logging.WARNING:
+            return _is_own(record.name)
+        return not (record.name == "py.warnings" and LIBRARY_NOTICE.search(record.getMessage()))
 
 
 class DropRepeats(logging.Filter):
@@ -68,21 +74,26 @@ def _is_own(name: str) -> bool:
 
 
 def quiet_warnings(show: bool = False) -> None:
-    """Warnings go through logging (once each: the log file and, filtered, the console), and
-    the libraries' deprecation notices are dropped unless ``show``."""
+    """Warnings go through logging, as one line each: the log file keeps them all, the console
+    drops the libraries' deprecation notices unless ``show`` (QuietLibraries)."""
     logging.captureWarnings(True)
     warnings.formatwarning = _one_line
-    if show:
-        return
-    for category in LIBRARY_NOTICES:
-        warnings.filterwarnings("ignore", category=category)
-    for message in IRRELEVANT_ADVICE:
-        warnings.filterwarnings("ignore", message=message)
+    if not show:
+        for message in IRRELEVANT_ADVICE:
+            warnings.filterwarnings("ignore", message=message)
 
 
 def _one_line(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
-    """A warning as one line: its text and where it came from (not the source line)."""
-    return f"{message} ({category.__name__}, {Path(filename).name}:{lineno})"
+    """A warning as one line: its text, its category, and where it came from (an installed
+    library by name), not the source line."""
+    parts = Path(filename).parts
+    installed = next((i for i, part in enumerate(parts) if part in INSTALLED), None)
+    library = (
+        f" from {parts[installed + 1]}"
+        if installed is not None and len(parts) > installed + 1
+        else ""
+    )
+    return f"{message} ({category.__name__}{library}, {Path(filename).name}:{lineno})"
 
 
 def route_library_loggers() -> None:
@@ -90,6 +101,7 @@ def route_library_loggers() -> None:
     each of their lines came twice (their handler and Hydra's), or unfiltered: they go through
     Hydra's handlers alone, once on the console (filtered) and once in the log file. Call after
     importing them."""
+    warnings.formatwarning = _one_line  # Lightning puts in its own when it is imported
     for name in LIBRARY_LOGGERS:
         logger = logging.getLogger(name)
         for handler in list(logger.handlers):

@@ -13,6 +13,7 @@ import textwrap
 # that Hydra hands every error to litlab's translation instead of printing its own traceback.
 # An environment variable, so that processes a command starts (DDP workers) inherit it.
 SHOW_TRACEBACKS = "LITLAB_SHOW_TRACEBACKS"
+FULL_ERROR = "HYDRA_FULL_ERROR"
 
 
 class LitlabError(Exception):
@@ -68,11 +69,11 @@ def paragraph(err: LitlabError) -> str:
 def keep_traceback_choice() -> None:
     """Remember whether the user asked for tracebacks, before the entry point asks Hydra for
     them (a started worker inherits the first process's answer)."""
-    os.environ.setdefault(SHOW_TRACEBACKS, os.environ.get("HYDRA_FULL_ERROR", "0"))
+    os.environ.setdefault(SHOW_TRACEBACKS, os.environ.get(FULL_ERROR, "0"))
 
 
 def tracebacks_wanted() -> bool:
-    return os.environ.get(SHOW_TRACEBACKS, os.environ.get("HYDRA_FULL_ERROR")) == "1"
+    return os.environ.get(SHOW_TRACEBACKS, os.environ.get(FULL_ERROR)) == "1"
 
 
 def exit_with(err: LitlabError) -> None:

@@ -21,8 +21,8 @@ from litlab.errors import (
     MachineError,
 )
 
-SEARCH_PACKAGES = ("optuna", "sqlalchemy", "hydra_plugins")
-EXPORT_PACKAGES = ("onnx", "onnxscript", "onnxruntime", "onnx_ir")
+SEARCH_PACKAGES = ("optuna", "sqlalchemy", "hydra_plugins.hydra_optuna_sweeper")
+EXPORT_PACKAGES = ("onnx", "onnxscript", "onnxruntime", "onnx_ir", "torch.onnx")
 # no room: a full disk, a quota, or a file size limit (ulimit -f)
 DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG)
 NOT_ALLOWED = (errno.EACCES, errno.EPERM, errno.EROFS)
@@ -42,15 +42,23 @@ def translated(
     return _os_refusal(err)
 
 
-def _packages(err: BaseException) -> set[str]:
-    """The top-level packages that raised ``err``: its class's and its innermost frame's."""
-    packages = {type(err).__module__.split(".")[0]}
+def _modules(err: BaseException) -> set[str]:
+    """The modules that raised ``err``: its class's and its innermost frame's."""
+    modules = {type(err).__module__}
     tb: TracebackType | None = err.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     if tb is not None:
-        packages.add(str(tb.tb_frame.f_globals.get("__name__", "")).split(".")[0])
-    return packages
+        modules.add(str(tb.tb_frame.f_globals.get("__name__", "")))
+    return modules
+
+
+def _raised_in(err: BaseException, packages: Iterable[str]) -> bool:
+    return any(
+        module == package or module.startswith(f"{package}.")
+        for module in _modules(err)
+        for package in packages
+    )
 
 
 def one_paragraph(text: str) -> str:
@@ -62,20 +70,14 @@ def one_paragraph(text: str) -> str:
 # -- Hydra: composing the config from the command line ----------------------------------------
 def _hydra_refusal(err: BaseException, known_keys: Callable) -> LitlabError | None:
     kind = type(err).__name__
-    if "hydra" not in _packages(err) or kind not in (
+    if not _raised_in(err, ("hydra",)) or kind not in (
         "OverrideParseException",
         "ConfigCompositionException",
         "MissingConfigException",
     ):
         return None
     if kind == "OverrideParseException":
-        override = getattr(err, "override", None) or "an override"
-        return ConfigError(
-            f"Could not read {override!r} ({one_paragraph(getattr(err, 'message', err))}). "
-            "A value that holds '=', spaces, commas, brackets or quotes must be quoted for "
-            "Hydra, inside quotes for the shell: 'inputs=\"scans/a=b.png\"', or escape the "
-            "character: inputs=scans/a\\=b.png."
-        )
+        return ConfigError(_unreadable_override(err))
     missing = re.search(r"Could not find '([^']+)/([^'/]+)'", str(err))
     options = re.search(
         r"Available options in '[^']+':\s*(.*?)(?:\n\s*\n|Config search path|$)", str(err), re.S
@@ -98,6 +100,19 @@ def _hydra_refusal(err: BaseException, known_keys: Callable) -> LitlabError | No
             f"{added.group(1)}=<value>."
         )
     return ConfigError(message + ".")
+
+
+def _unreadable_override(err: BaseException) -> str:
+    """A value with '=' (a path) or brackets: the override quoted as Hydra and a shell read it."""
+    override = str(getattr(err, "override", "") or "")
+    key, _, value = override.partition("=")
+    example = f"'{key}=\"{value}\"'" if value else "'key=\"a=b\"'"
+    return (
+        f"Could not read {override or 'an override'!r} "
+        f"({one_paragraph(getattr(err, 'message', err))}). A value that holds '=', spaces, "
+        f"commas, brackets or quotes must be quoted for Hydra, inside quotes for the shell: "
+        f"{example}."
+    )
 
 
 def _unknown_option(group: str, option: str, options: list[str]) -> str:
@@ -131,7 +146,7 @@ def _unknown_key(key: str, known_keys: Callable[[], Iterable[str]]) -> str:
 
 # -- Optuna and SQLAlchemy: a hyperparameter search -------------------------------------------
 def _search_refusal(err: BaseException, known_keys: Callable) -> LitlabError | None:
-    if not _packages(err) & set(SEARCH_PACKAGES):
+    if not _raised_in(err, SEARCH_PACKAGES):
         return None
     message = one_paragraph(err)
     if "No trials are completed yet" in message:
@@ -150,9 +165,7 @@ def _search_refusal(err: BaseException, known_keys: Callable) -> LitlabError | N
 
 # -- onnx, onnxscript, onnxruntime: export.py ---------------------------------------------------
 def _export_refusal(err: BaseException, known_keys: Callable) -> LitlabError | None:
-    packages = _packages(err)
-    onnx = packages & set(EXPORT_PACKAGES) or "torch.onnx" in type(err).__module__
-    if not onnx or isinstance(err, OSError):
+    if not _raised_in(err, EXPORT_PACKAGES) or isinstance(err, OSError):
         return None
     return ExportError(
         f"The ONNX export failed ({type(err).__name__}: {one_paragraph(err)}). "
@@ -163,10 +176,9 @@ def _export_refusal(err: BaseException, known_keys: Callable) -> LitlabError | N
 
 # -- Lightning: settings it refuses once it sees the data and the model ------------------------
 def _lightning_refusal(err: BaseException, known_keys: Callable) -> LitlabError | None:
-    refused = type(err).__name__ == "MisconfigurationException" or isinstance(
-        err, (ValueError, TypeError)
-    )
-    if "lightning" not in _packages(err) or not refused:
+    """Only Lightning's own exception for settings: a ValueError from inside Lightning may be
+    litlab handing it something wrong, a bug to be shown as one."""
+    if type(err).__name__ != "MisconfigurationException" or not _raised_in(err, ("lightning",)):
         return None
     message = one_paragraph(err)
     keys = _keys_named(message, known_keys(), ("trainer.", "callbacks."))
@@ -201,8 +213,4 @@ def _os_refusal(err: BaseException) -> LitlabError | None:
             f"Not allowed to write{where} ({err.strerror}). Choose a folder you can write, "
             "e.g. paths.log_dir=<folder>, or change its permissions."
         )
-    if err.errno == errno.ENOENT and err.filename:
-        return MachineError(
-            f"{err.filename} does not exist ({err.strerror}): check the path in the command."
-        )
-    return None
+    return None  # a missing file: litlab checks the paths a user gives, so a bug

@@ -150,7 +150,10 @@ def predictions_csv(rows: list[dict[str, Any]], top_k: int) -> str:
     for row in rows:
         top = [cell for name, probability in row["top"] for cell in (name, f"{probability:.6f}")]
         top += [""] * (2 * top_k - len(top))  # none for a picture with no ink
-        predicted, confidence = row["predicted"] or "", row["confidence"]
+        predicted, confidence = (
+            "" if row["predicted"] is None else row["predicted"],
+            row["confidence"],
+        )
         confidence = "" if confidence is None else f"{confidence:.6f}"
         writer.writerow([row["input"], predicted, confidence, *top, row["preprocessing"]])
     return text.getvalue()

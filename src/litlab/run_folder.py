@@ -150,13 +150,18 @@ def read_job_status(job: Path) -> dict[str, Any] | None:
     return status if isinstance(status.get("status"), str) else None
 
 
-def remove_if_unused(run: Path, log_name: str) -> bool:
+def remove_if_unused(run: Path, log_name: str, made_since: float) -> bool:
     """Remove a run folder that holds only what a command writes before it produces anything
-    (Hydra's record, the log ``log_name``, config.yaml, run.json); say whether it did."""
+    (Hydra's record, the log ``log_name``, config.yaml, run.json), all written since
+    ``made_since`` (the command's start: a folder that held such files before is the user's);
+    say whether it did."""
     if not run.is_dir():
         return True
     entries = list(run.iterdir())
     if not all(entry.name in (HYDRA_RECORD, CONFIG, RUN_RECORD, log_name) for entry in entries):
+        return False
+    files = [path for entry in entries for path in (entry, *entry.rglob("*"))]
+    if any(path.stat().st_mtime < made_since for path in files):
         return False
     for entry in entries:
         shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
@@ -164,7 +169,7 @@ def remove_if_unused(run: Path, log_name: str) -> bool:
     return True
 
 
-def leave_failure(run: Path, log_name: str, error: BaseException) -> None:
+def leave_failure(run: Path, log_name: str, error: BaseException, made_since: float) -> None:
     """A command that failed leaves nothing, or one folder whose status.json says why."""
-    if not remove_if_unused(run, log_name):
+    if not remove_if_unused(run, log_name, made_since):
         write_job_status(run, failed_job_status(error))

@@ -436,7 +436,7 @@ def _check_callback_monitors(cfg: DictConfig, logged: list[str]) -> None:
         raise ConfigError(
             f"callbacks.{name}.monitor={watched!r} is not a metric this run logs, so the callback "
             f"would fail after the first epoch. Use callbacks.{name}.monitor={instead}; the run "
-            f"logs {', '.join(logged[:6])}{' and per-class ones' if len(logged) > 8 else ''}."
+            f"logs {', '.join(logged[:6])}{' and more' if len(logged) > 6 else ''}."
         )
 
 

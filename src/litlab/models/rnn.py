@@ -1,3 +1,4 @@
+import warnings
 from collections.abc import Sequence
 from typing import Annotated
 
@@ -68,12 +69,12 @@ class RNN(nn.Module):
                 f"forget_bias applies to cell=lstm only, not {cell} (null and {OPEN}, the "
                 "default, pass with any cell)",
             )
-        if dropout and num_layers == 1:  # torch only warns, and the run ignores the key
-            raise ArgumentError(
-                "dropout",
-                dropout,
-                "dropout acts between stacked recurrent layers, so with num_layers=1 it would "
-                "do nothing: use num_layers=2 or more, or dropout=0",
+        if dropout and num_layers == 1:  # said, not refused: earlier runs' checkpoints load
+            warnings.warn(
+                f"model.dropout={dropout} does nothing with model.num_layers=1: it acts between "
+                "stacked recurrent layers. Use num_layers=2 or more, or dropout=0.",
+                UserWarning,
+                stacklevel=2,
             )
         self.recurrent = CELLS[cell](
             features,
@@ -81,7 +82,7 @@ class RNN(nn.Module):
             num_layers=num_layers,
             batch_first=True,
             bidirectional=bool(bidirectional),
-            dropout=dropout,
+            dropout=dropout if num_layers > 1 else 0.0,  # torch would warn a second time
             **(options if cell == "rnn" else {}),
         )
         if cell == "lstm" and forget_bias is not None:
