@@ -76,3 +76,16 @@ def test_training_refuses_a_bad_resume_checkpoint_before_building_anything(make_
     with pytest.raises(CheckpointError, match="could not be read"):
         train(cfg)
     assert not (Path(cfg.paths.output_dir) / "checkpoints").exists()
+
+
+def test_a_failed_save_offers_only_a_checkpoint_that_exists(tmp_path):
+    """It offered "the last good checkpoint" when none had been saved."""
+    from litlab.checkpoint import AtomicCheckpointIO
+
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the run folder should be")
+    with pytest.raises(CheckpointError) as refused:
+        AtomicCheckpointIO().save_checkpoint({"x": 1}, blocker / "checkpoints" / "last.ckpt")
+    message = str(refused.value)
+    assert "No checkpoint of this run was saved: start it again once there is space." in message
+    assert "resume" not in message

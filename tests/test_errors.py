@@ -28,3 +28,12 @@ def test_each_kind_of_error_exits_with_its_status(capsys):
             exit_with(error)
         assert ended.value.code == status
     assert "Stopped: stopped" in capsys.readouterr().err
+
+
+def test_a_clean_stop_does_not_end_in_advice_about_tracebacks(capsys):
+    with pytest.raises(SystemExit):
+        exit_with(TrainingInterrupted("SIGINT received: saved last.ckpt.", 2))
+    assert capsys.readouterr().err == "Stopped: SIGINT received: saved last.ckpt.\n"
+    with pytest.raises(SystemExit):
+        exit_with(ConfigError("bad"))
+    assert "HYDRA_FULL_ERROR=1" in capsys.readouterr().err
