@@ -77,9 +77,10 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
 
 
 def _capped(top_k: int, num_classes: int) -> int:
-    """top_k, at most every class (the CSV then has no empty columns)."""
+    """top_k, at most every class (the CSV then has no empty columns). Not on the console: the
+    default top_k=3 exceeds a binary model's classes on every call."""
     if top_k > num_classes:
-        log.info(
+        log.debug(
             "top_k=%d, but the model has %d classes: all of them are listed.", top_k, num_classes
         )
     return min(top_k, num_classes)
