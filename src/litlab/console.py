@@ -20,8 +20,13 @@ from litlab.metric_names import is_overall_metric
 OWN_LOGGERS = ("litlab", "__main__", "hydra")
 # Loggers that their library gives a console handler of its own.
 LIBRARY_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")
-# Lightning's advice that does not apply to litlab: it logs once per epoch, not every N steps.
-IRRELEVANT_ADVICE = (r".*smaller than the logging interval",)
+# Lightning's advice that does not apply to litlab: it logs once per epoch, not every N steps;
+# it never writes a run into a folder holding another run's checkpoints (resume.py refuses),
+# so a non-empty checkpoint folder is a run continued in place.
+IRRELEVANT_ADVICE = (
+    r".*smaller than the logging interval",
+    r"Checkpoint directory .* exists and is not empty",
+)
 # A library's warning about its own future, not about the run, as _one_line writes it.
 LIBRARY_NOTICE = re.compile(r"\((?:\w*DeprecationWarning|FutureWarning) from [\w.]+, [^)]*\)$")
 INSTALLED = ("site-packages", "dist-packages")
