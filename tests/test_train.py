@@ -170,10 +170,15 @@ def test_debug_fast_runs_one_batch_per_stage(tiny_mnist, make_config):
     assert "test/acc" in metrics and "val/acc" in metrics
 
 
-def test_max_steps_within_the_first_epoch_trains_and_tests(tiny_mnist, make_config, tmp_path):
+def test_max_steps_within_the_first_epoch_trains_and_tests(
+    tiny_mnist, make_config, tmp_path, caplog
+):
     """Early stopping watches val/acc, which no validation has produced when max_steps ends
     the run inside its first epoch."""
     metrics = train(make_config(*mnist_overrides(tiny_mnist, "+trainer.max_steps=3")))
+    assert "No best checkpoint was saved (training ended before its first validation)" in (
+        caplog.text
+    )
     history = (tmp_path / "run" / "history.csv").read_text().splitlines()
     assert "test/acc" in metrics and "val/acc" not in metrics
     assert len(history) == 2  # the header and the one, partial, epoch

@@ -22,10 +22,13 @@ OWN_LOGGERS = ("litlab", "__main__", "hydra")
 LIBRARY_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")
 # Lightning's advice that does not apply to litlab: it logs once per epoch, not every N steps;
 # it never writes a run into a folder holding another run's checkpoints (resume.py refuses),
-# so a non-empty checkpoint folder is a run continued in place.
+# so a non-empty checkpoint folder is a run continued in place; the monitored metric's name is
+# checked before training, so a checkpoint that cannot find it ran before any validation
+# (train.py says so in its own words).
 IRRELEVANT_ADVICE = (
     r".*smaller than the logging interval",
     r"Checkpoint directory .* exists and is not empty",
+    r"`ModelCheckpoint\(monitor=.*could not find the monitored key",
 )
 # A library's warning about its own future, not about the run, as _one_line writes it.
 LIBRARY_NOTICE = re.compile(r"\((?:\w*DeprecationWarning|FutureWarning) from [\w.]+, [^)]*\)$")

@@ -140,5 +140,9 @@ def _best_checkpoint(trainer: L.Trainer) -> str | None:
     if trainer.fast_dev_run:  # debug=fast saves nothing, by design
         log.info("debug=fast saves no checkpoint: testing the weights at the end of training.")
     else:
-        log.warning("No best checkpoint was saved; testing the weights at the end of training.")
+        validated = any(name.startswith("val/") for name in trainer.callback_metrics)
+        why = "" if validated else " (training ended before its first validation)"
+        log.warning(
+            "No best checkpoint was saved%s; testing the weights at the end of training.", why
+        )
     return None
