@@ -98,7 +98,7 @@ def test_pictures_without_ink_get_no_class_and_top_k_stops_at_the_classes(
     )
     with caplog.at_level(logging.DEBUG, logger="litlab.predict"):
         rows = predict(predict_cfg)
-    assert caplog.text.count("top_k=50, but the model has 10 classes") == 1  # the log file's
+    assert caplog.text.count("top_k=50, but the model has 10 classes") == 1  # in the log file only
 
     digit, *blank = rows
     assert digit["predicted"] is not None and len(digit["top"]) == 10
