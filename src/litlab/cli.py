@@ -72,14 +72,8 @@ def report_user_errors(
             exit_with(err)
         except KeyboardInterrupt as err:  # during training GracefulStop handles Ctrl+C instead
             removed = _leave_failure(cfg, err, started)
-            sys.stderr.write(
-                "Stopped: interrupted (Ctrl+C)"
-                + (
-                    "; nothing was saved.\n"
-                    if removed
-                    else "; the run folder keeps what was written.\n"
-                )
-            )
+            kept = "nothing was saved" if removed else "the run folder keeps what was written"
+            sys.stderr.write(f"Stopped: interrupted (Ctrl+C); {kept}.\n")
             sys.exit(130)
         except Exception as err:
             user_error = translated(err, lambda: config_keys(cfg))
