@@ -6,6 +6,7 @@ import hashlib
 import itertools
 import json
 import os
+import re
 import resource
 import shlex
 import signal
@@ -133,6 +134,39 @@ def runs_of(command: str) -> list[list[str]]:
         else:
             choices.append([override.input_line])
     return [list(combination) for combination in itertools.product(*choices)]
+
+
+README = PROJECT_ROOT / "README.md"
+DOCS = PROJECT_ROOT / "docs"
+LESSONS = DOCS / "lessons.md"
+# Guides whose commands are tested with their outcomes (test_lessons.py, test_entries.py).
+TESTED_ELSEWHERE = {"lessons.md", "own_parts.md"}
+
+
+def training_commands() -> list[str]:
+    """Every ``python train.py ...`` line of the README and the guides (continuations joined,
+    environment variables in front dropped), but those tested with their outcomes."""
+    sources = [README, *(p for p in DOCS.glob("*.md") if p.name not in TESTED_ELSEWHERE)]
+    found = []
+    for path in sources:
+        for block in re.findall(r"```bash\n(.*?)```", path.read_text(), flags=re.S):
+            for line in block.replace("\\\n", " ").splitlines():
+                command = re.sub(r"^(\w+=\S+ )*", "", line.split("#")[0].strip())
+                flags = ("--config-dir", "--cfg", "--help")  # the flags compose does not take
+                if command.startswith("python train.py") and not any(f in command for f in flags):
+                    found.append(command)
+    return found
+
+
+def lesson_commands(script: str) -> list[str]:
+    """The ``python <script> ...`` lines of the lessons' bash blocks."""
+    blocks = re.findall(r"```bash\n(.*?)```", LESSONS.read_text(), flags=re.S)
+    return [
+        line.strip()
+        for block in blocks
+        for line in block.splitlines()
+        if line.startswith(f"python {script} ")
+    ]
 
 
 # -- entry points, run as a user types them --------------------------------------------------

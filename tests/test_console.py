@@ -21,12 +21,12 @@ from litlab.console import (
 from tests.helpers import (
     REAL_DATA_DIR,
     TINY_MNIST,
+    lesson_commands,
     requires_real_mnist,
     run_entry_point,
     runs_of,
+    training_commands,
 )
-from tests.test_docs import training_commands
-from tests.test_lessons import commands as lesson_commands
 
 # What must never reach the console by default: the libraries' INFO lines, adverts, notices.
 NOISE = re.compile(r"INFO|Tip:|💡|litlogger|deprecat|GPU available|FLOPs|train_metrics|Traceback")
@@ -131,17 +131,22 @@ def console_problems(output: str) -> list[str]:
     return problems
 
 
+def train_as_a_user(data_dir: Path, cwd: Path, *overrides: str, quiet: bool = False):
+    """train.py with Python's own warning settings (the other tests' runs silence them)."""
+    return run_entry_point(
+        "train.py",
+        *overrides,
+        data_dir=data_dir,
+        cwd=cwd,
+        quiet=quiet,
+        extra_env={"PYTHONWARNINGS": ""},
+    )
+
+
 def test_a_default_training_run_says_only_what_matters(tiny_mnist, tmp_path):
     """The progress bar and the model summary as a user sees them (not QUIET)."""
-    result = run_entry_point(
-        "train.py",
-        *TINY_MNIST,
-        "trainer.max_epochs=1",
-        "hydra.run.dir=run",
-        data_dir=tiny_mnist,
-        cwd=tmp_path,
-        quiet=False,
-        extra_env={"PYTHONWARNINGS": ""},
+    result = train_as_a_user(
+        tiny_mnist, tmp_path, *TINY_MNIST, "trainer.max_epochs=1", "hydra.run.dir=run"
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
@@ -152,15 +157,14 @@ def test_a_default_training_run_says_only_what_matters(tiny_mnist, tmp_path):
     assert len(lines) <= 30, "\n".join(lines)
     assert lines[-1] == f"Run folder: {tmp_path / 'run'} (report.md: {tmp_path / 'run/report.md'})"
 
-    verbose = run_entry_point(
-        "train.py",
+    verbose = train_as_a_user(
+        tiny_mnist,
+        tmp_path,
         *TINY_MNIST,
         "trainer.max_epochs=1",
         "verbose=true",
         "hydra.run.dir=verbose",
-        data_dir=tiny_mnist,
-        cwd=tmp_path,
-        extra_env={"PYTHONWARNINGS": ""},
+        quiet=True,
     )
     assert verbose.returncode == 0, verbose.stderr[-3000:]
     assert verbose.stdout.count("GPU available") == 1  # shown on request, and once
@@ -202,15 +206,7 @@ DOCUMENTED = documented_commands()
 @requires_real_mnist
 @pytest.mark.parametrize("command", DOCUMENTED)
 def test_every_documented_command_says_only_what_matters(command, tmp_path):
-    result = run_entry_point(
-        "train.py",
-        *one_job(command),
-        "hydra.run.dir=run",
-        data_dir=REAL_DATA_DIR,
-        cwd=tmp_path,
-        quiet=False,
-        extra_env={"PYTHONWARNINGS": ""},
-    )
+    result = train_as_a_user(REAL_DATA_DIR, tmp_path, *one_job(command), "hydra.run.dir=run")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
     assert console_problems(output) == [], output[-3000:]

@@ -8,15 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from litlab import PROJECT_ROOT
 from litlab.config import compose_config, validate_config
 from litlab.config.catalog import groups, options
-from tests.helpers import runs_of
-
-README = PROJECT_ROOT / "README.md"
-DOCS = PROJECT_ROOT / "docs"
-# Their commands are tested where their outcomes are.
-TESTED_ELSEWHERE = {"lessons.md", "own_parts.md"}
+from tests.helpers import DOCS, README, runs_of, training_commands
 
 
 def test_the_readme_is_short_and_links_every_guide():
@@ -38,21 +32,6 @@ def test_the_configs_page_lists_every_option_of_every_group():
     assert set(table) == set(groups())
     for group in groups():
         assert table[group] == set(options(group)), group
-
-
-def training_commands() -> list[str]:
-    """Every ``python train.py ...`` line of the README and the guides (continuations joined,
-    environment variables in front dropped), but those tested with their outcomes."""
-    sources = [README, *(p for p in DOCS.glob("*.md") if p.name not in TESTED_ELSEWHERE)]
-    found = []
-    for path in sources:
-        for block in re.findall(r"```bash\n(.*?)```", path.read_text(), flags=re.S):
-            for line in block.replace("\\\n", " ").splitlines():
-                command = re.sub(r"^(\w+=\S+ )*", "", line.split("#")[0].strip())
-                flags = ("--config-dir", "--cfg", "--help")  # the flags compose does not take
-                if command.startswith("python train.py") and not any(f in command for f in flags):
-                    found.append(command)
-    return found
 
 
 def test_the_docs_show_training_commands():

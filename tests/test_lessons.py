@@ -23,17 +23,17 @@ from litlab.report.sweep import SUMMARY_NAME
 from litlab.run_folder import REPORT
 from litlab.train import train
 from tests.helpers import (
+    LESSONS,
     REAL_DATA_DIR,
     REAL_MNIST,
     claim,
     compose_quiet,
+    lesson_commands,
     requires_real_mnist,
     run_entry_point,
     run_sweep,
     runs_of,
 )
-
-LESSONS = PROJECT_ROOT / "docs" / "lessons.md"
 
 
 def lesson_run(make_config, *overrides: str, run_dir: str = "run") -> tuple[dict, RunFolder]:
@@ -63,26 +63,17 @@ def test_the_snippets_print_what_the_text_shows():
     assert result.failed == 0
 
 
-def commands(script: str) -> list[str]:
-    """The ``python <script> ...`` lines of the lessons' bash blocks."""
-    blocks = re.findall(r"```bash\n(.*?)```", LESSONS.read_text(), flags=re.S)
-    return [
-        line.strip()
-        for block in blocks
-        for line in block.splitlines()
-        if line.startswith(f"python {script} ")
-    ]
-
-
 def test_the_lessons_give_a_command_for_each_of_their_thirteen_topics():
     titles = re.findall(r"^## (\d+)\. ", LESSONS.read_text(), flags=re.M)
     assert [int(number) for number in titles] == list(range(1, 14))
     experiments = {p.stem for p in (PROJECT_ROOT / "conf" / "experiment").glob("lesson_*.yaml")}
-    used = {m for c in commands("train.py") for m in re.findall(r"experiment=(lesson_\w+)", c)}
+    used = {
+        m for c in lesson_commands("train.py") for m in re.findall(r"experiment=(lesson_\w+)", c)
+    }
     assert used == experiments  # every lesson recipe is taught, none is missing
 
 
-@pytest.mark.parametrize("command", commands("train.py"))
+@pytest.mark.parametrize("command", lesson_commands("train.py"))
 def test_every_training_command_in_the_lessons_composes_and_builds(command, tmp_path):
     for overrides in runs_of(command):
         cfg = compose_config([*overrides, f"paths.data_dir={tmp_path}"], tmp_path / "run")
