@@ -308,21 +308,18 @@ def test_a_check_that_needs_the_data_fails_before_training_and_leaves_no_folder(
     workspace, tmp_path
 ):
     """Lightning refused the fraction after a whole epoch (MisconfigurationException)."""
-    root, data_dir, _ = workspace
-    run_dir = tmp_path / "run"
+    _, data_dir, _ = workspace
     result = run(
-        "train.py",
-        *TINY,
-        "+trainer.limit_val_batches=0.5",
-        f"hydra.run.dir={run_dir}",
-        data_dir=data_dir,
-        cwd=root,
+        "train.py", *TINY, "+trainer.limit_val_batches=0.5", data_dir=data_dir, cwd=tmp_path
     )
     assert result.returncode == 2
     assert "trainer.limit_val_batches=0.5 keeps 0.5 of the val split's 1 batch(es) (100 " in (
         error_paragraph(result)
     )
-    assert not run_dir.exists() and "Traceback" not in result.stderr
+    # not its run folder, nor the train/runs/ above it in the log folder
+    outputs = tmp_path / "outputs"
+    assert not outputs.exists() or not any(outputs.iterdir())
+    assert "Traceback" not in result.stderr
 
 
 def test_a_run_that_fails_after_starting_keeps_its_folder_with_the_reason(workspace, tmp_path):

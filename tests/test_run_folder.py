@@ -21,6 +21,7 @@ from litlab.run_folder import (
     leave_failure,
     read_history,
     read_job_status,
+    remove_empty_parents,
     remove_if_unused,
     write_atomically,
     write_job_status,
@@ -137,3 +138,13 @@ def test_a_folder_that_held_the_same_names_before_the_command_is_kept(tmp_path):
     os.utime(run / "config.yaml", (old, old))
     assert not remove_if_unused(run, "train.log", made_since=time.time() - 60)
     assert (run / "config.yaml").exists()
+
+
+def test_the_empty_parents_of_a_removed_run_go_up_to_the_log_folder(tmp_path):
+    outputs = tmp_path / "outputs"
+    runs = outputs / "train" / "runs"
+    runs.mkdir(parents=True)
+    (outputs / "eval" / "runs" / "kept").mkdir(parents=True)
+    remove_empty_parents(runs / "2026-12-05_10-00-00", outputs)
+    assert sorted(p.name for p in outputs.iterdir()) == ["eval"]  # train/runs went, eval stays
+    assert outputs.is_dir()

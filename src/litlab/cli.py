@@ -46,7 +46,13 @@ from litlab.errors import (
 )
 from litlab.library_errors import translated
 from litlab.ranks import is_launched_worker
-from litlab.run_folder import PREDICTIONS, is_run_folder, leave_failure, remove_if_unused
+from litlab.run_folder import (
+    PREDICTIONS,
+    is_run_folder,
+    leave_failure,
+    remove_empty_parents,
+    remove_if_unused,
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +106,11 @@ def _leave_failure(cfg: DictConfig, error: BaseException, started: list[float]) 
     made_since = started[0] if started else time.time()
     try:
         if isinstance(error, (TrainingInterrupted, KeyboardInterrupt)):
-            return remove_if_unused(run, log_name, made_since)
-        leave_failure(run, log_name, error, made_since)
+            remove_if_unused(run, log_name, made_since)
+        else:
+            leave_failure(run, log_name, error, made_since)
+        if not run.exists() and cfg.get("paths"):
+            remove_empty_parents(run, Path(cfg.paths.log_dir))
     except OSError as err:
         log.warning("Could not tidy the run folder %s after the failure (%s).", run, err)
     return not run.exists()

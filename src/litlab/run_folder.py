@@ -169,6 +169,15 @@ def remove_if_unused(run: Path, log_name: str, made_since: float) -> bool:
     return True
 
 
+def remove_empty_parents(folder: Path, up_to: Path) -> None:
+    """After a removed run folder: its parents below ``up_to`` that it leaves empty
+    (outputs/<task_name>/runs/), so that a failed command leaves nothing at all."""
+    parent, top = folder.parent, up_to.resolve()
+    while top in parent.resolve().parents and parent.is_dir() and not any(parent.iterdir()):
+        parent.rmdir()
+        parent = parent.parent
+
+
 def leave_failure(run: Path, log_name: str, error: BaseException, made_since: float) -> None:
     """A command that failed leaves nothing, or one folder whose status.json says why."""
     if not remove_if_unused(run, log_name, made_since):
