@@ -136,7 +136,10 @@ BAD_INPUTS = [
     slow(["model=mlp", "model.hidden_sizes=[0]"], ["model.hidden_sizes=[0]"]),
     slow(["data.batch_size=0"], ["data.batch_size=0"]),
     (["data=synthetic_classification", "model=cnn"], ["model=cnn", "data=mnist"]),
-    (["data=synthetic_regression", "model=mlp"], ["loss=cross_entropy", "loss=mse"]),
+    (
+        ["data=synthetic_regression", "model=mlp", "loss=cross_entropy"],
+        ["loss=cross_entropy", "loss=mse"],
+    ),
     (["data=xor", "data.batch_size=5000"], ["data.batch_size=5000", "1400 samples"]),
     (
         ["paths.data_dir=/nonexistent/litlab"],

@@ -101,9 +101,9 @@ def test_bad_values_name_the_key_and_an_example(make_config, override, key):
 @pytest.mark.parametrize(
     ("overrides", "suggestion"),
     [
-        (["data=synthetic_regression", "model=mlp"], "loss=mse"),
+        (["data=synthetic_regression", "model=mlp", "loss=cross_entropy"], "loss=mse"),
         (["data=mnist", "loss=mse"], "loss=cross_entropy"),
-        (["data=synthetic_binary", "model=mlp"], "loss=bce_with_logits"),
+        (["data=synthetic_binary", "model=mlp", "loss=cross_entropy"], "loss=bce_with_logits"),
         (["data=synthetic_classification", "model=mlp", "loss=bce"], "loss=cross_entropy"),
     ],
 )

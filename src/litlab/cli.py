@@ -27,6 +27,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from litlab import CONFIG_DIR, PROJECT_ROOT
 from litlab.config import (
+    apply_recommendations,
     hydra_choices,
     in_multirun,
     project_environment,
@@ -276,6 +277,7 @@ def hydra_entry_point(config_name: str) -> Callable:
 
 @hydra_entry_point("train")
 def train_main(cfg: DictConfig) -> float | None:
+    apply_recommendations(cfg)
     validate_config(cfg, hydra_choices())
     # Imported after validation: a typo in a general key is answered in a fraction of a second
     # instead of after the ~7 s that importing torch, Lightning and torchvision takes.

@@ -16,7 +16,7 @@ from litlab import PROJECT_ROOT, resume
 from litlab.build import build_datamodule, build_module, build_trainer, check_batch_limits
 from litlab.callbacks.graceful_stop import stop_on_ctrl_c
 from litlab.checkpoint import load_checkpoint
-from litlab.config import hydra_choices, plain_config, validate_config
+from litlab.config import apply_recommendations, hydra_choices, plain_config, validate_config
 from litlab.console import finished_line, results_table
 from litlab.errors import TrainingInterrupted
 from litlab.lightning_modules import float_metrics
@@ -45,6 +45,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
     With ``resume=auto|force`` it continues the latest run of ``task_name`` in its folder.
     The config is checked first (the command line checks it before importing Lightning too, to
     answer a typo at once; a second check of a checked config takes milliseconds)."""
+    apply_recommendations(cfg)  # where the command line did not (tests, notebooks)
     validate_config(cfg, hydra_choices())
     resume.apply(cfg)
     output_dir = Path(cfg.paths.output_dir)

@@ -25,7 +25,7 @@ def test_a_recurrent_run_shows_the_gradient_reaching_each_time_step(make_config)
     assert (run / "plots" / "gradient_by_time_step.png").is_file()
     assert "plots/gradient_by_time_step.png" in (run / "report.md").read_text()
     images = events(run).Images("diagnostics/gradient_by_time_step")
-    assert [image.step for image in images] == [4, 8]  # after each epoch: 240 samples, batch 64
+    assert [image.step for image in images] == [8, 16]  # after each epoch: 240 samples, batch 32
 
 
 def test_gradient_by_step_measures_each_step_without_touching_training(make_config):

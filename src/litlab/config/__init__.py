@@ -12,8 +12,10 @@ from litlab.config.compose import (
     plain_config,
     project_environment,
 )
+from litlab.config.recommended import apply_recommendations
 
 __all__ = [
+    "apply_recommendations",
     "compose_config",
     "compose_overrides",
     "config_errors",

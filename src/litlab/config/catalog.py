@@ -7,6 +7,8 @@ import re
 import shutil
 from pathlib import Path
 
+import yaml
+
 from litlab import CONFIG_DIR
 from litlab.errors import ConfigError
 
@@ -88,3 +90,20 @@ def copy_config(name: str, destination: Path, root: Path = CONFIG_DIR) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(source, target)
     return target
+
+
+def shipped_options(group: str) -> dict[str, dict]:
+    """The options litlab ships for a config group: each conf/<group>/<name>.yaml with the
+    options of the same group that its defaults list names merged under it (interpolations
+    unresolved): enough to read their facts without composing each."""
+    written = {
+        path.stem: yaml.safe_load(path.read_text()) or {}
+        for path in sorted((CONFIG_DIR / group).glob("*.yaml"))
+    }
+
+    def merged(name: str) -> dict:
+        node = dict(written[name])
+        bases = [d for d in node.pop("defaults", []) if isinstance(d, str) and d in written]
+        return {key: value for base in bases for key, value in merged(base).items()} | node
+
+    return {name: merged(name) for name in written}

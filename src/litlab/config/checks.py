@@ -244,6 +244,11 @@ RULES = (
         "callbacks.early_stopping.patience", int_at_least(0), "callbacks.early_stopping.patience=5"
     ),
     Rule(
+        "callbacks.early_stopping.min_steps",
+        int_at_least(0),
+        "callbacks.early_stopping.min_steps=1000",
+    ),
+    Rule(
         "callbacks.early_stopping.min_delta",
         number_at_least(0),
         "callbacks.early_stopping.min_delta=0.001",

@@ -46,6 +46,11 @@ TORCH_LOSSES = {
 }
 
 
+# The loss a data set gets when neither the command line nor an experiment names one: the usual
+# loss of its kind of problem (litlab.config.recommended applies it).
+TASK_LOSSES = {"multiclass": "cross_entropy", "binary": "bce_with_logits", "regression": "mse"}
+
+
 def loss_entry(target: str) -> LossEntry:
     """The entry of the loss class ``target`` names."""
     if target in TORCH_LOSSES:

@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from litlab import CONFIG_DIR
-from litlab.config.compose import shipped_options
+from litlab.config.catalog import shipped_options
 from litlab.config.entries import (
     ANY_INPUT,
     INPUT_WORDS,
@@ -113,6 +113,21 @@ def _check_model_fits_data(model: dict, data: dict, choices: dict[str, str]) -> 
         f"reads data.input_shape), but data={data_name} is {INPUT_WORDS[kind]}. Use "
         f"{fitting or 'data of that kind'} with it, or a model that reads any data: {any_model}."
     )
+
+
+def compatible_pairs() -> list[tuple[str, str]]:
+    """Every (data, model) pair of shipped options where the model reads the data's kind of
+    input: what `python train.py data=X model=Y` trains (the loss follows data.task)."""
+    models = {
+        name: model_reads(part_class(node["_target_"], "model"))
+        for name, node in shipped_options("model").items()
+    }
+    return [
+        (data, model)
+        for data, node in shipped_options("data").items()
+        for model, reads in models.items()
+        if input_kind(node.get("input_shape")) in reads
+    ]
 
 
 def _either(choices: list[str]) -> str:

@@ -1,0 +1,107 @@
+"""A part's recommended settings: applied unless the command line or an experiment sets them;
+the data set's beat the model's; the loss follows data.task."""
+
+import pytest
+from omegaconf import OmegaConf
+
+from litlab.config import apply_recommendations, config_errors
+from litlab.config.catalog import shipped_options
+from litlab.config.parts import compatible_pairs
+from litlab.config.recommended import RECOMMENDED, recommendations
+
+ABSENT = object()
+
+
+def choice(cfg, group: str) -> str:
+    return cfg.hydra.runtime.choices[group]
+
+
+def test_a_small_table_alone_gets_its_epochs_and_the_command_line_wins(make_config):
+    assert make_config("data=iris", "model=mlp").trainer.max_epochs == 100
+    assert make_config("data=iris", "model=mlp", "trainer.max_epochs=7").trainer.max_epochs == 7
+    # typed equal to the option's own default, it still wins
+    assert make_config("data=iris", "model=mlp", "trainer.max_epochs=10").trainer.max_epochs == 10
+    assert make_config("model=mlp").trainer.max_epochs == 10  # mnist states none
+
+
+def test_a_model_brings_its_optimizer_and_schedule(make_config):
+    cfg = make_config("model=transformer")
+    assert choice(cfg, "optimizer") == "adamw" and cfg.optimizer.weight_decay == 0.05
+    assert choice(cfg, "scheduler") == "onecycle" and cfg.scheduler.max_lr == 0.003
+    assert cfg.trainer.max_epochs == 5 and cfg.model.patch_size == 7  # 16 patches of 28x28
+    assert make_config("data=digits", "model=transformer").model.patch_size == 2  # of 8x8
+
+
+def test_a_chosen_optimizer_drops_the_models_settings_inside_it(make_config):
+    cfg = make_config("model=transformer", "optimizer=sgd")
+    assert choice(cfg, "optimizer") == "sgd" and cfg.optimizer._target_ == "torch.optim.SGD"
+    assert cfg.optimizer.weight_decay == 0.0  # sgd's own, not AdamW's 0.05
+    assert choice(cfg, "scheduler") == "onecycle"  # the other recommendations stay
+    # a group chosen without a recommended option keeps the keys recommended inside it
+    adding = make_config("data=adding", "model=rnn", "optimizer=sgd", "trainer=cpu")
+    assert adding.optimizer.lr == 0.01 and adding.trainer.max_epochs == 20
+
+
+def test_the_data_sets_settings_beat_the_models(make_config):
+    cfg = make_config("data=adding", "model=rnn")
+    assert cfg.trainer.max_epochs == 20  # the adding problem's, not the RNN's 3
+    assert choice(cfg, "scheduler") == "none"  # not the RNN's one-cycle
+    assert cfg.optimizer.lr == 0.01 and cfg.trainer.gradient_clip_val == 1.0
+    assert choice(cfg, "loss") == "mse" and cfg.loss._target_ == "torch.nn.MSELoss"
+
+
+def test_an_experiment_beats_the_parts(make_config):
+    cfg = make_config("experiment=mnist_lstm")  # its own 3 epochs, one-cycle at 0.005
+    assert cfg.scheduler.max_lr == 0.005 and choice(cfg, "scheduler") == "onecycle"
+    lesson = make_config("experiment=lesson_overfitting")  # sets max_epochs 20 on MNIST
+    assert lesson.trainer.max_epochs == 20
+
+
+@pytest.mark.parametrize(
+    ("data", "loss"),
+    [("diabetes", "mse"), ("breast_cancer", "bce_with_logits"), ("wine", "cross_entropy")],
+)
+def test_the_loss_follows_the_task_unless_one_is_chosen(make_config, data, loss):
+    cfg = make_config(f"data={data}", "model=mlp")
+    assert choice(cfg, "loss") == loss and not config_errors(cfg, dict(cfg.hydra.runtime.choices))
+    assert choice(make_config(f"data={data}", "model=mlp", "loss=huber"), "loss") == "huber"
+
+
+def test_a_key_the_model_lacks_is_left_out(make_config):
+    cnn = make_config("data=digits", "model=cnn")
+    assert list(cnn.model.kernel_sizes) == [3, 3] and list(cnn.model.paddings) == [1, 1]
+    assert "kernel_sizes" not in make_config("data=digits", "model=mlp").model
+
+
+def test_applying_twice_changes_nothing_and_no_recommended_node_is_left(make_config):
+    cfg = make_config("data=adding", "model=rnn")
+    before = OmegaConf.to_yaml(cfg)
+    assert apply_recommendations(cfg) == []
+    assert OmegaConf.to_yaml(cfg) == before
+    assert RECOMMENDED not in cfg.data and RECOMMENDED not in cfg.model
+
+
+def test_what_was_applied_is_logged_in_one_line(make_config, caplog):
+    caplog.set_level("INFO", logger="litlab.config.recommended")
+    make_config("data=iris", "model=mlp")
+    (line,) = [r.getMessage() for r in caplog.records if "Recommended" in r.getMessage()]
+    assert line.endswith("trainer.max_epochs=100 (data=iris)")
+
+
+def test_every_recommended_key_exists_for_some_pair_it_serves(make_config):
+    """A typo in an option's `recommended` would be left out silently: each key must exist in
+    the config of at least one compatible pair of its part."""
+    for group in ("data", "model"):
+        for option, node in shipped_options(group).items():
+            pairs = [p for p in compatible_pairs() if p[0 if group == "data" else 1] == option]
+            for key in recommendations(node):
+                if "." not in key:
+                    assert key in ("loss", "optimizer", "scheduler"), key
+                    assert node[RECOMMENDED][key] in shipped_options(key), (option, key)
+                    continue
+                found = any(
+                    OmegaConf.select(make_config(f"data={d}", f"model={m}"), key, default=ABSENT)
+                    is not ABSENT
+                    for d, m in pairs
+                )
+                assert found, f"{group}={option} recommends {key}, which no pair has"
