@@ -284,7 +284,10 @@ def overfitting_runs(tmp_path_factory) -> dict[str, RunFolder]:
         "as is": [],
         "dropout": ["model.dropout=0.5"],
         "weight decay": ["optimizer.weight_decay=0.01"],
-        "early stopping": ["callbacks.early_stopping.patience=3"],
+        "early stopping": [
+            "callbacks.early_stopping.patience=3",
+            "callbacks.early_stopping.min_steps=0",
+        ],
         "augmentation": ["data.augment=true"],
         "tiny": ["model.hidden_sizes=[2]", "data.train_size=null", "trainer.max_epochs=5"],
     }

@@ -1,6 +1,7 @@
 """Lightning callbacks for what Lightning's own do not cover."""
 
 from litlab.callbacks.diagnostics import TrainingDiagnostics
+from litlab.callbacks.early_stopping import EarlyStopping
 from litlab.callbacks.epoch_timer import EpochTimer
 from litlab.callbacks.evaluation_images import EvaluationImages
 from litlab.callbacks.finite_loss import StopOnNonFiniteLoss
@@ -14,6 +15,7 @@ from litlab.callbacks.sequence_gradients import SequenceGradients
 from litlab.callbacks.top_losses import TopLosses
 
 __all__ = [
+    "EarlyStopping",
     "EpochTimer",
     "EvaluationImages",
     "FirstBatch",
