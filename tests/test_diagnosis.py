@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from litlab.report.diagnosis import diagnose_fit, diagnose_training
+from litlab.report.diagnosis import Evidence, diagnose_fit, diagnose_training
 from litlab.report_data import Diagnostics
 from litlab.train import train
 
@@ -65,9 +65,71 @@ def test_verdicts(history, verdict):
     assert diagnose_fit(history).verdict == verdict
 
 
-def test_underfitting_says_when_the_loss_is_still_falling():
+def test_a_low_training_accuracy_with_the_loss_still_falling_is_undertraining():
     diagnosis = diagnose_fit(curve([2.0, 1.6, 1.3, 1.0], [2.0, 1.6, 1.3, 1.0], 0.6, 0.6))
-    assert diagnosis.verdict == "underfitting" and "still falling" in diagnosis.explanation
+    assert diagnosis.verdict == "undertrained"
+    assert "still fell by 23%" in diagnosis.explanation
+    assert "trainer.max_epochs=8" in diagnosis.explanation  # twice the 4 epochs it had
+
+
+def test_a_low_training_accuracy_on_a_plateau_is_underfitting():
+    diagnosis = diagnose_fit(curve([2.0, 1.2, 1.0, 1.0], [2.0, 1.2, 1.0, 1.0], 0.6, 0.6))
+    assert diagnosis.verdict == "underfitting" and "High bias" in diagnosis.explanation
+
+
+# The iris run of issue 27: 7 epochs on 90 training and 30 validation flowers, ended by early
+# stopping; 4,675 parameters. The gap grew from 6.7 to 8.9 points: one flower is 3.3 points.
+IRIS_TRAIN_ACC = [0.5, 0.62, 0.7, 0.76, 0.8222, 0.8333, 0.8889]
+IRIS_VAL_ACC = [0.5, 0.6, 0.6667, 0.7, 0.7667, 0.7667, 0.8]
+IRIS = curve(
+    [1.05, 0.95, 0.86, 0.78, 0.7, 0.63, 0.57],
+    [1.06, 0.97, 0.89, 0.82, 0.76, 0.7, 0.65],
+    IRIS_TRAIN_ACC,
+    IRIS_VAL_ACC,
+)
+STOPPED = "Early stopping ended the run after epoch 6: val/acc had not improved."
+
+
+def iris_evidence(val_samples=30, train_samples=90, **given):
+    return Evidence(train_samples, val_samples, params=4675, stopped_early=STOPPED, **given)
+
+
+def test_a_gap_inside_the_noise_of_30_samples_cannot_be_told():
+    diagnosis = diagnose_fit(IRIS, evidence=iris_evidence())
+    assert diagnosis.verdict == "cannot tell"
+    explanation = diagnosis.explanation
+    assert "the validation split has 30 samples, one is 3.3 points" in explanation
+    assert "8.9 points above" in explanation and "8.3 points" in explanation  # the noise
+    # what can be told: undertrained, and why (and that early stopping ended it)
+    assert "not been trained long enough" in explanation and STOPPED in explanation
+    assert "trainer.max_epochs=14" in explanation and "seed=1,2,3,4,5" in explanation
+    # the curves alone, without the split sizes, still read as overfitting
+    assert diagnose_fit(IRIS).verdict == "overfitting"
+
+
+def test_the_same_gap_on_3000_samples_is_overfitting():
+    evidence = iris_evidence(val_samples=3000, train_samples=9000)
+    assert diagnose_fit(IRIS, evidence=evidence).verdict == "overfitting"
+
+
+def test_a_rise_of_the_validation_loss_inside_its_noise_cannot_be_told():
+    history = curve([1.0, 0.5, 0.3, 0.2, 0.1], [1.0, 0.6, 0.5, 0.6, 0.8], 0.99)
+    # per-sample losses spreading by 1.0 on 30 samples: one standard error is 0.18
+    noisy = Evidence(train_samples=90, val_samples=30, loss_spread=1.0)
+    diagnosis = diagnose_fit(history, evidence=noisy)
+    assert diagnosis.verdict == "cannot tell"
+    assert "0.18 (one standard error)" in diagnosis.explanation
+    quiet = Evidence(train_samples=90, val_samples=3000, loss_spread=1.0)  # 0.018
+    assert diagnose_fit(history, evidence=quiet).verdict == "overfitting"
+
+
+def test_a_model_that_can_fit_its_data_but_stops_short_is_undertrained():
+    """Training accuracy 0.9 on a plateau: a small model underfits, a large one (10 and more
+    parameters per sample) was not trained long enough."""
+    history = curve([1.0, 0.4, 0.35, 0.345], [1.0, 0.4, 0.36, 0.355], 0.9, 0.9)
+    assert diagnose_fit(history, evidence=Evidence(1000, 200, params=500)).verdict == "good fit"
+    big = diagnose_fit(history, evidence=Evidence(1000, 200, params=50_000))
+    assert big.verdict == "undertrained" and "50 per training sample" in big.explanation
 
 
 LN10 = math.log(10)  # the loss of a 10-class model that guesses

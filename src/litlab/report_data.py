@@ -9,6 +9,7 @@ typed by the report:
     diagnostics  Diagnostics      sampled gradient norms and dead-ReLU shares
     test         EvaluatedSplit      the split tested: confusion matrix, regression predictions
     top_losses   list[TopLoss]    the test samples with the highest loss
+    stopped_early str             why early stopping ended training (None: it did not)
 
 :func:`write_section` is the one writer: it replaces one section and writes the whole file
 atomically (sections come from several callbacks, at different times). :func:`read_report_data`
@@ -91,6 +92,7 @@ class EvaluatedSplit:
     confusion_matrix: list[list[int]] | None = None  # rows: true classes
     true: list[float] | None = None  # regression: a sample of the targets ...
     predicted: list[float] | None = None  # ... and the predictions
+    loss_spread: float | None = None  # standard deviation of the per-sample loss (top losses')
 
 
 @dataclass
@@ -111,6 +113,7 @@ class ReportData:
     diagnostics: Diagnostics | None = None
     test: EvaluatedSplit | None = None
     top_losses: list[TopLoss] = field(default_factory=list)
+    stopped_early: str | None = None  # why early stopping ended training, if it did
 
 
 SECTIONS = tuple(field.name for field in dataclasses.fields(ReportData))
@@ -149,7 +152,10 @@ def _declared(kind: Any, value: Any) -> bool:
     if typing.get_origin(kind) is list:
         (item,) = typing.get_args(kind)
         return isinstance(value, list) and all(isinstance(entry, item) for entry in value)
-    return isinstance(value, tuple(a for a in typing.get_args(kind) if a is not type(None)))
+    options = typing.get_args(kind)
+    if value is None:
+        return type(None) in options
+    return isinstance(value, tuple(a for a in options if a is not type(None)))
 
 
 def _built(kind: Any, value: Any) -> Any:

@@ -18,6 +18,8 @@ from lightning.pytorch.trainer.states import TrainerFn
 from torch import nn
 
 from litlab.callbacks.diagnostics import OWN_PARAMETERS
+from litlab.callbacks.early_stopping import EarlyStopping
+from litlab.callbacks.top_losses import per_sample_results
 from litlab.library_internals import at_last_batch
 from litlab.lightning_modules import metric_float
 from litlab.metric_names import is_overall_metric, is_timing
@@ -38,6 +40,7 @@ class ReportData(L.Callback):
         self._val_metrics: dict[int, dict[str, float]] = {}
         self._predictions: list[torch.Tensor] = []
         self._targets: list[torch.Tensor] = []
+        self._loss_moments = torch.zeros(3, dtype=torch.float64)  # n, sum, sum of squares
         self._summarised = False
 
     # -- state kept in checkpoints ---------------------------------------------------------
@@ -94,6 +97,12 @@ class ReportData(L.Callback):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._finish_epoch(trainer)
+        stopped = next(
+            (c.stop_explanation() for c in trainer.callbacks if isinstance(c, EarlyStopping)),
+            None,
+        )
+        if trainer.is_global_zero:
+            write_section(self.run_dir, "stopped_early", stopped)
 
     def _finish_epoch(self, trainer: L.Trainer) -> None:
         epoch, self._epoch_in_progress = self._epoch_in_progress, None
@@ -124,18 +133,23 @@ class ReportData(L.Callback):
     # -- testing -------------------------------------------------------------------------
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._predictions, self._targets = [], []
+        self._loss_moments.zero_()
         if trainer.is_global_zero:  # an earlier test's images (a resumed run) are not this one's
             for name in TEST_PLOTS:
                 (self.run_dir / PLOTS / name).unlink(missing_ok=True)
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
+        loss = per_sample_results(pl_module.hparams.task, outputs.detach(), batch[1])[0]
+        loss = loss.double().flatten().cpu()
+        count = torch.tensor(loss.numel(), dtype=torch.float64)
+        self._loss_moments += torch.stack([count, loss.sum(), loss.square().sum()])
         stored = sum(len(p) for p in self._predictions)
         if pl_module.hparams.task == "regression" and stored < MAX_STORED_PREDICTIONS:
             self._predictions.append(outputs.detach().float().cpu())
             self._targets.append(batch[1].detach().float().cpu())
 
     def on_test_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        test = EvaluatedSplit(split=pl_module.test_name)
+        test = EvaluatedSplit(split=pl_module.test_name, loss_spread=self._loss_spread())
         confusion = pl_module.confusion_matrices.get("test")
         if confusion is not None:
             test.confusion_matrix = confusion.tolist()  # already summed over ranks
@@ -144,6 +158,14 @@ class ReportData(L.Callback):
             test.predicted = _gathered([v for batch in self._predictions for v in batch.tolist()])
         if trainer.is_global_zero:
             write_section(self.run_dir, "test", test)
+
+    def _loss_spread(self) -> float | None:
+        """The standard deviation of the per-sample test loss, over every rank's samples."""
+        n, total, squares = torch.tensor(_gathered(self._loss_moments.tolist())).view(-1, 3).sum(0)
+        if n < 2:
+            return None
+        variance = (squares - total**2 / n) / (n - 1)
+        return float(variance.clamp(min=0).sqrt())
 
 
 def _gathered(values: list[float]) -> list[float]:

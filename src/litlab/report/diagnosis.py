@@ -29,6 +29,13 @@ LARGE_ACCURACY_GAP = 0.05
 STILL_LEARNING_DROP = 0.05
 # A classifier below this training accuracy has not fitted its own training data.
 UNDERFIT_TRAIN_ACC = 0.85
+# A difference counts as evidence when it exceeds this many standard errors of the split(s) it
+# was measured on (about 95 % of the differences between two equal models stay inside it).
+NOISE_Z = 2.0
+# A model with at least this many parameters per training sample can fit them all: a training
+# accuracy below CAN_FIT_ACC then says it was not trained long enough, not that it is too small.
+CAN_FIT_PARAMS_PER_SAMPLE = 10.0
+CAN_FIT_ACC = 0.95
 # A regression model explaining less than this share of the validation variance (R2), with
 # validation loss close to training loss, has not fitted its data either.
 UNDERFIT_R2 = 0.5
@@ -45,11 +52,23 @@ WINDOW = 5
 
 @dataclass(frozen=True)
 class FitDiagnosis:
-    # "diverged", "good fit", "overfitting", "underfitting", "still improving" or "too short
-    # to tell"
+    # "diverged", "good fit", "overfitting", "underfitting", "undertrained", "still
+    # improving", "cannot tell" (the evidence is inside the noise) or "too short to tell"
     verdict: str
     explanation: str
     turn_epoch: int | None = None  # overfitting: the epoch of the lowest validation loss
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the curves alone do not say: how many samples the splits hold (the noise of what
+    was measured on them), the model's size and how the run ended. Unknown: None."""
+
+    train_samples: int | None = None
+    val_samples: int | None = None
+    params: int | None = None
+    loss_spread: float | None = None  # standard deviation of the per-sample test loss
+    stopped_early: str | None = None  # early stopping's explanation, when it ended the run
 
 
 @dataclass(frozen=True)
@@ -63,11 +82,13 @@ def diagnose_fit(
     test_loss: float | None = None,
     chance_loss: float | None = None,
     stopped_by: str = "",
+    evidence: Evidence = Evidence(),
 ) -> FitDiagnosis:
     """``history``: one dict per epoch with ``epoch``, ``train/loss``, ``val/loss`` and, for
     classifiers, ``train/acc`` and ``val/acc`` (regression: ``val/r2``). ``test_loss``: the
     final test loss; ``chance_loss``: the loss of a model that guesses, where the loss has one;
-    ``stopped_by``: the error that ended the run (its status.json), if any."""
+    ``stopped_by``: the error that ended the run (its status.json), if any; ``evidence``: the
+    split sizes that say which differences are noise, the model's size, how the run ended."""
     diverged = _diverged(history, test_loss, chance_loss, stopped_by)
     if diverged is not None:
         return diverged
@@ -85,9 +106,9 @@ def diagnose_fit(
             f"{MIN_EPOCHS} are needed to read a trend. Train longer (trainer.max_epochs).",
         )
     return (
-        _rising_validation_loss(rows)
-        or _growing_accuracy_gap(rows)
-        or _underfitting(rows)
+        _rising_validation_loss(rows, evidence)
+        or _growing_accuracy_gap(rows, evidence)
+        or _underfitting(rows, evidence)
         or _still_improving(rows)
         or _good_fit(rows)
     )
@@ -164,7 +185,9 @@ def _curves(rows: Sequence[dict[str, float]]) -> tuple[list[int], np.ndarray, np
     )
 
 
-def _rising_validation_loss(rows: Sequence[dict[str, float]]) -> FitDiagnosis | None:
+def _rising_validation_loss(
+    rows: Sequence[dict[str, float]], evidence: Evidence
+) -> FitDiagnosis | None:
     epochs, train, val = _curves(rows)
     best = int(np.argmin(val))
     if (
@@ -173,6 +196,15 @@ def _rising_validation_loss(rows: Sequence[dict[str, float]]) -> FitDiagnosis | 
         or train[-1] >= train[best]
     ):
         return None
+    n, spread = evidence.val_samples, evidence.loss_spread
+    if n and spread is not None and val[-1] - val[best] < NOISE_Z * spread / np.sqrt(n):
+        return _cannot_tell(
+            f"the validation loss rose from {val[best]:.4g} (epoch {epochs[best]}) to "
+            f"{val[-1]:.4g}, but a loss measured on {n} samples whose losses spread by "
+            f"{spread:.3g} moves by {spread / np.sqrt(n):.2g} (one standard error) by chance",
+            rows,
+            evidence,
+        )
     return FitDiagnosis(
         "overfitting",
         f"High variance: validation loss reached its minimum {val[best]:.4g} at epoch "
@@ -185,7 +217,9 @@ def _rising_validation_loss(rows: Sequence[dict[str, float]]) -> FitDiagnosis | 
     )
 
 
-def _growing_accuracy_gap(rows: Sequence[dict[str, float]]) -> FitDiagnosis | None:
+def _growing_accuracy_gap(
+    rows: Sequence[dict[str, float]], evidence: Evidence
+) -> FitDiagnosis | None:
     if not all(_finite(row, "train/acc") and _finite(row, "val/acc") for row in rows):
         return None
     gaps = [row["train/acc"] - row["val/acc"] for row in rows]
@@ -193,6 +227,15 @@ def _growing_accuracy_gap(rows: Sequence[dict[str, float]]) -> FitDiagnosis | No
     if gaps[-1] <= LARGE_ACCURACY_GAP or gaps[-1] <= earlier:
         return None
     last = rows[-1]
+    noise = _gap_noise(last["train/acc"], last["val/acc"], evidence)
+    if noise is not None and gaps[-1] < NOISE_Z * noise:
+        return _cannot_tell(
+            f"the training accuracy {last['train/acc']:.4g} is {gaps[-1] * 100:.1f} points above "
+            f"the validation accuracy {last['val/acc']:.4g}, but a gap measured on these splits "
+            f"moves by {noise * 100:.1f} points (one standard error) by chance",
+            rows,
+            evidence,
+        )
     return FitDiagnosis(
         "overfitting",
         f"High variance: training accuracy {last['train/acc']:.4g} against validation accuracy "
@@ -203,24 +246,27 @@ def _growing_accuracy_gap(rows: Sequence[dict[str, float]]) -> FitDiagnosis | No
     )
 
 
-def _underfitting(rows: Sequence[dict[str, float]]) -> FitDiagnosis | None:
+def _underfitting(rows: Sequence[dict[str, float]], evidence: Evidence) -> FitDiagnosis | None:
     last = rows[-1]
     _, train, val = _curves(rows)
-    still = _drop(train) > STILL_LEARNING_DROP
-    more = " Its loss is still falling: more epochs will help first." if still else ""
     # training accuracy is measured under dropout and augmentation: validation accuracy above
     # it shows what the model fits without them
     fitted = max(last.get("train/acc", np.nan), last.get("val/acc", np.nan))
+    undertrained = _undertrained(rows, evidence) if _short_of_fit(rows, evidence) else ""
+    if undertrained:
+        return FitDiagnosis("undertrained", undertrained)
     if np.isfinite(fitted) and fitted < UNDERFIT_TRAIN_ACC:
         return FitDiagnosis(
             "underfitting",
             f"High bias: training accuracy is only {last['train/acc']:.4g} at the end (validation "
-            f"{last.get('val/acc', np.nan):.4g}); the model does not fit its own training data. "
-            "Use a larger model (wider or deeper), train longer, raise the learning rate, or "
-            f"reduce regularisation.{more}",
+            f"{last.get('val/acc', np.nan):.4g}), its loss no longer falling; the model does not "
+            "fit its own training data. Use a larger model (wider or deeper), raise the learning "
+            "rate, or reduce regularisation.",
         )
     r2 = last.get("val/r2")
     if r2 is not None and np.isfinite(r2) and r2 < UNDERFIT_R2 and train[-1] >= 0.8 * val[-1]:
+        still = _drop(train) > STILL_LEARNING_DROP
+        more = " Its loss is still falling: more epochs will help first." if still else ""
         return FitDiagnosis(
             "underfitting",
             f"High bias: the model explains only R2 = {r2:.3g} of the validation targets' "
@@ -229,6 +275,80 @@ def _underfitting(rows: Sequence[dict[str, float]]) -> FitDiagnosis | None:
             f"model, train longer, or add features.{more}",
         )
     return None
+
+
+def _can_fit(evidence: Evidence) -> bool:
+    n, params = evidence.train_samples, evidence.params
+    return bool(n and params and params >= CAN_FIT_PARAMS_PER_SAMPLE * n)
+
+
+def _short_of_fit(rows: Sequence[dict[str, float]], evidence: Evidence) -> bool:
+    """Whether a classifier fits its training data less than a model like it does: below
+    UNDERFIT_TRAIN_ACC, or below CAN_FIT_ACC for a model that can fit every sample."""
+    last = rows[-1]
+    fitted = max(last.get("train/acc", np.nan), last.get("val/acc", np.nan))
+    if not np.isfinite(fitted):
+        return False
+    return fitted < UNDERFIT_TRAIN_ACC or (_can_fit(evidence) and fitted < CAN_FIT_ACC)
+
+
+def _undertrained(rows: Sequence[dict[str, float]], evidence: Evidence) -> str:
+    """Why a low training accuracy is a training too short rather than a model too small ("":
+    no sign of that): its loss still falling, early stopping having ended the run, or a model
+    with enough parameters to fit every training sample."""
+    last = rows[-1]
+    _, train, _ = _curves(rows)
+    reasons = []
+    if _drop(train) > STILL_LEARNING_DROP:
+        reasons.append(f"its loss still fell by {_drop(train):.0%} in the last epoch")
+    if _can_fit(evidence):
+        per_sample = evidence.params / evidence.train_samples
+        reasons.append(
+            f"a model of {evidence.params:,} parameters ({per_sample:,.0f} per training sample) "
+            "can fit its training data"
+        )
+    if not reasons:
+        return ""
+    advice = f"Train for more epochs (e.g. trainer.max_epochs={2 * len(rows)})"
+    if evidence.stopped_early:
+        advice = (
+            f"{evidence.stopped_early} {advice}, with early stopping more patient "
+            "(callbacks.early_stopping.min_steps) or off (callbacks.early_stopping=null)"
+        )
+    return (
+        f"The training accuracy is {last['train/acc']:.4g} after {len(rows)} epochs, and "
+        f"{' and '.join(reasons)}: the model has not been trained long enough. {advice}."
+    )
+
+
+def _gap_noise(train_acc: float, val_acc: float, evidence: Evidence) -> float | None:
+    """The standard error of a difference between two accuracies measured on the training and
+    validation splits (binomial; add-one smoothing, so that 1.0 on 30 samples is not exact)."""
+    if not evidence.val_samples:
+        return None
+    variance = _binomial_variance(val_acc, evidence.val_samples)
+    if evidence.train_samples:
+        variance += _binomial_variance(train_acc, evidence.train_samples)
+    return float(np.sqrt(variance))
+
+
+def _binomial_variance(accuracy: float, n: int) -> float:
+    p = (accuracy * n + 1) / (n + 2)
+    return p * (1 - p) / n
+
+
+def _cannot_tell(what: str, rows: Sequence[dict[str, float]], evidence: Evidence) -> FitDiagnosis:
+    n = evidence.val_samples
+    one = f", one is {100 / n:.1f} points" if n else ""
+    undertrained = _undertrained(rows, evidence) if _short_of_fit(rows, evidence) else ""
+    told = f" What can be told: {undertrained[0].lower()}{undertrained[1:]}" if undertrained else ""
+    return FitDiagnosis(
+        "cannot tell",
+        f"Cannot tell over- from underfitting: the validation split has {n} samples{one}. "
+        f"{what[0].upper()}{what[1:]}: a difference this small is inside the noise, and no "
+        f"verdict is drawn from it.{told} To judge a model on little data, compare several "
+        "seeds (python train.py -m seed=1,2,3,4,5 ...: the sweep summary gives the spread).",
+    )
 
 
 def _still_improving(rows: Sequence[dict[str, float]]) -> FitDiagnosis | None:

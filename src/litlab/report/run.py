@@ -27,7 +27,7 @@ from litlab.metric_names import (
     is_timing,
 )
 from litlab.report import plots
-from litlab.report.diagnosis import diagnose_fit, diagnose_training
+from litlab.report.diagnosis import Evidence, diagnose_fit, diagnose_training
 from litlab.report_data import ReportData, read_report_data
 from litlab.run_folder import (
     BATCH_PLOT,
@@ -478,16 +478,32 @@ def _top_losses_lines(run: RunFolder) -> list[str]:
 def _diagnosis_lines(run: RunFolder) -> list[str]:
     lines = []
     test_loss = run.metrics.get(f"{run.split}/loss")
-    diagnosis = diagnose_fit(run.history, test_loss, _chance_loss(run), run.error)
+    evidence = _evidence(run)
+    diagnosis = diagnose_fit(run.history, test_loss, _chance_loss(run), run.error, evidence)
     # an evaluation has no history; a training run stopped by a NaN in epoch 0 neither
     if run.history or (run.error and diagnosis.verdict == "diverged"):
         lines += ["## Fit diagnosis", "", f"**{diagnosis.verdict}**: {diagnosis.explanation}", ""]
+        if evidence.stopped_early and evidence.stopped_early not in diagnosis.explanation:
+            lines += [evidence.stopped_early, ""]
     problems = diagnose_training(run.data.diagnostics)
     if problems:
         lines += ["## Training problems", ""]
         lines += [f"- **{problem.name}**: {problem.explanation}" for problem in problems]
         lines.append("")
     return lines
+
+
+def _evidence(run: RunFolder) -> Evidence:
+    """The split sizes, model size and ending that tell the diagnosis what is noise."""
+    data, model, test = run.data.data, run.data.model, run.data.test
+    splits = data.splits if data is not None else {}
+    return Evidence(
+        train_samples=splits.get("train"),
+        val_samples=splits.get("val"),
+        params=model.trainable_params if model is not None else None,
+        loss_spread=test.loss_spread if test is not None else None,
+        stopped_early=run.data.stopped_early,
+    )
 
 
 def _chance_loss(run: RunFolder) -> float | None:
