@@ -14,15 +14,14 @@ The one rule (docs/configs.md, "Recommended settings"): the command line beats a
 an experiment beats the data set, the data set beats the model, the model beats the task's
 usual loss and the options' own defaults. In detail, a recommendation is not applied where
 
-- the command line (a sweep's parameters included) or a chosen experiment, debug or
-  hparams_search option sets that key, a key inside it or the node that holds it;
+- the command line (a sweep's parameters included) or a chosen experiment, debug,
+  hparams_search or tune option sets that key, a key inside it or the node that holds it;
 - it names a group's option and the user or an experiment chose that group's option
   (``optimizer=sgd``): then the part's keys inside that group go too;
 - the chosen config has no such key (``model.kernel_sizes`` is the CNN's, not the MLP's).
 
-Choosing the data set or the model (``data=digits model=cnn``) is what brings their
-recommendations: it does not count as setting the keys under ``data`` or ``model``.
-Imports no torch.
+Choosing a group's option does not set the keys inside it: ``data=digits model=cnn`` brings
+the digits' CNN kernels, ``trainer=gpu`` keeps a data set's epochs. Imports no torch.
 """
 
 import logging
