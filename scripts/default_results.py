@@ -1,7 +1,8 @@
 """Train every compatible pair of shipped data set and model at its defaults, as a user types it
-(`python train.py data=X model=Y`), and print a Markdown table: the test result, the best result
-the docs show for the pair, and the seconds the whole command took. docs/results.md keeps the
-table ("Every data set with every model"); tests/test_default_results.py checks it.
+(`python train.py data=X model=Y`), and print a Markdown table: the test result and the seconds
+the whole command took. docs/results.md keeps the table ("Every data set with every model"),
+with two columns added by hand: the best result the docs show for the pair, and a note;
+tests/test_default_results.py checks it.
 
     python scripts/default_results.py                    # every pair (~25 min on 2 cores)
     python scripts/default_results.py --data iris,wine --model mlp --seeds 42,43,44

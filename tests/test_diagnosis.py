@@ -123,13 +123,24 @@ def test_a_rise_of_the_validation_loss_inside_its_noise_cannot_be_told():
     assert diagnose_fit(history, evidence=quiet).verdict == "overfitting"
 
 
-def test_a_model_that_can_fit_its_data_but_stops_short_is_undertrained():
-    """Training accuracy 0.9 on a plateau: a small model underfits, a large one (10 and more
-    parameters per sample) was not trained long enough."""
+def test_a_large_model_stopped_early_short_of_its_data_is_undertrained():
+    """Training accuracy 0.9 on a plateau: as trained as it gets, unless early stopping ended
+    it with a model that can fit its data (10 and more parameters per sample)."""
     history = curve([1.0, 0.4, 0.35, 0.345], [1.0, 0.4, 0.36, 0.355], 0.9, 0.9)
-    assert diagnose_fit(history, evidence=Evidence(1000, 200, params=500)).verdict == "good fit"
-    big = diagnose_fit(history, evidence=Evidence(1000, 200, params=50_000))
-    assert big.verdict == "undertrained" and "50 per training sample" in big.explanation
+    big = Evidence(1000, 200, params=50_000)
+    assert diagnose_fit(history, evidence=big).verdict == "good fit"
+    small_stopped = Evidence(1000, 200, params=500, stopped_early=STOPPED)
+    assert diagnose_fit(history, evidence=small_stopped).verdict == "good fit"  # 0.9 >= 0.85
+    stopped = diagnose_fit(history, evidence=Evidence(1000, 200, 50_000, stopped_early=STOPPED))
+    assert stopped.verdict == "undertrained" and "50 per training sample" in stopped.explanation
+
+
+def test_a_clear_accuracy_gap_wins_over_a_loss_rise_inside_its_noise():
+    history = curve(
+        [1.0, 0.5, 0.3, 0.2, 0.1], [1.0, 0.6, 0.5, 0.6, 0.8], [0.8, 0.9, 0.95, 0.99, 1.0], 0.79
+    )
+    evidence = Evidence(train_samples=9000, val_samples=3000, loss_spread=10.0)
+    assert diagnose_fit(history, evidence=evidence).verdict == "overfitting"
 
 
 LN10 = math.log(10)  # the loss of a 10-class model that guesses

@@ -286,7 +286,7 @@ def overfitting_runs(tmp_path_factory) -> dict[str, RunFolder]:
         "weight decay": ["optimizer.weight_decay=0.01"],
         "early stopping": [
             "callbacks.early_stopping.patience=3",
-            "callbacks.early_stopping.min_steps=0",
+            "callbacks.early_stopping.patience_steps=0",
         ],
         "augmentation": ["data.augment=true"],
         "tiny": ["model.hidden_sizes=[2]", "data.train_size=null", "trainer.max_epochs=5"],

@@ -2,12 +2,13 @@
 the data set's beat the model's; the loss follows data.task."""
 
 import pytest
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import OmegaConf
 
 from litlab.config import apply_recommendations, config_errors
 from litlab.config.catalog import shipped_options
 from litlab.config.parts import compatible_pairs
-from litlab.config.recommended import RECOMMENDED, recommendations
+from litlab.config.recommended import RECOMMENDED
 
 ABSENT = object()
 
@@ -51,10 +52,39 @@ def test_the_data_sets_settings_beat_the_models(make_config):
 
 
 def test_an_experiment_beats_the_parts(make_config):
-    cfg = make_config("experiment=mnist_lstm")  # its own 3 epochs, one-cycle at 0.005
-    assert cfg.scheduler.max_lr == 0.005 and choice(cfg, "scheduler") == "onecycle"
-    lesson = make_config("experiment=lesson_overfitting")  # sets max_epochs 20 on MNIST
-    assert lesson.trainer.max_epochs == 20
+    # spam recommends lr 0.02, the perceptron 0.01; lesson 1's experiment sets 0.05
+    assert make_config("experiment=lesson_perceptron").optimizer.lr == 0.05
+    assert make_config("data=spam", "model=perceptron").optimizer.lr == 0.02  # data beats model
+    lesson = make_config("experiment=lesson_overfitting")  # its early stopping's patience
+    assert lesson.callbacks.early_stopping.patience == 20
+
+
+def test_the_users_keys_inside_a_recommended_option_are_kept(make_config):
+    cfg = make_config("model=transformer", "optimizer.lr=0.01", "~optimizer.fused")
+    assert choice(cfg, "optimizer") == "adamw" and cfg.optimizer.lr == 0.01
+    assert "fused" not in cfg.optimizer and cfg.optimizer.weight_decay == 0.05
+    tuned = make_config("model=transformer", "optimizer.weight_decay=0.1")
+    assert tuned.optimizer.weight_decay == 0.1
+    added = make_config("model=rnn", "+scheduler.three_phase=true")
+    assert added.scheduler.three_phase is True and added.scheduler.max_lr == 0.005
+
+
+def test_a_passed_over_option_drops_only_its_own_parts_keys(make_config):
+    """model=transformer's AdamW is passed over for SGD: its weight decay goes, the adding
+    problem's learning rate stays."""
+    cfg = make_config("data=adding", "model=transformer", "optimizer=sgd")
+    assert cfg.optimizer.lr == 0.01 and cfg.optimizer.weight_decay == 0.0
+
+
+def test_a_config_without_hydras_record_is_the_users_in_every_key(make_config):
+    cfg = make_config("data=diabetes", "model=mlp", "loss=huber")
+    plain = OmegaConf.create(OmegaConf.to_container(cfg))
+    del plain["hydra"]
+    plain.data[RECOMMENDED] = {"trainer.max_epochs": 3}
+    HydraConfig.instance().cfg = None  # as a config loaded in a fresh process
+    assert apply_recommendations(plain) == []
+    assert plain.loss._target_ == "torch.nn.HuberLoss" and plain.trainer.max_epochs == 60
+    assert RECOMMENDED not in plain.data
 
 
 @pytest.mark.parametrize(
@@ -94,7 +124,7 @@ def test_every_recommended_key_exists_for_some_pair_it_serves(make_config):
     for group in ("data", "model"):
         for option, node in shipped_options(group).items():
             pairs = [p for p in compatible_pairs() if p[0 if group == "data" else 1] == option]
-            for key in recommendations(node):
+            for key in node.get(RECOMMENDED) or {}:
                 if "." not in key:
                     assert key in ("loss", "optimizer", "scheduler"), key
                     assert node[RECOMMENDED][key] in shipped_options(key), (option, key)

@@ -31,7 +31,8 @@ def test_three_epochs_reach_the_target_accuracy(make_config, model, target):
 
 
 # data set: (metric, target), at the data set's defaults (`python train.py data=X model=mlp`:
-# its recommended epochs, the task's loss; early stopping's min_steps outlast them). The
+# its recommended epochs, the task's loss; early stopping's patience_steps outlast them but for
+# digits' 1,360 steps, where it does not stop). The
 # seed picks the split and the starting weights, and on test splits of 30 to 360 samples one
 # seed's figure moves by several samples (docs/results.md: seeds 42 to 46; seed 43 failed the
 # old single-seed iris bound of 0.93). The test asserts the mean over seeds 42-44; beside each

@@ -21,6 +21,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from litlab.config.recommended import Applied, applied_line, apply_recommendations
 from litlab.errors import ConfigError, exit_with, tracebacks_wanted
 from litlab.library_errors import translated
 from litlab.ranks import is_launched_worker
@@ -40,11 +41,15 @@ NAME_EXAMPLES = {"name": "my_logs", "version": "v1", "filename": "my_checkpoint"
 class PrepareRunFolder(Callback):
     def __init__(self) -> None:
         self.continuing: str | None = None  # logged once the run's log file is open
+        self.recommended: list[Applied] = []  # likewise
 
     def on_run_start(self, config: DictConfig, **kwargs: Any) -> None:
         if is_launched_worker():
             return  # rank zero prepared this run and started us in its folder
         with _errors_end_the_command(config):
+            # first: the stopped run's config, taken next, holds the recommendations it had,
+            # and Hydra's own record of the run (.hydra/) is written after this
+            self.recommended = apply_recommendations(config, quiet=True)
             check_single_names(config)
             check_writable(Path(config.hydra.run.dir))
             self.continuing = continue_in_place(config)
@@ -58,8 +63,11 @@ class PrepareRunFolder(Callback):
             check_writable(Path(config.hydra.sweep.dir))
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """Hydra sets up the run's logging after on_run_start: the line goes to the console
+        """Hydra sets up the run's logging after on_run_start: the lines go to the console
         and to the run's log file only now."""
+        if self.recommended:
+            log.info(applied_line(self.recommended))
+            self.recommended = []
         if self.continuing:
             log.info(self.continuing)
             self.continuing = None

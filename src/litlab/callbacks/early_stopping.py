@@ -15,34 +15,36 @@ log = logging.getLogger(__name__)
 class EarlyStopping(early_stopping.EarlyStopping):
     """Lightning's ``EarlyStopping`` with a patience in training steps as well as in
     validations: a run stops only when the monitored metric has not improved for ``patience``
-    validations *and* for ``min_steps`` optimizer steps.
+    validations *and* for ``patience_steps`` optimizer steps.
 
     Lightning counts validations only. On a small table an epoch is a few steps (iris: 6), so
     five epochs without a better validation accuracy on 30 samples (one flower is 3.3 points)
     stopped a run at epoch 7 with the model at 0.89 on its own training data. On the adding
     problem the loss sits on a plateau for a thousand steps before it falls, and a patience of
-    5 epochs ended the run there. ``min_steps`` makes the patience proportional to the steps
+    5 epochs ended the run there. ``patience_steps`` makes the patience proportional to the steps
     per epoch: on MNIST (430 steps per epoch) 1,000 steps are 2.3 epochs and ``patience``
     rules; on iris they are 167 epochs.
 
     Args:
-        min_steps: optimizer steps without improvement before a stop (0: Lightning's rule).
+        patience_steps: optimizer steps without improvement before a stop (0: Lightning's rule).
         **kwargs: Lightning's ``EarlyStopping`` arguments (``monitor``, ``mode``,
             ``patience``, ``min_delta``, ...).
 
     Example::
 
-        EarlyStopping(monitor="val/acc", mode="max", patience=5, min_steps=1000)
+        EarlyStopping(monitor="val/acc", mode="max", patience=5, patience_steps=1000)
 
     Its state (the step and epoch of the best value) survives a resume; the class keeps
     Lightning's name, so a checkpoint of Lightning's callback restores into it.
     """
 
-    def __init__(self, min_steps: int = 1000, **kwargs: Any) -> None:
-        if isinstance(min_steps, bool) or not isinstance(min_steps, int) or min_steps < 0:
-            raise ValueError(f"min_steps must be a whole number >= 0, got {min_steps!r}")
+    def __init__(self, patience_steps: int = 1000, **kwargs: Any) -> None:
+        # named apart from Trainer(min_steps), which forbids any stop before that many steps
+        steps = patience_steps
+        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
+            raise ValueError(f"patience_steps must be a whole number >= 0, got {patience_steps!r}")
         super().__init__(**kwargs)
-        self.min_steps = min_steps
+        self.patience_steps = patience_steps
         self.best_step = 0
         self.best_epoch: int | None = None
         self._step = 0
@@ -54,10 +56,12 @@ class EarlyStopping(early_stopping.EarlyStopping):
 
     def _evaluate_stopping_criteria(self, current: Tensor) -> tuple[bool, str | None]:
         should_stop, reason = super()._evaluate_stopping_criteria(current)
-        if self.wait_count == 0 and not should_stop:  # improved
+        if self.wait_count == 0 and not should_stop:  # improved: a stop withheld earlier is void
             self.best_step, self.best_epoch = self._step, self._epoch
+            self.stopping_reason = NOT_STOPPED
         waited = self._step - self.best_step
-        if should_stop and self.stopping_reason == PATIENCE_EXHAUSTED and waited < self.min_steps:
+        exhausted = should_stop and self.stopping_reason == PATIENCE_EXHAUSTED
+        if exhausted and waited < self.patience_steps:
             self.stopping_reason = NOT_STOPPED
             return False, None
         return should_stop, reason
@@ -81,7 +85,7 @@ class EarlyStopping(early_stopping.EarlyStopping):
             f"Early stopping ended the run after epoch {self.stopped_epoch}: {self.monitor} had "
             f"not improved on {best}{at} for {self.wait_count} validations and "
             f"{self._step - self.best_step:,} training steps (callbacks.early_stopping.patience="
-            f"{self.patience}, min_steps={self.min_steps})."
+            f"{self.patience}, patience_steps={self.patience_steps})."
         )
 
     def state_dict(self) -> dict[str, Any]:

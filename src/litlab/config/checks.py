@@ -244,9 +244,9 @@ RULES = (
         "callbacks.early_stopping.patience", int_at_least(0), "callbacks.early_stopping.patience=5"
     ),
     Rule(
-        "callbacks.early_stopping.min_steps",
+        "callbacks.early_stopping.patience_steps",
         int_at_least(0),
-        "callbacks.early_stopping.min_steps=1000",
+        "callbacks.early_stopping.patience_steps=1000",
     ),
     Rule(
         "callbacks.early_stopping.min_delta",

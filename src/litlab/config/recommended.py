@@ -36,8 +36,8 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from litlab import CONFIG_DIR
-from litlab.config.catalog import shipped_options
 from litlab.config.losses import TASK_LOSSES
+from litlab.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -55,25 +55,31 @@ class Applied:
     part: str  # "data=iris", "model=transformer" or "data.task=binary"
 
 
-def apply_recommendations(cfg: DictConfig) -> list[Applied]:
+def apply_recommendations(cfg: DictConfig, quiet: bool = False) -> list[Applied]:
     """Apply the chosen parts' recommendations to ``cfg`` where the user left the keys alone,
     and take the ``recommended`` nodes out of it (a second call does nothing). Returns what was
-    applied; logs it in one line."""
+    applied; logs it in one line unless ``quiet``. A config without Hydra's record of its
+    command line (built by hand, loaded from a file) is the user's in every key: nothing is
+    applied."""
     stated = _stated(cfg)
+    hydra = _hydra_node(cfg)
+    if hydra is None:
+        return []
     choices = _choices(cfg)
     chosen = _set_by_user(cfg, choices)
     groups = {key for key in chosen if key in choices}  # optimizer=sgd: a group's option
     keys = chosen - groups
-    applied, passed_over = [], set()
+    applied, passed_over = [], set()  # passed over: (group, the part that recommended it)
     for key, (value, part) in stated.items():
-        if _is_group(key):
-            if key in groups or choices.get(key) == value:
-                passed_over.add(key)  # and the part's keys inside it
-                continue
-            _choose_option(cfg, key, value)
-            applied.append(Applied(key, value, part))
+        if not _is_group(key) or choices.get(key) == value:
+            continue
+        if key in groups:
+            passed_over.add((key, part))
+            continue
+        _choose_option(cfg, key, value, [k for k in keys if k.startswith(f"{key}.")], hydra)
+        applied.append(Applied(key, value, part))
     for key, (value, part) in stated.items():
-        if _is_group(key) or _blocked(key, keys) or key.split(".")[0] in passed_over:
+        if _is_group(key) or _blocked(key, keys) or (key.split(".")[0], part) in passed_over:
             continue
         if OmegaConf.select(cfg, key, default=_UNSET, throw_on_missing=False) is _UNSET:
             continue  # the chosen config has no such key: another model's, say
@@ -81,21 +87,15 @@ def apply_recommendations(cfg: DictConfig) -> list[Applied]:
             continue
         OmegaConf.update(cfg, key, value, merge=False, force_add=False)
         applied.append(Applied(key, value, part))
-    if applied:
-        log.info(
-            "Recommended settings applied (override any on the command line): %s", describe(applied)
-        )
+    if applied and not quiet:
+        log.info(applied_line(applied))
     return applied
 
 
-def describe(applied: Iterable[Applied]) -> str:
-    """``trainer.max_epochs=100 (data=iris), loss=mse (data.task=regression)``."""
-    return ", ".join(f"{a.key}={_text(a.value)} ({a.part})" for a in applied)
-
-
-def recommendations(option: dict[str, Any]) -> dict[str, Any]:
-    """What a part's option file (read as YAML) recommends."""
-    return dict(option.get(RECOMMENDED) or {})
+def applied_line(applied: Iterable[Applied]) -> str:
+    """``Recommended settings applied (...): trainer.max_epochs=100 (data=iris), ...``."""
+    listed = ", ".join(f"{a.key}={_text(a.value)} ({a.part})" for a in applied)
+    return f"Recommended settings applied (override any on the command line): {listed}"
 
 
 def _stated(cfg: DictConfig) -> dict[str, tuple[Any, str]]:
@@ -166,14 +166,11 @@ def _override_keys(overrides: list[str]) -> Iterator[str]:
 def _option_keys(group: str, option: str, dirs: list[Path], seen: frozenset = frozenset()):
     """The keys a recipe option's file sets (the options of its own group it includes too),
     and the groups its defaults list overrides."""
-    path = next(
-        (d / group / f"{option}.yaml" for d in dirs if (d / group / f"{option}.yaml").is_file()),
-        None,
-    )
+    path = _option_file(group, option, dirs)
     if path is None or path in seen:
         return
     content = yaml.safe_load(path.read_text()) or {}
-    package = "" if "@package _global_" in path.read_text().split("\n", 1)[0] else group
+    package = "" if _package(path) == "_global_" else group
     for entry in content.pop("defaults", None) or []:
         if isinstance(entry, str) and entry != "_self_":
             yield from _option_keys(group, entry, dirs, seen | {path})
@@ -183,6 +180,16 @@ def _option_keys(group: str, option: str, dirs: list[Path], seen: frozenset = fr
                 if words[0] == "override":
                     yield words[-1].lstrip("/").split("@")[0].replace("/", ".")
     yield from _leaves(content, package)
+
+
+def _package(path: Path) -> str | None:
+    """The ``# @package`` of a config file's header (the comments before its first key)."""
+    for line in path.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            break
+        if line.startswith("# @package"):
+            return line.split("@package", 1)[1].strip()
+    return None
 
 
 def _leaves(node: Any, prefix: str) -> Iterator[str]:
@@ -196,13 +203,14 @@ def _leaves(node: Any, prefix: str) -> Iterator[str]:
 
 
 def _config_dirs(hydra: DictConfig | None) -> list[Path]:
-    """The folders Hydra composed from (``--config-dir`` first), litlab's conf/ last."""
+    """The folders Hydra composed from, in the order it searches them (litlab's conf/, then a
+    ``--config-dir``); conf/ where Hydra has no record."""
     dirs = []
     if hydra is not None:
         for source in hydra.runtime.get("config_sources", []):
             if source.get("schema") == "file":
                 dirs.append(Path(source.path))
-    return [*dirs, CONFIG_DIR]
+    return dirs if CONFIG_DIR in dirs else [CONFIG_DIR, *dirs]
 
 
 # -- Hydra's record of the choices -------------------------------------------------------------
@@ -219,17 +227,56 @@ def _choices(cfg: DictConfig) -> dict[str, str]:
     return {str(k): str(v) for k, v in hydra.runtime.choices.items()}
 
 
-def _choose_option(cfg: DictConfig, group: str, option: str) -> None:
-    """Swap ``cfg.<group>`` for litlab's option ``group/option``, and record the choice where
-    the reports read it (Hydra's runtime choices)."""
-    node = shipped_options(group)[option]
-    node.pop(RECOMMENDED, None)
+def _choose_option(
+    cfg: DictConfig, group: str, option: str, users_keys: list[str], hydra: DictConfig
+) -> None:
+    """Swap ``cfg.<group>`` for the option ``group/option`` (found as Hydra finds it), keep the
+    values the user set inside the group (``optimizer.lr=0.01``, a ``+`` key, a ``~`` deletion),
+    and record the choice where the reports read it (Hydra's runtime choices)."""
+    path = _option_file(group, option, _config_dirs(hydra))
+    if path is None:
+        raise ConfigError(
+            f"A part recommends {group}={option}, but no {group}/{option}.yaml is in the config "
+            f"folders ({', '.join(map(str, _config_dirs(hydra)))}): add it, or name an option "
+            f"that exists (`litlab ls {group}`)."
+        )
+    old = cfg[group]
     with open_dict(cfg):
-        cfg[group] = OmegaConf.create(node)
-    nodes = [cfg.get("hydra"), HydraConfig.get() if HydraConfig.initialized() else None]
-    for hydra in {id(n): n for n in nodes if n is not None}.values():
-        with read_write(hydra), open_dict(hydra):
-            hydra.runtime.choices[group] = option
+        cfg[group] = OmegaConf.create(_option_node(path, group, _config_dirs(hydra)))
+    for key in users_keys:
+        value = OmegaConf.select(old, key.split(".", 1)[1], default=_UNSET)
+        if value is _UNSET:  # deleted with ~
+            parent, _, name = key.rpartition(".")
+            node = OmegaConf.select(cfg, parent)
+            if OmegaConf.is_dict(node) and name in node:
+                with open_dict(node):
+                    del node[name]
+        else:
+            OmegaConf.update(cfg, key, value, merge=False, force_add=True)
+    nodes = [hydra, HydraConfig.get() if HydraConfig.initialized() else None]
+    for node in {id(n): n for n in nodes if n is not None}.values():
+        with read_write(node), open_dict(node):
+            node.runtime.choices[group] = option
 
 
-__all__ = ["RECOMMENDED", "Applied", "apply_recommendations", "describe", "recommendations"]
+def _option_file(group: str, option: str, dirs: list[Path]) -> Path | None:
+    return next(
+        (d / group / f"{option}.yaml" for d in dirs if (d / group / f"{option}.yaml").is_file()),
+        None,
+    )
+
+
+def _option_node(path: Path, group: str, dirs: list[Path]) -> dict:
+    """A group option's content with the options of the same group its defaults list names
+    merged under it, without its own recommendations."""
+    content = yaml.safe_load(path.read_text()) or {}
+    node: dict = {}
+    for entry in content.pop("defaults", None) or []:
+        base = _option_file(group, entry, dirs) if isinstance(entry, str) else None
+        if base is not None and base != path:
+            node |= _option_node(base, group, dirs)
+    content.pop(RECOMMENDED, None)
+    return node | content
+
+
+__all__ = ["RECOMMENDED", "Applied", "applied_line", "apply_recommendations"]

@@ -105,9 +105,12 @@ def diagnose_fit(
             f"{len(rows)} epoch(s) with both training and validation loss; at least "
             f"{MIN_EPOCHS} are needed to read a trend. Train longer (trainer.max_epochs).",
         )
+    # each sign of overfitting is a verdict, or "cannot tell" when it is inside the noise: a
+    # clear sign wins over one that cannot be told
+    signs = [_rising_validation_loss(rows, evidence), _growing_accuracy_gap(rows, evidence)]
+    signs = sorted((sign for sign in signs if sign), key=lambda sign: sign.verdict != "overfitting")
     return (
-        _rising_validation_loss(rows, evidence)
-        or _growing_accuracy_gap(rows, evidence)
+        next(iter(signs), None)
         or _underfitting(rows, evidence)
         or _still_improving(rows)
         or _good_fit(rows)
@@ -204,6 +207,7 @@ def _rising_validation_loss(
             f"{spread:.3g} moves by {spread / np.sqrt(n):.2g} (one standard error) by chance",
             rows,
             evidence,
+            per_sample_points=False,
         )
     return FitDiagnosis(
         "overfitting",
@@ -294,13 +298,15 @@ def _short_of_fit(rows: Sequence[dict[str, float]], evidence: Evidence) -> bool:
 
 def _undertrained(rows: Sequence[dict[str, float]], evidence: Evidence) -> str:
     """Why a low training accuracy is a training too short rather than a model too small ("":
-    no sign of that): its loss still falling, early stopping having ended the run, or a model
-    with enough parameters to fit every training sample."""
+    no sign of that): its loss still falling, or early stopping having ended the run; a model
+    with enough parameters to fit every sample says so too (and is held to CAN_FIT_ACC)."""
     last = rows[-1]
     _, train, _ = _curves(rows)
     reasons = []
     if _drop(train) > STILL_LEARNING_DROP:
         reasons.append(f"its loss still fell by {_drop(train):.0%} in the last epoch")
+    if not reasons and not evidence.stopped_early:
+        return ""  # on a plateau, and not stopped: the model is as trained as it gets
     if _can_fit(evidence):
         per_sample = evidence.params / evidence.train_samples
         reasons.append(
@@ -313,7 +319,7 @@ def _undertrained(rows: Sequence[dict[str, float]], evidence: Evidence) -> str:
     if evidence.stopped_early:
         advice = (
             f"{evidence.stopped_early} {advice}, with early stopping more patient "
-            "(callbacks.early_stopping.min_steps) or off (callbacks.early_stopping=null)"
+            "(callbacks.early_stopping.patience_steps) or off (callbacks.early_stopping=null)"
         )
     return (
         f"The training accuracy is {last['train/acc']:.4g} after {len(rows)} epochs, and "
@@ -337,9 +343,15 @@ def _binomial_variance(accuracy: float, n: int) -> float:
     return p * (1 - p) / n
 
 
-def _cannot_tell(what: str, rows: Sequence[dict[str, float]], evidence: Evidence) -> FitDiagnosis:
+def _cannot_tell(
+    what: str,
+    rows: Sequence[dict[str, float]],
+    evidence: Evidence,
+    per_sample_points: bool = True,
+) -> FitDiagnosis:
+    """``per_sample_points``: say what one sample weighs in points of accuracy."""
     n = evidence.val_samples
-    one = f", one is {100 / n:.1f} points" if n else ""
+    one = f", one is {100 / n:.2g} points of accuracy" if n and per_sample_points else ""
     undertrained = _undertrained(rows, evidence) if _short_of_fit(rows, evidence) else ""
     told = f" What can be told: {undertrained[0].lower()}{undertrained[1:]}" if undertrained else ""
     return FitDiagnosis(

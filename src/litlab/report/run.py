@@ -493,15 +493,27 @@ def _diagnosis_lines(run: RunFolder) -> list[str]:
     return lines
 
 
+# The losses whose per-sample values are what callbacks.top_losses measures (cross-entropy of
+# the true class; squared error): the spread of the test's tells the validation loss's noise.
+SPREAD_MEASURED_AS = {
+    "multiclass": ("torch.nn.CrossEntropyLoss", "torch.nn.NLLLoss"),
+    "binary": ("torch.nn.BCEWithLogitsLoss", "torch.nn.BCELoss"),
+    "regression": ("torch.nn.MSELoss",),
+}
+
+
 def _evidence(run: RunFolder) -> Evidence:
     """The split sizes, model size and ending that tell the diagnosis what is noise."""
     data, model, test = run.data.data, run.data.model, run.data.test
     splits = data.splits if data is not None else {}
+    # the spread is of the loss top_losses measures: the validation loss's only for these
+    target = (run.config.get("loss") or {}).get("_target_", "")
+    same_loss = target in SPREAD_MEASURED_AS.get(run.task, ())
     return Evidence(
         train_samples=splits.get("train"),
         val_samples=splits.get("val"),
         params=model.trainable_params if model is not None else None,
-        loss_spread=test.loss_spread if test is not None else None,
+        loss_spread=test.loss_spread if test is not None and same_loss else None,
         stopped_early=run.data.stopped_early,
     )
 
