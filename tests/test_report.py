@@ -174,7 +174,8 @@ def test_report_describes_data_model_and_fit(classification_run):
     layers = markdown_table(report, "Model")
     assert ["layers.1", "Linear", "64", "1,344"] in layers
     assert ["layers.5", "Linear", "3", "195"] in layers
-    assert re.search(r"\*\*(good fit|overfitting|underfitting|undertrained|still improving)\*\*", report)
+    verdicts = "good fit|overfitting|underfitting|undertrained|still improving"
+    assert re.search(rf"\*\*({verdicts})\*\*", report)
     for image in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report):
         assert (folder / image).is_file()
 
