@@ -7,6 +7,8 @@ import lightning as L
 from lightning.pytorch.callbacks import early_stopping
 from torch import Tensor
 
+from litlab.config.domains import int_at_least
+
 NOT_STOPPED = early_stopping.EarlyStoppingReason.NOT_STOPPED
 PATIENCE_EXHAUSTED = early_stopping.EarlyStoppingReason.PATIENCE_EXHAUSTED
 log = logging.getLogger(__name__)
@@ -40,9 +42,7 @@ class EarlyStopping(early_stopping.EarlyStopping):
 
     def __init__(self, patience_steps: int = 1000, **kwargs: Any) -> None:
         # named apart from Trainer(min_steps), which forbids any stop before that many steps
-        steps = patience_steps
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 0:
-            raise ValueError(f"patience_steps must be a whole number >= 0, got {patience_steps!r}")
+        int_at_least(0).check("patience_steps", patience_steps)
         super().__init__(**kwargs)
         self.patience_steps = patience_steps
         self.best_step = 0

@@ -19,7 +19,7 @@ from torch import nn
 
 from litlab.callbacks.diagnostics import OWN_PARAMETERS
 from litlab.callbacks.early_stopping import EarlyStopping
-from litlab.callbacks.top_losses import per_sample_results
+from litlab.callbacks.top_losses import per_sample_loss
 from litlab.library_internals import at_last_batch
 from litlab.lightning_modules import metric_float
 from litlab.metric_names import is_overall_metric, is_timing
@@ -133,16 +133,16 @@ class ReportData(L.Callback):
     # -- testing -------------------------------------------------------------------------
     def on_test_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._predictions, self._targets = [], []
-        self._loss_moments.zero_()
+        self._loss_moments = torch.zeros(3, dtype=torch.float64)
         if trainer.is_global_zero:  # an earlier test's images (a resumed run) are not this one's
             for name in TEST_PLOTS:
                 (self.run_dir / PLOTS / name).unlink(missing_ok=True)
 
     def on_test_batch_end(self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0):
-        loss = per_sample_results(pl_module.hparams.task, outputs.detach(), batch[1])[0]
-        loss = loss.double().flatten().cpu()
-        count = torch.tensor(loss.numel(), dtype=torch.float64)
-        self._loss_moments += torch.stack([count, loss.sum(), loss.square().sum()])
+        loss = per_sample_loss(pl_module.hparams.task, outputs.detach(), batch[1]).double()
+        moments = torch.stack([loss.new_tensor(loss.numel()), loss.sum(), loss.square().sum()])
+        # summed where the outputs are (no copy to the CPU per batch), moved once at the end
+        self._loss_moments = self._loss_moments.to(moments.device) + moments
         stored = sum(len(p) for p in self._predictions)
         if pl_module.hparams.task == "regression" and stored < MAX_STORED_PREDICTIONS:
             self._predictions.append(outputs.detach().float().cpu())
@@ -161,7 +161,8 @@ class ReportData(L.Callback):
 
     def _loss_spread(self) -> float | None:
         """The standard deviation of the per-sample test loss, over every rank's samples."""
-        n, total, squares = torch.tensor(_gathered(self._loss_moments.tolist())).view(-1, 3).sum(0)
+        moments = _gathered(self._loss_moments.cpu().tolist())
+        n, total, squares = torch.tensor(moments).view(-1, 3).sum(0)
         if n < 2:
             return None
         variance = (squares - total**2 / n) / (n - 1)

@@ -24,16 +24,22 @@ def per_sample_results(
     cross-entropy of the true class (squared error for regression) whatever loss trained the
     model: one ranking for every run. ``wrong``: misclassified (regression: every sample)."""
     predictions = predictions.float()
+    loss = per_sample_loss(task, predictions, targets)
     if task == "regression":
-        loss = (predictions - targets.float()) ** 2
         return loss, predictions, None, torch.ones_like(loss, dtype=torch.bool)
     confidence, predicted = class_probabilities(task, predictions).max(dim=-1)
-    if task == "multiclass":  # from the logits: exact where a probability would round to 0
-        loss = F.cross_entropy(predictions, targets.long(), reduction="none")
-    else:
-        probability = predictions.clamp(1e-7, 1 - 1e-7)
-        loss = F.binary_cross_entropy(probability, targets.float(), reduction="none")
     return loss, predicted, confidence, predicted != targets.long()
+
+
+def per_sample_loss(task: str, predictions: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """The loss of each sample, as :func:`per_sample_results` measures it."""
+    predictions = predictions.float()
+    if task == "regression":
+        return (predictions - targets.float()) ** 2
+    if task == "multiclass":  # from the logits: exact where a probability would round to 0
+        return F.cross_entropy(predictions, targets.long(), reduction="none")
+    probability = predictions.clamp(1e-7, 1 - 1e-7)
+    return F.binary_cross_entropy(probability, targets.float(), reduction="none")
 
 
 class TopLosses(L.Callback):
