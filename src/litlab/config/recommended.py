@@ -36,6 +36,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from litlab import CONFIG_DIR
+from litlab.config.catalog import DIRECTIVE
 from litlab.config.losses import TASK_LOSSES
 from litlab.errors import ConfigError
 
@@ -61,12 +62,14 @@ def apply_recommendations(cfg: DictConfig, quiet: bool = False) -> list[Applied]
     applied; logs it in one line unless ``quiet``. A config without Hydra's record of its
     command line (built by hand, loaded from a file) is the user's in every key: nothing is
     applied."""
-    stated = _stated(cfg)
     hydra = _hydra_node(cfg)
-    if hydra is None:
+    choices = _choices(hydra)
+    stated = _stated(cfg, choices)
+    pending = any(not _is_group(k) or choices.get(k) != v for k, (v, _) in stated.items())
+    if hydra is None or not pending:  # a second call: only the task's loss, already chosen
         return []
-    choices = _choices(cfg)
-    chosen = _set_by_user(cfg, choices)
+    dirs = _config_dirs(hydra)
+    chosen = _set_by_user(hydra, choices, dirs)
     groups = {key for key in chosen if key in choices}  # optimizer=sgd: a group's option
     keys = chosen - groups
     applied, passed_over = [], set()  # passed over: (group, the part that recommended it)
@@ -76,15 +79,15 @@ def apply_recommendations(cfg: DictConfig, quiet: bool = False) -> list[Applied]
         if key in groups:
             passed_over.add((key, part))
             continue
-        _choose_option(cfg, key, value, [k for k in keys if k.startswith(f"{key}.")], hydra)
+        users_keys = [k for k in keys if k.startswith(f"{key}.")]
+        _choose_option(cfg, key, value, users_keys, hydra, dirs)
         applied.append(Applied(key, value, part))
     for key, (value, part) in stated.items():
         if _is_group(key) or _blocked(key, keys) or (key.split(".")[0], part) in passed_over:
             continue
-        if OmegaConf.select(cfg, key, default=_UNSET, throw_on_missing=False) is _UNSET:
-            continue  # the chosen config has no such key: another model's, say
-        if _same(OmegaConf.select(cfg, key), value):
-            continue
+        current = OmegaConf.select(cfg, key, default=_UNSET, throw_on_missing=False)
+        if current is _UNSET or _same(current, value):
+            continue  # _UNSET: the chosen config has no such key (another model's, say)
         OmegaConf.update(cfg, key, value, merge=False, force_add=False)
         applied.append(Applied(key, value, part))
     if applied and not quiet:
@@ -98,12 +101,11 @@ def applied_line(applied: Iterable[Applied]) -> str:
     return f"Recommended settings applied (override any on the command line): {listed}"
 
 
-def _stated(cfg: DictConfig) -> dict[str, tuple[Any, str]]:
+def _stated(cfg: DictConfig, choices: dict[str, str]) -> dict[str, tuple[Any, str]]:
     """Every recommendation of the chosen parts, lowest precedence first, each with the part
     that states it; the ``recommended`` nodes taken out of ``cfg`` (a second call finds only
     the task's loss, then already chosen)."""
     nodes = {part: cfg.get(part) for part in PARTS}
-    choices = _choices(cfg)
     stated: dict[str, tuple[Any, str]] = {}
     task = OmegaConf.select(cfg, "data.task", default=None, throw_on_missing=False)
     if task in TASK_LOSSES:
@@ -143,16 +145,14 @@ def _text(value: Any) -> str:
 
 
 # -- what the user set -------------------------------------------------------------------------
-def _set_by_user(cfg: DictConfig, choices: dict[str, str]) -> set[str]:
+def _set_by_user(hydra: DictConfig, choices: dict[str, str], dirs: list[Path]) -> set[str]:
     """The keys and the groups' options that the command line, and the recipe options it
     chose, set."""
-    hydra = _hydra_node(cfg)
-    overrides = list(hydra.overrides.task) if hydra is not None else []
-    chosen = set(_override_keys(overrides))
+    chosen = set(_override_keys(list(hydra.overrides.task)))
     for group in RECIPE_GROUPS:
         option = choices.get(group)
         if option and option != "None":
-            chosen |= set(_option_keys(group, option, _config_dirs(hydra)))
+            chosen |= set(_option_keys(group, option, dirs))
     return chosen
 
 
@@ -169,8 +169,9 @@ def _option_keys(group: str, option: str, dirs: list[Path], seen: frozenset = fr
     path = _option_file(group, option, dirs)
     if path is None or path in seen:
         return
-    content = yaml.safe_load(path.read_text()) or {}
-    package = "" if _package(path) == "_global_" else group
+    text = path.read_text()
+    content = yaml.safe_load(text) or {}
+    package = "" if _package(text) == "_global_" else group
     for entry in content.pop("defaults", None) or []:
         if isinstance(entry, str) and entry != "_self_":
             yield from _option_keys(group, entry, dirs, seen | {path})
@@ -182,13 +183,13 @@ def _option_keys(group: str, option: str, dirs: list[Path], seen: frozenset = fr
     yield from _leaves(content, package)
 
 
-def _package(path: Path) -> str | None:
+def _package(text: str) -> str | None:
     """The ``# @package`` of a config file's header (the comments before its first key)."""
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         if line.strip() and not line.startswith("#"):
             break
-        if line.startswith("# @package"):
-            return line.split("@package", 1)[1].strip()
+        if line.startswith(DIRECTIVE):
+            return line.removeprefix(DIRECTIVE).strip()
     return None
 
 
@@ -220,29 +221,33 @@ def _hydra_node(cfg: DictConfig) -> DictConfig | None:
     return HydraConfig.get() if HydraConfig.initialized() else None
 
 
-def _choices(cfg: DictConfig) -> dict[str, str]:
-    hydra = _hydra_node(cfg)
+def _choices(hydra: DictConfig | None) -> dict[str, str]:
     if hydra is None:
         return {}
     return {str(k): str(v) for k, v in hydra.runtime.choices.items()}
 
 
 def _choose_option(
-    cfg: DictConfig, group: str, option: str, users_keys: list[str], hydra: DictConfig
+    cfg: DictConfig,
+    group: str,
+    option: str,
+    users_keys: list[str],
+    hydra: DictConfig,
+    dirs: list[Path],
 ) -> None:
     """Swap ``cfg.<group>`` for the option ``group/option`` (found as Hydra finds it), keep the
     values the user set inside the group (``optimizer.lr=0.01``, a ``+`` key, a ``~`` deletion),
     and record the choice where the reports read it (Hydra's runtime choices)."""
-    path = _option_file(group, option, _config_dirs(hydra))
+    path = _option_file(group, option, dirs)
     if path is None:
         raise ConfigError(
             f"A part recommends {group}={option}, but no {group}/{option}.yaml is in the config "
-            f"folders ({', '.join(map(str, _config_dirs(hydra)))}): add it, or name an option "
-            f"that exists (`litlab ls {group}`)."
+            f"folders ({', '.join(map(str, dirs))}): add it, or name an option that exists "
+            f"(`litlab ls {group}`)."
         )
     old = cfg[group]
     with open_dict(cfg):
-        cfg[group] = OmegaConf.create(_option_node(path, group, _config_dirs(hydra)))
+        cfg[group] = OmegaConf.create(_option_node(path, group, dirs))
     for key in users_keys:
         value = OmegaConf.select(old, key.split(".", 1)[1], default=_UNSET)
         if value is _UNSET:  # deleted with ~
