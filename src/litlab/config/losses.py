@@ -51,6 +51,20 @@ TORCH_LOSSES = {
 TASK_LOSSES = {"multiclass": "cross_entropy", "binary": "bce_with_logits", "regression": "mse"}
 
 
+# The losses whose value per sample is what the report measures per test sample (cross-entropy
+# of the true class, squared error: litlab.callbacks.top_losses.per_sample_loss): the spread
+# of those tells the noise of the validation loss only for these.
+PER_SAMPLE_MEASURED = frozenset(
+    {
+        "torch.nn.CrossEntropyLoss",
+        "torch.nn.NLLLoss",
+        "torch.nn.BCEWithLogitsLoss",
+        "torch.nn.BCELoss",
+        "torch.nn.MSELoss",
+    }
+)
+
+
 def loss_entry(target: str) -> LossEntry:
     """The entry of the loss class ``target`` names."""
     if target in TORCH_LOSSES:

@@ -256,7 +256,7 @@ def _underfitting(rows: Sequence[dict[str, float]], evidence: Evidence) -> FitDi
     # training accuracy is measured under dropout and augmentation: validation accuracy above
     # it shows what the model fits without them
     fitted = max(last.get("train/acc", np.nan), last.get("val/acc", np.nan))
-    undertrained = _undertrained(rows, evidence) if _short_of_fit(rows, evidence) else ""
+    undertrained = _undertrained(rows, evidence)
     if undertrained:
         return FitDiagnosis("undertrained", undertrained)
     if np.isfinite(fitted) and fitted < UNDERFIT_TRAIN_ACC:
@@ -297,9 +297,12 @@ def _short_of_fit(rows: Sequence[dict[str, float]], evidence: Evidence) -> bool:
 
 
 def _undertrained(rows: Sequence[dict[str, float]], evidence: Evidence) -> str:
-    """Why a low training accuracy is a training too short rather than a model too small ("":
-    no sign of that): its loss still falling, or early stopping having ended the run; a model
-    with enough parameters to fit every sample says so too (and is held to CAN_FIT_ACC)."""
+    """Why a training accuracy short of fitting (:func:`_short_of_fit`) is a training too short
+    rather than a model too small ("": no sign of that, or not short): its loss still falling,
+    or early stopping having ended the run; a model with enough parameters to fit every sample
+    says so too (and is held to CAN_FIT_ACC)."""
+    if not _short_of_fit(rows, evidence):
+        return ""
     last = rows[-1]
     _, train, _ = _curves(rows)
     reasons = []
@@ -321,8 +324,9 @@ def _undertrained(rows: Sequence[dict[str, float]], evidence: Evidence) -> str:
             f"{evidence.stopped_early} {advice}, with early stopping more patient "
             "(callbacks.early_stopping.patience_steps) or off (callbacks.early_stopping=null)"
         )
+    accuracy = last.get("train/acc", np.nan)
     return (
-        f"The training accuracy is {last['train/acc']:.4g} after {len(rows)} epochs, and "
+        f"The training accuracy is {accuracy:.4g} after {len(rows)} epochs, and "
         f"{' and '.join(reasons)}: the model has not been trained long enough. {advice}."
     )
 
@@ -352,7 +356,7 @@ def _cannot_tell(
     """``per_sample_points``: say what one sample weighs in points of accuracy."""
     n = evidence.val_samples
     one = f", one is {100 / n:.2g} points of accuracy" if n and per_sample_points else ""
-    undertrained = _undertrained(rows, evidence) if _short_of_fit(rows, evidence) else ""
+    undertrained = _undertrained(rows, evidence)
     told = f" What can be told: {undertrained[0].lower()}{undertrained[1:]}" if undertrained else ""
     return FitDiagnosis(
         "cannot tell",

@@ -17,7 +17,7 @@ import numpy as np
 import yaml
 from omegaconf import OmegaConf
 
-from litlab.config.losses import TORCH_LOSSES
+from litlab.config.losses import PER_SAMPLE_MEASURED, TORCH_LOSSES
 from litlab.metric_names import (
     TASK_METRICS,
     TASKS,
@@ -79,6 +79,11 @@ class RunFolder:
         if self.data.data is not None:
             return self.data.data.task
         return self.config.get("data", {}).get("task", "")
+
+    @property
+    def loss_target(self) -> str:
+        """The class the run's loss named (``torch.nn.MSELoss``); "" when unknown."""
+        return (self.config.get("loss") or {}).get("_target_", "")
 
     @property
     def class_names(self) -> list[str]:
@@ -493,22 +498,12 @@ def _diagnosis_lines(run: RunFolder) -> list[str]:
     return lines
 
 
-# The losses whose per-sample values are what callbacks.top_losses measures (cross-entropy of
-# the true class; squared error): the spread of the test's tells the validation loss's noise.
-SPREAD_MEASURED_AS = {
-    "multiclass": ("torch.nn.CrossEntropyLoss", "torch.nn.NLLLoss"),
-    "binary": ("torch.nn.BCEWithLogitsLoss", "torch.nn.BCELoss"),
-    "regression": ("torch.nn.MSELoss",),
-}
-
-
 def _evidence(run: RunFolder) -> Evidence:
     """The split sizes, model size and ending that tell the diagnosis what is noise."""
     data, model, test = run.data.data, run.data.model, run.data.test
     splits = data.splits if data is not None else {}
     # the spread is of the loss top_losses measures: the validation loss's only for these
-    target = (run.config.get("loss") or {}).get("_target_", "")
-    same_loss = target in SPREAD_MEASURED_AS.get(run.task, ())
+    same_loss = run.loss_target in PER_SAMPLE_MEASURED
     return Evidence(
         train_samples=splits.get("train"),
         val_samples=splits.get("val"),
@@ -521,8 +516,7 @@ def _evidence(run: RunFolder) -> Evidence:
 def _chance_loss(run: RunFolder) -> float | None:
     """The loss of a model that gives every class the same probability: ln(number of classes)
     for torch's cross-entropy losses; none for a regression loss or a loss of your own."""
-    target = (run.config.get("loss") or {}).get("_target_", "")
-    entry = TORCH_LOSSES.get(target)
+    entry = TORCH_LOSSES.get(run.loss_target)
     if entry is None or entry.task not in ("multiclass", "binary"):
         return None
     classes = len(run.class_names) if entry.task == "multiclass" else 2
