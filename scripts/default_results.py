@@ -27,19 +27,21 @@ sys.path.insert(0, str(PROJECT_ROOT / "src"))
 
 from litlab.config.catalog import shipped_options  # noqa: E402
 from litlab.config.parts import compatible_pairs  # noqa: E402
+from litlab.data.mnist import DATASETS, RAW_FILES  # noqa: E402
 
 
-def headline_metric(data: str) -> str:
+def table_metric(option: dict) -> str:
     """The test metric the table shows: accuracy, or R2 for regression."""
-    return "test/r2" if shipped_options("data")[data]["task"] == "regression" else "test/acc"
+    return "test/r2" if option["task"] == "regression" else "test/acc"
 
 
-def data_files_present(data: str) -> bool:
+def data_files_present(option: dict) -> bool:
     """MNIST-format data sets need their files (torchvision downloads them when absent)."""
-    dataset = shipped_options("data")[data].get("dataset")
-    folder = {"mnist": "MNIST", "fashion_mnist": "FashionMNIST", "kmnist": "KMNIST"}.get(dataset)
-    data_dir = Path(os.environ["LITLAB_DATA_DIR"])
-    return folder is None or (data_dir / folder / "raw" / "train-images-idx3-ubyte").is_file()
+    source = DATASETS.get(option.get("dataset"))
+    if source is None:
+        return True
+    raw = Path(os.environ["LITLAB_DATA_DIR"]) / source.__name__ / "raw"
+    return all((raw / name).is_file() for name in RAW_FILES)
 
 
 def run_pair(data: str, model: str, seed: int, folder: Path) -> dict:
@@ -73,13 +75,14 @@ def main() -> int:
     seeds = [int(seed) for seed in args.seeds.split(",")]
     os.environ.setdefault("LITLAB_DATA_DIR", str(PROJECT_ROOT.parent / "shared" / "data"))
 
+    data_options = shipped_options("data")
     rows, results = [], {}
     with tempfile.TemporaryDirectory(prefix="litlab-defaults-") as tmp:
         for data, model in compatible_pairs():
             if data not in (wanted_data or {data}) or model not in (wanted_model or {model}):
                 continue
-            metric = headline_metric(data)
-            if not data_files_present(data):
+            metric = table_metric(data_options[data])
+            if not data_files_present(data_options[data]):
                 rows.append(f"| {data} | {model} | {metric} | not run: files absent | |")
                 continue
             runs = [run_pair(data, model, seed, Path(tmp)) for seed in seeds]

@@ -121,17 +121,24 @@ def test_what_was_applied_is_logged_in_one_line(make_config, caplog):
 def test_every_recommended_key_exists_for_some_pair_it_serves(make_config):
     """A typo in an option's `recommended` would be left out silently: each key must exist in
     the config of at least one compatible pair of its part."""
-    for group in ("data", "model"):
+    pairs = compatible_pairs()
+    composed = {}
+
+    def config_of(pair):
+        if pair not in composed:
+            composed[pair] = make_config(f"data={pair[0]}", f"model={pair[1]}")
+        return composed[pair]
+
+    for group, side in (("data", 0), ("model", 1)):
         for option, node in shipped_options(group).items():
-            pairs = [p for p in compatible_pairs() if p[0 if group == "data" else 1] == option]
+            served = [pair for pair in pairs if pair[side] == option]
             for key in node.get(RECOMMENDED) or {}:
                 if "." not in key:
                     assert key in ("loss", "optimizer", "scheduler"), key
                     assert node[RECOMMENDED][key] in shipped_options(key), (option, key)
                     continue
                 found = any(
-                    OmegaConf.select(make_config(f"data={d}", f"model={m}"), key, default=ABSENT)
-                    is not ABSENT
-                    for d, m in pairs
+                    OmegaConf.select(config_of(pair), key, default=ABSENT) is not ABSENT
+                    for pair in served
                 )
                 assert found, f"{group}={option} recommends {key}, which no pair has"
