@@ -60,6 +60,12 @@ class TrainingInterrupted(LitlabError):
         self.exit_code = 128 + signal_number  # what a shell reports for a process the signal ended
 
 
+def listed(names: list[str], most: int = 12) -> str:
+    """The first ``most`` names of a list in a message, and how many more there are."""
+    more = len(names) - most
+    return ", ".join(names[:most]) + (f" and {more} more" if more > 0 else "")
+
+
 def paragraph(err: LitlabError) -> str:
     return textwrap.fill(
         f"{err.label}: {err}", width=100, break_long_words=False, break_on_hyphens=False

@@ -26,7 +26,7 @@ from omegaconf.errors import OmegaConfBaseException
 from litlab.config.checks import RESUME_MODES
 from litlab.config.compose import escaped, in_multirun, plain_config
 from litlab.config.entries import MODEL_SWITCHES, part_class, starting_weight_keys
-from litlab.errors import ConfigError
+from litlab.errors import ConfigError, listed
 from litlab.ranks import is_launched_worker
 from litlab.run_folder import (
     CHECKPOINTS,
@@ -332,7 +332,7 @@ def _continuing_line(resume: str, run: Path, taken: dict, changed: dict) -> str:
     line = f"resume={resume}: continuing {run} with its own config"
     shown = [f"{key}={_shown(value)}" for key, value in taken.items() if value is not _ABSENT]
     if shown:
-        line += f"; taken from it, not from conf/: {_listed(shown)}"
+        line += f"; taken from it, not from conf/: {listed(shown, 8)}"
     if changed:
         line += f"; this command changes {_changes(changed)}"
     return line
@@ -349,15 +349,10 @@ def _changes_the_run(resume: str, run: Path, changed: dict) -> ConfigError:
 
 
 def _changes(changed: dict) -> str:
-    return _listed(
-        [f"{key} ({_shown(then)} -> {_shown(now)})" for key, (then, now) in changed.items()]
+    # a changed group option can differ in a dozen keys
+    return listed(
+        [f"{key} ({_shown(then)} -> {_shown(now)})" for key, (then, now) in changed.items()], 8
     )
-
-
-def _listed(items: list[str], most: int = 8) -> str:
-    """A readable list: a changed group option can differ in a dozen keys."""
-    more = f" and {len(items) - most} more" if len(items) > most else ""
-    return ", ".join(items[:most]) + more
 
 
 def _shown(value: Any) -> str:

@@ -15,7 +15,7 @@ import torch
 
 from litlab.data.base import TensorDataModule
 from litlab.data.images import IMAGE_SUFFIXES, Preprocessing, read_image, to_form
-from litlab.errors import DataError
+from litlab.errors import DataError, listed
 
 log = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def _wrong_kind(path: Path, datamodule: TensorDataModule, kind: str) -> str:
     return (
         f"{path} is {kind}, but this checkpoint's model was trained on {name}, which has "
         f"{datamodule.num_features} numeric features per sample and no image form. Give a CSV "
-        f"file whose header names the features ({_listed(datamodule.feature_names)}), or one "
+        f"file whose header names the features ({listed(datamodule.feature_names)}), or one "
         f"without a header and {datamodule.num_features} values per row."
     )
 
@@ -210,14 +210,14 @@ def _columns(path: Path, header: list[str] | None, feature_names: list[str]) -> 
     doubled = sorted({name for name in feature_names if header.count(name) > 1})
     if doubled:
         raise DataError(
-            f"The CSV file {path} has the column(s) {_listed(doubled)} more than once; keep "
+            f"The CSV file {path} has the column(s) {listed(doubled)} more than once; keep "
             "one column per feature."
         )
     if missing:
         raise DataError(
-            f"The CSV file {path} lacks the column(s) {_listed(missing, 40)}. The model takes "
-            f"{len(feature_names)} features named {_listed(feature_names)} (its header: "
-            f"{_listed(header)}); rename the columns, or leave out the header and give the "
+            f"The CSV file {path} lacks the column(s) {listed(missing, 40)}. The model takes "
+            f"{len(feature_names)} features named {listed(feature_names)} (its header: "
+            f"{listed(header)}); rename the columns, or leave out the header and give the "
             "values in that order."
         )
     ignored = [name for name in header if name not in feature_names]
@@ -230,7 +230,7 @@ def _bad_row(
     path: Path, number: int, row: list[str], width: int, header: list[str] | None, names: list[str]
 ) -> str:
     if len(row) != width:
-        layout = "as the header has" if header else f"one per feature: {_listed(names)}"
+        layout = "as the header has" if header else f"one per feature: {listed(names)}"
         return (
             f"Line {number} of {path} has {len(row)} values; expected {width} ({layout}). "
             "Give every row the same columns."
@@ -250,9 +250,3 @@ def _numbers(cells: list[str]) -> list[float] | None:
     except ValueError:
         return None
     return values if all(np.isfinite(values)) else None
-
-
-def _listed(names: list[str], limit: int = 12) -> str:
-    """The first ``limit`` names, and how many more there are."""
-    more = len(names) - limit
-    return ", ".join(names[:limit]) + (f" and {more} more" if more > 0 else "")
