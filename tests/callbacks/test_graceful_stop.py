@@ -5,6 +5,7 @@ import signal
 import pytest
 import torch
 
+from litlab.callbacks.graceful_stop import stop_on_ctrl_c
 from litlab.errors import TrainingInterrupted
 from litlab.train import train
 from tests.helpers import STEPS_PER_EPOCH, tiny_config
@@ -55,3 +56,41 @@ def test_a_signal_during_the_last_validation_stops_before_testing(tiny_mnist, tm
     last = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
     assert last["global_step"] == STEPS_PER_EPOCH
     assert not (run_dir / "metrics.json").exists()  # not tested: resume=auto will finish it
+
+
+def _interrupted_inside(library_call):
+    with stop_on_ctrl_c("while testing."):
+        library_call()
+
+
+def test_ctrl_c_wins_when_a_library_turns_it_into_its_own_error():
+    """inspect.getfullargspec, in Lightning's validation loop, caught the interruption and
+    raised "TypeError: unsupported callable": the command ended with a traceback, status 1."""
+
+    def wraps_every_exception():
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except Exception as err:
+            raise TypeError("unsupported callable") from err
+
+    with pytest.raises(TrainingInterrupted, match="SIGINT received while testing"):
+        _interrupted_inside(wraps_every_exception)
+
+
+def test_ctrl_c_wins_when_a_library_swallows_it():
+    def swallows_every_exception():
+        try:
+            signal.raise_signal(signal.SIGINT)
+        except Exception:
+            pass
+
+    with pytest.raises(TrainingInterrupted, match="SIGINT received while testing"):
+        _interrupted_inside(swallows_every_exception)
+
+
+def test_without_ctrl_c_a_library_error_passes_unchanged():
+    def fails():
+        raise TypeError("a bug")
+
+    with pytest.raises(TypeError, match="a bug"):
+        _interrupted_inside(fails)

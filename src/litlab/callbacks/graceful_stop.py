@@ -87,16 +87,30 @@ def stop_on_ctrl_c(where: str) -> Iterator[None]:
     the command at once with status 130 and ``where`` in its message (what was done and what
     to run next). Python's KeyboardInterrupt would reach Lightning, which ignores every further
     Ctrl+C and ends the process with status 1 and no word; TrainingInterrupted, an ordinary
-    exception, it passes on after its teardown."""
+    exception, it passes on after its teardown. Library code that catches every Exception may
+    turn it into its own error (``inspect.getfullargspec``, in Lightning's validation loop,
+    raises "TypeError: unsupported callable") or swallow it: the interruption still wins."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    received: list[TrainingInterrupted] = []
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        raise TrainingInterrupted(f"{signal.Signals(signum).name} received {where}", signum)
+        received.append(
+            TrainingInterrupted(f"{signal.Signals(signum).name} received {where}", signum)
+        )
+        raise received[0]
 
     previous = signal.signal(signal.SIGINT, stop)
     try:
         yield
+    except TrainingInterrupted:
+        raise
+    except Exception as err:
+        if received:
+            raise received[0] from err
+        raise
     finally:
         signal.signal(signal.SIGINT, previous)
+    if received:
+        raise received[0]
