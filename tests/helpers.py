@@ -15,10 +15,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from omegaconf import DictConfig, OmegaConf
+from PIL import Image
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from litlab import CONFIG_DIR, PROJECT_ROOT
@@ -317,3 +319,35 @@ def claim(name: str, value: float, *, above: float | None = None, below: float |
         assert value > above, f"{name}: {value} is not above {above}"
     if below is not None:
         assert value < below, f"{name}: {value} is not below {below}"
+
+
+# -- a user's own data ------------------------------------------------------------------------
+EXAMPLES = DOCS / "examples"
+
+
+def draw(side: str, rng: np.random.Generator, mode: str, size: tuple[int, int]) -> Image.Image:
+    """A bright bar on the left or the right half of a dark picture, with noise."""
+    width, height = size
+    pixels = rng.integers(0, 60, (height, width)).astype(np.float32)
+    left = side == "left"
+    pixels[:, : width // 3] += 180 if left else 0
+    pixels[:, -width // 3 :] += 0 if left else 180
+    grey = Image.fromarray(pixels.clip(0, 255).astype(np.uint8))
+    if mode == "I;16":
+        return Image.fromarray(np.asarray(grey).astype(np.uint16) * 257)
+    return grey.convert(mode)
+
+
+MODES = [("L", ".png"), ("RGB", ".jpg"), ("RGBA", ".png"), ("I;16", ".png"), ("RGB", ".webp")]
+
+
+def make_image_folder(root: Path, per_class: int = 40, seed: int = 0) -> Path:
+    """Two classes of pictures of every mode and size, some EXIF-rotated."""
+    rng = np.random.default_rng(seed)
+    for side in ("left", "right"):
+        (root / side).mkdir(parents=True, exist_ok=True)
+        for index in range(per_class):
+            mode, suffix = MODES[index % len(MODES)]
+            size = (int(rng.integers(20, 60)), int(rng.integers(20, 60)))
+            draw(side, rng, mode, size).save(root / side / f"{index}{suffix}")
+    return root

@@ -10,7 +10,7 @@ from hydra.errors import ConfigCompositionException
 from litlab.config import validate_config
 from litlab.config.checks import RULES
 from litlab.errors import ConfigError
-from tests.helpers import options
+from tests.helpers import EXAMPLES, make_image_folder, options
 
 
 def test_gpu_trainers_select_gpus(make_config):
@@ -153,14 +153,21 @@ FITTING_LOSS = {"multiclass": "cross_entropy", "binary": "bce_with_logits", "reg
 
 
 @pytest.mark.parametrize("config_name", ["train", "eval"])
-def test_every_option_of_every_group_passes_the_checks(make_config, config_name):
+def test_every_option_of_every_group_passes_the_checks(make_config, config_name, tmp_path):
     """The shipped configs are inside the domains the rules write down."""
     if config_name == "eval":
         validate_config(make_config("ckpt_path=x.ckpt", config_name="eval"))
         return
+    own_data = {  # the options that read a user's files, given some
+        "image_folder": [f"data.root={make_image_folder(tmp_path / 'pictures')}"],
+        "table": [f"data.path={EXAMPLES / 'wines.csv'}", "data.target=cultivar"],
+    }
     for group in ("data", "optimizer", "scheduler", "trainer", "callbacks", "logger", "debug"):
         for option in options(group):
-            overrides = [f"{group}={option}"]
+            overrides = [
+                f"{group}={option}",
+                *(own_data.get(option, []) if group == "data" else []),
+            ]
             if group == "data":
                 task = make_config(*overrides).data.task
                 overrides += ["model=mlp", f"loss={FITTING_LOSS[task]}"]

@@ -102,6 +102,9 @@ def load_trained(ckpt_path: str, data_dir: str) -> TrainedModel:
         if switch in run_config.model:
             run_config.model[switch] = False
     datamodule = build_datamodule(run_config)
+    fitted = checkpoint.get(type(datamodule).__qualname__)  # Lightning keeps its state_dict
+    if fitted:  # statistics fitted on the training data (a user's folder or table)
+        datamodule.load_state_dict(fitted)
     module = build_module(run_config)
     try:
         module.load_state_dict(checkpoint["state_dict"])

@@ -35,11 +35,25 @@ def translated(
     keys (dotted), to name the one a library's message or a typo means."""
     if isinstance(err, LitlabError):
         return err
+    inner = _resolver_refusal(err)
+    if inner is not None:
+        return inner
     for rule in (_hydra_refusal, _search_refusal, _export_refusal, _lightning_refusal):
         found = rule(err, known_keys)
         if found is not None:
             return found
     return _os_refusal(err)
+
+
+def _resolver_refusal(err: BaseException) -> LitlabError | None:
+    """litlab's own error, raised by a resolver that reads a user's folder or table
+    (``${image_folder:...}``), which OmegaConf re-raises as its own."""
+    if not type(err).__module__.startswith(("omegaconf", "hydra")):
+        return None
+    inner = err.__cause__ or err.__context__
+    while inner is not None and not isinstance(inner, LitlabError):
+        inner = inner.__cause__ or inner.__context__
+    return inner
 
 
 def _modules(err: BaseException) -> set[str]:

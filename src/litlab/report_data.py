@@ -34,6 +34,7 @@ class DataSummary:
     input_shape: list[int] | None
     num_features: int
     splits: dict[str, int]  # split name: samples
+    notes: list[str] = field(default_factory=list)  # what was done to the data (files skipped...)
 
 
 @dataclass

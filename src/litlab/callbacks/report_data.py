@@ -197,6 +197,7 @@ def data_summary(datamodule: Any) -> DataSummary:
         input_shape=list(datamodule.input_shape) if datamodule.input_shape else None,
         num_features=datamodule.num_features,
         splits={name: len(split[0]) for name, split in (datamodule.splits or {}).items()},
+        notes=list(getattr(datamodule, "preparation_notes", [])),
     )
 
 

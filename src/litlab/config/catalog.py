@@ -107,3 +107,11 @@ def shipped_options(group: str) -> dict[str, dict]:
         return {key: value for base in bases for key, value in merged(base).items()} | node
 
     return {name: merged(name) for name in written}
+
+
+def data_sets() -> dict[str, dict]:
+    """The shipped data options that are data sets: those that need no files of the user's
+    (``data=image_folder`` and ``data=table`` leave ``root`` or ``path`` to be given, ``???``)."""
+    return {
+        name: node for name, node in shipped_options("data").items() if "???" not in node.values()
+    }

@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from litlab import CONFIG_DIR, PROJECT_ROOT
 from litlab.config.recommended import apply_recommendations
+from litlab.config.sources import image_folder_fact, table_fact
 
 
 def _outputs(task: str, num_classes: int | None) -> int:
@@ -51,6 +52,11 @@ def _patch_size(input_shape: list[int] | None) -> int:
 # this module is imported, before any config is composed (the entry points, DDP workers and
 # submitit's jobs all import it first).
 for _name, _resolver in (("outputs", _outputs), ("size", _size), ("patch_size", _patch_size)):
+    if not OmegaConf.has_resolver(_name):
+        OmegaConf.register_new_resolver(_name, _resolver)
+# A user's folder or table states its facts (conf/data/image_folder.yaml, table.yaml); cached
+# when a key reads them (the scans are quick; the slow parts are cached).
+for _name, _resolver in (("image_folder", image_folder_fact), ("table", table_fact)):
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _resolver)
 

@@ -64,8 +64,8 @@ def number_between(low: float, high: float, text: str) -> Domain:
     return Domain(lambda v: is_number(v) and low <= v <= high, text)
 
 
-def one_of(*values: str) -> Domain:
-    return Domain(lambda v: v in values, " or ".join(values))
+def one_of(*values: Any) -> Domain:
+    return Domain(lambda v: v in values, " or ".join(map(str, values)))
 
 
 def each(domain: Domain, text: str) -> Domain:

@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from litlab import CONFIG_DIR
-from litlab.config.catalog import shipped_options
+from litlab.config.catalog import data_sets, shipped_options
 from litlab.config.entries import (
     ANY_INPUT,
     INPUT_WORDS,
@@ -124,7 +124,7 @@ def compatible_pairs() -> list[tuple[str, str]]:
     }
     return [
         (data, model)
-        for data, node in shipped_options("data").items()
+        for data, node in data_sets().items()
         for model, reads in models.items()
         if input_kind(node.get("input_shape")) in reads
     ]
@@ -138,9 +138,7 @@ def _either(choices: list[str]) -> str:
 def _data_options(kind: str) -> list[str]:
     """The shipped data options of one kind of input, by the length of their input_shape."""
     return [
-        name
-        for name, node in shipped_options("data").items()
-        if input_kind(node.get("input_shape")) == kind
+        name for name, node in data_sets().items() if input_kind(node.get("input_shape")) == kind
     ]
 
 

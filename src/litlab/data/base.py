@@ -2,9 +2,10 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import lightning as L
+import numpy as np
 import torch
 
 from litlab.config.domains import (
@@ -18,10 +19,13 @@ from litlab.config.domains import (
     or_none,
 )
 from litlab.config.entries import checked
-from litlab.data.images import ImageForm
+from litlab.data.images import Formed, ImageForm, Preprocessing, to_form
 from litlab.data.tensor_loader import EpochPermutation, TensorBatchLoader
 from litlab.errors import ConfigError
 from litlab.metric_names import TASKS, class_names_or_indices
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 Split = tuple[torch.Tensor, torch.Tensor]
 
@@ -114,6 +118,7 @@ class TensorDataModule(L.LightningDataModule):
         self.on_device = on_device
         self.splits: dict[str, Split] | None = None
         self.test_split = "test"  # the split test_dataloader serves (eval.py split=val)
+        self.preparation_notes: list[str] = []  # what was done to the data, for the report
 
     def load_splits(self) -> dict[str, Split]:
         """Return ``{"train": (x, y), "val": (x, y), "test": (x, y)}`` as CPU tensors."""
@@ -123,6 +128,11 @@ class TensorDataModule(L.LightningDataModule):
         """Turn a batch of stored inputs into model inputs (on the model's device); ``training``
         batches may be augmented."""
         return inputs
+
+    def form_image(self, image: "Image.Image", steps: Preprocessing) -> Formed:
+        """A person's picture in the data set's raw form (predict.py)."""
+        assert self.image_form is not None, "only image data sets take pictures"
+        return to_form(image, self.image_form, steps)
 
     @property
     def feature_names(self) -> list[str]:
@@ -243,6 +253,34 @@ def seeded_split(num_samples: int, sizes: Sequence[int], seed: int) -> list[torc
     order = torch.randperm(num_samples, generator=torch.Generator().manual_seed(seed))
     first = num_samples - sum(sizes)
     return list(order.split([first, *sizes]))
+
+
+def stratified_split(
+    targets: torch.Tensor, val_count: int, test_count: int, seed: int, name: str
+) -> list[torch.Tensor]:
+    """Seeded index tensors ``[train, val, test]`` (sorted) that hold every class in its share
+    (scikit-learn's train_test_split): on 150 irises a plain random split can leave the test
+    split with few of one species. ``name`` says which data set, for the message."""
+    classes = len(targets.unique())
+    for key, count in (("data.val_size", val_count), ("data.test_size", test_count)):
+        if 0 < count < classes:
+            raise ConfigError(
+                f"{key} leaves {count} samples of {name}, fewer than its {classes} classes: a "
+                f"stratified split holds one of each at least. Give a count of {classes} or "
+                f"more, or a fraction such as {key}=0.2."
+            )
+    from sklearn.model_selection import train_test_split
+
+    rest, labels = np.arange(len(targets)), targets.numpy()
+    test = np.empty(0, dtype=np.int64)
+    if test_count:
+        rest, test = train_test_split(
+            rest, test_size=test_count, random_state=seed, stratify=labels
+        )
+    train, val = train_test_split(
+        rest, test_size=val_count, random_state=seed, stratify=labels[rest]
+    )
+    return [torch.as_tensor(np.sort(part)) for part in (train, val, test)]
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from litlab.errors import ConfigError, DataError
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 # Of the ink's range (background 0, darkest stroke 1): weaker pixels are left out of the ink's
 # box, so JPEG ringing and paper grain do not widen it.
 INK_THRESHOLD = 0.3

@@ -13,13 +13,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from litlab.config.sources import IMAGE_SUFFIXES, TABLE_SUFFIXES
 from litlab.data.base import TensorDataModule
-from litlab.data.images import IMAGE_SUFFIXES, Preprocessing, read_image, to_form
+from litlab.data.images import Preprocessing, read_image
+from litlab.data.table import TableDataModule
 from litlab.errors import DataError, listed
 
 log = logging.getLogger(__name__)
 
-TABLE_SUFFIXES = (".csv",)
 # What spreadsheets write in place of commas in many locales (where the comma marks decimals).
 SEPARATORS = {";": "';'", "\t": "tabs"}
 
@@ -98,7 +99,7 @@ def read_inputs(spec: str, datamodule: TensorDataModule, steps: Preprocessing) -
     if images and form is None:
         raise DataError(_wrong_kind(images[0], datamodule, "an image"))
     if images:
-        formed = [to_form(read_image(path), form, steps) for path in images]
+        formed = [datamodule.form_image(read_image(path), steps) for path in images]
         raw = torch.stack([torch.from_numpy(image.pixels) for image in formed])
         names = [str(path) for path in images]
         blank = [image.blank for image in formed]
@@ -106,7 +107,10 @@ def read_inputs(spec: str, datamodule: TensorDataModule, steps: Preprocessing) -
     rows, names = [], []
     for path in tables:
         try:
-            values, lines = read_table(path, datamodule.feature_names)
+            if isinstance(datamodule, TableDataModule):
+                values, lines = datamodule.read_rows(path)
+            else:
+                values, lines = read_table(path, datamodule.feature_names)
         except DataError as err:
             if form is None:
                 raise

@@ -17,9 +17,10 @@ from litlab.data.base import (
     TensorDataModule,
     held_out_counts,
     seeded_split,
+    stratified_split,
 )
 from litlab.data.images import ImageForm
-from litlab.errors import ConfigError, DataError
+from litlab.errors import DataError
 
 DATASETS = ("iris", "wine", "breast_cancer", "digits", "diabetes")
 # digits: 32x32 bitmaps of handwriting, the digit filling the box, counted in 4x4 blocks
@@ -86,30 +87,10 @@ class SklearnDataModule(TensorDataModule):
         }
 
     def _split(self, targets: torch.Tensor, val_count: int, test_count: int) -> list[torch.Tensor]:
-        """Seeded; stratified for classes (scikit-learn's train_test_split), so that each split
-        holds every class in its share: on 150 irises a plain random split can leave the test
-        split with few of one species."""
+        """Seeded; stratified for classes."""
         if self.task == "regression":
             return seeded_split(len(targets), [val_count, test_count], self.seed)
-        classes = len(targets.unique())
-        for key, count in (("data.val_size", val_count), ("data.test_size", test_count)):
-            if count < classes:
-                raise ConfigError(
-                    f"{key} leaves {count} samples of data={self.dataset}, fewer than its "
-                    f"{classes} classes: a stratified split holds one of each at least. Give "
-                    f"a count of {classes} or more, or a fraction such as {key}=0.2."
-                )
-        from sklearn.model_selection import train_test_split
-
-        everything = np.arange(len(targets))
-        labels = targets.numpy()
-        rest, test = train_test_split(
-            everything, test_size=test_count, random_state=self.seed, stratify=labels
-        )
-        train, val = train_test_split(
-            rest, test_size=val_count, random_state=self.seed, stratify=labels[rest]
-        )
-        return [torch.as_tensor(np.sort(part)) for part in (train, val, test)]
+        return stratified_split(targets, val_count, test_count, self.seed, f"data={self.dataset}")
 
     def _check_facts(self, inputs: torch.Tensor, targets: torch.Tensor) -> None:
         """The data config's facts (what the model and the loss were built for) must be the

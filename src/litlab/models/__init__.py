@@ -4,6 +4,7 @@ from litlab.models.activations import ACTIVATIONS, activation_layer
 from litlab.models.cnn import CNN
 from litlab.models.mlp import MLP
 from litlab.models.perceptron import Perceptron
+from litlab.models.resnet import ResNet
 from litlab.models.rnn import RNN
 from litlab.models.simple_nn import SimpleNN
 from litlab.models.transformer import Transformer
@@ -13,6 +14,7 @@ __all__ = [
     "CNN",
     "MLP",
     "RNN",
+    "ResNet",
     "Perceptron",
     "SimpleNN",
     "Transformer",

@@ -299,6 +299,7 @@ def _data_lines(run: RunFolder) -> list[str]:
         lines.append(f"- Features: {data.num_features}")
     if run.class_names:
         lines.append(f"- Classes ({len(run.class_names)}): {', '.join(run.class_names)}")
+    lines += [f"- Prepared: {note}" for note in data.notes]
     return [*lines, ""]
 
 

@@ -1,0 +1,231 @@
+"""A folder of image files decoded once into a memory-mapped uint8 array, ``(N, C, H, W)``.
+
+torchvision's ImageFolder decodes, converts and resizes every picture in every epoch (with
+DataLoader workers); here the first run decodes each file once, in parallel processes, into
+``<cache_dir>/<key>.npy``, where the key digests the files (paths, sizes, modification times,
+labels) and the image settings: later runs and sweep jobs map the same file, a changed file
+makes a new one. The array is mapped, not read: a data set larger than memory trains, pages
+are read as batches touch them, and processes on one machine (DDP ranks) share them.
+``scripts/bench.py folder`` measures it against ImageFolder.
+"""
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps
+
+from litlab.config.sources import IMAGE_SUFFIXES
+from litlab.run_folder import write_atomically
+
+log = logging.getLogger(__name__)
+
+RESIZE_POLICIES = ("crop", "pad", "stretch")
+CACHE_VERSION = 1  # part of the key: a change of decoding makes old caches unused
+CHUNK = 256  # files per task of a decoding process
+
+
+@dataclass(frozen=True)
+class ImageSettings:
+    """How every file is brought to one form: ``channels`` (1 grey, 3 colour), ``height`` x
+    ``width``, by ``resize``: crop (scale the shorter side to fit, cut the centre), pad (scale
+    the longer side to fit, pad with black) or stretch (scale each side, changing the aspect
+    ratio)."""
+
+    channels: int
+    height: int
+    width: int
+    resize: str = "crop"
+
+
+def decode(path: Path, settings: ImageSettings) -> np.ndarray:
+    """One file as uint8 ``(C, H, W)``: upright as its EXIF orientation says, transparency laid
+    on black, 16-bit values scaled to 8 bits, grey or colour, resized by ``settings.resize``.
+    Raises what Pillow raises for a file it cannot read."""
+    with Image.open(path) as image:
+        if image.format == "JPEG":  # decode at a reduced scale when the file is much larger
+            side = max(settings.height, settings.width)
+            image.draft("RGB" if settings.channels == 3 else "L", (side, side))
+        image.load()
+        return to_settings(ImageOps.exif_transpose(image), settings)
+
+
+def to_settings(image: Image.Image, settings: ImageSettings) -> np.ndarray:
+    """An opened, upright picture as :func:`decode` makes it (predict.py's new pictures)."""
+    image = _eight_bit(image)
+    image = image.convert("RGB" if settings.channels == 3 else "L")
+    size = (settings.width, settings.height)
+    if settings.resize == "crop":
+        image = ImageOps.fit(image, size, Image.Resampling.BILINEAR)
+    elif settings.resize == "pad":
+        image = ImageOps.pad(image, size, Image.Resampling.BILINEAR, color=0)
+    elif image.size != size:
+        image = image.resize(size, Image.Resampling.BILINEAR)
+    pixels = np.asarray(image, dtype=np.uint8)
+    return pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+
+
+def _eight_bit(image: Image.Image) -> Image.Image:
+    """16- and 32-bit grey (PNG, TIFF) scaled to 0..255 by the range its mode holds, float
+    images by 0..1; transparent pixels laid on black."""
+    if image.mode.startswith("I;16") or image.mode == "I":
+        values = np.asarray(image, dtype=np.float32) / 257.0
+        return Image.fromarray(values.clip(0, 255).round().astype(np.uint8))
+    if image.mode == "F":
+        values = np.asarray(image, dtype=np.float32)
+        scale = 255.0 if values.max(initial=0) <= 1.0 else 1.0
+        return Image.fromarray((values * scale).clip(0, 255).round().astype(np.uint8))
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        black = Image.new("RGBA", rgba.size, (0, 0, 0, 255))
+        return Image.alpha_composite(black, rgba).convert("RGB")
+    return image
+
+
+def _decode_chunk(
+    array_path: str, shape: tuple[int, ...], files: list[tuple[int, str]], settings: ImageSettings
+) -> list[tuple[int, str]]:
+    """In a decoding process: write each file's pixels into its row of the array; return the
+    rows that failed with the reason."""
+    array = np.lib.format.open_memmap(array_path, mode="r+")
+    failed = []
+    for row, path in files:
+        try:
+            if Path(path).suffix.lower() not in IMAGE_SUFFIXES:
+                raise ValueError(f"not an image file ({Path(path).suffix or 'no suffix'})")
+            array[row] = decode(Path(path), settings)
+        except Exception as err:  # noqa: BLE001 - any failure of a file is that file's
+            failed.append(
+                (row, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+            )
+    array.flush()
+    return failed
+
+
+@dataclass
+class DecodedFolder:
+    """The decoded images (a read-only memory map, ``(N, C, H, W)`` uint8, one row per file in
+    the scan's order) and the files that could not be decoded, with why (their rows are 0)."""
+
+    pixels: np.ndarray
+    failed: dict[str, str]
+    path: Path
+    seconds: float | None  # of the decoding; None when the cache was reused
+
+
+def decoded_folder(
+    files: Sequence[Path],
+    settings: ImageSettings,
+    cache_dir: Path,
+    key: str,
+    workers: int,
+    progress: bool = True,
+) -> DecodedFolder:
+    """The cache of ``files`` under ``key``, decoding them first if there is none."""
+    path = cache_dir / f"{key}.npy"
+    failures = cache_dir / f"{key}.json"
+    if path.is_file() and failures.is_file():
+        failed = json.loads(failures.read_text())
+        return DecodedFolder(np.load(path, mmap_mode="r"), failed, path, None)
+    import time
+
+    started = time.perf_counter()
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    shape = (len(files), settings.channels, settings.height, settings.width)
+    partial = cache_dir / f"{key}.{os.getpid()}.partial.npy"  # beside: the rename is atomic
+    np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape).flush()
+    jobs = [list(enumerate(map(str, files)))[i : i + CHUNK] for i in range(0, len(files), CHUNK)]
+    failed_rows = _decode_all(str(partial), shape, jobs, settings, workers, progress)
+    failed = {str(files[row]): reason for row, reason in sorted(failed_rows)}
+    os.replace(partial, path)
+    write_atomically(failures, json.dumps(failed, indent=1))
+    seconds = time.perf_counter() - started
+    log.info(
+        "Decoded %d images into %s (%.0f MiB) in %.1f s.",
+        len(files),
+        path,
+        path.stat().st_size / 2**20,
+        seconds,
+    )
+    return DecodedFolder(np.load(path, mmap_mode="r"), failed, path, seconds)
+
+
+def _decode_all(
+    array_path: str,
+    shape: tuple[int, ...],
+    jobs: list[list[tuple[int, str]]],
+    settings: ImageSettings,
+    workers: int,
+    progress: bool,
+) -> list[tuple[int, str]]:
+    from tqdm.auto import tqdm
+
+    total = sum(len(job) for job in jobs)
+    bar = tqdm(total=total, desc="Decoding images once", unit="img", disable=not progress)
+    failed: list[tuple[int, str]] = []
+    try:
+        if workers <= 1 or len(jobs) == 1:
+            for job in jobs:
+                failed += _decode_chunk(array_path, shape, job, settings)
+                bar.update(len(job))
+            return failed
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            futures = {
+                pool.submit(_decode_chunk, array_path, shape, job, settings): len(job)
+                for job in jobs
+            }
+            for future in as_completed(futures):
+                failed += future.result()
+                bar.update(futures[future])
+        return failed
+    except BaseException:
+        Path(array_path).unlink(missing_ok=True)
+        raise
+    finally:
+        bar.close()
+
+
+class MappedRows:
+    """Rows of a memory-mapped array picked by an index, indexed like a tensor by
+    :class:`~litlab.data.tensor_loader.TensorBatchLoader` (``index_select``), slices and
+    ``float()``: only the rows asked for are read. ``to(device)`` reads them all."""
+
+    def __init__(self, array: np.ndarray, rows: torch.Tensor) -> None:
+        self.array, self.rows = array, rows
+        self.device, self.dtype = torch.device("cpu"), torch.uint8
+        self.shape = torch.Size((len(rows), *array.shape[1:]))
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def _read(self, rows: torch.Tensor) -> torch.Tensor:
+        picked = rows.numpy()
+        order = np.argsort(picked, kind="stable")  # in file order: sequential reads
+        out = np.empty((len(picked), *self.array.shape[1:]), dtype=np.uint8)
+        out[order] = self.array[picked[order]]
+        return torch.from_numpy(out)
+
+    def index_select(self, dim: int, index: torch.Tensor) -> torch.Tensor:
+        assert dim == 0
+        return self._read(self.rows[index.cpu()])
+
+    def __getitem__(self, key: slice | torch.Tensor) -> torch.Tensor:
+        return self._read(self.rows[key])
+
+    def numel(self) -> int:
+        return self.shape.numel()
+
+    def element_size(self) -> int:
+        return 1
+
+    def float(self) -> torch.Tensor:
+        return self._read(self.rows).float()
+
+    def to(self, device: torch.device, non_blocking: bool = False) -> torch.Tensor:
+        return self._read(self.rows).to(device, non_blocking=non_blocking)

@@ -1,0 +1,153 @@
+"""What a user's folder or table states about itself, before anything is built."""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from litlab.config.sources import infer_task, scan_folder, table_facts
+from litlab.errors import DataError
+
+
+def picture(path: Path, mode: str = "L", size=(8, 8), value=128) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    colour = value if mode in ("L", "I;16") else (value, 0, 0, 255)[: len(mode)]
+    Image.new(mode, size, colour).save(path)
+    return path
+
+
+def test_class_folders_give_the_classes_and_each_files_label(tmp_path):
+    for name in ("cat/a.png", "cat/b.jpg", "dog/c.png", "dog/deeper/d.png", ".hidden/e.png"):
+        picture(tmp_path / name)
+    (tmp_path / "cat" / "Thumbs.db").write_text("x")
+    scan = scan_folder(tmp_path)
+    assert scan.class_names == ("cat", "dog")
+    assert scan.files == ("cat/a.png", "cat/b.jpg", "dog/c.png", "dog/deeper/d.png")
+    assert scan.labels == (0, 0, 1, 1)
+    assert scan.splits is None and scan.other == ()
+
+
+def test_train_val_test_subfolders_fix_the_splits(tmp_path):
+    for name in ("train/a/1.png", "train/b/2.png", "test/a/3.png", "test/b/4.png", "val/b/5.png"):
+        picture(tmp_path / name)
+    scan = scan_folder(tmp_path)
+    assert scan.class_names == ("a", "b")
+    assert list(zip(scan.files, scan.splits, strict=True)) == [
+        ("train/a/1.png", "train"),
+        ("train/b/2.png", "train"),
+        ("val/b/5.png", "val"),
+        ("test/a/3.png", "test"),
+        ("test/b/4.png", "test"),
+    ]
+
+
+def test_a_labels_file_names_files_and_classes(tmp_path):
+    picture(tmp_path / "x.png"), picture(tmp_path / "y.png")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,label\nx.png,spam\ny.png,ham\n")
+    scan = scan_folder(tmp_path, labels)
+    assert scan.class_names == ("ham", "spam") and scan.labels == (1, 0)
+
+
+@pytest.mark.parametrize(
+    ("layout", "words"),
+    [
+        ([], "is empty"),
+        (["a.png"], "no class subfolders"),
+        (["cat/a.png", "dog/"], "hold no files"),
+        (["cat/a.png"], "a single class ('cat')"),
+        (["val/a/1.png", "val/b/1.png"], "no train/ subfolder"),
+    ],
+)
+def test_a_folder_litlab_cannot_read_is_one_paragraph(tmp_path, layout, words):
+    for name in layout:
+        if name.endswith("/"):
+            (tmp_path / name).mkdir(parents=True)
+        else:
+            picture(tmp_path / name)
+    with pytest.raises(DataError, match=words.replace("(", r"\(").replace(")", r"\)")):
+        scan_folder(tmp_path)
+
+
+def test_a_missing_root_and_missing_labelled_files_are_named(tmp_path):
+    with pytest.raises(DataError, match="does not exist"):
+        scan_folder(tmp_path / "nowhere")
+    (tmp_path / "labels.csv").write_text("x.png,a\ngone.png,b\n")
+    picture(tmp_path / "x.png")
+    with pytest.raises(DataError, match=r"names 1 file\(s\) that do not exist.*gone.png"):
+        scan_folder(tmp_path, tmp_path / "labels.csv")
+
+
+def write_table(tmp_path: Path, rows: int = 40, **columns) -> Path:
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {
+            "size": rng.normal(size=rows),
+            "colour": rng.choice(["red", "blue"], rows),
+            **{k: v(rng, rows) if callable(v) else v for k, v in columns.items()},
+        }
+    )
+    path = tmp_path / "table.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("target", "task", "classes"),
+    [
+        (lambda rng, n: rng.choice(["yes", "no"], n), "binary", ("no", "yes")),
+        (lambda rng, n: rng.integers(0, 12, n), "multiclass", tuple(str(i) for i in range(12))),
+        (lambda rng, n: rng.normal(size=n) * 10, "regression", None),
+        (lambda rng, n: rng.integers(0, 500, n), "regression", None),
+    ],
+)
+def test_the_task_is_inferred_from_the_target(tmp_path, target, task, classes):
+    facts = table_facts(str(write_table(tmp_path, rows=300, y=target)), "y")
+    assert facts.task == task
+    assert facts.class_names == classes
+    assert facts.numeric == ("size",)
+    assert facts.categorical == (("colour", ("blue", "red")),)
+    assert facts.feature_names == ["size", "colour=blue", "colour=red"]
+
+
+def test_features_drop_and_categorical_choose_and_encode_columns(tmp_path):
+    path = str(write_table(tmp_path, y=lambda rng, n: rng.normal(size=n), grade=[1, 2] * 20))
+    facts = table_facts(path, "y", drop=["colour"], categorical=["grade"])
+    assert facts.feature_names == ["size", "grade=1", "grade=2"]
+    assert table_facts(path, "y", features=["size"]).feature_names == ["size"]
+    assert table_facts(path, "y", task="multiclass").task == "multiclass"
+
+
+@pytest.mark.parametrize(
+    ("columns", "target", "words"),
+    [
+        ({"y": [1.0] * 40}, "missing", "data.target=missing is not a column"),
+        ({"y": [np.nan] * 40}, "y", "empty in every row"),
+        ({"y": ["a"] * 40}, "y", "holds one value only"),
+        ({"y": [1.0] * 40, "id": [f"row{i}" for i in range(40)]}, "y", "40 distinct values"),
+    ],
+)
+def test_a_table_litlab_cannot_use_is_one_paragraph(tmp_path, columns, target, words):
+    path = write_table(tmp_path, **columns)
+    with pytest.raises(DataError, match=words):
+        table_facts(str(path), target, max_categories=20)
+
+
+def test_a_table_of_one_row_and_a_parquet_file_without_pyarrow(tmp_path, monkeypatch):
+    one = tmp_path / "one.csv"
+    one.write_text("x,y\n1,2\n")
+    with pytest.raises(DataError, match="has 1 row"):
+        table_facts(str(one), "y")
+    pd.DataFrame({"x": range(10), "y": range(10)}).to_parquet(tmp_path / "t.parquet")
+    monkeypatch.setitem(__import__("sys").modules, "pyarrow", None)  # as if not installed
+    monkeypatch.setitem(__import__("sys").modules, "fastparquet", None)
+    with pytest.raises(DataError, match=r"needs pyarrow.*pip install"):
+        table_facts(str(tmp_path / "t.parquet"), "y")
+
+
+def test_infer_task_reads_few_whole_numbers_as_classes():
+    assert infer_task(pd.Series([0, 1, 2, 1])) == "multiclass"
+    assert infer_task(pd.Series([0.5, 1.5, 2.0, 7.25])) == "regression"
+    assert infer_task(pd.Series([True, False])) == "binary"
