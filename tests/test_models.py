@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from litlab.config.domains import ArgumentError
-from litlab.models import ACTIVATIONS, CNN, MLP, RNN, Perceptron, SimpleNN, Transformer
+from litlab.models import ACTIVATIONS, CNN, MLP, RNN, Perceptron, ResNet, SimpleNN, Transformer
 
 
 def num_params(model: nn.Module) -> int:
@@ -362,3 +362,24 @@ def test_rnn_dropout_on_one_layer_is_said_not_ignored_silently():
         RNN(input_shape=[28, 28], out_features=10, dropout=0.5)
     stacked = RNN(input_shape=[28, 28], out_features=10, num_layers=2, dropout=0.5)
     assert stacked.recurrent.dropout == 0.5
+
+
+@pytest.mark.parametrize(
+    ("shape", "depth"), [((3, 32, 32), 8), ((1, 20, 36), 14), ((3, 128, 96), 8)]
+)
+def test_resnet_reads_any_image_size_and_channel_count(shape, depth):
+    net = ResNet(list(shape), 5, depth=depth)
+    assert net(torch.zeros(2, *shape)).shape == (2, 5)
+
+
+def test_resnet8_has_the_documented_size_and_refuses_other_depths():
+    assert sum(p.numel() for p in ResNet([3, 32, 32], 10).parameters()) == 78_042
+    with pytest.raises(ArgumentError, match="6n\\+2"):
+        ResNet([3, 32, 32], 10, depth=10)
+
+
+def test_the_cnn_takes_batch_norm_after_each_convolution():
+    net = CNN([3, 32, 32], 10, batch_norm=True)
+    kinds = [type(layer).__name__ for layer in net.features]
+    assert kinds[:4] == ["Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"]
+    assert net(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
