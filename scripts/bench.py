@@ -5,6 +5,7 @@
     python scripts/bench.py --device cuda    # the same on a GPU
     python scripts/bench.py --whole-run      # whole train.py commands, itemised (bench_whole_run)
     python scripts/bench.py --speedrun       # time to 99 %: mnist_speedrun vs the raw recipe
+    python scripts/bench.py --folder         # an image folder: ImageFolder vs the decode-once cache
 
 1. raw: a plain loop over normalised float tensors in memory (the reference);
 2. classic: torchvision MNIST + ToTensor/Normalize + DataLoader, trained by a default
@@ -29,6 +30,7 @@ import time
 from datetime import date
 from pathlib import Path
 
+import bench_folder
 import bench_speedrun
 import bench_whole_run
 import lightning as L
@@ -200,6 +202,10 @@ def main() -> None:
         "--speedrun", action="store_true", help="experiment=mnist_speedrun vs the raw recipe"
     )
     parser.add_argument("--seeds", type=int, default=5, help="--speedrun: seeds 1..N")
+    parser.add_argument(
+        "--folder", action="store_true", help="a folder of images: ImageFolder vs litlab's cache"
+    )
+    parser.add_argument("--images", type=int, default=5000, help="--folder: images written")
     parser.add_argument("--reps", type=int, default=3, help="--whole-run: interleaved repetitions")
     parser.add_argument(
         "--overrides", nargs="*", default=[], help="--whole-run: extra train.py overrides"
@@ -212,8 +218,10 @@ def main() -> None:
         parser.error("--epochs must be at least 2: the first one is a warm-up")
     args.fraction = 0.25 if args.quick else 1.0
     torch.manual_seed(0)
-    if args.whole_run or args.speedrun:
+    if args.whole_run or args.speedrun or args.folder:
         report = {"machine": machine_facts(args)}
+        if args.folder:
+            report["folder"] = bench_folder.main(args)
         if args.whole_run:
             report["whole_run"] = bench_whole_run.main(args)
         if args.speedrun:

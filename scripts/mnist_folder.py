@@ -56,6 +56,8 @@ def write_folder(
     for split, count in (("train", train_count), ("test", test_count)):
         images, labels = mnist(data_dir, train=split == "train")
         count = len(images) if count is None else min(count, len(images))
+        if not count:
+            continue
         for digit in range(10):
             (out / split / str(digit)).mkdir(parents=True, exist_ok=True)
         for index in range(count):
@@ -64,7 +66,7 @@ def write_folder(
             path = out / split / str(int(labels[index])) / f"{index:05d}.{suffix}"
             Image.fromarray(pixels).save(path, **({"quality": 95} if suffix == "jpg" else {}))
         written[split] = count
-    return written
+    return {"train": 0, "test": 0} | written
 
 
 def main() -> None:

@@ -325,6 +325,15 @@ def claim(name: str, value: float, *, above: float | None = None, below: float |
 EXAMPLES = DOCS / "examples"
 
 
+def own_data_overrides(option: str, tmp_path: Path) -> list[str]:
+    """What a data option that reads a user's files needs given (none for a data set)."""
+    if option == "image_folder":
+        return [f"data.root={make_image_folder(tmp_path / 'pictures')}"]
+    if option == "table":
+        return [f"data.path={EXAMPLES / 'wines.csv'}", "data.target=cultivar"]
+    return []
+
+
 def draw(side: str, rng: np.random.Generator, mode: str, size: tuple[int, int]) -> Image.Image:
     """A bright bar on the left or the right half of a dark picture, with noise."""
     width, height = size

@@ -10,7 +10,7 @@ from hydra.errors import ConfigCompositionException
 from litlab.config import validate_config
 from litlab.config.checks import RULES
 from litlab.errors import ConfigError
-from tests.helpers import EXAMPLES, make_image_folder, options
+from tests.helpers import options, own_data_overrides
 
 
 def test_gpu_trainers_select_gpus(make_config):
@@ -158,15 +158,11 @@ def test_every_option_of_every_group_passes_the_checks(make_config, config_name,
     if config_name == "eval":
         validate_config(make_config("ckpt_path=x.ckpt", config_name="eval"))
         return
-    own_data = {  # the options that read a user's files, given some
-        "image_folder": [f"data.root={make_image_folder(tmp_path / 'pictures')}"],
-        "table": [f"data.path={EXAMPLES / 'wines.csv'}", "data.target=cultivar"],
-    }
     for group in ("data", "optimizer", "scheduler", "trainer", "callbacks", "logger", "debug"):
         for option in options(group):
             overrides = [
                 f"{group}={option}",
-                *(own_data.get(option, []) if group == "data" else []),
+                *(own_data_overrides(option, tmp_path) if group == "data" else []),
             ]
             if group == "data":
                 task = make_config(*overrides).data.task

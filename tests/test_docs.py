@@ -10,7 +10,7 @@ import pytest
 
 from litlab.config import compose_config, validate_config
 from litlab.config.catalog import groups, options
-from tests.helpers import DOCS, README, runs_of, training_commands
+from tests.helpers import DOCS, README, make_image_folder, runs_of, training_commands
 
 
 def test_the_readme_is_short_and_links_every_guide():
@@ -39,12 +39,16 @@ def test_the_docs_show_training_commands():
 
 
 @pytest.mark.parametrize("command", training_commands())
-def test_every_training_command_of_the_docs_passes_the_checks(command, tmp_path):
+def test_every_training_command_of_the_docs_passes_the_checks(command, tmp_path, monkeypatch):
     plugins = ("hparams_search", "hydra/launcher", "hydra.sweeper", "hydra.launcher")
     if any(name in command for name in plugins):
         pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
         pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
         pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
+    folder = re.search(r"data\.root=(\S+)", command)
+    if folder:  # the reader's own pictures: a folder of that name
+        monkeypatch.chdir(tmp_path)
+        make_image_folder(tmp_path / folder.group(1), per_class=2)
     for overrides in runs_of(command):
         cfg = compose_config([*overrides, f"paths.data_dir={tmp_path}"], Path(tmp_path) / "run")
         validate_config(cfg)

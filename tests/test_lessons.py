@@ -29,6 +29,7 @@ from tests.helpers import (
     claim,
     compose_quiet,
     lesson_commands,
+    make_image_folder,
     requires_real_mnist,
     run_entry_point,
     run_sweep,
@@ -63,9 +64,9 @@ def test_the_snippets_print_what_the_text_shows():
     assert result.failed == 0
 
 
-def test_the_lessons_give_a_command_for_each_of_their_thirteen_topics():
+def test_the_lessons_give_a_command_for_each_of_their_fourteen_topics():
     titles = re.findall(r"^## (\d+)\. ", LESSONS.read_text(), flags=re.M)
-    assert [int(number) for number in titles] == list(range(1, 14))
+    assert [int(number) for number in titles] == list(range(1, 15))
     experiments = {p.stem for p in (PROJECT_ROOT / "conf" / "experiment").glob("lesson_*.yaml")}
     used = {
         m for c in lesson_commands("train.py") for m in re.findall(r"experiment=(lesson_\w+)", c)
@@ -74,7 +75,13 @@ def test_the_lessons_give_a_command_for_each_of_their_thirteen_topics():
 
 
 @pytest.mark.parametrize("command", lesson_commands("train.py"))
-def test_every_training_command_in_the_lessons_composes_and_builds(command, tmp_path):
+def test_every_training_command_in_the_lessons_composes_and_builds(
+    command, tmp_path, monkeypatch
+):
+    folder = re.search(r"data\.root=(\S+)", command)
+    if folder:  # lesson 14's folder of files: a small one of that name
+        make_image_folder(tmp_path / folder.group(1), per_class=2)
+    monkeypatch.chdir(tmp_path if folder else PROJECT_ROOT)  # the docs' paths are relative
     for overrides in runs_of(command):
         cfg = compose_config([*overrides, f"paths.data_dir={tmp_path}"], tmp_path / "run")
         validate_config(cfg)
@@ -425,3 +432,50 @@ def test_lesson_13_predict_your_own_digits_and_run_the_onnx_export(real_cnn, tmp
     assert output.returncode == 0, output.stderr[-2000:]
     predicted_line, true_line = output.stdout.splitlines()
     assert predicted_line.split(":")[1].strip() == true_line.split(":")[1].strip()
+
+
+# -- 14. your own data -----------------------------------------------------------------------
+def lesson_14_command(*parts: str) -> list[str]:
+    """The overrides of lesson 14's training command that holds every one of ``parts``."""
+    [command] = [c for c in lesson_commands("train.py") if all(p in c for p in parts)]
+    [overrides] = runs_of(command)
+    return overrides
+
+
+@pytest.mark.slow
+@requires_real_mnist
+@pytest.mark.claim
+def test_lesson_14_mnist_written_as_files_trains_to_the_accuracy_of_data_mnist(
+    make_config, tmp_path
+):
+    sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
+    from mnist_folder import write_folder
+
+    write_folder(tmp_path / "mnist_folder", REAL_DATA_DIR)
+    folder_run = lesson_14_command("experiment=lesson_own_images", "data.root=")
+    folder_run = [
+        f"data.root={tmp_path / 'mnist_folder'}" if o.startswith("data.root=") else o
+        for o in folder_run
+    ]
+    from_files, _ = lesson_run(
+        make_config, *folder_run, f"data.cache_dir={tmp_path / 'cache'}", run_dir="files"
+    )
+    mnist_run = lesson_14_command("experiment=lesson_own_images", "data=mnist")
+    from_mnist, _ = lesson_run(make_config, *mnist_run, *REAL_MNIST, run_dir="mnist")
+    claim("test accuracy from the files", from_files["test/acc"], above=0.96)
+    assert abs(from_files["test/acc"] - from_mnist["test/acc"]) <= 0.005
+
+
+@pytest.mark.claim
+@pytest.mark.parametrize(
+    ("target", "metric", "above"), [("cultivar", "test/acc", 0.94), ("progression", "test/r2", 0.4)]
+)
+def test_lesson_14_the_example_tables_reach_the_lessons_figures(make_config, target, metric, above):
+    overrides = lesson_14_command("experiment=lesson_own_table", f"data.target={target}")
+    overrides = [  # the lesson's paths are relative to the project
+        f"data.path={PROJECT_ROOT / o.partition('=')[2]}" if o.startswith("data.path=") else o
+        for o in overrides
+    ]
+    metrics, run = lesson_run(make_config, *overrides)
+    claim(metric, metrics[metric], above=above)
+    assert "Prepared: missing values filled from the training split" in report_text(run)

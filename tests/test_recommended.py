@@ -9,6 +9,7 @@ from litlab.config import apply_recommendations, config_errors
 from litlab.config.catalog import shipped_options
 from litlab.config.parts import compatible_pairs
 from litlab.config.recommended import RECOMMENDED
+from tests.helpers import own_data_overrides
 
 ABSENT = object()
 
@@ -118,7 +119,7 @@ def test_what_was_applied_is_logged_in_one_line(make_config, caplog):
     assert line.endswith("trainer.max_epochs=100 (data=iris)")
 
 
-def test_every_recommended_key_exists_for_some_pair_it_serves(make_config):
+def test_every_recommended_key_exists_for_some_pair_it_serves(make_config, tmp_path):
     """A typo in an option's `recommended` would be left out silently: each key must exist in
     the config of at least one compatible pair of its part."""
     pairs = compatible_pairs()
@@ -132,6 +133,11 @@ def test_every_recommended_key_exists_for_some_pair_it_serves(make_config):
     for group, side in (("data", 0), ("model", 1)):
         for option, node in shipped_options(group).items():
             served = [pair for pair in pairs if pair[side] == option]
+            if group == "data" and not served:  # a user's folder or table: given an example
+                composed[(option, "mlp")] = make_config(
+                    f"data={option}", "model=mlp", *own_data_overrides(option, tmp_path)
+                )
+                served = [(option, "mlp")]
             for key in node.get(RECOMMENDED) or {}:
                 if "." not in key:
                     assert key in ("loss", "optimizer", "scheduler"), key

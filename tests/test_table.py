@@ -62,7 +62,9 @@ def test_a_parquet_regression_keeps_its_units_and_the_checkpoint_needs_no_table(
     x = rng.normal(size=(300, 2))
     frame = pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "y": 50 + 10 * x[:, 0] - 5 * x[:, 1]})
     frame.to_parquet(tmp_path / "t.parquet")
-    cfg = table_config(tmp_path, tmp_path / "t.parquet", "y", "trainer.max_epochs=40")
+    cfg = table_config(
+        tmp_path, tmp_path / "t.parquet", "y", "trainer.max_epochs=8", "data.batch_size=8"
+    )
     assert cfg.data.task == "regression" and cfg.data.num_classes is None
     assert train(cfg)["test/r2"] > 0.95
     (tmp_path / "t.parquet").unlink()

@@ -144,6 +144,8 @@ def _unknown_key(key: str, known_keys: Callable[[], Iterable[str]]) -> str:
     siblings = [k for k in known_keys() if k.rpartition(".")[0] == parent]
     leaves = {sibling.rpartition(".")[2]: sibling for sibling in siblings}
     close = difflib.get_close_matches(key.rpartition(".")[2], leaves, n=1, cutoff=0.6)
+    if close and leaves[close[0]] == key:  # the key of another option of its group
+        return _key_of_another_option(key)
     if close:
         return (
             f"{key} is not a key of this config: did you mean {leaves[close[0]]}? (To add a key of "
@@ -159,6 +161,21 @@ def _unknown_key(key: str, known_keys: Callable[[], Iterable[str]]) -> str:
 
 
 # -- Optuna and SQLAlchemy: a hyperparameter search -------------------------------------------
+def _key_of_another_option(key: str) -> str:
+    """A key that the options chosen on the command line lack, though another option of its
+    group has it (a part's recommended option is applied after the command line is read)."""
+    from litlab.config.catalog import shipped_options
+
+    group, _, leaf = key.partition(".")
+    having = [name for name, node in shipped_options(group).items() if leaf in node]
+    choose = f"{group}={having[0]} " if having else ""
+    return (
+        f"{key} is a key of {' and '.join(f'{group}={name}' for name in having) or 'another'}"
+        f" {group} option, which this command has not chosen (a part's recommended {group} "
+        f"comes after the command line is read). Choose it with the key: {choose}{key}=<value>."
+    )
+
+
 def _search_refusal(err: BaseException, known_keys: Callable) -> LitlabError | None:
     if not _raised_in(err, SEARCH_PACKAGES):
         return None

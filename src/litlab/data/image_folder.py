@@ -104,6 +104,11 @@ class ImageFolderDataModule(TensorDataModule):
             self.channel_mean = torch.tensor(state["channel_mean"])
             self.channel_std = torch.tensor(state["channel_std"])
 
+    def prepare_data(self) -> None:
+        """Decode the folder into the cache if it has none: Lightning calls this on one process
+        per machine before setup(), so DDP ranks then map the same file."""
+        self._decoded(scan_folder(self.root, self.labels))
+
     def load_splits(self) -> dict[str, Split]:
         scan = scan_folder(self.root, self.labels)
         if tuple(self.class_names) != scan.class_names:
