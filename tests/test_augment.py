@@ -69,3 +69,22 @@ def test_only_training_batches_are_augmented(tiny_mnist):
     expected = mnist_module(tiny_mnist).prepare_inputs(datamodule.splits["val"][0][:4].clone())
     torch.testing.assert_close(datamodule.example_inputs(torch.device("cpu"), 4), expected)
     assert torch.equal(torch.get_rng_state(), state)
+
+
+def test_flip_alone_mirrors_about_half_of_the_images_and_keeps_the_rest():
+    torch.manual_seed(0)
+    images = torch.rand(200, 3, 6, 6)
+    out = random_affine(images, max_shift=0.0, max_rotation=0.0, flip=True)
+    same = (out - images).abs().amax((1, 2, 3)) < 1e-5
+    mirrored = (out - images.flip(-1)).abs().amax((1, 2, 3)) < 1e-5
+    assert bool((same | mirrored).all())
+    assert 70 < int(mirrored.sum()) < 130
+
+
+def test_a_random_crop_enlarges_part_of_the_image():
+    torch.manual_seed(0)
+    image = torch.zeros(1, 1, 32, 32)
+    image[..., 8:24, 8:24] = 1.0  # a square of a quarter of the area
+    crops = random_affine(image.expand(50, 1, 32, 32), 0.0, 0.0, min_crop=0.5)
+    ink = crops.sum((1, 2, 3)) / image.sum()
+    assert bool((ink >= 0.99).all()) and float(ink.max()) > 1.5  # larger, never smaller

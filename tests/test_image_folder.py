@@ -1,5 +1,6 @@
 """data=image_folder: a folder of a person's pictures trains, predicts and exports."""
 
+import sys
 import time
 from pathlib import Path
 
@@ -8,16 +9,19 @@ import pytest
 import torch
 from PIL import Image
 
-from litlab.build import load_trained
+from litlab import PROJECT_ROOT
+from litlab.build import build_datamodule, load_trained
 from litlab.errors import DataError
 from litlab.predict import predict
 from litlab.train import train
 from tests.helpers import (
-    QUIET,
+    REAL_DATA_DIR,
+    claim,
     compose_quiet,
     draw,
     error_paragraph,
     make_image_folder,
+    requires_real_mnist,
     run_entry_point,
 )
 
@@ -152,9 +156,34 @@ def test_an_image_size_too_small_for_the_model_is_a_config_error(tmp_path, folde
         train(cfg)
 
 
-def test_augmentation_runs_on_the_batch(tmp_path, folder):
-    cfg = folder_config(
-        tmp_path, folder, "data.augment=true", "data.min_crop=0.6", "trainer.max_epochs=1"
+@pytest.mark.slow
+@requires_real_mnist
+@pytest.mark.claim
+def test_resnet_reads_digits_in_random_colours_on_random_backgrounds(tmp_path):
+    """A colour folder at 32x32 whose colours say nothing of the class: 97 % or more."""
+    sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
+    from mnist_folder import write_folder
+
+    write_folder(tmp_path / "colours", REAL_DATA_DIR, 20_000, 2_000, colour=True)
+    cfg = compose_quiet(
+        [
+            "data=image_folder",
+            f"data.root={tmp_path / 'colours'}",
+            f"data.cache_dir={tmp_path / 'cache'}",
+            "model=resnet",
+            "trainer.max_epochs=6",
+        ],
+        tmp_path / "run",
     )
-    assert train(cfg)["test/acc"] >= 0.0
-    assert QUIET  # the helpers' quiet settings were used
+    assert list(cfg.data.input_shape) == [3, 32, 32]
+    claim("test accuracy", train(cfg)["test/acc"], above=0.97)  # 0.978 (seed 42)
+
+
+def test_each_picture_is_named_by_its_file(tmp_path, folder):
+    datamodule = build_datamodule(folder_config(tmp_path, folder))
+    datamodule.setup()
+    targets = datamodule.splits["test"][1]
+    for index in range(len(targets)):
+        name = datamodule.sample_name("test", index)
+        assert (folder / name).is_file()
+        assert name.split("/")[0] == datamodule.class_names[int(targets[index])]

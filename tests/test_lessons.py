@@ -75,9 +75,7 @@ def test_the_lessons_give_a_command_for_each_of_their_fourteen_topics():
 
 
 @pytest.mark.parametrize("command", lesson_commands("train.py"))
-def test_every_training_command_in_the_lessons_composes_and_builds(
-    command, tmp_path, monkeypatch
-):
+def test_every_training_command_in_the_lessons_composes_and_builds(command, tmp_path, monkeypatch):
     folder = re.search(r"data\.root=(\S+)", command)
     if folder:  # lesson 14's folder of files: a small one of that name
         make_image_folder(tmp_path / folder.group(1), per_class=2)

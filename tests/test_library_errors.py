@@ -28,6 +28,15 @@ def test_a_key_typo_names_the_closest_key_instead_of_hydras_plus_advice():
     )
 
 
+def test_a_key_of_a_recommended_option_names_the_option_to_choose():
+    """model=resnet recommends scheduler=onecycle, applied after the command line is read: its
+    max_lr was said to be no key, "did you mean scheduler.max_lr?" (itself)."""
+    err = raised_by(lambda: compose_overrides(["model=resnet", "scheduler.max_lr=0.1"], "train"))
+    message = str(translated(err, lambda: [*TRAIN_KEYS, "scheduler.max_lr"]))
+    assert message.startswith("scheduler.max_lr is a key of scheduler=onecycle, which this")
+    assert message.endswith("Choose it with the key: scheduler=onecycle scheduler.max_lr=<value>.")
+
+
 def test_an_unknown_key_without_a_close_one_lists_its_siblings():
     err = raised_by(lambda: compose_overrides(["trainer.nope=1"], "train"))
     message = str(translated(err, lambda: TRAIN_KEYS))

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import torch
 
-from litlab.build import load_trained
+from litlab.build import build_datamodule, load_trained
 from litlab.errors import DataError
 from litlab.predict import predict
 from litlab.train import train
@@ -96,3 +96,15 @@ def test_a_table_without_the_target_ends_as_one_paragraph(tmp_path):
     )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "data.target=grape is not a column of" in error_paragraph(result)
+
+
+def test_each_row_is_named_by_its_line_in_the_file(tmp_path):
+    datamodule = build_datamodule(table_config(tmp_path, WINES, "cultivar"))
+    datamodule.setup()
+    lines = WINES.read_text().splitlines()
+    targets = datamodule.splits["test"][1]
+    for index in range(5):
+        file, line = datamodule.sample_name("test", index).split(":")
+        cultivar = lines[int(line) - 1].rsplit(",", 1)[1]
+        assert file == "wines.csv"
+        assert cultivar == datamodule.class_names[int(targets[index])]

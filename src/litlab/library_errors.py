@@ -168,11 +168,12 @@ def _key_of_another_option(key: str) -> str:
 
     group, _, leaf = key.partition(".")
     having = [name for name, node in shipped_options(group).items() if leaf in node]
+    owners = " and ".join(f"{group}={name}" for name in having) or f"another {group} option"
     choose = f"{group}={having[0]} " if having else ""
     return (
-        f"{key} is a key of {' and '.join(f'{group}={name}' for name in having) or 'another'}"
-        f" {group} option, which this command has not chosen (a part's recommended {group} "
-        f"comes after the command line is read). Choose it with the key: {choose}{key}=<value>."
+        f"{key} is a key of {owners}, which this command has not chosen (a part's recommended "
+        f"{group} is applied after the command line is read). Choose it with the key: "
+        f"{choose}{key}=<value>."
     )
 
 

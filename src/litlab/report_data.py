@@ -103,6 +103,7 @@ class TopLoss:
     true: str | float  # a class name, or a regression target in its units
     predicted: str | float
     confidence: float | None = None  # classification: the predicted class's probability
+    name: str | None = None  # the sample's file, or table line, where the data set knows it
 
 
 @dataclass

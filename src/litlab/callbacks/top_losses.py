@@ -93,6 +93,8 @@ class TopLosses(L.Callback):
             )
             kept["loss"] = (kept["predicted"] - kept["true"]) ** 2
         rows = _rows(kept, task, datamodule.class_names)
+        for row in rows:  # a user's file or table line, to look the sample up
+            row.name = datamodule.sample_name(datamodule.test_split, row.index)
         write_section(self.run_dir, "top_losses", rows)
         images = kept.get("inputs")
         if images is None or images.dim() != 4 or not rows:

@@ -134,6 +134,10 @@ class TensorDataModule(L.LightningDataModule):
         assert self.image_form is not None, "only image data sets take pictures"
         return to_form(image, self.image_form, steps)
 
+    def sample_name(self, split: str, index: int) -> str | None:
+        """Where sample ``index`` of ``split`` came from (a file, a table's line), if known."""
+        return None
+
     @property
     def feature_names(self) -> list[str]:
         """The names of the ``num_features`` inputs, as a CSV header gives them."""

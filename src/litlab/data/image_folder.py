@@ -122,6 +122,7 @@ class ImageFolderDataModule(TensorDataModule):
         labels = torch.tensor(scan.labels)
         parts = self._split_rows(scan, usable, labels)
         self._fit_statistics(decoded.pixels, parts["train"])
+        self._files = {name: [scan.files[row] for row in rows] for name, rows in parts.items()}
         return {
             name: (MappedRows(decoded.pixels, rows), labels[rows]) for name, rows in parts.items()
         }
@@ -198,6 +199,9 @@ class ImageFolderDataModule(TensorDataModule):
         mean = total / count
         std = (squares / count - mean.square()).clamp_min(0).sqrt().clamp_min(1e-3)
         self.channel_mean, self.channel_std = mean.float(), std.float()
+
+    def sample_name(self, split: str, index: int) -> str | None:
+        return self._files[split][index]
 
     # -- batches and new pictures ------------------------------------------------------------
     def prepare_inputs(self, inputs: torch.Tensor, training: bool = False) -> torch.Tensor:

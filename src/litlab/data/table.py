@@ -111,12 +111,13 @@ class TableDataModule(TensorDataModule):
     def load_splits(self) -> dict[str, Split]:
         facts = self._facts()
         frame = read_table_file(self.path)
+        lines = frame.index.to_numpy() + 2  # the file's line of each row: after the header
         known = frame[self.target].notna().to_numpy()
         if not known.all():
             note = f"{int((~known).sum())} row(s) without a target ({self.target}) left out"
             self.preparation_notes.append(note)
             log.warning("%s.", note)
-            frame = frame[known].reset_index(drop=True)
+            frame, lines = frame[known].reset_index(drop=True), lines[known]
         targets = self._targets(frame, facts)
         val_count, test_count = held_out_counts(self.val_size, self.test_size, len(frame))
         if self.task == "regression":
@@ -125,6 +126,7 @@ class TableDataModule(TensorDataModule):
             train, val, test = stratified_split(
                 targets, val_count, test_count, self.seed, f"the table {self.path.name}"
             )
+        self._lines = {"train": lines[train], "val": lines[val], "test": lines[test]}
         self.fitted = self._columns(facts)
         self._fit_fill(frame.iloc[train.numpy()])
         inputs = self.encode(frame, note=True)
@@ -137,6 +139,9 @@ class TableDataModule(TensorDataModule):
             name: (inputs[idx], targets[idx])
             for name, idx in (("train", train), ("val", val), ("test", test))
         }
+
+    def sample_name(self, split: str, index: int) -> str | None:
+        return f"{self.path.name}:{self._lines[split][index]}"
 
     def _targets(self, frame: Any, facts: TableFacts) -> torch.Tensor:
         values = frame[self.target]

@@ -459,13 +459,15 @@ def _top_losses_lines(run: RunFolder) -> list[str]:
         "## Top losses",
         "",
         f"The {len(rows)} {what} {run.split} samples with the highest loss ({measure}), "
-        f"highest first; the sample is its position in the {run.split} split.",
+        f"highest first; the sample is its file or table line where known, else its position "
+        f"in the {run.split} split.",
         "",
     ]
     if regression:
         lines += ["| # | Sample | True | Predicted | Loss |", "|---:|---:|---:|---:|---:|"]
         lines += [
-            f"| {rank} | {row.index} | {row.true:.4g} | {row.predicted:.4g} | {row.loss:.4g} |"
+            f"| {rank} | {row.name or row.index} | {row.true:.4g} | {row.predicted:.4g} | "
+            f"{row.loss:.4g} |"
             for rank, row in enumerate(rows, 1)
         ]
     else:
@@ -474,7 +476,7 @@ def _top_losses_lines(run: RunFolder) -> list[str]:
             "|---:|---:|---|---|---:|---:|",
         ]
         lines += [
-            f"| {rank} | {row.index} | {row.true} | {row.predicted} | "
+            f"| {rank} | {row.name or row.index} | {row.true} | {row.predicted} | "
             f"{row.confidence:.3f} | {row.loss:.3f} |"
             for rank, row in enumerate(rows, 1)
         ]
