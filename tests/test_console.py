@@ -4,11 +4,13 @@ naming the run folder; the README's and the lessons' commands are run to check i
 
 import logging
 import re
+import sys
 import warnings
 from pathlib import Path
 
 import pytest
 
+from litlab import PROJECT_ROOT
 from litlab.console import (
     ConsoleFormatter,
     DropRepeats,
@@ -206,6 +208,13 @@ DOCUMENTED = documented_commands()
 @requires_real_mnist
 @pytest.mark.parametrize("command", DOCUMENTED)
 def test_every_documented_command_says_only_what_matters(command, tmp_path):
+    (tmp_path / "docs").symlink_to(PROJECT_ROOT / "docs")  # the docs' example tables
+    folder = re.search(r"data\.root=(\S+)", command)
+    if folder:  # the reader's own pictures: real digits written as files
+        sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
+        from mnist_folder import write_folder
+
+        write_folder(tmp_path / folder.group(1), REAL_DATA_DIR, 6000, 200)
     result = train_as_a_user(REAL_DATA_DIR, tmp_path, *one_job(command), "hydra.run.dir=run")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]

@@ -92,18 +92,18 @@ def test_a_folder_of_mixed_pictures_trains_and_its_checkpoint_predicts_and_expor
 def test_the_cache_is_made_once_reused_and_rebuilt_when_a_file_changes(tmp_path, folder):
     cfg = folder_config(tmp_path, folder, "trainer.max_epochs=1", "test=false")
     train(cfg)
-    caches = sorted((tmp_path / "cache").glob("*.npy"))
+    caches = sorted((tmp_path / "cache").glob("*-v?.npy"))  # the pixels (beside: .sums.npy)
     assert len(caches) == 1
     array = np.load(caches[0], mmap_mode="r")
     assert array.shape == (80, 3, 16, 16) and array.dtype == np.uint8
     made = caches[0].stat().st_mtime_ns
     train(folder_config(tmp_path, folder, "trainer.max_epochs=1", "test=false", run="again"))
-    assert sorted((tmp_path / "cache").glob("*.npy")) == caches
+    assert sorted((tmp_path / "cache").glob("*-v?.npy")) == caches
     assert caches[0].stat().st_mtime_ns == made  # reused, not written again
     time.sleep(0.01)
     draw("left", np.random.default_rng(9), "L", (30, 30)).save(folder / "left" / "0.png")
     train(folder_config(tmp_path, folder, "trainer.max_epochs=1", "test=false", run="changed"))
-    assert len(list((tmp_path / "cache").glob("*.npy"))) == 2
+    assert len(list((tmp_path / "cache").glob("*-v?.npy"))) == 2
     assert not list(folder.rglob("*.npy"))  # nothing written into the user's folder
 
 
@@ -187,3 +187,11 @@ def test_each_picture_is_named_by_its_file(tmp_path, folder):
         name = datamodule.sample_name("test", index)
         assert (folder / name).is_file()
         assert name.split("/")[0] == datamodule.class_names[int(targets[index])]
+
+
+def test_the_channel_statistics_are_the_training_images_own(tmp_path, folder):
+    datamodule = build_datamodule(folder_config(tmp_path, folder))
+    datamodule.setup()
+    train = datamodule.splits["train"][0].float() / 255
+    assert torch.allclose(datamodule.channel_mean, train.mean((0, 2, 3)), atol=1e-5)
+    assert torch.allclose(datamodule.channel_std, train.std((0, 2, 3)), atol=1e-3)

@@ -109,7 +109,7 @@ def _scan(folder: Path, labels: str | os.PathLike | None) -> FolderScan:
                 "the class folders directly under root (litlab then splits them)."
             )
         return _scan_split_folders(folder, split_folders)
-    found = _class_files(subfolders)
+    found = _class_files(subfolders, folder)
     names = sorted(found)
     files, classes = [], []
     for index, name in enumerate(names):
@@ -126,21 +126,23 @@ def _visible(folder: Path) -> list[Path]:
     )
 
 
-def _files_below(folder: Path) -> list[Path]:
-    """Every file under ``folder``, at any depth, in name order (hidden ones left out)."""
+def _files_below(folder: Path, root: Path) -> list[str]:
+    """Every file under ``folder``, at any depth, in name order (hidden ones left out), as
+    paths relative to ``root``: strings, as Path objects cost 0.25 s per 5,000 files."""
     found = []
     for current, dirs, names in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        prefix = os.path.relpath(current, root) + os.sep
         found += [
-            Path(current) / name
+            prefix + name
             for name in sorted(names)
             if not name.startswith(".") and name.lower() not in SYSTEM_FILES
         ]
     return found
 
 
-def _class_files(class_folders: list[Path]) -> dict[str, list[Path]]:
-    found = {folder.name: _files_below(folder) for folder in class_folders}
+def _class_files(class_folders: list[Path], root: Path) -> dict[str, list[str]]:
+    found = {folder.name: _files_below(folder, root) for folder in class_folders}
     empty = [folder for folder in class_folders if not found[folder.name]]
     if empty:
         raise DataError(
@@ -159,7 +161,7 @@ def _scan_split_folders(root: Path, split_folders: list[Path]) -> FolderScan:
                 f"{folder} has no class subfolders. Inside each of train/, val/ and test/, put "
                 f"one subfolder per class ({folder}/cat/1.jpg, {folder}/dog/2.jpg, ...)."
             )
-        per_split[folder.name] = _class_files(classes)
+        per_split[folder.name] = _class_files(classes, root)
     names = sorted({name for found in per_split.values() for name in found})
     files, classes, splits = [], [], []
     for split in SPLITS:
@@ -189,8 +191,8 @@ def _scan_labels_file(root: Path, labels: Path) -> FolderScan:
             + " 'file,label' pairs. Give one row per image: its path relative to data.root, "
             "its label and optionally its split (train, val or test)."
         )
-    paths = [root / row[0].strip() for row in rows]
-    missing = [str(path) for path in paths if not path.is_file()]
+    paths = [row[0].strip() for row in rows]
+    missing = [str(root / path) for path in paths if not (root / path).is_file()]
     if missing:
         raise DataError(
             f"data.labels={labels} names {len(missing)} file(s) that do not exist under "
@@ -212,7 +214,7 @@ def _scan_labels_file(root: Path, labels: Path) -> FolderScan:
 
 def _checked_scan(
     root: Path,
-    paths: list[Path],
+    relative: list[str],
     classes: list[int],
     splits: list[str] | None,
     names: list[str],
@@ -222,10 +224,7 @@ def _checked_scan(
             f"data.root={root} holds a single class ({names[0]!r}): a classifier needs two at "
             "least. Add a folder (or labels) for every other class."
         )
-    relative = [
-        str(path.relative_to(root)) if path.is_relative_to(root) else str(path) for path in paths
-    ]
-    other = tuple(r for r in relative if Path(r).suffix.lower() not in IMAGE_SUFFIXES)
+    other = tuple(r for r in relative if os.path.splitext(r)[1].lower() not in IMAGE_SUFFIXES)
     return FolderScan(
         root,
         tuple(relative),
@@ -243,7 +242,7 @@ def file_signature(scan: FolderScan) -> str:
     for name, label, split in zip(
         scan.files, scan.labels, scan.splits or [""] * len(scan.files), strict=True
     ):
-        stat = (scan.root / name).stat()
+        stat = os.stat(os.path.join(scan.root, name))
         digest.update(f"{name}\0{label}\0{split}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
     digest.update("\0".join(scan.class_names).encode())
     return digest.hexdigest()[:16]

@@ -21,7 +21,7 @@ from litlab.config.domains import (
 from litlab.config.entries import checked
 from litlab.data.images import Formed, ImageForm, Preprocessing, to_form
 from litlab.data.tensor_loader import EpochPermutation, TensorBatchLoader
-from litlab.errors import ConfigError
+from litlab.errors import ConfigError, DataError
 from litlab.metric_names import TASKS, class_names_or_indices
 
 if TYPE_CHECKING:
@@ -273,17 +273,33 @@ def stratified_split(
                 f"stratified split holds one of each at least. Give a count of {classes} or "
                 f"more, or a fraction such as {key}=0.2."
             )
+    counts = torch.bincount(targets.long())
+    smallest = int(counts[counts > 0].min())
+    if smallest < 3:  # a class in each of train, val and test
+        rarest = int(torch.where(counts == smallest)[0][0])
+        raise DataError(
+            f"A class of {name} (class index {rarest}) has {smallest} sample(s): a split that "
+            "keeps every class in training, validation and test needs 3 of each at least. "
+            "Add samples of it, or leave the class out."
+        )
     from sklearn.model_selection import train_test_split
 
     rest, labels = np.arange(len(targets)), targets.numpy()
     test = np.empty(0, dtype=np.int64)
-    if test_count:
-        rest, test = train_test_split(
-            rest, test_size=test_count, random_state=seed, stratify=labels
+    try:
+        if test_count:
+            rest, test = train_test_split(
+                rest, test_size=test_count, random_state=seed, stratify=labels
+            )
+        train, val = train_test_split(
+            rest, test_size=val_count, random_state=seed, stratify=labels[rest]
         )
-    train, val = train_test_split(
-        rest, test_size=val_count, random_state=seed, stratify=labels[rest]
-    )
+    except ValueError as err:  # scikit-learn's refusal of a split too small for its classes
+        raise DataError(
+            f"{name} cannot be split by class with data.val_size and data.test_size: {err} "
+            "Give larger validation and test shares (e.g. data.val_size=0.2), or more samples "
+            "of the rarest class."
+        ) from err
     return [torch.as_tensor(np.sort(part)) for part in (train, val, test)]
 
 

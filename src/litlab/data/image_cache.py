@@ -9,9 +9,11 @@ are read as batches touch them, and processes on one machine (DDP ranks) share t
 ``scripts/bench.py folder`` measures it against ImageFolder.
 """
 
+import io
 import json
 import logging
 import os
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -27,7 +29,7 @@ from litlab.run_folder import write_atomically
 log = logging.getLogger(__name__)
 
 RESIZE_POLICIES = ("crop", "pad", "stretch")
-CACHE_VERSION = 1  # part of the key: a change of decoding makes old caches unused
+CACHE_VERSION = 2  # part of the key: a change of decoding makes old caches unused
 CHUNK = 256  # files per task of a decoding process
 
 
@@ -90,70 +92,97 @@ def _eight_bit(image: Image.Image) -> Image.Image:
 
 def _decode_chunk(
     array_path: str, shape: tuple[int, ...], files: list[tuple[int, str]], settings: ImageSettings
-) -> list[tuple[int, str]]:
-    """In a decoding process: write each file's pixels into its row of the array; return the
-    rows that failed with the reason."""
+) -> tuple[list[tuple[int, str]], list[tuple[int, np.ndarray]]]:
+    """In a decoding process: write each file's pixels into its row of the array. Returns the
+    rows that failed with the reason, and each decoded row's per-channel sum and sum of
+    squares of its pixels in [0, 1] (the training statistics then need no second pass)."""
     array = np.lib.format.open_memmap(array_path, mode="r+")
-    failed = []
+    failed, sums = [], []
     for row, path in files:
         try:
             if Path(path).suffix.lower() not in IMAGE_SUFFIXES:
                 raise ValueError(f"not an image file ({Path(path).suffix or 'no suffix'})")
-            array[row] = decode(Path(path), settings)
+            pixels = decode(Path(path), settings)
         except Exception as err:  # noqa: BLE001 - any failure of a file is that file's
-            failed.append(
-                (row, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
-            )
+            words = str(err).splitlines()[0] if str(err) else "no details"
+            failed.append((row, f"{type(err).__name__}: {words}"))
+            continue
+        array[row] = pixels
+        values = pixels.reshape(len(pixels), -1).astype(np.float64) / 255
+        sums.append((row, np.stack([values.sum(1), np.square(values).sum(1)], 1)))
     array.flush()
-    return failed
+    return failed, sums
 
 
 @dataclass
 class DecodedFolder:
     """The decoded images (a read-only memory map, ``(N, C, H, W)`` uint8, one row per file in
-    the scan's order) and the files that could not be decoded, with why (their rows are 0)."""
+    the scan's order), each one's per-channel ``sums`` ``(N, C, 2)``: sum and sum of squares
+    of its pixels in [0, 1], and the files that could not be decoded, with why (their rows
+    and sums are 0)."""
 
     pixels: np.ndarray
+    sums: np.ndarray
     failed: dict[str, str]
     path: Path
-    seconds: float | None  # of the decoding; None when the cache was reused
 
 
 def decoded_folder(
-    files: Sequence[Path],
+    files: Sequence[str],
     settings: ImageSettings,
     cache_dir: Path,
     key: str,
     workers: int,
     progress: bool = True,
 ) -> DecodedFolder:
-    """The cache of ``files`` under ``key``, decoding them first if there is none."""
-    path = cache_dir / f"{key}.npy"
+    """The cache of ``files`` under ``key``, decoding them first if there is none. Three
+    files: ``<key>.npy`` (pixels), ``<key>.sums.npy`` and ``<key>.json`` (the failures),
+    written last: its presence means complete."""
+    path, sums_path = cache_dir / f"{key}.npy", cache_dir / f"{key}.sums.npy"
     failures = cache_dir / f"{key}.json"
-    if path.is_file() and failures.is_file():
-        failed = json.loads(failures.read_text())
-        return DecodedFolder(np.load(path, mmap_mode="r"), failed, path, None)
-    import time
+    if not failures.is_file() or not path.is_file() or not sums_path.is_file():
+        _decode_into(files, settings, path, sums_path, failures, workers, progress)
+    return DecodedFolder(
+        np.load(path, mmap_mode="r"),
+        np.load(sums_path),
+        json.loads(failures.read_text()),
+        path,
+    )
 
+
+def _decode_into(
+    files: Sequence[str],
+    settings: ImageSettings,
+    path: Path,
+    sums_path: Path,
+    failures: Path,
+    workers: int,
+    progress: bool,
+) -> None:
     started = time.perf_counter()
-    cache_dir.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     shape = (len(files), settings.channels, settings.height, settings.width)
-    partial = cache_dir / f"{key}.{os.getpid()}.partial.npy"  # beside: the rename is atomic
+    partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.npy")  # the rename is atomic
     np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape).flush()
-    jobs = [list(enumerate(map(str, files)))[i : i + CHUNK] for i in range(0, len(files), CHUNK)]
-    failed_rows = _decode_all(str(partial), shape, jobs, settings, workers, progress)
-    failed = {str(files[row]): reason for row, reason in sorted(failed_rows)}
+    numbered = list(enumerate(files))
+    jobs = [numbered[i : i + CHUNK] for i in range(0, len(files), CHUNK)]
+    failed_rows, row_sums = _decode_all(str(partial), shape, jobs, settings, workers, progress)
+    sums = np.zeros((len(files), settings.channels, 2))
+    for row, values in row_sums:
+        sums[row] = values
+    buffer = io.BytesIO()
+    np.save(buffer, sums)
+    write_atomically(sums_path, buffer.getvalue())
     os.replace(partial, path)
+    failed = {str(files[row]): reason for row, reason in sorted(failed_rows)}
     write_atomically(failures, json.dumps(failed, indent=1))
-    seconds = time.perf_counter() - started
     log.info(
         "Decoded %d images into %s (%.0f MiB) in %.1f s.",
         len(files),
         path,
         path.stat().st_size / 2**20,
-        seconds,
+        time.perf_counter() - started,
     )
-    return DecodedFolder(np.load(path, mmap_mode="r"), failed, path, seconds)
 
 
 def _decode_all(
@@ -163,27 +192,30 @@ def _decode_all(
     settings: ImageSettings,
     workers: int,
     progress: bool,
-) -> list[tuple[int, str]]:
+) -> tuple[list[tuple[int, str]], list[tuple[int, np.ndarray]]]:
     from tqdm.auto import tqdm
 
     total = sum(len(job) for job in jobs)
     bar = tqdm(total=total, desc="Decoding images once", unit="img", disable=not progress)
     failed: list[tuple[int, str]] = []
+    sums: list[tuple[int, np.ndarray]] = []
     try:
         if workers <= 1 or len(jobs) == 1:
-            for job in jobs:
-                failed += _decode_chunk(array_path, shape, job, settings)
+            results = (_decode_chunk(array_path, shape, job, settings) for job in jobs)
+            for job, (job_failed, job_sums) in zip(jobs, results, strict=True):
+                failed, sums = failed + job_failed, sums + job_sums
                 bar.update(len(job))
-            return failed
+            return failed, sums
         with ProcessPoolExecutor(max_workers=workers) as pool:
             futures = {
                 pool.submit(_decode_chunk, array_path, shape, job, settings): len(job)
                 for job in jobs
             }
             for future in as_completed(futures):
-                failed += future.result()
+                job_failed, job_sums = future.result()
+                failed, sums = failed + job_failed, sums + job_sums
                 bar.update(futures[future])
-        return failed
+        return failed, sums
     except BaseException:
         Path(array_path).unlink(missing_ok=True)
         raise

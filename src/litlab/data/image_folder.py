@@ -121,7 +121,7 @@ class ImageFolderDataModule(TensorDataModule):
         usable = self._usable_rows(scan, decoded)
         labels = torch.tensor(scan.labels)
         parts = self._split_rows(scan, usable, labels)
-        self._fit_statistics(decoded.pixels, parts["train"])
+        self._fit_statistics(decoded, parts["train"])
         self._files = {name: [scan.files[row] for row in rows] for name, rows in parts.items()}
         return {
             name: (MappedRows(decoded.pixels, rows), labels[rows]) for name, rows in parts.items()
@@ -138,7 +138,7 @@ class ImageFolderDataModule(TensorDataModule):
             ]
         )
         workers = self.workers or min(8, os.cpu_count() or 1)
-        files = [scan.root / name for name in scan.files]
+        files = [os.path.join(scan.root, name) for name in scan.files]
         return decoded_folder(files, settings, self.cache_dir, key, workers)
 
     def _usable_rows(self, scan: FolderScan, decoded: DecodedFolder) -> torch.Tensor:
@@ -149,10 +149,11 @@ class ImageFolderDataModule(TensorDataModule):
                 f"could not be read as images: {listed(reasons, 5)}. Replace or remove them, or "
                 "set data.skip_bad_files=true to train without them (the report counts them)."
             )
+        failed = decoded.failed  # keyed by the paths that _decoded handed over
         keep = [
             row
             for row, name in enumerate(scan.files)
-            if str(scan.root / name) not in decoded.failed
+            if os.path.join(scan.root, name) not in failed
         ]
         if decoded.failed:
             note = f"{len(decoded.failed)} unreadable file(s) skipped (data.skip_bad_files=true)"
@@ -184,21 +185,15 @@ class ImageFolderDataModule(TensorDataModule):
             parts["test"] = parts["val"]
         return parts
 
-    def _fit_statistics(self, pixels: np.ndarray, train: torch.Tensor) -> None:
-        """Mean and std per channel of the training images, read in blocks (the cache may be
-        larger than memory)."""
-        channels = pixels.shape[1]
-        total = torch.zeros(channels, dtype=torch.float64)
-        squares = torch.zeros(channels, dtype=torch.float64)
-        order = np.sort(train.numpy())
-        for start in range(0, len(order), 4096):
-            block = torch.from_numpy(pixels[order[start : start + 4096]]).double() / 255
-            total += block.sum((0, 2, 3))
-            squares += block.square().sum((0, 2, 3))
-        count = len(order) * pixels.shape[2] * pixels.shape[3]
+    def _fit_statistics(self, decoded: DecodedFolder, train: torch.Tensor) -> None:
+        """Mean and std per channel of the training images, from the per-image sums that the
+        decoding kept (no pass over a cache that may be larger than memory)."""
+        total, squares = decoded.sums[train.numpy()].sum(0).T
+        count = len(train) * decoded.pixels.shape[2] * decoded.pixels.shape[3]
         mean = total / count
-        std = (squares / count - mean.square()).clamp_min(0).sqrt().clamp_min(1e-3)
-        self.channel_mean, self.channel_std = mean.float(), std.float()
+        std = np.sqrt(np.clip(squares / count - mean**2, 0, None)).clip(1e-3)
+        self.channel_mean = torch.tensor(mean, dtype=torch.float32)
+        self.channel_std = torch.tensor(std, dtype=torch.float32)
 
     def sample_name(self, split: str, index: int) -> str | None:
         return self._files[split][index]

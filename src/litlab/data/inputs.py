@@ -109,6 +109,11 @@ def read_inputs(spec: str, datamodule: TensorDataModule, steps: Preprocessing) -
         try:
             if isinstance(datamodule, TableDataModule):
                 values, lines = datamodule.read_rows(path)
+            elif path.suffix.lower() != ".csv":
+                raise DataError(
+                    f"{path} is a Parquet file: models trained on data=table read those; this "
+                    "one reads CSV files. Save the rows as CSV."
+                )
             else:
                 values, lines = read_table(path, datamodule.feature_names)
         except DataError as err:
