@@ -48,32 +48,42 @@ class FolderScan:
 def scan_folder(root: str | os.PathLike, labels: str | os.PathLike | None = None) -> FolderScan:
     """The folder's files and classes: class subfolders (``root/<class>/...``, or
     ``root/<split>/<class>/...``), or the rows of a labels CSV (``file,label[,split]``).
-    Kept while no folder below root (nor the labels file) changes: a config reads several
-    facts, each of which scans (0.5 s for 22,000 files)."""
+    Kept while no folder below root (nor the labels file) changes: OmegaConf resolves a fact
+    at every read of its key, some fifty times in a run, and a scan of 70,000 files takes
+    0.14 s where checking the folders' times takes a millisecond."""
     folder = Path(root).expanduser()
-    key = (str(folder.resolve()), str(labels), _versions(folder, labels))
-    if key not in _SCANS:
+    key = (str(folder.resolve()), str(labels))
+    kept = _SCANS.get(key)
+    if kept is None or not _unchanged(kept[0]):
         _SCANS.clear()  # one folder at a time is what a process trains on
-        _SCANS[key] = _scan(folder, labels)
-    return _SCANS[key]
+        versions = _versions(folder, labels)
+        _SCANS[key] = (versions, _scan(folder, labels))
+    return _SCANS[key][1]
 
 
-_SCANS: dict[tuple, FolderScan] = {}
+_SCANS: dict[tuple[str, str], tuple[tuple[tuple[str, int], ...], FolderScan]] = {}
 
 
-def _versions(folder: Path, labels: str | os.PathLike | None) -> tuple:
+def _versions(folder: Path, labels: str | os.PathLike | None) -> tuple[tuple[str, int], ...]:
     """The modification times of the folder, every folder below it and the labels file: adding,
     removing or renaming a file changes its folder's."""
     found = []
-    pending = [folder] if folder.is_dir() else []
+    pending = [str(folder)] if folder.is_dir() else []
     while pending:
         current = pending.pop()
-        found.append((str(current), current.stat().st_mtime_ns))
+        found.append((current, os.stat(current).st_mtime_ns))
         with os.scandir(current) as entries:
-            pending += [Path(e.path) for e in entries if e.is_dir() and not e.name.startswith(".")]
+            pending += [e.path for e in entries if e.is_dir() and not e.name.startswith(".")]
     if labels is not None and Path(labels).expanduser().is_file():
-        found.append((str(labels), Path(labels).expanduser().stat().st_mtime_ns))
+        found.append((str(Path(labels).expanduser()), Path(labels).expanduser().stat().st_mtime_ns))
     return tuple(sorted(found))
+
+
+def _unchanged(versions: tuple[tuple[str, int], ...]) -> bool:
+    try:
+        return all(os.stat(path).st_mtime_ns == mtime for path, mtime in versions)
+    except OSError:  # a folder was removed
+        return False
 
 
 def _scan(folder: Path, labels: str | os.PathLike | None) -> FolderScan:

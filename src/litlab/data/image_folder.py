@@ -89,6 +89,7 @@ class ImageFolderDataModule(TensorDataModule):
         # per-channel statistics of the training split's pixels in [0, 1]; kept in checkpoints
         self.channel_mean: torch.Tensor | None = None
         self.channel_std: torch.Tensor | None = None
+        self._cache: tuple[FolderScan, DecodedFolder] | None = None
 
     # -- the statistics travel in the checkpoint (Lightning stores a data module's state) -----
     def state_dict(self) -> dict[str, Any]:
@@ -128,6 +129,10 @@ class ImageFolderDataModule(TensorDataModule):
         }
 
     def _decoded(self, scan: FolderScan) -> DecodedFolder:
+        """The cache of the scanned files, made if missing; kept for this module's later calls
+        (prepare_data before fit and before test, setup): each would stat every file again."""
+        if self._cache is not None and self._cache[0] is scan:
+            return self._cache[1]
         settings = self.settings
         key = "-".join(
             [
@@ -139,7 +144,8 @@ class ImageFolderDataModule(TensorDataModule):
         )
         workers = self.workers or min(8, os.cpu_count() or 1)
         files = [os.path.join(scan.root, name) for name in scan.files]
-        return decoded_folder(files, settings, self.cache_dir, key, workers)
+        self._cache = (scan, decoded_folder(files, settings, self.cache_dir, key, workers))
+        return self._cache[1]
 
     def _usable_rows(self, scan: FolderScan, decoded: DecodedFolder) -> torch.Tensor:
         if decoded.failed and not self.skip_bad_files:
