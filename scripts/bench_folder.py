@@ -11,6 +11,7 @@ grew: the array is mapped, not copied in.
 """
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -22,6 +23,7 @@ from torch.utils.data import DataLoader
 from torchvision import transforms
 from torchvision.datasets import ImageFolder
 
+from litlab import PROJECT_ROOT
 from litlab.data import ImageFolderDataModule
 
 BATCH = 64
@@ -142,6 +144,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=5000)
     parser.add_argument("--epochs", type=int, default=4)
-    parser.add_argument("--data-dir", default=str(Path(__file__).parents[2] / "shared" / "data"))
+    default_data = os.environ.get("LITLAB_DATA_DIR", str(PROJECT_ROOT.parent / "shared" / "data"))
+    parser.add_argument("--data-dir", default=default_data)
     torch.set_num_threads(2)
     main(parser.parse_args())

@@ -1,6 +1,7 @@
 """Write real MNIST digits out as a folder of image files, the layout `data=image_folder` reads:
-OUT/train/<digit>/<n>.png and OUT/test/<digit>/<n>.jpg (the official 60k/10k split, so that a
-run on the folder is tested on the same 10,000 digits as `data=mnist`). Lesson 14 starts here.
+OUT/train/<digit>/ and OUT/test/<digit>/, every other file a JPEG, the rest PNG (the official
+60k/10k split, so that a run on the folder is tested on the same 10,000 digits as
+`data=mnist`). Lesson 14 starts here.
 
     python scripts/mnist_folder.py my_digits                       # every digit, PNG and JPEG
     python scripts/mnist_folder.py my_colours --colour --train 20000 --test 2000

@@ -325,8 +325,34 @@ def claim(name: str, value: float, *, above: float | None = None, below: float |
 EXAMPLES = DOCS / "examples"
 
 
+def make_folder_a_command_reads(command: str, where: Path, real_digits: bool = False) -> bool:
+    """A documented command that trains on the reader's own pictures (``data.root=NAME``) gets
+    a folder of that name under ``where``: two tiny classes, or real MNIST digits written as
+    files (6,000 and 200). Says whether the command reads one."""
+    name = re.search(r"data\.root=(\S+)", command)
+    if name is None:
+        return False
+    if real_digits:
+        sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
+        from mnist_folder import write_folder
+
+        write_folder(where / name.group(1), REAL_DATA_DIR, 6000, 200)
+    else:
+        make_image_folder(where / name.group(1), per_class=2)
+    return True
+
+
+# The data modules that read a user's files, and their config options.
+OWN_DATA = {
+    "litlab.data.ImageFolderDataModule": "image_folder",
+    "litlab.data.TableDataModule": "table",
+}
+
+
 def own_data_overrides(option: str, tmp_path: Path) -> list[str]:
-    """What a data option that reads a user's files needs given (none for a data set)."""
+    """What a data option (or its ``_target_``) that reads a user's files needs given: a small
+    folder of pictures, the example table (none for a data set)."""
+    option = OWN_DATA.get(option, option)
     if option == "image_folder":
         return [f"data.root={make_image_folder(tmp_path / 'pictures')}"]
     if option == "table":

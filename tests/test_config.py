@@ -20,8 +20,10 @@ def test_gpu_trainers_select_gpus(make_config):
 
 
 @pytest.mark.parametrize("experiment", options("experiment"))
-def test_experiments_compose(make_config, experiment):
+def test_experiments_compose(make_config, experiment, tmp_path):
     cfg = make_config(f"experiment={experiment}")
+    given = own_data_overrides(cfg.data._target_, tmp_path)  # lesson 14: the reader's files
+    cfg = make_config(f"experiment={experiment}", *given) if given else cfg
     validate_config(cfg)
     assert cfg.task_name == experiment
     assert cfg.data._target_.startswith("litlab.data.")

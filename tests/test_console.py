@@ -4,7 +4,6 @@ naming the run folder; the README's and the lessons' commands are run to check i
 
 import logging
 import re
-import sys
 import warnings
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from tests.helpers import (
     REAL_DATA_DIR,
     TINY_MNIST,
     lesson_commands,
+    make_folder_a_command_reads,
     requires_real_mnist,
     run_entry_point,
     runs_of,
@@ -209,12 +209,7 @@ DOCUMENTED = documented_commands()
 @pytest.mark.parametrize("command", DOCUMENTED)
 def test_every_documented_command_says_only_what_matters(command, tmp_path):
     (tmp_path / "docs").symlink_to(PROJECT_ROOT / "docs")  # the docs' example tables
-    folder = re.search(r"data\.root=(\S+)", command)
-    if folder:  # the reader's own pictures: real digits written as files
-        sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
-        from mnist_folder import write_folder
-
-        write_folder(tmp_path / folder.group(1), REAL_DATA_DIR, 6000, 200)
+    make_folder_a_command_reads(command, tmp_path, real_digits=True)
     result = train_as_a_user(REAL_DATA_DIR, tmp_path, *one_job(command), "hydra.run.dir=run")
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]

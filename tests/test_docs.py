@@ -10,7 +10,7 @@ import pytest
 
 from litlab.config import compose_config, validate_config
 from litlab.config.catalog import groups, options
-from tests.helpers import DOCS, README, make_image_folder, runs_of, training_commands
+from tests.helpers import DOCS, README, make_folder_a_command_reads, runs_of, training_commands
 
 
 def test_the_readme_is_short_and_links_every_guide():
@@ -45,10 +45,8 @@ def test_every_training_command_of_the_docs_passes_the_checks(command, tmp_path,
         pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
         pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
         pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
-    folder = re.search(r"data\.root=(\S+)", command)
-    if folder:  # the reader's own pictures: a folder of that name
+    if make_folder_a_command_reads(command, tmp_path):
         monkeypatch.chdir(tmp_path)
-        make_image_folder(tmp_path / folder.group(1), per_class=2)
     for overrides in runs_of(command):
         cfg = compose_config([*overrides, f"paths.data_dir={tmp_path}"], Path(tmp_path) / "run")
         validate_config(cfg)

@@ -11,7 +11,7 @@ from PIL import Image
 
 from litlab import PROJECT_ROOT
 from litlab.build import build_datamodule, load_trained
-from litlab.errors import DataError
+from litlab.errors import ConfigError, DataError
 from litlab.predict import predict
 from litlab.train import train
 from tests.helpers import (
@@ -152,7 +152,7 @@ def test_a_bad_folder_ends_the_command_as_one_paragraph_and_writes_nothing(tmp_p
 
 def test_an_image_size_too_small_for_the_model_is_a_config_error(tmp_path, folder):
     cfg = folder_config(tmp_path, folder, "model=cnn", "data.image_size=4")
-    with pytest.raises(Exception, match="too small for kernel sizes"):
+    with pytest.raises(ConfigError, match=r"model.kernel_sizes=.*too small for kernel sizes"):
         train(cfg)
 
 

@@ -29,7 +29,7 @@ from tests.helpers import (
     claim,
     compose_quiet,
     lesson_commands,
-    make_image_folder,
+    make_folder_a_command_reads,
     requires_real_mnist,
     run_entry_point,
     run_sweep,
@@ -76,9 +76,7 @@ def test_the_lessons_give_a_command_for_each_of_their_fourteen_topics():
 
 @pytest.mark.parametrize("command", lesson_commands("train.py"))
 def test_every_training_command_in_the_lessons_composes_and_builds(command, tmp_path, monkeypatch):
-    folder = re.search(r"data\.root=(\S+)", command)
-    if folder:  # lesson 14's folder of files: a small one of that name
-        make_image_folder(tmp_path / folder.group(1), per_class=2)
+    folder = make_folder_a_command_reads(command, tmp_path)  # lesson 14's folder of files
     monkeypatch.chdir(tmp_path if folder else PROJECT_ROOT)  # the docs' paths are relative
     for overrides in runs_of(command):
         cfg = compose_config([*overrides, f"paths.data_dir={tmp_path}"], tmp_path / "run")

@@ -13,7 +13,7 @@ from filelock import FileLock
 
 from litlab.config.catalog import options
 from litlab.train import train
-from tests.helpers import TINY_MNIST, compose_quiet, make_tiny_mnist
+from tests.helpers import TINY_MNIST, compose_quiet, make_tiny_mnist, own_data_overrides
 
 PINNED = Path(__file__).with_name("recipe_losses.json")
 # Three training steps, one batch of validation and of test, on a small slice of the data.
@@ -29,12 +29,20 @@ TOLERANCE = 1e-4
 
 
 def small_slice(data_target: str, data_dir: Path) -> list[str]:
-    """Overrides that put the recipe's data set on a small slice (MNIST: tiny files)."""
+    """Overrides that put the recipe's data set on a small slice (MNIST: tiny files; a folder
+    of your own: two tiny classes; a table of your own: the example wines)."""
     if data_target.endswith("MNISTDataModule"):
         return [f"paths.data_dir={data_dir}", *TINY_MNIST, "data.train_size=null"]
     if data_target.endswith("SequenceDataModule"):
         return ["data.num_samples=300"]
-    return []
+    if data_target.endswith("ImageFolderDataModule"):
+        return [
+            *own_data_overrides(data_target, data_dir),
+            f"data.cache_dir={data_dir / 'cache'}",
+            "data.workers=1",
+            "data.batch_size=16",
+        ]
+    return own_data_overrides(data_target, data_dir)
 
 
 @pytest.fixture(scope="module")

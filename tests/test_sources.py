@@ -26,7 +26,7 @@ def test_class_folders_give_the_classes_and_each_files_label(tmp_path):
     assert scan.class_names == ("cat", "dog")
     assert scan.files == ("cat/a.png", "cat/b.jpg", "dog/c.png", "dog/deeper/d.png")
     assert scan.labels == (0, 0, 1, 1)
-    assert scan.splits is None and scan.other == ()
+    assert scan.splits is None
 
 
 def test_train_val_test_subfolders_fix_the_splits(tmp_path):

@@ -37,8 +37,8 @@ def test_the_example_wines_train_with_their_text_column_and_gaps_and_predict_new
     assert "Prepared: missing values filled from the training split: alcohol (8, median" in report
     assert "vineyard (6, most frequent" in report
     checkpoint = str(tmp_path / "run" / "checkpoints" / "best.ckpt")
-    fitted = torch.load(checkpoint, weights_only=False)["TableDataModule"]
-    assert fitted["categorical"] == [["vineyard", ["hill", "river", "valley"]]]
+    fitted = torch.load(checkpoint, weights_only=False)["TableDataModule"]["preprocessing"]
+    assert fitted["categorical"] == [("vineyard", ["hill", "river", "valley"])]
     rows = predict(
         compose_quiet(
             [f"ckpt_path={checkpoint}", f"inputs={EXAMPLES / 'new_wines.csv'}"],
@@ -108,3 +108,21 @@ def test_each_row_is_named_by_its_line_in_the_file(tmp_path):
         cultivar = lines[int(line) - 1].rsplit(",", 1)[1]
         assert file == "wines.csv"
         assert cultivar == datamodule.class_names[int(targets[index])]
+
+
+def test_a_numeric_column_read_as_categories_is_one_hot_encoded_with_its_gaps_filled(tmp_path):
+    """Grades 1 and 2 with a gap are read as 1.0 and 2.0: the categories were named "1.0",
+    the encoding compared with "1", and every one-hot input was 0."""
+    rng = np.random.default_rng(0)
+    grade = rng.choice([1.0, 2.0], 60)
+    grade[3] = np.nan
+    frame = pd.DataFrame({"grade": grade, "y": np.where(np.nan_to_num(grade) == 2, "b", "a")})
+    frame.loc[3, "y"] = "a"
+    frame.to_csv(tmp_path / "t.csv", index=False)
+    datamodule = build_datamodule(
+        table_config(tmp_path, tmp_path / "t.csv", "y", "data.categorical=[grade]")
+    )
+    datamodule.setup()
+    assert datamodule.feature_names == ["grade=1", "grade=2"]
+    raw = datamodule.raw_inputs("train")
+    assert bool((raw.sum(1) == 1).all())  # each row has exactly one grade

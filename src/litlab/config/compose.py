@@ -54,8 +54,8 @@ def _patch_size(input_shape: list[int] | None) -> int:
 for _name, _resolver in (("outputs", _outputs), ("size", _size), ("patch_size", _patch_size)):
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _resolver)
-# A user's folder or table states its facts (conf/data/image_folder.yaml, table.yaml); cached
-# when a key reads them (the scans are quick; the slow parts are cached).
+# A user's folder or table states its facts (conf/data/image_folder.yaml, table.yaml): read
+# at every access of such a key; litlab.config.sources keeps each scan while the files stay.
 for _name, _resolver in (("image_folder", image_folder_fact), ("table", table_fact)):
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _resolver)

@@ -107,7 +107,11 @@ def _stated(cfg: DictConfig, choices: dict[str, str]) -> dict[str, tuple[Any, st
     the task's loss, then already chosen)."""
     nodes = {part: cfg.get(part) for part in PARTS}
     stated: dict[str, tuple[Any, str]] = {}
-    task = OmegaConf.select(cfg, "data.task", default=None, throw_on_missing=False)
+    # a table's task is read from its file: one not given yet, or unreadable, is reported by
+    # the checks that follow
+    task = OmegaConf.select(
+        cfg, "data.task", default=None, throw_on_missing=False, throw_on_resolution_failure=False
+    )
     if task in TASK_LOSSES:
         stated["loss"] = (TASK_LOSSES[task], f"data.task={task}")
     for part, node in nodes.items():

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from litlab.errors import DataError, listed
+from litlab.errors import ConfigError, DataError, listed
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 SPLITS = ("train", "val", "test")
@@ -34,15 +34,13 @@ MAX_CLASS_VALUES = 20
 class FolderScan:
     """The files of an image folder: paths relative to ``root`` (sorted), each one's class
     index into ``class_names`` and, where the folder has ``train/``, ``val/``, ``test/``
-    subfolders, its ``split`` (else None: a seeded split is drawn). ``other`` lists the files
-    that are no image by their suffix."""
+    subfolders, its ``split`` (else None: a seeded split is drawn)."""
 
     root: Path
     files: tuple[str, ...]
     labels: tuple[int, ...]
     splits: tuple[str, ...] | None
     class_names: tuple[str, ...]
-    other: tuple[str, ...]
 
 
 def scan_folder(root: str | os.PathLike, labels: str | os.PathLike | None = None) -> FolderScan:
@@ -211,13 +209,19 @@ def _scan_labels_file(root: Path, labels: Path) -> FolderScan:
         )
     names = sorted({row[1].strip() for row in rows})
     classes = [names.index(row[1].strip()) for row in rows]
-    splits = [row[2].strip() for row in rows] if all(len(row) == 3 for row in rows) else None
+    widths = {len(row) for row in rows}
+    if widths == {2, 3}:
+        raise DataError(
+            f"data.labels={labels} gives a split (third column) for some rows but not for "
+            "others. Give every row its split (train, val or test), or none."
+        )
+    splits = [row[2].strip() for row in rows] if widths == {3} else None
     unknown = sorted({split for split in splits or [] if split not in SPLITS})
     if unknown or (splits is not None and "train" not in splits):
         raise DataError(
-            f"data.labels={labels} names the split(s) {listed(unknown or splits)}: the third "
-            "column takes train, val or test, and some rows must be train. Leave the column "
-            "out to let litlab split the images."
+            f"data.labels={labels} names the split(s) {listed(unknown or sorted(set(splits)))}:"
+            " the third column takes train, val or test, and some rows must be train. Leave "
+            "the column out to let litlab split the images."
         )
     return _checked_scan(root, paths, classes, splits, names)
 
@@ -234,14 +238,12 @@ def _checked_scan(
             f"data.root={root} holds a single class ({names[0]!r}): a classifier needs two at "
             "least. Add a folder (or labels) for every other class."
         )
-    other = tuple(r for r in relative if os.path.splitext(r)[1].lower() not in IMAGE_SUFFIXES)
     return FolderScan(
         root,
         tuple(relative),
         tuple(classes),
         tuple(splits) if splits else None,
         tuple(names),
-        other,
     )
 
 
@@ -292,7 +294,7 @@ def image_size(value: Any) -> tuple[int, int]:
     if len(sides) != 2 or not all(
         isinstance(s, int) and not isinstance(s, bool) and s >= 1 for s in sides
     ):
-        raise DataError(
+        raise ConfigError(
             f"data.image_size={value!r} is not a size: give one side in pixels "
             "(data.image_size=32) or [height, width] (data.image_size=[48,64])."
         )
@@ -312,7 +314,7 @@ def image_folder_fact(fact: str, *, _parent_: Any) -> Any:
         if channels is None:
             channels = 3 if _has_colour(scan.root, scan.files) else 1
         if channels not in (1, 3):
-            raise DataError(
+            raise ConfigError(
                 f"data.channels={channels!r} is not 1 (grey) or 3 (colour); leave it null to "
                 "take it from the files."
             )
@@ -431,7 +433,7 @@ def table_facts(
     numeric = [c for c in chosen if c not in as_classes]
     encoded = []
     for column in as_classes:
-        categories = sorted({str(v) for v in frame[column].dropna()})
+        categories = sorted({class_label(v) for v in frame[column].dropna()}, key=_natural)
         if len(categories) > max_categories:
             raise DataError(
                 f"The column {column} of {path} holds {len(categories):,} distinct values "

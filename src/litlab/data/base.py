@@ -274,13 +274,14 @@ def stratified_split(
                 f"more, or a fraction such as {key}=0.2."
             )
     counts = torch.bincount(targets.long())
-    smallest = int(counts[counts > 0].min())
-    if smallest < 3:  # a class in each of train, val and test
+    smallest, needed = int(counts[counts > 0].min()), 3 if test_count else 2
+    if smallest < needed:  # one of each class in every split
         rarest = int(torch.where(counts == smallest)[0][0])
+        splits = "training, validation and test" if test_count else "training and validation"
         raise DataError(
             f"A class of {name} (class index {rarest}) has {smallest} sample(s): a split that "
-            "keeps every class in training, validation and test needs 3 of each at least. "
-            "Add samples of it, or leave the class out."
+            f"keeps every class in {splits} needs {needed} of each at least. Add samples of "
+            "it, or leave the class out."
         )
     from sklearn.model_selection import train_test_split
 

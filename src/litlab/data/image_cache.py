@@ -6,7 +6,7 @@ DataLoader workers); here the first run decodes each file once, in parallel proc
 labels) and the image settings: later runs and sweep jobs map the same file, a changed file
 makes a new one. The array is mapped, not read: a data set larger than memory trains, pages
 are read as batches touch them, and processes on one machine (DDP ranks) share them.
-``scripts/bench.py folder`` measures it against ImageFolder.
+``scripts/bench.py --folder`` measures it against ImageFolder.
 """
 
 import io
@@ -117,13 +117,13 @@ def _decode_chunk(
 @dataclass
 class DecodedFolder:
     """The decoded images (a read-only memory map, ``(N, C, H, W)`` uint8, one row per file in
-    the scan's order), each one's per-channel ``sums`` ``(N, C, 2)``: sum and sum of squares
-    of its pixels in [0, 1], and the files that could not be decoded, with why (their rows
-    and sums are 0)."""
+    the order given), each one's per-channel ``sums`` ``(N, C, 2)``: sum and sum of squares
+    of its pixels in [0, 1], and the rows whose file could not be decoded, with why (their
+    pixels and sums are 0)."""
 
     pixels: np.ndarray
     sums: np.ndarray
-    failed: dict[str, str]
+    failed: dict[int, str]
     path: Path
 
 
@@ -133,7 +133,6 @@ def decoded_folder(
     cache_dir: Path,
     key: str,
     workers: int,
-    progress: bool = True,
 ) -> DecodedFolder:
     """The cache of ``files`` under ``key``, decoding them first if there is none. Three
     files: ``<key>.npy`` (pixels), ``<key>.sums.npy`` and ``<key>.json`` (the failures),
@@ -141,13 +140,9 @@ def decoded_folder(
     path, sums_path = cache_dir / f"{key}.npy", cache_dir / f"{key}.sums.npy"
     failures = cache_dir / f"{key}.json"
     if not failures.is_file() or not path.is_file() or not sums_path.is_file():
-        _decode_into(files, settings, path, sums_path, failures, workers, progress)
-    return DecodedFolder(
-        np.load(path, mmap_mode="r"),
-        np.load(sums_path),
-        json.loads(failures.read_text()),
-        path,
-    )
+        _decode_into(files, settings, path, sums_path, failures, workers)
+    failed = {int(row): reason for row, reason in json.loads(failures.read_text()).items()}
+    return DecodedFolder(np.load(path, mmap_mode="r"), np.load(sums_path), failed, path)
 
 
 def _decode_into(
@@ -157,7 +152,6 @@ def _decode_into(
     sums_path: Path,
     failures: Path,
     workers: int,
-    progress: bool,
 ) -> None:
     started = time.perf_counter()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -166,7 +160,7 @@ def _decode_into(
     np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape).flush()
     numbered = list(enumerate(files))
     jobs = [numbered[i : i + CHUNK] for i in range(0, len(files), CHUNK)]
-    failed_rows, row_sums = _decode_all(str(partial), shape, jobs, settings, workers, progress)
+    failed_rows, row_sums = _decode_all(str(partial), shape, jobs, settings, workers)
     sums = np.zeros((len(files), settings.channels, 2))
     for row, values in row_sums:
         sums[row] = values
@@ -174,7 +168,7 @@ def _decode_into(
     np.save(buffer, sums)
     write_atomically(sums_path, buffer.getvalue())
     os.replace(partial, path)
-    failed = {str(files[row]): reason for row, reason in sorted(failed_rows)}
+    failed = {row: f"{files[row]}: {reason}" for row, reason in sorted(failed_rows)}
     write_atomically(failures, json.dumps(failed, indent=1))
     log.info(
         "Decoded %d images into %s (%.0f MiB) in %.1f s.",
@@ -191,36 +185,34 @@ def _decode_all(
     jobs: list[list[tuple[int, str]]],
     settings: ImageSettings,
     workers: int,
-    progress: bool,
 ) -> tuple[list[tuple[int, str]], list[tuple[int, np.ndarray]]]:
     from tqdm.auto import tqdm
 
-    total = sum(len(job) for job in jobs)
-    bar = tqdm(total=total, desc="Decoding images once", unit="img", disable=not progress)
     failed: list[tuple[int, str]] = []
     sums: list[tuple[int, np.ndarray]] = []
+    bar = tqdm(total=sum(map(len, jobs)), desc="Decoding images once", unit="img")
+    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 and len(jobs) > 1 else None
     try:
-        if workers <= 1 or len(jobs) == 1:
-            results = (_decode_chunk(array_path, shape, job, settings) for job in jobs)
-            for job, (job_failed, job_sums) in zip(jobs, results, strict=True):
-                failed, sums = failed + job_failed, sums + job_sums
-                bar.update(len(job))
-            return failed, sums
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        if pool is None:
+            results = ((len(job), _decode_chunk(array_path, shape, job, settings)) for job in jobs)
+        else:
             futures = {
                 pool.submit(_decode_chunk, array_path, shape, job, settings): len(job)
                 for job in jobs
             }
-            for future in as_completed(futures):
-                job_failed, job_sums = future.result()
-                failed, sums = failed + job_failed, sums + job_sums
-                bar.update(futures[future])
+            results = ((futures[done], done.result()) for done in as_completed(futures))
+        for count, (job_failed, job_sums) in results:
+            failed.extend(job_failed)
+            sums.extend(job_sums)
+            bar.update(count)
         return failed, sums
     except BaseException:
         Path(array_path).unlink(missing_ok=True)
         raise
     finally:
         bar.close()
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
 
 
 class MappedRows:

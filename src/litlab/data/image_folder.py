@@ -22,7 +22,7 @@ from litlab.config.domains import (
     or_none,
 )
 from litlab.config.entries import checked
-from litlab.config.sources import FolderScan, file_signature, image_size, scan_folder
+from litlab.config.sources import FolderScan, file_signature, scan_folder
 from litlab.data.augment import random_affine
 from litlab.data.base import Split, TensorDataModule, held_out_counts, split_count, stratified_split
 from litlab.data.image_cache import (
@@ -35,7 +35,7 @@ from litlab.data.image_cache import (
     to_settings,
 )
 from litlab.data.images import Formed, ImageForm, Preprocessing
-from litlab.errors import ConfigError, DataError, listed
+from litlab.errors import DataError, listed
 
 log = logging.getLogger(__name__)
 
@@ -48,8 +48,8 @@ class ImageFolderDataModule(TensorDataModule):
 
     Every file is brought to ``image_size`` with ``channels`` by ``resize`` (see
     :class:`~litlab.data.image_cache.ImageSettings`) once, into a cache under ``cache_dir``
-    (by ``workers`` processes; null: one per CPU). A file that cannot be read stops the run
-    with its name, or with ``skip_bad_files`` is left out and counted. Batches are scaled to
+    (by ``workers`` processes; null: one per CPU, at most 8). A file that cannot be read stops
+    the run with its name, or with ``skip_bad_files`` is left out and counted. Batches are scaled to
     [0, 1] and standardised per channel on the device; with ``augment`` each training image is
     flipped (``flip``), shifted, rotated and cropped (``min_crop``: share of the area kept)."""
 
@@ -65,7 +65,9 @@ class ImageFolderDataModule(TensorDataModule):
         val_size: CountOrFraction = 0.1,
         test_size: CountOrFraction = 0.1,
         skip_bad_files: Flag = False,
-        workers: Annotated[int | None, or_none(example(int_at_least(1), 2), "one per CPU")] = None,
+        workers: Annotated[
+            int | None, or_none(example(int_at_least(1), 2), "one per CPU, <= 8")
+        ] = None,
         augment: Flag = False,
         flip: Flag = True,
         max_shift: Annotated[float, number_between(0, 64, "a number of pixels in [0, 64]")] = 2.0,
@@ -76,10 +78,10 @@ class ImageFolderDataModule(TensorDataModule):
         **facts,
     ) -> None:
         super().__init__(**facts)
-        height, width = image_size_checked(image_size)
-        channels_found = self.input_shape[0]
-        self.settings = ImageSettings(channels_found, height, width, resize)
-        self.image_form = ImageForm(height=height, width=width, channels=channels_found)
+        del image_size, channels  # the config's input_shape holds them (and the files' colour)
+        channels, height, width = self.input_shape
+        self.settings = ImageSettings(channels, height, width, resize)
+        self.image_form = ImageForm(height=height, width=width, channels=channels)
         self.root, self.labels = Path(root).expanduser(), labels
         self.cache_dir, self.workers = Path(cache_dir).expanduser(), workers
         self.val_size, self.test_size, self.skip_bad_files = val_size, test_size, skip_bad_files
@@ -148,23 +150,19 @@ class ImageFolderDataModule(TensorDataModule):
         return self._cache[1]
 
     def _usable_rows(self, scan: FolderScan, decoded: DecodedFolder) -> torch.Tensor:
-        if decoded.failed and not self.skip_bad_files:
-            reasons = [f"{path} ({reason})" for path, reason in decoded.failed.items()]
+        failed = decoded.failed
+        if failed and not self.skip_bad_files:
             raise DataError(
-                f"{len(reasons)} of the {len(scan.files)} files under data.root={self.root} "
-                f"could not be read as images: {listed(reasons, 5)}. Replace or remove them, or "
-                "set data.skip_bad_files=true to train without them (the report counts them)."
+                f"{len(failed)} of the {len(scan.files)} files under data.root={self.root} "
+                f"could not be read as images: {listed(list(failed.values()), 5)}. Replace or "
+                "remove them, or set data.skip_bad_files=true to train without them (the report "
+                "counts them)."
             )
-        failed = decoded.failed  # keyed by the paths that _decoded handed over
-        keep = [
-            row
-            for row, name in enumerate(scan.files)
-            if os.path.join(scan.root, name) not in failed
-        ]
-        if decoded.failed:
-            note = f"{len(decoded.failed)} unreadable file(s) skipped (data.skip_bad_files=true)"
+        if failed:
+            note = f"{len(failed)} unreadable file(s) skipped (data.skip_bad_files=true)"
             self.preparation_notes.append(note)
-            log.warning("%s: %s.", note, listed(list(decoded.failed), 5))
+            log.warning("%s: %s.", note, listed(list(failed.values()), 5))
+        keep = [row for row in range(len(scan.files)) if row not in failed]
         return torch.tensor(keep, dtype=torch.long)
 
     def _split_rows(
@@ -240,10 +238,3 @@ class ImageFolderDataModule(TensorDataModule):
 
     def describe_raw_inputs(self) -> str:
         return f"pixels 0..255, {self._form_words()}, channels first"
-
-
-def image_size_checked(value: Any) -> tuple[int, int]:
-    try:
-        return image_size(value)
-    except DataError as err:
-        raise ConfigError(str(err)) from err

@@ -5,6 +5,7 @@ the same steps to new rows."""
 
 import logging
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -25,6 +26,59 @@ from litlab.data.base import (
 from litlab.errors import DataError, listed
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class TablePreprocessing:
+    """How rows become raw model inputs, fitted on the training split and kept in the
+    checkpoint: the ``numeric`` columns as they are, then one 0/1 input per value of each
+    ``categorical`` column (one-hot, in the listed order); a missing cell takes ``fill``'s
+    value (a number column's median, a category column's most frequent value)."""
+
+    numeric: list[str]
+    categorical: list[tuple[str, list[str]]]
+    fill: dict[str, float | str]
+
+    @property
+    def feature_names(self) -> list[str]:
+        onehot = [f"{column}={value}" for column, values in self.categorical for value in values]
+        return [*self.numeric, *onehot]
+
+    @property
+    def columns(self) -> list[str]:
+        return [*self.numeric, *(column for column, _ in self.categorical)]
+
+    @classmethod
+    def fitted(cls, facts: TableFacts, train: Any, path: Path) -> "TablePreprocessing":
+        """The fill values of the training rows ``train`` (a DataFrame) for ``facts``' columns."""
+        fill: dict[str, float | str] = {}
+        for column in facts.numeric:
+            median = _numbers(train[column], column, path).median()
+            fill[column] = float(median) if median == median else 0.0  # all missing: 0
+        for column, values in facts.categorical:
+            counts = train[column].dropna().map(class_label).value_counts()
+            fill[column] = str(counts.index[0]) if len(counts) else values[0]
+        categorical = [(column, list(values)) for column, values in facts.categorical]
+        return cls(list(facts.numeric), categorical, fill)
+
+    def encode(self, frame: Any, path: Path) -> tuple[torch.Tensor, list[str]]:
+        """Rows of a DataFrame holding the columns as raw model inputs, and which columns had
+        gaps filled (``"age (8, median 41)"``)."""
+        parts, filled = [], []
+        for column in self.numeric:
+            values = _numbers(frame[column], column, path)
+            missing = int(values.isna().sum())
+            if missing:
+                filled.append(f"{column} ({missing}, median {self.fill[column]:.4g})")
+            parts.append(values.fillna(self.fill[column]).to_numpy(dtype=np.float32)[:, None])
+        for column, categories in self.categorical:
+            values = frame[column]
+            missing = int(values.isna().sum())
+            if missing:
+                filled.append(f"{column} ({missing}, most frequent {self.fill[column]!r})")
+            text = values.map(class_label, na_action="ignore").fillna(self.fill[column])
+            parts.append(np.stack([(text == c).to_numpy(np.float32) for c in categories], 1))
+        return torch.from_numpy(np.concatenate(parts, axis=1)), filled
 
 
 class TableDataModule(TensorDataModule):
@@ -56,13 +110,13 @@ class TableDataModule(TensorDataModule):
         self.categorical = list(categorical) if categorical is not None else None
         self.val_size, self.test_size = val_size, test_size
         self.name = self.path.stem
-        self.fitted: dict[str, Any] | None = None  # the preprocessing, from the training split
+        self.preprocessing: TablePreprocessing | None = None  # fitted, or from a checkpoint
 
     # -- the preprocessing travels in the checkpoint (Lightning stores a data module's state) ---
     def state_dict(self) -> dict[str, Any]:
-        if self.fitted is None:
+        if self.preprocessing is None:
             return {}
-        state = dict(self.fitted)
+        state: dict[str, Any] = {"preprocessing": asdict(self.preprocessing)}
         for name in ("input_scaling", "target_scaling"):
             scaling = getattr(self, name)
             if scaling is not None:
@@ -72,22 +126,27 @@ class TableDataModule(TensorDataModule):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if not state:
             return
-        self.fitted = {k: v for k, v in state.items() if not k.endswith("_scaling")}
+        self.preprocessing = TablePreprocessing(**state["preprocessing"])
         for name in ("input_scaling", "target_scaling"):
             if name in state:
                 mean, std = state[name]
                 setattr(self, name, Standardisation(torch.tensor(mean), torch.tensor(std)))
 
-    def _scaling(self, name: str) -> Standardisation | None:
-        if self.fitted is None:
+    def _fitted(self) -> TablePreprocessing:
+        if self.preprocessing is None:
             self.setup()
+        assert self.preprocessing is not None
+        return self.preprocessing
+
+    def _scaling(self, name: str) -> Standardisation | None:
+        self._fitted()  # from the checkpoint, else from the training split
         return getattr(self, name)
 
     @property
     def feature_names(self) -> list[str]:
-        if self.fitted is None:
-            self.fitted = self._columns(self._facts())
-        return _names(self.fitted)
+        if self.preprocessing is not None:
+            return self.preprocessing.feature_names
+        return self._facts().feature_names
 
     def _facts(self) -> TableFacts:
         return table_facts(
@@ -100,25 +159,17 @@ class TableDataModule(TensorDataModule):
             max_categories=self.max_categories,
         )
 
-    @staticmethod
-    def _columns(facts: TableFacts) -> dict[str, Any]:
-        return {
-            "numeric": list(facts.numeric),
-            "categorical": [[column, list(values)] for column, values in facts.categorical],
-            "fill": {},
-        }
-
     def load_splits(self) -> dict[str, Split]:
         facts = self._facts()
         frame = read_table_file(self.path)
-        lines = frame.index.to_numpy() + 2  # the file's line of each row: after the header
+        rows = row_numbers(self.path, frame.index.to_numpy())
         known = frame[self.target].notna().to_numpy()
         if not known.all():
             note = f"{int((~known).sum())} row(s) without a target ({self.target}) left out"
             self.preparation_notes.append(note)
             log.warning("%s.", note)
-            frame, lines = frame[known].reset_index(drop=True), lines[known]
-        targets = self._targets(frame, facts)
+            frame, rows = frame[known].reset_index(drop=True), rows[known]
+        targets = self._targets(frame)
         val_count, test_count = held_out_counts(self.val_size, self.test_size, len(frame))
         if self.task == "regression":
             train, val, test = seeded_split(len(frame), [val_count, test_count], self.seed)
@@ -126,10 +177,13 @@ class TableDataModule(TensorDataModule):
             train, val, test = stratified_split(
                 targets, val_count, test_count, self.seed, f"the table {self.path.name}"
             )
-        self._lines = {"train": lines[train], "val": lines[val], "test": lines[test]}
-        self.fitted = self._columns(facts)
-        self._fit_fill(frame.iloc[train.numpy()])
-        inputs = self.encode(frame, note=True)
+        self._rows = {"train": rows[train], "val": rows[val], "test": rows[test]}
+        self.preprocessing = TablePreprocessing.fitted(facts, frame.iloc[train.numpy()], self.path)
+        inputs, filled = self.preprocessing.encode(frame, self.path)
+        if filled:
+            message = f"missing values filled from the training split: {', '.join(filled)}"
+            self.preparation_notes.append(message)
+            log.info("%s%s.", message[0].upper(), message[1:])
         self.input_scaling = Standardisation.per_feature(inputs[train])
         inputs = self.input_scaling.apply(inputs)
         if self.task == "regression":
@@ -141,9 +195,9 @@ class TableDataModule(TensorDataModule):
         }
 
     def sample_name(self, split: str, index: int) -> str | None:
-        return f"{self.path.name}:{self._lines[split][index]}"
+        return f"{self.path.name}:{self._rows[split][index]}"
 
-    def _targets(self, frame: Any, facts: TableFacts) -> torch.Tensor:
+    def _targets(self, frame: Any) -> torch.Tensor:
         values = frame[self.target]
         if self.task == "regression":
             return torch.tensor(values.astype(float).to_numpy(), dtype=torch.float32)
@@ -158,91 +212,48 @@ class TableDataModule(TensorDataModule):
         kind = torch.long if self.task == "multiclass" else torch.float32
         return torch.tensor(labels, dtype=kind)
 
-    def _fit_fill(self, train: Any) -> None:
-        """What fills a missing value: the training split's median or most frequent value."""
-        assert self.fitted is not None
-        fill = {}
-        for column in self.fitted["numeric"]:
-            median = _numbers(train[column], column, self.path).median()
-            fill[column] = float(median) if median == median else 0.0  # all missing: 0
-        for column, values in self.fitted["categorical"]:
-            counts = train[column].dropna().astype(str).value_counts()
-            fill[column] = str(counts.index[0]) if len(counts) else values[0]
-        self.fitted["fill"] = fill
-
-    def encode(self, frame: Any, note: bool = False) -> torch.Tensor:
-        """Rows of a DataFrame (the table's columns) as raw model inputs: numeric columns as they
-        are, then one 0/1 input per category; missing values filled (``note``: said in the
-        report)."""
-        assert self.fitted is not None
-        fill, filled = self.fitted["fill"], []
-        parts = []
-        for column in self.fitted["numeric"]:
-            values = _numbers(frame[column], column, self.path)
-            missing = int(values.isna().sum())
-            if missing:
-                filled.append(f"{column} ({missing}, median {fill[column]:.4g})")
-            parts.append(values.fillna(fill[column]).to_numpy(dtype=np.float32)[:, None])
-        for column, categories in self.fitted["categorical"]:
-            values = frame[column]
-            missing = int(values.isna().sum())
-            if missing:
-                filled.append(f"{column} ({missing}, most frequent {fill[column]!r})")
-            text = values.astype(object).where(values.notna(), fill[column]).map(class_label)
-            parts.append(np.stack([(text == c).to_numpy(np.float32) for c in categories], 1))
-        if note and filled:
-            message = f"missing values filled from the training split: {', '.join(filled)}"
-            self.preparation_notes.append(message)
-            log.info("%s%s.", message[0].upper(), message[1:])
-        return torch.from_numpy(np.concatenate(parts, axis=1))
-
     def read_rows(self, path: Path) -> tuple[torch.Tensor, list[int]]:
         """New rows for predict.py (CSV or Parquet, the table's column names; the target and
-        other columns may be there and are ignored), as raw inputs, with their line numbers."""
-        if self.fitted is None:
-            self.setup()
-        assert self.fitted is not None
+        other columns may be there and are ignored), as raw inputs, with their line numbers
+        (CSV) or row numbers (Parquet)."""
+        preprocessing = self._fitted()
         frame = read_table_file(path)
-        columns = [*self.fitted["numeric"], *(c for c, _ in self.fitted["categorical"])]
-        missing = [column for column in columns if column not in frame.columns]
+        missing = [column for column in preprocessing.columns if column not in frame.columns]
         if missing:
             raise DataError(
                 f"The table {path} lacks the column(s) {listed(missing)}, which the model was "
-                f"trained on (its inputs: {listed(columns)}). Add them; an empty cell is filled "
-                "as in training."
+                f"trained on (its inputs: {listed(preprocessing.columns)}). Add them; an empty "
+                "cell is filled as in training."
             )
-        unknown = {
-            column: sorted(set(frame[column].dropna().map(class_label)) - set(categories))
-            for column, categories in self.fitted["categorical"]
-        }
-        for column, values in unknown.items():
-            if values:
+        for column, categories in preprocessing.categorical:
+            unseen = sorted(set(frame[column].dropna().map(class_label)) - set(categories))
+            if unseen:
                 log.warning(
                     "%s: %s holds %s, not seen in training: those rows get no %s category.",
                     path,
                     column,
-                    listed([repr(v) for v in values], 5),
+                    listed([repr(v) for v in unseen], 5),
                     column,
                 )
-        offset = 2 if Path(path).suffix.lower() == ".csv" else 1  # the header is line 1
-        return self.encode(frame), [row + offset for row in range(len(frame))]
+        inputs, _ = preprocessing.encode(frame, Path(path))
+        return inputs, list(row_numbers(Path(path), frame.index.to_numpy()))
 
     def describe_raw_inputs(self) -> str:
         """What an exported model's caller does before it: the ONNX graph standardises, but
         filling and one-hot encoding are left to the caller."""
-        assert self.fitted is not None or self.feature_names
-        fitted = self.fitted or {}
-        fill = ", ".join(f"{k}={v!r}" for k, v in fitted.get("fill", {}).items())
+        preprocessing = self._fitted()
+        fill = ", ".join(f"{k}={v!r}" for k, v in preprocessing.fill.items())
         return (
-            f"features in their own units: {', '.join(self.feature_names)}. A column=value input "
-            "is 1 when the row's column holds that value, else 0 (one-hot); fill missing "
-            f"values first with: {fill or 'no fill needed'}"
+            f"features in their own units: {', '.join(preprocessing.feature_names)}. A "
+            "column=value input is 1 when the row's column holds that value, else 0 (one-hot); "
+            f"fill missing values first with: {fill}"
         )
 
 
-def _names(fitted: dict[str, Any]) -> list[str]:
-    onehot = [f"{column}={value}" for column, values in fitted["categorical"] for value in values]
-    return [*fitted["numeric"], *onehot]
+def row_numbers(path: Path, index: np.ndarray) -> np.ndarray:
+    """Where each row of a table stands in its file: a CSV's line (the header is line 1; pandas
+    skips blank lines, below which the numbers run short), a Parquet file's row."""
+    return index + (2 if path.suffix.lower() == ".csv" else 1)
 
 
 def _numbers(series: Any, column: str, path: Path) -> Any:
