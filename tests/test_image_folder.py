@@ -195,3 +195,13 @@ def test_the_channel_statistics_are_the_training_images_own(tmp_path, folder):
     train = datamodule.splits["train"][0].float() / 255
     assert torch.allclose(datamodule.channel_mean, train.mean((0, 2, 3)), atol=1e-5)
     assert torch.allclose(datamodule.channel_std, train.std((0, 2, 3)), atol=1e-3)
+
+
+def test_a_folder_of_nothing_readable_says_so_even_when_skipping(tmp_path):
+    for side in ("left", "right"):
+        (tmp_path / "heic" / side).mkdir(parents=True)
+        for index in range(3):
+            (tmp_path / "heic" / side / f"{index}.heic").write_bytes(b"not decodable here")
+    cfg = folder_config(tmp_path, tmp_path / "heic", "data.skip_bad_files=true", "data.channels=3")
+    with pytest.raises(DataError, match=r"None of the 6 files .* could be read as images"):
+        train(cfg)

@@ -151,3 +151,19 @@ def test_infer_task_reads_few_whole_numbers_as_classes():
     assert infer_task(pd.Series([0, 1, 2, 1])) == "multiclass"
     assert infer_task(pd.Series([0.5, 1.5, 2.0, 7.25])) == "regression"
     assert infer_task(pd.Series([True, False])) == "binary"
+
+
+def test_a_number_column_with_a_few_typos_is_named_not_read_as_categories(tmp_path):
+    """One "?" among prices made the target text: 99 classes and a misleading message."""
+    values = [str(v) for v in range(60)]
+    values[7] = "?"
+    path = write_table(tmp_path, rows=60, price=values)
+    with pytest.raises(DataError, match=r"column price .* holds numbers but also '\?' in 1 row"):
+        table_facts(str(path), "price")
+
+
+def test_an_empty_column_and_a_single_column_without_brackets(tmp_path):
+    path = write_table(tmp_path, y=lambda rng, n: rng.normal(size=n), note=[np.nan] * 40)
+    with pytest.raises(DataError, match=r"note .* empty in every row.*data.drop=\[note\]"):
+        table_facts(str(path), "y")
+    assert table_facts(str(path), "y", drop="note").feature_names[0] == "size"

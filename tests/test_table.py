@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from litlab.build import build_datamodule, load_trained
+from litlab.data.base import Standardisation
 from litlab.errors import DataError
 from litlab.predict import predict
 from litlab.train import train
@@ -126,3 +127,22 @@ def test_a_numeric_column_read_as_categories_is_one_hot_encoded_with_its_gaps_fi
     assert datamodule.feature_names == ["grade=1", "grade=2"]
     raw = datamodule.raw_inputs("train")
     assert bool((raw.sum(1) == 1).all())  # each row has exactly one grade
+
+
+def test_a_checkpoint_refuses_a_table_changed_since_training(tmp_path):
+    """Rows added after training would move into the test split, some of them trained on."""
+    table = tmp_path / "wines.csv"
+    table.write_text(WINES.read_text())
+    train(table_config(tmp_path, table, "cultivar", "trainer.max_epochs=1"))
+    checkpoint = str(tmp_path / "run" / "checkpoints" / "last.ckpt")
+    load_trained(checkpoint, str(tmp_path)).datamodule.setup()  # unchanged: evaluates
+    table.write_text(WINES.read_text() + WINES.read_text().splitlines()[1] + "\n")
+    with pytest.raises(DataError, match=r"changed since this model was trained"):
+        load_trained(checkpoint, str(tmp_path)).datamodule.setup()
+
+
+def test_a_one_hot_column_training_never_set_keeps_its_scale():
+    """A category only outside the training rows: its column's std was 0, clamped to 1e-8,
+    and a 1 at test time became an input of 1e8."""
+    scaling = Standardisation.per_feature(torch.tensor([[0.0, 1.0], [0.0, 3.0]]))
+    assert scaling.apply(torch.tensor([[1.0, 2.0]])).tolist() == [[1.0, 0.0]]

@@ -391,13 +391,38 @@ def table_facts(
     path: str,
     target: str,
     task: str | None = None,
-    features: Sequence[str] | None = None,
-    drop: Sequence[str] = (),
-    categorical: Sequence[str] | None = None,
+    features: Sequence[str] | str | None = None,
+    drop: Sequence[str] | str = (),
+    categorical: Sequence[str] | str | None = None,
     max_categories: int = 50,
 ) -> TableFacts:
     """How litlab reads the table: which columns, encoded how, for which kind of problem."""
     frame = read_table_file(path)
+    features, drop = column_list(features), column_list(drop) or []
+    categorical = column_list(categorical) or []
+    chosen = _chosen_columns(frame, path, target, features, drop, categorical)
+    for column in [target, *chosen]:
+        _refuse_stray_text(frame[column], column, path)
+    as_classes = [c for c in chosen if _is_text(frame[c]) or c in categorical]
+    encoded = tuple((c, _categories(frame[c], c, path, max_categories)) for c in as_classes)
+    numeric = tuple(c for c in chosen if c not in as_classes)
+    values = frame[target].dropna()
+    kind = task or infer_task(values)
+    return TableFacts(target, kind, _classes(values, kind, target, path), numeric, encoded)
+
+
+def column_list(value: Sequence[str] | str | None) -> list[str] | None:
+    """``data.features``, ``data.drop``, ``data.categorical``: a list of columns (one column
+    given without brackets, ``data.drop=id``, is a list of one)."""
+    if value is None:
+        return None
+    return [value] if isinstance(value, str) else [str(column) for column in value]
+
+
+def _chosen_columns(
+    frame: Any, path: str, target: str, features: list[str] | None, drop: list[str], categorical
+) -> list[str]:
+    """The input columns, after the checks that the table can be learned from at all."""
     columns = list(frame.columns)
     if target not in columns:
         raise DataError(
@@ -410,61 +435,89 @@ def table_facts(
             f"The table {path} has {len(frame)} row(s): too few to split into training, "
             "validation and test rows. Give a table of at least a few dozen rows."
         )
-    values = frame[target].dropna()
-    if values.empty:
-        raise DataError(
-            f"The target column {target} of {path} is empty in every row. Fill it in, or name "
-            "another column with data.target=COLUMN."
-        )
-    unknown = [c for c in [*(features or []), *drop, *(categorical or [])] if c not in columns]
+    unknown = [c for c in [*(features or []), *drop, *categorical] if c not in columns]
     if unknown:
         raise DataError(
             f"data.features, data.drop or data.categorical name {listed(unknown)}, which "
             f"{path} does not have; its columns: {listed(columns)}."
         )
+    empty = [c for c in [target, *columns] if frame[c].isna().all()]
+    if target in empty:
+        raise DataError(
+            f"The target column {target} of {path} is empty in every row. Fill it in, or name "
+            "another column with data.target=COLUMN."
+        )
     chosen = [c for c in (features or columns) if c != target and c not in drop]
+    empty_inputs = [c for c in chosen if c in empty]
+    if empty_inputs:
+        raise DataError(
+            f"The column(s) {listed(empty_inputs)} of {path} are empty in every row: nothing to "
+            f"learn from. Leave them out with data.drop=[{','.join(empty_inputs)}]."
+        )
     if not chosen:
         raise DataError(
             f"No feature columns are left in {path} (target {target}, dropped "
-            f"{listed(list(drop))}). Keep some columns as features."
+            f"{listed(drop)}). Keep some columns as features."
         )
-    texts = [c for c in chosen if _is_text(frame[c])]
-    as_classes = [c for c in chosen if c in texts or c in (categorical or [])]
-    numeric = [c for c in chosen if c not in as_classes]
-    encoded = []
-    for column in as_classes:
-        categories = sorted({class_label(v) for v in frame[column].dropna()}, key=_natural)
-        if len(categories) > max_categories:
-            raise DataError(
-                f"The column {column} of {path} holds {len(categories):,} distinct values "
-                f"(e.g. {listed([repr(v) for v in categories[:3]])}): one-hot encoded, that "
-                f"is {len(categories):,} inputs, more than data.max_categories="
-                f"{max_categories}. An identifier or free text says little about the target: "
-                f"leave it out with data.drop=[{column}], or raise data.max_categories."
-            )
-        encoded.append((column, tuple(categories)))
-    kind = task or infer_task(values)
-    names = None
-    if kind != "regression":
-        names = tuple(sorted({class_label(v) for v in values}, key=_natural))
-        if len(names) < 2:
-            raise DataError(
-                f"The target column {target} of {path} holds one value only ({names[0]!r}): "
-                "nothing to classify. Name another column with data.target, or give rows of "
-                "every class."
-            )
-        if kind == "binary" and len(names) != 2:
-            raise DataError(
-                f"data.task=binary, but the target {target} of {path} holds {len(names)} "
-                f"values ({listed(list(names))}). Use data.task=multiclass."
-            )
-    elif _is_text(values):
+    return chosen
+
+
+def _refuse_stray_text(series: Any, column: str, path: str) -> None:
+    """A column of numbers with a few cells of text ("?", "n/a", "12,5") is a column of
+    numbers with mistakes: read as text it would become categories (or classes)."""
+    import pandas as pd
+
+    if not _is_text(series):
+        return
+    given = series.dropna()
+    numbers = pd.to_numeric(given, errors="coerce")
+    stray = given[numbers.isna()]
+    if 0 < len(stray) <= 0.1 * len(given):
         raise DataError(
-            f"data.task=regression, but the target {target} of {path} holds text "
-            f"(e.g. {values.iloc[0]!r}). Regression needs numbers; leave data.task unset "
-            "to classify by its values."
+            f"The column {column} of {path} holds numbers but also {stray.iloc[0]!r} in "
+            f"{len(stray)} row(s) (of {len(given)}). Clear those cells (an empty cell is filled "
+            f"from the training rows) or correct them; if its values are names, not numbers, "
+            f"it needs more of them."
         )
-    return TableFacts(target, kind, names, tuple(numeric), tuple(encoded))
+
+
+def _categories(series: Any, column: str, path: str, most: int) -> tuple[str, ...]:
+    """A category column's values (its one-hot inputs, in order), at most ``most``."""
+    categories = sorted({class_label(v) for v in series.dropna()}, key=_natural)
+    if len(categories) > most:
+        raise DataError(
+            f"The column {column} of {path} holds {len(categories):,} distinct values "
+            f"(e.g. {listed([repr(v) for v in categories[:3]])}): one-hot encoded, that is "
+            f"{len(categories):,} inputs, more than data.max_categories={most}. An identifier "
+            f"or free text says little about the target: leave it out with "
+            f"data.drop=[{column}], or raise data.max_categories."
+        )
+    return tuple(categories)
+
+
+def _classes(values: Any, kind: str, target: str, path: str) -> tuple[str, ...] | None:
+    """The class names of a target (its values, in natural order); None for regression."""
+    if kind == "regression":
+        if _is_text(values):
+            raise DataError(
+                f"data.task=regression, but the target {target} of {path} holds text (e.g. "
+                f"{values.iloc[0]!r}). Regression needs numbers; leave data.task unset to "
+                "classify by its values."
+            )
+        return None
+    names = tuple(sorted({class_label(v) for v in values}, key=_natural))
+    if len(names) < 2:
+        raise DataError(
+            f"The target column {target} of {path} holds one value only ({names[0]!r}): "
+            "nothing to classify. Name another column with data.target, or give rows of every "
+            "class."
+        )
+    if kind == "binary" and len(names) != 2:
+        raise DataError(
+            f"data.task=binary, but the target {target} of {path} holds {len(names)} values "
+            f"({listed(list(names))}). Use data.task=multiclass."
+        )
+    return names
 
 
 def infer_task(values: Any) -> str:
@@ -497,6 +550,11 @@ def _natural(name: str) -> tuple:
         return (1, 0.0, name)
 
 
+def _config_list(value: Any) -> Any:
+    """A config value as plain data: a ListConfig as a list (a string stays a string)."""
+    return list(value) if value is not None and not isinstance(value, str) else value
+
+
 def table_fact(fact: str, *, _parent_: Any) -> Any:
     """``${table:FACT}`` in conf/data/table.yaml: task, class_names, num_classes or
     num_features of the table the node describes (``data.task`` given overrides the
@@ -506,9 +564,9 @@ def table_fact(fact: str, *, _parent_: Any) -> Any:
         _parent_.path,
         _parent_.target,
         task=task,
-        features=_parent_.features,
-        drop=tuple(_parent_.drop or ()),
-        categorical=_parent_.categorical,
+        features=_config_list(_parent_.features),
+        drop=_config_list(_parent_.drop) or (),
+        categorical=_config_list(_parent_.categorical),
         max_categories=_parent_.max_categories,
     )
     if fact == "task":

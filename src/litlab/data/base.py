@@ -251,6 +251,20 @@ class TensorDataModule(L.LightningDataModule):
         return self.prepare_inputs(inputs.clone(), training=False)
 
 
+def refuse_changed_data(trained_on: str | None, now: str | None, source: str) -> None:
+    """A checkpoint's model meets the user's files again (eval.py, export.py, resume): were
+    they changed since it was trained, its seeded splits would differ and its test split
+    could hold samples it was trained on. ``trained_on`` and ``now`` digest the files."""
+    if trained_on is None or now is None or trained_on == now:
+        return
+    raise DataError(
+        f"{source} changed since this model was trained (files or rows were added, removed or "
+        "edited): its training, validation and test splits would now differ, and the test "
+        "split could hold samples it learned from. Use the data as it was, or train a new "
+        "model on the data as it is."
+    )
+
+
 def seeded_split(num_samples: int, sizes: Sequence[int], seed: int) -> list[torch.Tensor]:
     """Index tensors of a seeded random partition of ``range(num_samples)`` into ``sizes``
     (whatever is left over forms the first part)."""
@@ -315,8 +329,11 @@ class Standardisation:
 
     @classmethod
     def per_feature(cls, reference: torch.Tensor) -> "Standardisation":
-        """One mean and std per feature (column)."""
-        return cls(reference.mean(0), reference.std(0).clamp_min(1e-8))
+        """One mean and std per feature (column); a feature constant in the reference keeps
+        its scale (std 1, as scikit-learn's StandardScaler): a one-hot column that training
+        never set would otherwise turn a 1 into 1e8."""
+        std = reference.std(0)
+        return cls(reference.mean(0), torch.where(std > 1e-8, std, torch.ones_like(std)))
 
     @classmethod
     def overall(cls, reference: torch.Tensor) -> "Standardisation":

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from filelock import FileLock
 from PIL import Image, ImageOps
 
 from litlab.config.sources import IMAGE_SUFFIXES
@@ -29,7 +30,7 @@ from litlab.run_folder import write_atomically
 log = logging.getLogger(__name__)
 
 RESIZE_POLICIES = ("crop", "pad", "stretch")
-CACHE_VERSION = 2  # part of the key: a change of decoding makes old caches unused
+CACHE_VERSION = 3  # part of the key: a change of decoding makes old caches unused
 CHUNK = 256  # files per task of a decoding process
 
 
@@ -139,8 +140,12 @@ def decoded_folder(
     written last: its presence means complete."""
     path, sums_path = cache_dir / f"{key}.npy", cache_dir / f"{key}.sums.npy"
     failures = cache_dir / f"{key}.json"
-    if not failures.is_file() or not path.is_file() or not sums_path.is_file():
-        _decode_into(files, settings, path, sums_path, failures, workers)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    # processes started together (DDP ranks under torchrun or SLURM, parallel sweep jobs): one
+    # decodes, the others wait for it and map its file
+    with FileLock(cache_dir / f"{key}.lock"):
+        if not failures.is_file() or not path.is_file() or not sums_path.is_file():
+            _decode_into(files, settings, path, sums_path, failures, workers)
     failed = {int(row): reason for row, reason in json.loads(failures.read_text()).items()}
     return DecodedFolder(np.load(path, mmap_mode="r"), np.load(sums_path), failed, path)
 
@@ -154,7 +159,6 @@ def _decode_into(
     workers: int,
 ) -> None:
     started = time.perf_counter()
-    path.parent.mkdir(parents=True, exist_ok=True)
     shape = (len(files), settings.channels, settings.height, settings.width)
     partial = path.with_name(f"{path.stem}.{os.getpid()}.partial.npy")  # the rename is atomic
     np.lib.format.open_memmap(partial, mode="w+", dtype=np.uint8, shape=shape).flush()

@@ -3,6 +3,7 @@ labels file, any size and mode, decoded once into a memory-mapped cache
 (:mod:`litlab.data.image_cache`) and normalised per channel with the training split's
 statistics, which the checkpoint keeps for predict.py and export.py."""
 
+import hashlib
 import logging
 import os
 from pathlib import Path
@@ -24,7 +25,14 @@ from litlab.config.domains import (
 from litlab.config.entries import checked
 from litlab.config.sources import FolderScan, file_signature, scan_folder
 from litlab.data.augment import random_affine
-from litlab.data.base import Split, TensorDataModule, held_out_counts, split_count, stratified_split
+from litlab.data.base import (
+    Split,
+    TensorDataModule,
+    held_out_counts,
+    refuse_changed_data,
+    split_count,
+    stratified_split,
+)
 from litlab.data.image_cache import (
     CACHE_VERSION,
     RESIZE_POLICIES,
@@ -92,6 +100,8 @@ class ImageFolderDataModule(TensorDataModule):
         self.channel_mean: torch.Tensor | None = None
         self.channel_std: torch.Tensor | None = None
         self._cache: tuple[FolderScan, DecodedFolder] | None = None
+        self._files_digest: str | None = None  # of the files loaded, for the checkpoint
+        self._trained_on: str | None = None  # the checkpoint's digest, when one was loaded
 
     # -- the statistics travel in the checkpoint (Lightning stores a data module's state) -----
     def state_dict(self) -> dict[str, Any]:
@@ -100,12 +110,17 @@ class ImageFolderDataModule(TensorDataModule):
         return {
             "channel_mean": self.channel_mean.tolist(),
             "channel_std": self.channel_std.tolist(),
+            "files": self._files_digest,
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """The training split's statistics, and a digest of the files they came from (Lightning
+        hands it back on resume after setup; load_trained before it)."""
         if state:
             self.channel_mean = torch.tensor(state["channel_mean"])
             self.channel_std = torch.tensor(state["channel_std"])
+            self._trained_on = state.get("files")
+            refuse_changed_data(self._trained_on, self._files_digest, f"data.root={self.root}")
 
     def prepare_data(self) -> None:
         """Decode the folder into the cache if it has none: Lightning calls this on one process
@@ -121,6 +136,7 @@ class ImageFolderDataModule(TensorDataModule):
                 "folder changed after the run started. Start a new run (without resume)."
             )
         decoded = self._decoded(scan)
+        refuse_changed_data(self._trained_on, self._files_digest, f"data.root={self.root}")
         usable = self._usable_rows(scan, decoded)
         labels = torch.tensor(scan.labels)
         parts = self._split_rows(scan, usable, labels)
@@ -136,9 +152,11 @@ class ImageFolderDataModule(TensorDataModule):
         if self._cache is not None and self._cache[0] is scan:
             return self._cache[1]
         settings = self.settings
+        self._files_digest = file_signature(scan)
+        where = hashlib.sha256(str(scan.root.resolve()).encode()).hexdigest()[:8]
         key = "-".join(
             [
-                file_signature(scan),
+                where + self._files_digest,  # a copy of the folder elsewhere gets its own
                 f"{settings.channels}x{settings.height}x{settings.width}",
                 settings.resize,
                 f"v{CACHE_VERSION}",
@@ -158,6 +176,12 @@ class ImageFolderDataModule(TensorDataModule):
                 "remove them, or set data.skip_bad_files=true to train without them (the report "
                 "counts them)."
             )
+        if len(failed) == len(scan.files):
+            raise DataError(
+                f"None of the {len(scan.files)} files under data.root={self.root} could be read "
+                f"as images: {listed(list(failed.values()), 5)}. Point data.root at a folder of "
+                "PNG, JPEG, BMP, GIF, TIFF or WebP files (convert other formats first)."
+            )
         if failed:
             note = f"{len(failed)} unreadable file(s) skipped (data.skip_bad_files=true)"
             self.preparation_notes.append(note)
@@ -171,7 +195,7 @@ class ImageFolderDataModule(TensorDataModule):
         if scan.splits is None:
             val_count, test_count = held_out_counts(self.val_size, self.test_size, len(usable))
             train, val, test = stratified_split(
-                labels[usable], val_count, test_count, self.seed, "data.root"
+                labels[usable], val_count, test_count, self.seed, f"data.root={self.root}"
             )
             return {"train": usable[train], "val": usable[val], "test": usable[test]}
         fixed = np.asarray(scan.splits)[usable.numpy()]
@@ -179,7 +203,7 @@ class ImageFolderDataModule(TensorDataModule):
         if not len(parts["val"]):  # carve it from train, as MNIST's
             count = split_count("data.val_size", self.val_size, len(parts["train"]))
             train, val, _ = stratified_split(
-                labels[parts["train"]], count, 0, self.seed, "data.val_size"
+                labels[parts["train"]], count, 0, self.seed, f"data.root={self.root}"
             )
             parts["train"], parts["val"] = parts["train"][train], parts["train"][val]
         if not len(parts["test"]):

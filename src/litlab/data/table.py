@@ -3,6 +3,7 @@ with pandas: numeric columns standardised, text columns one-hot encoded, missing
 all with the training split's statistics, which the checkpoint keeps so that predict.py applies
 the same steps to new rows."""
 
+import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
@@ -14,12 +15,19 @@ import torch
 
 from litlab.config.domains import CountOrFraction, example, int_at_least
 from litlab.config.entries import checked
-from litlab.config.sources import TableFacts, class_label, read_table_file, table_facts
+from litlab.config.sources import (
+    TableFacts,
+    class_label,
+    column_list,
+    read_table_file,
+    table_facts,
+)
 from litlab.data.base import (
     Split,
     Standardisation,
     TensorDataModule,
     held_out_counts,
+    refuse_changed_data,
     seeded_split,
     stratified_split,
 )
@@ -95,9 +103,9 @@ class TableDataModule(TensorDataModule):
         self,
         path: str,
         target: str,
-        features: Sequence[str] | None = None,
-        drop: Sequence[str] = (),
-        categorical: Sequence[str] | None = None,
+        features: Sequence[str] | str | None = None,
+        drop: Sequence[str] | str = (),
+        categorical: Sequence[str] | str | None = None,
         max_categories: Annotated[int, example(int_at_least(2), 50)] = 50,
         val_size: CountOrFraction = 0.2,
         test_size: CountOrFraction = 0.2,
@@ -105,18 +113,20 @@ class TableDataModule(TensorDataModule):
     ) -> None:
         super().__init__(**facts)
         self.path, self.target = Path(path).expanduser(), target
-        self.features = list(features) if features is not None else None
-        self.drop, self.max_categories = list(drop or ()), max_categories
-        self.categorical = list(categorical) if categorical is not None else None
+        self.features = column_list(features)
+        self.drop, self.max_categories = column_list(drop) or [], max_categories
+        self.categorical = column_list(categorical)
         self.val_size, self.test_size = val_size, test_size
         self.name = self.path.stem
         self.preprocessing: TablePreprocessing | None = None  # fitted, or from a checkpoint
+        self._digest: str | None = None  # of the table loaded, for the checkpoint
+        self._trained_on: str | None = None  # the checkpoint's digest, when one was loaded
 
     # -- the preprocessing travels in the checkpoint (Lightning stores a data module's state) ---
     def state_dict(self) -> dict[str, Any]:
         if self.preprocessing is None:
             return {}
-        state: dict[str, Any] = {"preprocessing": asdict(self.preprocessing)}
+        state: dict[str, Any] = {"preprocessing": asdict(self.preprocessing), "table": self._digest}
         for name in ("input_scaling", "target_scaling"):
             scaling = getattr(self, name)
             if scaling is not None:
@@ -127,6 +137,8 @@ class TableDataModule(TensorDataModule):
         if not state:
             return
         self.preprocessing = TablePreprocessing(**state["preprocessing"])
+        self._trained_on = state.get("table")  # resume: after setup; load_trained: before
+        refuse_changed_data(self._trained_on, self._digest, f"data.path={self.path}")
         for name in ("input_scaling", "target_scaling"):
             if name in state:
                 mean, std = state[name]
@@ -162,6 +174,8 @@ class TableDataModule(TensorDataModule):
     def load_splits(self) -> dict[str, Split]:
         facts = self._facts()
         frame = read_table_file(self.path)
+        self._digest = hashlib.sha256(self.path.read_bytes()).hexdigest()[:16]
+        refuse_changed_data(self._trained_on, self._digest, f"data.path={self.path}")
         rows = row_numbers(self.path, frame.index.to_numpy())
         known = frame[self.target].notna().to_numpy()
         if not known.all():
