@@ -462,6 +462,7 @@ def test_lesson_14_mnist_written_as_files_trains_to_the_accuracy_of_data_mnist(
     assert abs(from_files["test/acc"] - from_mnist["test/acc"]) <= 0.005
 
 
+@pytest.mark.slow
 @pytest.mark.claim
 @pytest.mark.parametrize(
     ("target", "metric", "above"), [("cultivar", "test/acc", 0.94), ("progression", "test/r2", 0.4)]

@@ -11,8 +11,9 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from litlab import CONFIG_DIR, PROJECT_ROOT
+from litlab.config.folder_facts import image_folder_fact
 from litlab.config.recommended import apply_recommendations
-from litlab.config.sources import image_folder_fact, table_fact
+from litlab.config.table_facts import table_fact
 
 
 def _outputs(task: str, num_classes: int | None) -> int:
@@ -55,7 +56,7 @@ for _name, _resolver in (("outputs", _outputs), ("size", _size), ("patch_size", 
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _resolver)
 # A user's folder or table states its facts (conf/data/image_folder.yaml, table.yaml): read
-# at every access of such a key; litlab.config.sources keeps each scan while the files stay.
+# at every access of such a key; litlab.config.folder_facts keeps each scan while the files stay.
 for _name, _resolver in (("image_folder", image_folder_fact), ("table", table_fact)):
     if not OmegaConf.has_resolver(_name):
         OmegaConf.register_new_resolver(_name, _resolver)

@@ -24,7 +24,7 @@ import torch
 from filelock import FileLock
 from PIL import Image, ImageOps
 
-from litlab.config.sources import IMAGE_SUFFIXES
+from litlab.config.folder_facts import IMAGE_SUFFIXES
 from litlab.run_folder import write_atomically
 
 log = logging.getLogger(__name__)

@@ -23,7 +23,7 @@ from litlab.config.domains import (
     or_none,
 )
 from litlab.config.entries import checked
-from litlab.config.sources import FolderScan, file_signature, scan_folder
+from litlab.config.folder_facts import FolderScan, file_signature, scan_folder
 from litlab.data.augment import random_affine
 from litlab.data.base import (
     Split,

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from litlab.config.sources import IMAGE_SUFFIXES, TABLE_SUFFIXES
+from litlab.config.folder_facts import IMAGE_SUFFIXES
+from litlab.config.table_facts import TABLE_SUFFIXES
 from litlab.data.base import TensorDataModule
 from litlab.data.images import Preprocessing, read_image
 from litlab.data.table import TableDataModule

@@ -15,7 +15,7 @@ import torch
 
 from litlab.config.domains import CountOrFraction, example, int_at_least
 from litlab.config.entries import checked
-from litlab.config.sources import (
+from litlab.config.table_facts import (
     TableFacts,
     class_label,
     column_list,
