@@ -8,7 +8,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException
 
 from litlab.config import validate_config
-from litlab.config.checks import RULES
+from litlab.config.checks import RULES, config_errors
 from litlab.errors import ConfigError
 from tests.helpers import options, own_data_overrides
 
@@ -280,3 +280,13 @@ def test_a_model_that_needs_shaped_data_is_refused_on_other_data(make_config, ov
 def test_sequence_and_attention_models_fit_images_and_sequences(make_config, data, model):
     loss = ["loss=mse"] if data == "adding" else []
     validate_config(make_config(f"data={data}", f"model={model}", *loss))
+
+
+def test_a_missing_folder_is_named_with_every_other_problem(make_config, tmp_path):
+    """The folder's facts are read while the parts are checked: its error was raised out of the
+    checks, and `litlab check` named it alone."""
+    cfg = make_config("data=image_folder", f"data.root={tmp_path / 'nope'}", "optimizer.lr=-1")
+    messages = [str(err) for err in config_errors(cfg)]
+    assert len(messages) == 2
+    assert messages[0].startswith("optimizer.lr=-1 is invalid")
+    assert "nope is not a folder (it does not exist)" in messages[1]

@@ -35,7 +35,7 @@ def translated(
     keys (dotted), to name the one a library's message or a typo means."""
     if isinstance(err, LitlabError):
         return err
-    inner = _resolver_refusal(err)
+    inner = resolver_refusal(err)
     if inner is not None:
         return inner
     for rule in (_hydra_refusal, _search_refusal, _export_refusal, _lightning_refusal):
@@ -45,7 +45,7 @@ def translated(
     return _os_refusal(err)
 
 
-def _resolver_refusal(err: BaseException) -> LitlabError | None:
+def resolver_refusal(err: BaseException) -> LitlabError | None:
     """litlab's own error, raised by a resolver that reads a user's folder or table
     (``${image_folder:...}``), which OmegaConf re-raises as its own."""
     if not type(err).__module__.startswith(("omegaconf", "hydra")):

@@ -35,7 +35,7 @@ from litlab.config.entries import (
 )
 from litlab.config.losses import TORCH_LOSSES
 from litlab.config.parts import part_checks
-from litlab.errors import ConfigError
+from litlab.errors import ConfigError, DataError
 from litlab.library_internals import child_node, is_interpolation, is_missing
 from litlab.metric_names import (
     TASK_METRICS,
@@ -303,14 +303,16 @@ def validate_config(cfg: DictConfig, choices: dict[str, str] | None = None) -> N
         check()
 
 
-def config_errors(cfg: DictConfig, choices: dict[str, str] | None = None) -> list[ConfigError]:
+def config_errors(
+    cfg: DictConfig, choices: dict[str, str] | None = None
+) -> list[ConfigError | DataError]:
     """Every problem of ``cfg`` at once (``litlab check``), in the order validate_config meets
     them; a check that cannot run because of an earlier problem is left out."""
     errors = []
     for check in _checks(cfg, choices or {}):
         try:
             check()
-        except ConfigError as err:
+        except (ConfigError, DataError) as err:  # DataError: a user's folder or table
             errors.append(err)
         except (OmegaConfBaseException, TypeError, KeyError, ValueError):
             continue

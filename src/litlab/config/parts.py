@@ -4,6 +4,7 @@ problem), then each one's own keys. Reading an entry imports the part's module (
 Lightning for a data module), so these run after the general keys' checks."""
 
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -21,7 +22,8 @@ from litlab.config.entries import (
     part_class,
 )
 from litlab.config.losses import loss_entry, loss_options
-from litlab.errors import ConfigError
+from litlab.errors import ConfigError, DataError
+from litlab.library_errors import resolver_refusal
 from litlab.library_internals import child_node, is_interpolation
 from litlab.metric_names import TASKS
 
@@ -31,9 +33,13 @@ def part_checks(cfg: DictConfig, choices: dict[str, str]) -> Iterator[Callable[[
     together, then each one's keys, cheapest first (torch's losses: a table; a model: torch; a
     data module: Lightning too). A model's keys that read the data's (``input_shape``) are
     checked after the data set's, so that a bad data key is named where it was given."""
-    (data, data_failed), (model, model_failed), (loss, _) = (
-        _resolved(cfg, group) for group in ("data", "model", "loss")
-    )
+    try:
+        (data, data_failed), (model, model_failed), (loss, _) = (
+            _resolved(cfg, group) for group in ("data", "model", "loss")
+        )
+    except DataError as err:  # a user's folder or table the parts' facts are read from
+        yield partial(_raise, err)
+        return
     switches = tuple(MODEL_SWITCHES)
     if loss is not None and data is not None:
         yield lambda: _check_loss_fits_task(loss, data.get("task"), choices)
@@ -56,6 +62,10 @@ def part_checks(cfg: DictConfig, choices: dict[str, str]) -> Iterator[Callable[[
         yield lambda: check_node(loss, "loss", domains=loss_entry(loss["_target_"]).domains)
 
 
+def _raise(err: Exception) -> None:
+    raise err
+
+
 def _resolved(cfg: DictConfig, group: str) -> tuple[dict[str, Any] | None, dict[str, str]]:
     """A part's node as plain values, the keys given as values first and those interpolated
     from other keys after, so that a bad value is named where it was given; and apart, the keys
@@ -73,6 +83,9 @@ def _resolved(cfg: DictConfig, group: str) -> tuple[dict[str, Any] | None, dict[
                 OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
             )
         except OmegaConfBaseException as err:
+            own = resolver_refusal(err)  # a user's folder or table, read by a resolver
+            if own is not None:
+                raise own from err
             failed[key] = str(err).splitlines()[0].split("resolving interpolation: ")[-1]
     return values, failed
 
