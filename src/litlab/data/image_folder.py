@@ -253,12 +253,12 @@ class ImageFolderDataModule(TensorDataModule):
         """A new picture as the training images were made (the same decoding and resizing)."""
         del steps  # the MNIST-style steps (invert, ink box) do not apply to photographs
         pixels = to_settings(image, self.settings)
-        return Formed(pixels.astype(np.float32), self._form_words(), False)
+        return Formed(pixels.astype(np.float32), self._form_description(), False)
 
-    def _form_words(self) -> str:
+    def _form_description(self) -> str:
         s = self.settings
         colour = "colour" if s.channels == 3 else "grey"
         return f"{colour}, {s.width}x{s.height} ({s.resize})"
 
     def describe_raw_inputs(self) -> str:
-        return f"pixels 0..255, {self._form_words()}, channels first"
+        return f"pixels 0..255, {self._form_description()}, channels first"
