@@ -34,9 +34,15 @@ class TableFacts:
 
     @property
     def feature_names(self) -> list[str]:
-        """The model's inputs: each numeric column, then one per category (``colour=red``)."""
-        onehot = [f"{column}={value}" for column, values in self.categorical for value in values]
-        return [*self.numeric, *onehot]
+        return input_names(self.numeric, self.categorical)
+
+
+def input_names(
+    numeric: Sequence[str], categorical: Sequence[tuple[str, Sequence[str]]]
+) -> list[str]:
+    """The model's inputs: each numeric column, then one per category (``colour=red``)."""
+    onehot = [f"{column}={value}" for column, values in categorical for value in values]
+    return [*numeric, *onehot]
 
 
 def read_table_file(path: str | os.PathLike) -> Any:
@@ -247,11 +253,6 @@ def _natural(name: str) -> tuple:
         return (1, 0.0, name)
 
 
-def _config_list(value: Any) -> Any:
-    """A config value as plain data: a ListConfig as a list (a string stays a string)."""
-    return list(value) if value is not None and not isinstance(value, str) else value
-
-
 def table_fact(fact: str, *, _parent_: Any) -> Any:
     """``${table:FACT}`` in conf/data/table.yaml: task, class_names, num_classes or
     num_features of the table the node describes (``data.task`` given overrides the
@@ -261,9 +262,9 @@ def table_fact(fact: str, *, _parent_: Any) -> Any:
         _parent_.path,
         _parent_.target,
         task=task,
-        features=_config_list(_parent_.features),
-        drop=_config_list(_parent_.drop) or (),
-        categorical=_config_list(_parent_.categorical),
+        features=_parent_.features,  # a list of columns, or one column's name
+        drop=_parent_.drop or (),
+        categorical=_parent_.categorical,
         max_categories=_parent_.max_categories,
     )
     if fact == "task":

@@ -19,6 +19,7 @@ from litlab.config.table_facts import (
     TableFacts,
     class_label,
     column_list,
+    input_names,
     read_table_file,
     table_facts,
 )
@@ -49,8 +50,7 @@ class TablePreprocessing:
 
     @property
     def feature_names(self) -> list[str]:
-        onehot = [f"{column}={value}" for column, values in self.categorical for value in values]
-        return [*self.numeric, *onehot]
+        return input_names(self.numeric, self.categorical)
 
     @property
     def columns(self) -> list[str]:
