@@ -221,6 +221,46 @@ def run_sweep(cwd: Path, *overrides: str) -> subprocess.CompletedProcess:
     )
 
 
+SWEEP_ON_SYNTHETIC_DATA = [  # a quick job for sweeps
+    "data=synthetic_classification",
+    "trainer.max_epochs=2",
+    "callbacks.evaluation_images=null",
+]
+
+
+def multirun(tmp_path: Path, *overrides: str) -> Path:
+    """A sweep that must succeed; returns its folder."""
+    result = run_sweep(tmp_path, *overrides)
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
+    sweep = tmp_path / "sweep"
+    last = result.stdout.strip().splitlines()[-1]  # a sweep ends naming its summary
+    assert last == f"Sweep folder: {sweep} (summary: {sweep / 'sweep_summary.md'})"
+    return sweep
+
+
+def job_results(sweep: Path) -> dict[str, tuple[dict, dict]]:
+    """{job: (metrics.json, status.json)} for every job folder of the sweep."""
+    jobs = sorted(p.parent.parent for p in sweep.glob("*/.hydra/overrides.yaml"))
+    return {
+        job.name: (
+            json.loads((job / "metrics.json").read_text()),
+            json.loads((job / "status.json").read_text()),
+        )
+        for job in jobs
+    }
+
+
+def assert_complete_jobs(sweep: Path, count: int) -> dict[str, tuple[dict, dict]]:
+    results = job_results(sweep)
+    assert sorted(results) == [str(i) for i in range(count)]
+    for job, (metrics, status) in results.items():
+        files = {p.name for p in (sweep / job).iterdir()}
+        assert {"checkpoints", "tensorboard", "config.yaml", "run.json", "report.md"} <= files
+        assert status["status"] == "ok"
+        assert status["return_value"] == metrics["val/acc_best"]  # the optimized metric
+    return results
+
+
 def litlab_report(*args: str | Path) -> subprocess.CompletedProcess:
     """The installed `litlab-report` console script."""
     command = [str(Path(sys.executable).parent / "litlab-report"), *map(str, args)]

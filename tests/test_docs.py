@@ -42,7 +42,7 @@ def test_the_docs_show_training_commands():
 def test_every_training_command_of_the_docs_passes_the_checks(command, tmp_path, monkeypatch):
     plugins = ("hparams_search", "hydra/launcher", "hydra.sweeper", "hydra.launcher")
     if any(name in command for name in plugins):
-        pytest.importorskip("hydra_plugins.hydra_optuna_sweeper")
+        pytest.importorskip("optuna")
         pytest.importorskip("hydra_plugins.hydra_submitit_launcher")
         pytest.importorskip("hydra_plugins.hydra_joblib_launcher")
     if make_folder_a_command_reads(command, tmp_path):

@@ -14,7 +14,13 @@ import pytest
 from PIL import Image
 
 from litlab.report import plots
-from litlab.report.sweep import JobRow, seed_groups
+from litlab.report.sweep import (
+    JobRow,
+    pareto_front,
+    read_job,
+    seed_groups,
+    write_sweep_summary,
+)
 from tests.helpers import litlab_report, run_sweep
 
 
@@ -234,3 +240,75 @@ def test_sweep_bars_start_at_zero(values, errors, limits):
     labels = [f"job {index}" for index in range(len(values))]
     axes = plots.sweep_figure(labels, values, "val/acc", errors=errors).axes[0]
     assert axes.get_xlim() == pytest.approx(limits)
+
+
+def write_job(sweep: Path, job: str, metrics: dict, status: dict, direction, metric) -> None:
+    """A job folder as a search leaves it: its Hydra records, metrics.json, status.json."""
+    records = sweep / job / ".hydra"
+    records.mkdir(parents=True)
+    (records / "overrides.yaml").write_text(f"- optimizer.lr={job}e-3\n")
+    (records / "config.yaml").write_text(
+        json.dumps({"optimized_metric": metric, "monitor": {"mode": "max"}})
+    )
+    (records / "hydra.yaml").write_text(
+        json.dumps({"hydra": {"sweeper": {"direction": direction}}})
+    )
+    (sweep / job / "metrics.json").write_text(json.dumps(metrics))
+    (sweep / job / "status.json").write_text(json.dumps(status))
+
+
+def test_pruned_jobs_follow_the_finished_ones_with_their_last_value(tmp_path):
+    for job, value, status in [("1", 0.9, "ok"), ("2", 0.95, "pruned"), ("3", 0.8, "ok")]:
+        state = {
+            "status": status,
+            "return_value": value,
+            **({"epoch": 1} if status != "ok" else {}),
+        }
+        write_job(tmp_path, job, {"val/acc_best": value}, state, "maximize", "val/acc_best")
+    write_sweep_summary(tmp_path)
+    rows = read_summary(tmp_path)
+    assert [(row["job"], row["status"]) for row in rows] == [
+        ("1", "ok"),
+        ("3", "ok"),
+        ("2", "pruned"),  # its value is a partial run's: ranked after every finished job
+    ]
+    assert rows[2]["val/acc_best"] == "0.95"
+    text = (tmp_path / "sweep_summary.md").read_text()
+    assert "3 jobs: 2 ok, 1 pruned, 0 failed, 0 incomplete" in text
+
+
+def test_two_objectives_give_the_pareto_front_as_table_and_plot(tmp_path):
+    jobs = {  # (val/acc_best: higher is better, model/params: lower is better)
+        "1": (0.90, 1000.0),  # front
+        "2": (0.95, 5000.0),  # front
+        "3": (0.89, 2000.0),  # beaten by 1 in both
+        "4": (0.95, 6000.0),  # beaten by 2: as accurate, larger
+        "5": (0.99, 100.0),  # pruned: not on the front, whatever its values
+    }
+    metric = ["val/acc_best", "model/params"]
+    for job, (accuracy, size) in jobs.items():
+        status = {"status": "pruned", "epoch": 1} if job == "5" else {"status": "ok"}
+        write_job(
+            tmp_path,
+            job,
+            {"val/acc_best": accuracy, "model/params": size},
+            status,
+            ["maximize", "minimize"],
+            metric,
+        )
+    assert pareto_front(
+        [read_job(tmp_path / job) for job in jobs], list(zip(metric, ["max", "min"]))
+    ) == [
+        read_job(tmp_path / "1"),
+        read_job(tmp_path / "2"),
+    ]
+    write_sweep_summary(tmp_path)
+    rows = {row["job"]: row for row in read_summary(tmp_path)}
+    assert [job for job, row in rows.items() if row["pareto"] == "yes"] == ["2", "1"]
+    text = (tmp_path / "sweep_summary.md").read_text()
+    front = text[text.index("## Pareto front") :]
+    assert "val/acc_best (higher is better), model/params (lower is better)" in front
+    table = [line.split(" | ")[0] for line in front.splitlines() if line.startswith("| ")][1:]
+    assert table == ["| 1", "| 2"]  # in the order of the first objective
+    with Image.open(tmp_path / "sweep_pareto.png") as image:
+        assert image.format == "PNG" and image.size[0] >= 400

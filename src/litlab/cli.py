@@ -10,7 +10,6 @@ input (also a library's refusal or a config Hydra cannot compose);
 """
 
 import argparse
-import importlib.metadata
 import importlib.util
 import logging
 import os
@@ -174,8 +173,8 @@ def _stop_writing_to_closed_pipe() -> None:
 
 # Command-line choices that need an optional Hydra plugin: (plugin module, pip extra).
 PLUGINS = {
-    "hparams_search=": ("hydra_plugins.hydra_optuna_sweeper", "optuna"),
-    "hydra/sweeper=optuna": ("hydra_plugins.hydra_optuna_sweeper", "optuna"),
+    "hparams_search=": ("optuna", "optuna"),  # litlab's sweeper plugin needs Optuna itself
+    "hydra/sweeper=optuna": ("optuna", "optuna"),
     "hydra/launcher=joblib": ("hydra_plugins.hydra_joblib_launcher", "joblib"),
     "hydra/launcher=submitit": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
     "hydra/launcher=slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
@@ -197,34 +196,12 @@ def _require_plugins(args: list[str]) -> None:
 def _shared_study_overrides(args: list[str]) -> list[str]:
     """For a study kept in a database (``hydra.sweeper.storage=sqlite:///...``), which another
     command may continue or share: an unseeded sampler, unless a seed is given. A seeded TPE
-    sampler would propose, in every command, the same startup trials the study already ran.
-    Also checks that SQLAlchemy is < 2 under optuna < 3 (the Hydra plugin's): otherwise optuna
-    fails inside with an AssertionError traceback."""
+    sampler would propose, in every command, the same startup trials the study already ran."""
     storage = next((arg for arg in args if arg.startswith("hydra.sweeper.storage=")), None)
     if storage is None or storage.endswith("=null"):
         return []
-    _require_compatible_sqlalchemy(storage)
     seeded = any(arg.startswith("hydra.sweeper.sampler.seed=") for arg in args)
     return [] if seeded else ["hydra.sweeper.sampler.seed=null"]
-
-
-def _require_compatible_sqlalchemy(storage: str) -> None:
-    optuna, sqlalchemy = _version("optuna"), _version("sqlalchemy")
-    if optuna and sqlalchemy and optuna[0] < 3 and sqlalchemy[0] >= 2:
-        raise ConfigError(
-            f"{storage} needs SQLAlchemy 1.4 with optuna {'.'.join(map(str, optuna))} (the one "
-            f"the Hydra plugin supports), but SQLAlchemy {'.'.join(map(str, sqlalchemy))} is "
-            'installed. Reinstall the extra, which pins it: pip install -e ".[optuna]" (or pip '
-            'install "sqlalchemy<2").'
-        )
-
-
-def _version(package: str) -> tuple[int, ...] | None:
-    try:
-        text = importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    return tuple(int(part) for part in text.split(".")[:2] if part.isdigit())
 
 
 def _installed(module: str) -> bool:
@@ -276,16 +253,28 @@ def hydra_entry_point(config_name: str) -> Callable:
 
 
 @hydra_entry_point("train")
-def train_main(cfg: DictConfig) -> float | None:
+def train_main(cfg: DictConfig) -> Any:
     apply_recommendations(cfg)
     validate_config(cfg, hydra_choices())
     # Imported after validation: a typo in a general key is answered in a fraction of a second
     # instead of after the ~7 s that importing torch, Lightning and torchvision takes.
+    from litlab.hparams_search.trial import (
+        job_outcome,
+        recorded_outcome,
+        report_to_trial,
+        this_jobs_trial,
+    )
     from litlab.train import train
 
     route_library_loggers()
+    trial = this_jobs_trial()  # a job of an Optuna search: None otherwise
+    if trial is not None:
+        recorded = recorded_outcome(trial)
+        if recorded is not None:
+            return recorded
+        report_to_trial(cfg, trial)
     metrics = train(cfg)
-    return metrics.get(cfg.get("optimized_metric"))
+    return job_outcome(cfg, metrics, trial)
 
 
 @hydra_entry_point("eval")

@@ -5,7 +5,6 @@ sweep stops early; after the last job it ends the command with status 1 if a job
 summary itself is files only: ``litlab.report.sweep``."""
 
 import logging
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -16,13 +15,14 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from litlab.console import route_library_loggers
-from litlab.errors import ConfigError, LitlabError, exit_with
+from litlab.errors import ConfigError, exit_with
 from litlab.library_internals import job_error
 from litlab.ranks import is_rank_zero
 from litlab.report.sweep import SUMMARY_NAME, summarise_sweep, write_sweep_summary
 from litlab.run_folder import STATUS, failed_job_status, write_job_status
 
 log = logging.getLogger(__name__)
+HYDRAS_OPTUNA_SWEEPER = "hydra_plugins.hydra_optuna_sweeper"
 
 
 class FailedJob:
@@ -40,6 +40,19 @@ class FailedJob:
         raise TypeError(f"the job failed: {self.status['error']}")
 
 
+class PrunedJob:
+    """What a search's job returns when its pruner stopped it after ``epoch`` epochs, with the
+    last ``value`` of the optimized metric: the study records a pruned trial, the summary a
+    pruned job."""
+
+    def __init__(self, epoch: int, value: float) -> None:
+        self.epoch, self.value = epoch, value
+        self.status = {"status": "pruned", "epoch": epoch, "return_value": _number(value)}
+
+    def __repr__(self) -> str:
+        return f"PrunedJob(epoch={self.epoch}, value={self.value})"
+
+
 class SweepSummary(Callback):
     """Only rank zero writes: the other tasks of a multi-task SLURM job (one per GPU) run the
     same Hydra job."""
@@ -48,12 +61,15 @@ class SweepSummary(Callback):
         if is_optuna(config.hydra.sweeper):
             import optuna  # noqa: F401 - imported by its sweeper later; its logger is routed now
         route_library_loggers()
-        if not is_rank_zero():
-            return
-        try:
-            check_search(config.hydra.sweeper)
-        except LitlabError as err:  # Hydra would turn a callback's exception into a warning
-            exit_with(err)
+        target = str(config.hydra.sweeper.get("_target_", ""))
+        if target.startswith(HYDRAS_OPTUNA_SWEEPER) and is_rank_zero():
+            exit_with(  # Hydra would turn a callback's exception into a warning
+                ConfigError(
+                    "hydra/sweeper=optuna is Hydra's own Optuna sweeper here (hydra-optuna-sweeper "
+                    "is installed beside litlab's, and took the name): it needs optuna < 3 and "
+                    "cannot prune. Remove it with: pip uninstall hydra-optuna-sweeper"
+                )
+            )
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         stale = Path(config.hydra.runtime.output_dir) / STATUS  # a rerun into the folder
@@ -79,54 +95,8 @@ class SweepSummary(Callback):
         log.info("Sweep folder: %s (summary: %s)", sweep, summary)
 
 
-def check_search(sweeper: DictConfig) -> None:
-    """What an Optuna search refuses only once it runs, with a traceback from inside Optuna or
-    SQLAlchemy: no trials, and a storage it cannot open."""
-    if not is_optuna(sweeper):
-        return
-    for key in ("n_trials", "n_jobs"):
-        value = sweeper.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise ConfigError(
-                f"hydra.sweeper.{key}={value!r} is invalid: it must be a number >= 1, e.g. "
-                f"hydra.sweeper.{key}={20 if key == 'n_trials' else 1}."
-            )
-    if sweeper.get("storage"):
-        _check_storage(str(sweeper.storage))
-
-
 def is_optuna(sweeper: DictConfig) -> bool:
     return "optuna" in str(sweeper.get("_target_", "")).lower()
-
-
-def _check_storage(storage: str) -> None:
-    from sqlalchemy.engine import make_url  # the optuna extra's; only for a search
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        url = make_url(storage)
-    except ArgumentError:
-        raise ConfigError(
-            f"hydra.sweeper.storage={storage!r} is not a database URL. Keep the study in a "
-            "file with sqlite:///<folder>/study.db (a relative path after three slashes, an "
-            "absolute one after four), or in memory with hydra.sweeper.storage=null."
-        ) from None
-    if url.drivername.startswith("sqlite") and url.database not in (None, "", ":memory:"):
-        _check_writable_database(storage, Path(url.database))
-
-
-def _check_writable_database(storage: str, database: Path) -> None:
-    folder = database.parent
-    if not folder.is_dir():
-        problem = f"its folder {folder} does not exist"
-    elif not os.access(folder, os.W_OK) or (database.exists() and not os.access(database, os.W_OK)):
-        problem = f"{database if database.exists() else folder} cannot be written"
-    else:
-        return
-    raise ConfigError(
-        f"hydra.sweeper.storage={storage!r} cannot be opened: {problem}. Create the folder or "
-        "choose a writable one, e.g. hydra.sweeper.storage=sqlite:///outputs/study.db."
-    )
 
 
 def job_status(job_return: JobReturn) -> dict[str, Any]:
@@ -134,8 +104,10 @@ def job_status(job_return: JobReturn) -> dict[str, Any]:
     if job_return.status != JobStatus.COMPLETED:
         return failed_job_status(job_error(job_return))
     value = job_return.return_value
-    if isinstance(value, FailedJob):
+    if isinstance(value, (FailedJob, PrunedJob)):
         return value.status
+    if isinstance(value, (list, tuple)):  # several objectives
+        return {"status": "ok", "return_value": [_number(item) for item in value]}
     return {"status": "ok", "return_value": _number(value)}
 
 

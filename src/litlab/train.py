@@ -28,6 +28,7 @@ from litlab.tensorboard import log_hparams, run_hparams
 from litlab.tune import find_learning_rate, record_learning_rate_test
 
 log = logging.getLogger(__name__)
+PARAMETER_COUNT = "model/params"  # in metrics.json: the network's parameters
 UNTRAINED = "during the learning-rate finder, before training: nothing was trained."
 
 
@@ -89,9 +90,10 @@ def train(cfg: DictConfig) -> dict[str, float]:
                 )
             metrics.update(float_metrics(trainer.callback_metrics))
 
+    num_params = sum(parameter.numel() for parameter in module.net.parameters())
+    metrics[PARAMETER_COUNT] = float(num_params)  # e.g. a search's second objective
     if trainer.is_global_zero:
         write_metrics(output_dir, metrics)
-        num_params = sum(parameter.numel() for parameter in module.net.parameters())
         hparams = run_hparams(cfg, hydra_choices(), num_params)
         log_hparams(trainer, hparams, {k: v for k, v in metrics.items() if is_overall_metric(k)})
         write_run_report_or_warn(output_dir)

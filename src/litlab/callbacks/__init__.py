@@ -13,6 +13,7 @@ from litlab.callbacks.progress_bar import ProgressBar
 from litlab.callbacks.report_data import ReportData
 from litlab.callbacks.sequence_gradients import SequenceGradients
 from litlab.callbacks.top_losses import TopLosses
+from litlab.callbacks.trial_pruning import TrialPruning
 
 __all__ = [
     "EarlyStopping",
@@ -28,4 +29,5 @@ __all__ = [
     "StopOnNonFiniteLoss",
     "TopLosses",
     "TrainingDiagnostics",
+    "TrialPruning",
 ]

@@ -20,6 +20,7 @@ from torch import nn
 from litlab.callbacks.diagnostics import OWN_PARAMETERS
 from litlab.callbacks.early_stopping import EarlyStopping
 from litlab.callbacks.top_losses import per_sample_loss
+from litlab.callbacks.trial_pruning import TrialPruning
 from litlab.library_internals import at_last_batch
 from litlab.lightning_modules import metric_float
 from litlab.metric_names import is_overall_metric, is_timing
@@ -97,10 +98,9 @@ class ReportData(L.Callback):
 
     def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._finish_epoch(trainer)
-        stopped = next(
-            (c.stop_explanation() for c in trainer.callbacks if isinstance(c, EarlyStopping)),
-            None,
-        )
+        # early stopping's or a search's pruning: the callbacks that can end training early
+        explanations = (c.stop_explanation() for c in trainer.callbacks if _stops_early(c))
+        stopped = next((text for text in explanations if text), None)
         if trainer.is_global_zero:
             write_section(self.run_dir, "stopped_early", stopped)
 
@@ -257,3 +257,7 @@ def _record_output_shapes(
         net.train(was_training)
         for hook in hooks:
             hook.remove()
+
+
+def _stops_early(callback: L.Callback) -> bool:
+    return isinstance(callback, (EarlyStopping, TrialPruning))

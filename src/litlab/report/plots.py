@@ -295,6 +295,28 @@ def sweep_figure(
     return fig
 
 
+def pareto_figure(
+    points: Sequence[Sequence[float]],
+    front: Sequence[Sequence[float]],
+    objectives: Sequence[tuple[str, str]],
+) -> Figure:
+    """The finished jobs of a search of several objectives on its first two, the Pareto front
+    highlighted and joined in the order of the first objective."""
+    fig = Figure(figsize=(6.5, 4.8), dpi=80, layout="constrained")
+    ax = fig.subplots()
+    (x_name, x_mode), (y_name, y_mode) = objectives[0], objectives[1]
+    everything = np.array([p[:2] for p in points], dtype=float).reshape(-1, 2)
+    best = np.array(sorted(p[:2] for p in front), dtype=float).reshape(-1, 2)
+    ax.scatter(everything[:, 0], everything[:, 1], color="tab:gray", alpha=0.6, label="trials")
+    ax.plot(best[:, 0], best[:, 1], "o-", color="tab:red", label="Pareto front")
+    better = {"max": "higher is better", "min": "lower is better"}
+    ax.set_xlabel(f"{x_name} ({better.get(x_mode, x_mode)})")
+    ax.set_ylabel(f"{y_name} ({better.get(y_mode, y_mode)})")
+    ax.set_title(f"Pareto front: {len(best)} of {len(everything)} finished trials")
+    ax.legend()
+    return fig
+
+
 LABEL_CHARACTERS = 48  # an Optuna trial's overrides run to 150: the bars would get no width
 
 

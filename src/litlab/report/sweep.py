@@ -29,6 +29,8 @@ from litlab.run_folder import (
 )
 
 SUMMARY_NAME = "sweep_summary"
+PARETO_PLOT = "sweep_pareto.png"  # a search of several objectives: its Pareto front
+RANKED = ("ok", "pruned")  # statuses with a value to rank: finished jobs, then pruned ones
 GROUPS_NAME = "sweep_summary_by_group"  # jobs that differ only in their seed, as one row
 
 
@@ -48,7 +50,7 @@ class JobRow:
     job: str
     folder: Path
     overrides: list[str]  # in the summary: only those that differ between jobs
-    status: str  # ok, failed, or incomplete (still running, or killed)
+    status: str  # ok, pruned (a search stopped it), failed, or incomplete (running, killed)
     error: str = ""
     metrics: dict[str, float] = field(default_factory=dict)
 
@@ -84,35 +86,67 @@ def read_job(folder: Path) -> JobRow:
     return row
 
 
-def optimized_metric(folders: list[Path]) -> tuple[str, str]:
-    """The metric the sweep optimizes and its direction (max/min), from the jobs' configs."""
+def sweep_objectives(folders: list[Path]) -> list[tuple[str, str]]:
+    """The metric(s) the sweep optimizes, each with its direction (max/min): from the jobs'
+    configs (optimized_metric; a list for several objectives) and the sweeper's direction, or
+    the monitor's mode for a sweep that states none."""
     for folder in folders:
         try:
             config = OmegaConf.load(folder / HYDRA_RECORD / CONFIG)
             metric = OmegaConf.select(config, "optimized_metric", default=None)
-            mode = OmegaConf.select(config, "monitor.mode", default=None)
+            modes = [str(OmegaConf.select(config, "monitor.mode", default=None) or "max")]
+            settings = folder / HYDRA_RECORD / "hydra.yaml"
+            if settings.is_file():
+                direction = OmegaConf.select(OmegaConf.load(settings), "hydra.sweeper.direction")
+                if direction is not None:
+                    modes = [
+                        str(d)[:3]
+                        for d in (direction if OmegaConf.is_list(direction) else [direction])
+                    ]
         except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException):
             continue  # a damaged job; another one tells
         if metric:
-            return str(metric), str(mode or "max")
-    return "", "max"
+            metrics = [str(m) for m in metric] if OmegaConf.is_list(metric) else [str(metric)]
+            if len(modes) != len(metrics):
+                modes = [modes[0]] * len(metrics)
+            return list(zip(metrics, modes, strict=True))
+    return []
 
 
-def summary_metrics(rows: list[JobRow], metric: str) -> list[str]:
-    """The optimized metric, then the overall test metrics the jobs report."""
+def summary_metrics(rows: list[JobRow], objectives: list[str]) -> list[str]:
+    """The optimized metric(s), then the overall test metrics the jobs report."""
     names = {name for row in rows for name in row.metrics if is_overall_metric(name)}
     tests = sorted(name for name in names if name.startswith("test/"))
-    return [metric, *[name for name in tests if name != metric]] if metric else tests
+    return [*objectives, *[name for name in tests if name not in objectives]]
 
 
 def sorted_rows(rows: list[JobRow], metric: str, mode: str) -> list[JobRow]:
+    """Finished jobs best first, then pruned ones (by their last value), then the rest."""
+
     def key(row: JobRow) -> tuple[int, float]:
         value = row.metrics.get(metric, math.nan)
-        if row.status != "ok" or not math.isfinite(value):
-            return (1, 0.0)
-        return (0, -value if mode == "max" else value)
+        if row.status not in RANKED or not math.isfinite(value):
+            return (2, 0.0)
+        return (RANKED.index(row.status), -value if mode == "max" else value)
 
     return sorted(rows, key=key)
+
+
+def pareto_front(rows: list[JobRow], objectives: list[tuple[str, str]]) -> list[JobRow]:
+    """The finished jobs no other finished job beats in every objective (at least as good in
+    all, better in one). Hand-written: Optuna computes the front from a live study, and the
+    summary is built from the folder's files alone."""
+    points = []
+    for row in rows:
+        values = [row.metrics.get(metric, math.nan) for metric, _ in objectives]
+        if row.status == "ok" and all(math.isfinite(v) for v in values):
+            signs = [1.0 if mode == "max" else -1.0 for _, mode in objectives]
+            points.append((row, [sign * v for sign, v in zip(signs, values, strict=True)]))
+
+    def beats(a: list[float], b: list[float]) -> bool:
+        return all(x >= y for x, y in zip(a, b, strict=True)) and a != b
+
+    return [row for row, mine in points if not any(beats(other, mine) for _, other in points)]
 
 
 def write_sweep_summary(sweep: Path) -> list[Path]:
@@ -123,23 +157,64 @@ def write_sweep_summary(sweep: Path) -> list[Path]:
 def summarise_sweep(sweep: Path) -> tuple[list[Path], list[JobRow]]:
     """:func:`write_sweep_summary`, and the jobs it read (their status included)."""
     folders = job_folders(sweep)
-    metric, mode = optimized_metric(folders)
+    objectives = sweep_objectives(folders)
+    metric, mode = objectives[0] if objectives else ("", "max")
     rows = sorted_rows([read_job(folder) for folder in folders], metric, mode)
     jobs = list(rows)
-    columns = summary_metrics(rows, metric)
+    columns = summary_metrics(rows, [name for name, _ in objectives])
     _drop_shared_overrides(rows)
     groups = seed_groups(rows, columns, metric, mode)
-    table = [_table_row(rank, row, columns, sweep) for rank, row in enumerate(rows, start=1)]
+    front = pareto_front(rows, objectives) if len(objectives) > 1 else []
+    table = [_table_row(rank, row, columns, sweep, front) for rank, row in enumerate(rows, start=1)]
     header = ["rank", "job", "status", "overrides", *columns, "error", "run_folder"]
+    if len(objectives) > 1:
+        header.insert(3, "pareto")
     written = [_write_csv(sweep / f"{SUMMARY_NAME}.csv", header, table)]
     if groups:
         written.append(_write_group_csv(sweep, groups, columns))
-    written.append(_write_markdown(sweep, header, table, metric, mode, groups, columns))
+    markdown = _markdown_lines(sweep, header, table, metric, mode, groups, columns)
+    if len(objectives) > 1:
+        markdown += _pareto_lines(front, objectives)
+        figure = plots.pareto_figure(
+            _objective_values(rows, objectives), _objective_values(front, objectives), objectives
+        )
+        written.append(plots.save(figure, sweep / PARETO_PLOT))
+    text = "\n".join(markdown) + "\n"
+    written.append(write_atomically(sweep / f"{SUMMARY_NAME}.md", text, concurrent=True))
     if rows and metric:
         written.append(
             plots.save(_summary_figure(rows, groups, metric), sweep / f"{SUMMARY_NAME}.png")
         )
     return written, jobs
+
+
+def _objective_values(rows: list[JobRow], objectives: list[tuple[str, str]]) -> list[list[float]]:
+    return [
+        [row.metrics.get(metric, math.nan) for metric, _ in objectives]
+        for row in rows
+        if row.status == "ok"
+    ]
+
+
+def _pareto_lines(front: list[JobRow], objectives: list[tuple[str, str]]) -> list[str]:
+    names = [metric for metric, _ in objectives]
+    aims = ", ".join(
+        f"{m} ({'higher' if mode == 'max' else 'lower'} is better)" for m, mode in objectives
+    )
+    lines = [
+        "",
+        "## Pareto front",
+        "",
+        f"The finished jobs that no other beats in every objective: {aims}. Plot: {PARETO_PLOT}.",
+        "",
+        "| job | " + " | ".join(names) + " | overrides |",
+        "|---|" + "---:|" * len(names) + "---|",
+    ]
+    for row in sorted(front, key=lambda r: r.metrics.get(names[0], math.nan)):
+        values = " | ".join(f"{row.metrics[name]:.6g}" for name in names)
+        overrides = " ".join(row.overrides).replace("|", "\\|")
+        lines.append(f"| {row.job} | {values} | {overrides} |")
+    return lines + ["", f"![Pareto front]({PARETO_PLOT})"]
 
 
 def _summary_figure(rows: list[JobRow], groups: list[GroupRow], metric: str):
@@ -148,8 +223,13 @@ def _summary_figure(rows: list[JobRow], groups: list[GroupRow], metric: str):
         errors = [group.stats[metric][1] if metric in group.stats else math.nan for group in groups]
         labels = [f"{group.label} (n={group.n})" for group in groups]
         return plots.sweep_figure(labels, means, metric, errors=errors)
-    labels = [" ".join(row.overrides) or row.job for row in rows]
-    values = [row.metrics.get(metric, math.nan) if row.status == "ok" else math.nan for row in rows]
+    labels = [
+        ("[pruned] " if row.status == "pruned" else "") + (" ".join(row.overrides) or row.job)
+        for row in rows
+    ]
+    values = [
+        row.metrics.get(metric, math.nan) if row.status in RANKED else math.nan for row in rows
+    ]
     return plots.sweep_figure(labels, values, metric)
 
 
@@ -247,10 +327,14 @@ def _drop_shared_overrides(rows: list[JobRow]) -> None:
         row.overrides = [item for item in row.overrides if item not in shared]
 
 
-def _table_row(rank: int, row: JobRow, columns: list[str], sweep: Path) -> list[str]:
+def _table_row(
+    rank: int, row: JobRow, columns: list[str], sweep: Path, front: list[JobRow]
+) -> list[str]:
     values = [json.dumps(row.metrics[name]) if name in row.metrics else "" for name in columns]
     folder = os.path.relpath(row.folder, sweep)
-    return [str(rank), row.job, row.status, " ".join(row.overrides), *values, row.error, folder]
+    pareto = ["yes" if row in front else ""] if front else []
+    status = [row.status, *pareto]
+    return [str(rank), row.job, *status, " ".join(row.overrides), *values, row.error, folder]
 
 
 def _write_csv(path: Path, header: list[str], table: list[list[str]]) -> Path:
@@ -261,7 +345,7 @@ def _write_csv(path: Path, header: list[str], table: list[list[str]]) -> Path:
     return write_atomically(path, text.getvalue(), concurrent=True)
 
 
-def _write_markdown(
+def _markdown_lines(
     sweep: Path,
     header: list[str],
     table: list[list[str]],
@@ -269,12 +353,14 @@ def _write_markdown(
     mode: str,
     groups: list[GroupRow],
     columns: list[str],
-) -> Path:
+) -> list[str]:
+    count = {status: sum(row[2] == status for row in table) for status in ("ok", "pruned")}
     failed = sum(row[2] == "failed" for row in table)
+    pruned = f"{count['pruned']} pruned, " if count["pruned"] else ""
     lines = [
         f"# Sweep summary: {sweep.name}",
         "",
-        f"{len(table)} jobs: {sum(row[2] == 'ok' for row in table)} ok, {failed} failed, "
+        f"{len(table)} jobs: {count['ok']} ok, {pruned}{failed} failed, "
         f"{sum(row[2] in ('incomplete', 'unreadable') for row in table)} incomplete. Sorted by "
         f"{metric or 'job'} ({'higher' if mode == 'max' else 'lower'} is better).",
         "",
@@ -286,4 +372,4 @@ def _write_markdown(
         lines += _group_lines(groups, columns)
     if metric and table:
         lines += ["", f"![{metric} per job]({SUMMARY_NAME}.png)"]
-    return write_atomically(sweep / f"{SUMMARY_NAME}.md", "\n".join(lines) + "\n", concurrent=True)
+    return lines
