@@ -297,7 +297,8 @@ def test_two_objectives_give_the_pareto_front_as_table_and_plot(tmp_path):
             metric,
         )
     assert pareto_front(
-        [read_job(tmp_path / job) for job in jobs], list(zip(metric, ["max", "min"]))
+        [read_job(tmp_path / job) for job in jobs],
+        [("val/acc_best", "max"), ("model/params", "min")],
     ) == [
         read_job(tmp_path / "1"),
         read_job(tmp_path / "2"),

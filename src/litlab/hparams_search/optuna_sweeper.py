@@ -101,20 +101,24 @@ class OptunaSearch(Sweeper):
         if not sweeper.storage:
             Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         url = storage_url(sweeper.storage, self.config.hydra.sweep.dir)
-        try:
-            return optuna.create_study(
-                study_name=sweeper.study_name,
-                storage=open_storage(url),
-                sampler=sampler,
-                pruner=pruner,
-                directions=directions(sweeper),
-                load_if_exists=True,
-            )
-        except ValueError as err:  # a continued study of other directions
+        wanted = directions(sweeper)
+        study = optuna.create_study(
+            study_name=sweeper.study_name,
+            storage=open_storage(url),
+            sampler=sampler,
+            pruner=pruner,
+            directions=wanted,
+            load_if_exists=True,  # Optuna then keeps the directions the study was made with
+        )
+        had = [direction.name.lower() for direction in study.directions]
+        if had != wanted:
             raise ConfigError(
-                f"The study {sweeper.study_name!r} in {url} cannot be continued: {err} Give "
-                "this search another hydra.sweeper.study_name, or the directions it had."
-            ) from None
+                f"The study {study.study_name!r} in {url} was made to {', '.join(had)}, but "
+                f"hydra.sweeper.direction asks to {', '.join(wanted)}. Continue it with "
+                f"hydra.sweeper.direction={had[0] if len(had) == 1 else '[' + ','.join(had) + ']'}"
+                ", or give this search another hydra.sweeper.study_name."
+            )
+        return study
 
     def _job_link(self, sweeper: DictConfig, study: Any) -> list[str]:
         """Overrides that tell each job where its trial is, where the config leaves it open."""
