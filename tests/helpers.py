@@ -126,12 +126,16 @@ def compose_quiet(
 
 def runs_of(command: str) -> list[list[str]]:
     """The override lists of each job a ``python <script> ...`` command of the docs starts (a
-    sweep: every combination), parsed by Hydra's own override parser."""
+    sweep: every combination; a search's interval: its low end), parsed by Hydra's own override
+    parser."""
     arguments = [arg for arg in shlex.split(command)[2:] if arg not in ("-m", "--multirun")]
     choices = []
     for override in OverridesParser.create().parse_overrides(arguments):
         key = override.get_key_element()
-        if override.is_sweep_override():
+        if override.is_interval_sweep():
+            low = override.value().start
+            choices.append([f"{key}={int(low) if 'int' in override.value().tags else low}"])
+        elif override.is_sweep_override():
             choices.append([f"{key}={value}" for value in override.sweep_string_iterator()])
         else:
             choices.append([override.input_line])

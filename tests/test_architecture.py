@@ -22,6 +22,9 @@ LAYERS = {
     "litlab.export": 2,
     "litlab.sweep": 2,
     "litlab.run_start": 2,
+    "litlab.hparams_search": 2,  # the sweeper's body and a job's side of its trial
+    "litlab.hparams_search.study": 0,  # also read by a callback
+    "litlab.hparams_search.search_space": 0,
     "litlab.build": 1,  # parts
     "litlab.lightning_modules": 1,
     "litlab.data": 1,

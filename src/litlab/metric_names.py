@@ -1,8 +1,9 @@
 """What the names and values of logged metrics mean, for everything that reads them back.
 
 ``<stage>/<name>`` (``test/acc``, ``val/loss``, ``val/acc_best``) is an overall metric;
-``<stage>/<name>/<class>`` (``test/f1/7``) a per-class one; ``time/...`` are timings, and
-``diagnostics/...`` training diagnostics. Numbers are float32 values kept with the fewest
+``<stage>/<name>/<class>`` (``test/f1/7``) a per-class one; ``time/...`` are timings,
+``model/...`` facts of the network (``model/params``, a search's possible second objective),
+and ``diagnostics/...`` training diagnostics. Numbers are float32 values kept with the fewest
 digits that read back as the same float32, so metrics.json, history.csv and the reports print
 the same figure.
 """
@@ -11,6 +12,8 @@ import numpy as np
 
 STAGES = ("train", "val", "test")
 TIMING_PREFIX = "time/"
+MODEL_PREFIX = "model/"
+PARAMETER_COUNT = f"{MODEL_PREFIX}params"  # in metrics.json: the network's parameters
 
 # What each kind of problem (data.task) logs per stage besides <stage>/loss; the first is the
 # headline (training logs it alone, the progress bar and the learning curves show it).
@@ -60,6 +63,10 @@ def is_overall_metric(name: str) -> bool:
 
 def is_timing(name: str) -> bool:
     return name.startswith(TIMING_PREFIX)
+
+
+def is_model_fact(name: str) -> bool:
+    return name.startswith(MODEL_PREFIX)
 
 
 def shortest_float32(value: float) -> float:

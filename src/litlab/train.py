@@ -20,7 +20,7 @@ from litlab.config import apply_recommendations, hydra_choices, plain_config, va
 from litlab.console import finished_line, results_table
 from litlab.errors import TrainingInterrupted
 from litlab.lightning_modules import float_metrics
-from litlab.metric_names import is_overall_metric
+from litlab.metric_names import PARAMETER_COUNT, is_overall_metric
 from litlab.record import write_run_records
 from litlab.report.run import write_run_report_or_warn
 from litlab.run_folder import write_metrics
@@ -28,7 +28,6 @@ from litlab.tensorboard import log_hparams, run_hparams
 from litlab.tune import find_learning_rate, record_learning_rate_test
 
 log = logging.getLogger(__name__)
-PARAMETER_COUNT = "model/params"  # in metrics.json: the network's parameters
 UNTRAINED = "during the learning-rate finder, before training: nothing was trained."
 
 
@@ -91,7 +90,7 @@ def train(cfg: DictConfig) -> dict[str, float]:
             metrics.update(float_metrics(trainer.callback_metrics))
 
     num_params = sum(parameter.numel() for parameter in module.net.parameters())
-    metrics[PARAMETER_COUNT] = float(num_params)  # e.g. a search's second objective
+    metrics[PARAMETER_COUNT] = float(num_params)
     if trainer.is_global_zero:
         write_metrics(output_dir, metrics)
         hparams = run_hparams(cfg, hydra_choices(), num_params)

@@ -23,6 +23,7 @@ from litlab.metric_names import (
     TASKS,
     class_names_or_indices,
     headline_metric,
+    is_model_fact,
     is_overall_metric,
     is_timing,
 )
@@ -381,7 +382,7 @@ def _results_lines(run: RunFolder) -> list[str]:
     overall = {
         name: value
         for name, value in run.metrics.items()
-        if is_overall_metric(name) or is_timing(name)
+        if is_overall_metric(name) or is_timing(name) or is_model_fact(name)
     }
     if not overall:
         return []
