@@ -1,6 +1,5 @@
 """A 24-trial Optuna search on real MNIST with and without the median pruner: wall time, the
-best validation accuracy, trials pruned and epochs trained (the figures of docs/sweeps.md and
-the README).
+best validation accuracy, trials pruned and epochs trained (the figures in the README).
 
 Both searches are the same command but for ``hydra.sweeper.pruner``: the MLP of
 hparams_search=mnist_optuna with Adam at batch 128, searching the learning rate (log scale),

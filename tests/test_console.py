@@ -12,7 +12,6 @@ import pytest
 from litlab import PROJECT_ROOT
 from litlab.console import (
     ConsoleFormatter,
-    DropRepeats,
     QuietLibraries,
     finished_line,
     quiet_warnings,
@@ -59,12 +58,6 @@ def test_console_lines_carry_a_label_only_when_they_are_warnings_or_errors():
     assert formatter.format(record("litlab", logging.INFO, "Run folder: x")) == "Run folder: x"
     assert formatter.format(record("litlab", logging.WARNING, "w")) == "Warning: w"
     assert formatter.format(record("litlab", logging.ERROR, "e")) == "Error: e"
-
-
-def test_a_repeated_account_is_dropped():
-    repeats = DropRepeats(starts=["Failed experiment:"])
-    assert not repeats.filter(record("hydra", logging.WARNING, "Failed experiment: x"))
-    assert repeats.filter(record("hydra", logging.INFO, "Launching 2 jobs locally"))
 
 
 def test_library_notices_reach_the_log_but_not_the_console(caplog):

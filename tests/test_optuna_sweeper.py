@@ -73,6 +73,10 @@ def test_a_search_reports_every_epoch_and_saves_the_best_trial(tmp_path):
             "every epoch, but optimized_metric=test/acc is not a validation metric",
         ),
         ("optimizer.lrr=interval(0.1,0.2)", "optimizer.lrr is not a key of this config"),
+        (
+            "hydra.sweeper.pruner={_target_:optuna.pruners.MedianPruner,n_startup:2}",
+            "The pruner optuna.pruners.MedianPruner refused its arguments {'n_startup': 2}",
+        ),
     ],
 )
 def test_a_search_that_cannot_run_is_refused_before_its_first_trial(tmp_path, override, message):
@@ -263,3 +267,46 @@ def test_a_search_through_submitit_reports_from_its_processes(tmp_path):
     assert_complete_jobs(sweep, 2)
     study = study_of(sweep / "optuna.db", "mnist_optuna")
     assert [sorted(trial.intermediate_values) for trial in study.trials] == [[1, 2], [1, 2]]
+
+
+@pytest.mark.slow
+def test_a_grid_search_stops_when_its_grid_is_covered(tmp_path):
+    """Optuna's grid sampler stops the study itself, which ask-and-tell does not allow."""
+    fixed = [
+        "optimizer=adam",
+        "optimizer.lr=0.003",
+        "data.batch_size=128",
+        "search.width_1=64",
+        "model.dropout=0.1",
+    ]
+    sweep = multirun(
+        tmp_path,
+        *SEARCH,
+        "trainer.max_epochs=1",
+        *fixed,
+        "search.width_2=choice(16, 32)",
+        "hydra/sweeper/sampler=grid",
+        "hydra.sweeper.n_trials=5",
+    )
+    results = assert_complete_jobs(sweep, 2)  # the grid's two points, then the search ends
+    widths = {
+        yaml.safe_load((sweep / job / "config.yaml").read_text())["model"]["hidden_sizes"][1]
+        for job in results
+    }
+    assert widths == {16, 32}
+
+
+@pytest.mark.slow
+def test_a_search_stopped_at_its_first_failure_leaves_no_trial_running(tmp_path):
+    storage = tmp_path / "study.db"
+    result = run_sweep(
+        tmp_path,
+        *failing_search(tmp_path, "-1, -2"),
+        "stop_on_failure=true",
+        f"hydra.sweeper.storage=sqlite:///{storage}",
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.n_jobs=2",
+    )
+    assert result.returncode == 2, result.stderr[-2000:]
+    states = [trial.state.name for trial in study_of(storage, "mnist_optuna").trials]
+    assert states == ["FAIL", "FAIL"]  # the second was asked with the first, never run

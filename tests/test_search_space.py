@@ -63,6 +63,7 @@ def test_a_float_range_keeps_its_step():
         ({"optimizer.lr": "tag(log, interval(0, 0.1))"}, "needs 0 < low < high"),
         ({"model.dropout": "interval(0.5, 0.1)"}, "interval(0.5, 0.1) is empty or invalid"),
         ({"trainer.max_epochs": "range(5, 5)"}, "range(5, 5, 1) holds no value"),
+        ({"trainer.max_epochs": "range(5, 1, -1)"}, "it counts up by a step > 0"),
         ({"search.width": "tag(int, interval(1.5, 4))"}, "needs whole-number bounds"),
     ],
 )

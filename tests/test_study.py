@@ -15,6 +15,7 @@ from litlab.hparams_search.study import (  # noqa: E402
     check_search,
     directions,
     pruner_name,
+    shown,
     storage_url,
 )
 
@@ -95,13 +96,51 @@ def test_samplers_and_pruners_by_name_or_target():
     ]
 
 
-def test_the_grid_sampler_takes_the_choices_and_refuses_an_interval():
-    from optuna.distributions import CategoricalDistribution, FloatDistribution
+def test_the_grid_sampler_takes_choices_and_ranges_and_refuses_an_interval():
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-    grid = build_sampler("grid", {"optimizer": CategoricalDistribution(["adam", "sgd"])})
-    assert isinstance(grid, optuna.samplers.GridSampler)
-    with pytest.raises(ConfigError, match="needs a choice for every parameter"):
+    space = {
+        "optimizer": CategoricalDistribution(["adam", "sgd"]),
+        "trainer.max_epochs": IntDistribution(2, 6, step=2),
+    }
+    grid = build_sampler({"_target_": "optuna.samplers.GridSampler", "seed": 1}, space)
+    study = optuna.create_study(sampler=grid)
+    asked = {
+        (t.params["optimizer"], t.params["trainer.max_epochs"]) for t in asked_all(study, space, 6)
+    }
+    assert asked == {(o, e) for o in ("adam", "sgd") for e in (2, 4, 6)}
+    assert grid.is_exhausted(study)  # and telling the last trial did not stop the study
+    with pytest.raises(ConfigError, match="needs a finite set of values for every parameter"):
         build_sampler("grid", {"optimizer.lr": FloatDistribution(0.001, 0.1)})
+
+
+def asked_all(study, space, count):
+    trials = [study.ask(space) for _ in range(count)]
+    for trial in trials:
+        study.tell(trial, 0.5)
+    return trials
+
+
+def test_the_direction_of_the_monitored_best_is_checked():
+    monitor = {"metric": "val/acc", "mode": "max"}
+    message = refusal({"direction": "minimize", "pruner": "none"}, {"monitor": monitor})
+    assert "hydra.sweeper.direction=minimize would search for the worst val/acc_best" in message
+    assert "Set hydra.sweeper.direction=maximize" in message
+
+
+def test_ddp_that_would_rerun_the_command_is_refused_in_a_search():
+    """Lightning's DDP launcher reruns the command line: each process would search."""
+    trainer = {"strategy": "ddp", "devices": 2, "limit_val_batches": 1.0}
+    assert "cannot run inside a search on this machine" in refusal({}, {"trainer": trainer})
+    slurm = {"launcher": {"_target_": "hydra_plugins.hydra_submitit_launcher.SlurmLauncher"}}
+    check_search(sweeper(), task(trainer=trainer, hydra=slurm))  # SLURM's tasks: one trial
+    check_search(sweeper(), task(trainer={**trainer, "strategy": "ddp_spawn"}))
+
+
+def test_a_storage_password_is_not_shown():
+    assert (
+        shown("postgresql://me:secret@db.example/study") == "postgresql://me:***@db.example/study"
+    )
 
 
 def test_a_job_reaches_its_trial_through_the_storage(tmp_path):

@@ -71,6 +71,27 @@ def test_reporting_is_added_for_one_objective_only(tmp_path):
     assert "callbacks" not in several
 
 
-def test_outside_a_search_a_job_has_no_trial():
+def test_a_job_pruned_before_its_trial_was_told_is_not_trained_again(study):
+    """A job requeued after its pruner stopped it, before the sweeper recorded the trial."""
+    study, url = study
+    trial = study.ask()
+    trial.set_user_attr(PRUNED_EPOCH, 2)
+    outcome = recorded_outcome(TrialLink(url, "s", trial.number))
+    assert isinstance(outcome, PrunedJob) and outcome.epoch == 2 and math.isnan(outcome.value)
+
+
+def test_a_metric_the_study_cannot_record_fails_the_trial_with_its_reason(study):
+    study, url = study
+    link = TrialLink(url, "s", study.ask().number)
+    cfg = OmegaConf.create({"optimized_metric": "val/acc_bset"})
+    outcome = job_outcome(cfg, {"val/acc_best": 0.8}, link)
+    assert job_status_of(outcome) == {
+        "status": "failed",
+        "error": "ConfigError: optimized_metric val/acc_bset is not a number in this run's "
+        "metrics.json (None), so the study cannot record the trial. Optimize a metric the run "
+        "writes there, e.g. optimized_metric=val/acc_best.",
+    }
+    # outside a search nothing is refused: a plain sweep records what there is
+    assert job_outcome(cfg, {}, None) is None
+    assert job_outcome(OmegaConf.create({"optimized_metric": None}), {}, None) is None
     assert this_jobs_trial() is None
-    assert math.isnan(PrunedJob(1, math.nan).value)

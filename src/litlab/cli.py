@@ -200,7 +200,9 @@ def _shared_study_overrides(args: list[str]) -> list[str]:
     storage = next((arg for arg in args if arg.startswith("hydra.sweeper.storage=")), None)
     if storage is None or storage.endswith("=null"):
         return []
-    seeded = any(arg.startswith("hydra.sweeper.sampler.seed=") for arg in args)
+    # a sampler chosen by name (hydra.sweeper.sampler=random) takes Optuna's defaults: no seed
+    given = ("hydra.sweeper.sampler.seed=", "hydra.sweeper.sampler=")
+    seeded = any(arg.startswith(given) for arg in args)
     return [] if seeded else ["hydra.sweeper.sampler.seed=null"]
 
 

@@ -11,7 +11,6 @@ import logging
 import re
 import sys
 import warnings
-from collections.abc import Iterable
 from pathlib import Path
 
 from litlab.metric_names import is_overall_metric
@@ -62,19 +61,6 @@ class QuietLibraries(logging.Filter):
         if record.levelno < logging.WARNING:
             return _is_own(record.name)
         return not (record.name == "py.warnings" and LIBRARY_NOTICE.search(record.getMessage()))
-
-
-class DropRepeats(logging.Filter):
-    """Drops the lines that start with one of ``starts``: a library's second account of what
-    litlab has already said (Hydra's Optuna sweeper reports each failed trial again, as a
-    return value that is not a number)."""
-
-    def __init__(self, starts: Iterable[str] = ()) -> None:
-        super().__init__()
-        self.starts = tuple(starts)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith(self.starts)
 
 
 def _is_own(name: str) -> bool:

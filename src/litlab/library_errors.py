@@ -21,7 +21,7 @@ from litlab.errors import (
     MachineError,
 )
 
-SEARCH_PACKAGES = ("optuna", "sqlalchemy", "hydra_plugins.hydra_optuna_sweeper")
+SEARCH_PACKAGES = ("optuna", "sqlalchemy")
 EXPORT_PACKAGES = ("onnx", "onnxscript", "onnxruntime", "onnx_ir", "torch.onnx")
 # no room: a full disk, a quota, or a file size limit (ulimit -f)
 DISK_FULL = (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC), errno.EFBIG)

@@ -19,6 +19,7 @@ class LitlabOptunaSweeperConf:
     each job's config (which trial of the study the job is)."""
 
     _target_: str = "hydra_plugins.litlab_optuna_sweeper.optuna_sweeper.LitlabOptunaSweeper"
+    _recursive_: bool = False  # litlab builds the sampler and pruner, and refuses bad ones
     defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}])
     # a name (tpe, random, gp, cmaes, nsgaii, qmc, grid) or a mapping: _target_ and arguments
     sampler: Any = MISSING
@@ -33,6 +34,7 @@ class LitlabOptunaSweeperConf:
     custom_search_space: str | None = None  # a function(cfg, trial) that adds parameters
     params: dict[str, Any] | None = None  # key: search space in Hydra's sweep syntax
     # none, median, hyperband, successive_halving (Optuna's defaults) or a mapping: _target_ ...
+    # and the pruner's arguments
     pruner: Any = "none"
     trial: int | None = None
 

@@ -68,10 +68,15 @@ class TrialPruning(L.Callback):
                 self.link.number,
             )
             return False
-        if self._trial is None:
-            self._trial = self.link.trial()
-        self._trial.report(float(value), step=self.validations)
-        if not prunes(self.link.pruner) or not self._trial.should_prune():
+        try:
+            if self._trial is None:
+                self._trial = self.link.trial()
+            self._trial.report(float(value), step=self.validations)
+            prune = prunes(self.link.pruner) and self._trial.should_prune()
+        except Exception as err:  # noqa: BLE001 - a busy database must not end the training
+            log.warning("Could not report to trial %d (%s); it trains on.", self.link.number, err)
+            return False
+        if not prune:
             return False
         self.pruned_value = float(value)
         self._trial.set_user_attr(PRUNED_EPOCH, trainer.current_epoch + 1)

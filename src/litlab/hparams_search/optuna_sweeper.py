@@ -74,25 +74,32 @@ class OptunaSearch(Sweeper):
         link = self._job_link(sweeper, study)
         returns: list[JobReturn] = []
         remaining = sweeper.n_trials
-        while remaining > 0:
-            trials = [self._ask(study, space) for _ in range(min(sweeper.n_jobs, remaining))]
-            batch = [
-                [
-                    *trial_overrides(trial.params, fixed),
-                    f"hydra.sweeper.trial={trial.number}",
-                    *link,
-                ]
-                for trial in trials
-            ]
-            launched = self.launcher.launch(batch, initial_job_idx=self.job_idx)
-            self.job_idx += len(launched)
-            for trial, job in zip(trials, launched, strict=True):
-                log.info(tell(study, trial, job, objectives(self.config)))
-            returns += launched
+        while remaining > 0 and not _grid_covered(study):
+            trials: list[Any] = []
+            try:
+                for _ in range(min(sweeper.n_jobs, remaining)):
+                    trials.append(self._ask(study, space))
+                returns += self._run_batch(study, trials, fixed, link)
+            except BaseException:  # Ctrl+C, stop_on_failure, a launcher's error
+                _fail_untold(study, trials)
+                raise
             remaining -= len(trials)
-            _stop_if_too_many_failed(study, sweeper.get("max_failure_rate", 1.0))
+            _stop_if_too_many_failed(returns, sweeper.get("max_failure_rate", 1.0))
         self._write_results(study)
         return returns
+
+    def _run_batch(
+        self, study: Any, trials: list[Any], fixed: dict[str, str], link: list[str]
+    ) -> list[JobReturn]:
+        batch = [
+            [*trial_overrides(trial.params, fixed), f"hydra.sweeper.trial={trial.number}", *link]
+            for trial in trials
+        ]
+        launched = self.launcher.launch(batch, initial_job_idx=self.job_idx)
+        self.job_idx += len(launched)
+        for trial, job in zip(trials, launched, strict=True):
+            log.info(tell(study, trial, job, objectives(self.config)))
+        return list(launched)
 
     def _open_study(self, sweeper: DictConfig, space: dict[str, Any]) -> Any:
         import optuna
@@ -193,13 +200,17 @@ class OptunaSearch(Sweeper):
         write_atomically(sweep / RESULTS, OmegaConf.to_yaml(OmegaConf.create(results)))
 
 
+def _failed(job: JobReturn) -> bool:
+    return job.status != JobStatus.COMPLETED or isinstance(job._return_value, FailedJob)
+
+
 def tell(study: Any, trial: Any, job: JobReturn, metrics: list[str]) -> str:
     """Record one job's outcome in the study; returns the line that says so."""
     from optuna.trial import TrialState
 
     outcome = job._return_value
     head = f"Trial {trial.number}"
-    if job.status != JobStatus.COMPLETED or isinstance(outcome, FailedJob):
+    if _failed(job):
         study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
         return f"{head}: failed"
     if isinstance(outcome, PrunedJob):
@@ -215,14 +226,25 @@ def tell(study: Any, trial: Any, job: JobReturn, metrics: list[str]) -> str:
     return f"{head}: {shown}"
 
 
-def _stop_if_too_many_failed(study: Any, max_failure_rate: float) -> None:
+def _fail_untold(study: Any, trials: list[Any]) -> None:
+    """Trials asked but never told (the batch stopped) are failed, not left running forever in
+    a study that another command continues."""
     from optuna.trial import TrialState
 
-    trials = study.get_trials(deepcopy=False)
-    failed = sum(trial.state == TrialState.FAIL for trial in trials)
-    if trials and failed / len(trials) > max_failure_rate:
+    for trial in trials:  # those told already are skipped
+        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+
+
+def _grid_covered(study: Any) -> bool:
+    sampler = study.sampler
+    return hasattr(sampler, "is_exhausted") and sampler.is_exhausted(study)
+
+
+def _stop_if_too_many_failed(returns: list[JobReturn], max_failure_rate: float) -> None:
+    failed = sum(_failed(job) for job in returns)
+    if returns and failed / len(returns) > max_failure_rate:
         raise ConfigError(
-            f"{failed} of the study's {len(trials)} trials failed, more than "
+            f"{failed} of this search's {len(returns)} trials failed, more than "
             f"hydra.sweeper.max_failure_rate={max_failure_rate} allows; the search stops. "
             "The causes are in each job's status.json and in sweep_summary.md."
         )
@@ -243,5 +265,6 @@ def _params_text(params: dict[str, Any]) -> str:
 
 
 def quoted(text: str) -> str:
-    """A value as a quoted Hydra override value (a path may hold spaces or '=')."""
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """A value as a quoted Hydra override value (a path may hold spaces or '='): Hydra
+    unescapes a backslash before a quote only, and ``${`` would be an interpolation."""
+    return "'" + text.replace("'", "\\'").replace("${", "\\${") + "'"

@@ -88,11 +88,11 @@ def _range_distribution(key: str, start: float, stop: float, step: float) -> Any
     Optuna sweeper included it; litlab keeps one meaning for the syntax."""
     from optuna.distributions import FloatDistribution, IntDistribution
 
-    count = int((stop - start - 1e-12 * abs(step)) // step) + 1 if step else 0
+    count = int((stop - start - 1e-12 * step) // step) + 1 if step > 0 else 0
     if count < 1:
         raise ConfigError(
-            f"{key}: range({start}, {stop}, {step}) holds no value (the stop is left out, as "
-            f"in Python): e.g. {key}='range(2, 5)' for 2, 3 and 4."
+            f"{key}: range({start}, {stop}, {step}) holds no value (it counts up by a step > 0 "
+            f"and leaves the stop out, as in Python): e.g. {key}='range(2, 5)' for 2, 3 and 4."
         )
     last = start + (count - 1) * step
     if all(isinstance(value, int) for value in (start, stop, step)):

@@ -5,6 +5,7 @@ its first trial, and one job's link to its trial. Optuna is imported inside func
 ``optuna`` extra): Hydra imports the sweeper plugin for every command."""
 
 import functools
+import importlib.util
 import logging
 import os
 from collections.abc import Mapping
@@ -32,10 +33,8 @@ PRUNERS = {
     "median": "optuna.pruners.MedianPruner",
     "hyperband": "optuna.pruners.HyperbandPruner",
     "successive_halving": "optuna.pruners.SuccessiveHalvingPruner",
-    "percentile": "optuna.pruners.PercentilePruner",
-    "patient": "optuna.pruners.PatientPruner",
-    "threshold": "optuna.pruners.ThresholdPruner",
-}
+}  # the others (percentile, threshold, ...) need arguments: a mapping with _target_ gives them
+SAMPLER_PACKAGES = {"optuna.samplers.CmaEsSampler": "cmaes"}  # imported at the first trial
 DIRECTIONS = ("maximize", "minimize")
 STUDY_FILE = "optuna.db"  # in the sweep folder, when hydra.sweeper.storage is null
 PRUNED_EPOCH = "pruned_after_epoch"  # the trial's user attribute a pruned job sets
@@ -107,11 +106,17 @@ def _build(kind: str, given: Any, names: dict[str, str], extra: dict[str, Any]) 
             "arguments."
         )
     try:
-        cls = get_class(target)
+        cls = grid_sampler_class() if target == SAMPLERS["grid"] else get_class(target)
     except Exception as err:  # noqa: BLE001 - Hydra wraps the import's own error
         raise ConfigError(
             f"hydra.sweeper.{kind}._target_={target} cannot be imported ({_cause(err)}): {options}."
         ) from None
+    package = SAMPLER_PACKAGES.get(target)
+    if package and importlib.util.find_spec(package) is None:
+        raise ConfigError(
+            f"The {kind} {target} needs the package {package}, which is not installed: "
+            f"pip install {package} (or choose another: {options})."
+        )
     try:
         return cls(**extra, **arguments)
     except (TypeError, ValueError, ImportError) as err:
@@ -122,22 +127,38 @@ def _build(kind: str, given: Any, names: dict[str, str], extra: dict[str, Any]) 
         ) from None
 
 
+def grid_sampler_class() -> type:
+    """Optuna's grid sampler without its stop: it stops the study once the grid is covered,
+    which only ``study.optimize`` allows (a RuntimeError under ask-and-tell). The sweeper asks
+    no more trials once ``is_exhausted`` says the grid is covered."""
+    from optuna.samplers import GridSampler
+
+    class GridWithoutStop(GridSampler):
+        def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+            return None
+
+    return GridWithoutStop
+
+
 def _grid_argument(sampler: Any, search_space: Mapping[str, Any] | None) -> dict[str, Any]:
-    target = SAMPLERS["grid"]
-    named = sampler == "grid" or (
-        not isinstance(sampler, str) and sampler is not None and sampler.get("_target_") == target
-    )
-    if not named:
+    given = sampler if isinstance(sampler, str) or sampler is None else sampler.get("_target_")
+    if given not in ("grid", SAMPLERS["grid"]):
         return {}
-    grid = {}
-    for key, distribution in (search_space or {}).items():
-        if not hasattr(distribution, "choices"):
-            raise ConfigError(
-                f"The grid sampler needs a choice for every parameter, but {key} is an "
-                f"interval: give it as choice(...) or range(...), or use another sampler."
-            )
-        grid[key] = list(distribution.choices)
-    return {"search_space": grid}
+    return {"search_space": {key: grid_values(key, d) for key, d in (search_space or {}).items()}}
+
+
+def grid_values(key: str, distribution: Any) -> list[Any]:
+    """The points of a choice, or of a range (a distribution with a step)."""
+    if hasattr(distribution, "choices"):
+        return list(distribution.choices)
+    step = getattr(distribution, "step", None)
+    if step is None or distribution.log:
+        raise ConfigError(
+            f"The grid sampler needs a finite set of values for every parameter, but {key} is "
+            "an interval: give it as choice(...) or range(...), or use another sampler."
+        )
+    count = int(round((distribution.high - distribution.low) / step)) + 1
+    return [distribution.low + index * step for index in range(count)]
 
 
 def _cause(err: BaseException) -> str:
@@ -165,13 +186,49 @@ def check_search(sweeper: DictConfig, task: DictConfig) -> None:
             "give one metric per direction, e.g. optimized_metric=[val/acc_best,model/params] "
             "with hydra.sweeper.direction=[maximize,minimize]."
         )
+    _check_direction_of_the_best(names, metrics, task)
+    _check_one_search_per_command(task)
     if prunes(sweeper.get("pruner")):
         _check_pruning(sweeper, task, metrics)
     if sweeper.get("storage"):
         check_storage(str(sweeper.storage))
 
 
+def _check_one_search_per_command(config: DictConfig) -> None:
+    """Lightning's DDP launcher starts each extra process by running the command line again,
+    which in a search would run a search of its own, with trials of its own. A SLURM job's
+    tasks (hydra/launcher=slurm) and ddp_spawn's processes are processes of the one trial."""
+    trainer = config.get("trainer") or {}
+    strategy, devices = str(trainer.get("strategy", "auto")), trainer.get("devices", 1)
+    launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default="") or "")
+    if strategy != "ddp" or devices in (1, "1") or "Slurm" in launcher:
+        return
+    raise ConfigError(
+        f"trainer.strategy=ddp with trainer.devices={devices} cannot run inside a search on this "
+        "machine: Lightning starts each extra process by running the command line again, which "
+        "would start a search of its own. Give each trial one process (trainer.devices=1; "
+        "several trials at once with hydra/launcher=joblib and hydra.sweeper.n_jobs), use "
+        "trainer.strategy=ddp_spawn, or run the trials as SLURM jobs (hydra/launcher=slurm)."
+    )
+
+
+def _check_direction_of_the_best(names: list[str], metrics: list[str], task: DictConfig) -> None:
+    """Hydra's sweeper minimizes unless told: the best of the monitored metric has the
+    monitor's direction (val/acc_best is maximized, val/loss_best minimized)."""
+    monitor = task.get("monitor") or {}
+    best = f"{monitor.get('metric')}_best"
+    for direction, metric in zip(names, metrics, strict=True):
+        wanted = "maximize" if monitor.get("mode") == "max" else "minimize"
+        if metric == best and direction != wanted:
+            raise ConfigError(
+                f"hydra.sweeper.direction={direction} would search for the worst {metric}: it "
+                f"is better when {'higher' if wanted == 'maximize' else 'lower'} "
+                f"(monitor.mode={monitor.get('mode')}). Set hydra.sweeper.direction={wanted}."
+            )
+
+
 def _check_pruning(sweeper: DictConfig, task: DictConfig, metrics: list[str]) -> None:
+    build_pruner(sweeper.get("pruner"))  # an unknown name or bad arguments first
     name = pruner_name(sweeper.get("pruner"))
     if len(metrics) > 1:
         raise ConfigError(
@@ -191,8 +248,6 @@ def _check_pruning(sweeper: DictConfig, task: DictConfig, metrics: list[str]) ->
             f"every epoch, but {why}. Optimize a val/ metric (optimized_metric=val/acc_best, "
             "val/loss_best) with validation on, or set hydra.sweeper.pruner=none."
         )
-    pruner = build_pruner(sweeper.get("pruner"))  # refuses unknown names and bad arguments now
-    del pruner
 
 
 def check_storage(storage: str) -> None:
@@ -220,9 +275,21 @@ def _check_writable_database(storage: str, database: Path) -> None:
     else:
         return
     raise ConfigError(
-        f"hydra.sweeper.storage={storage!r} cannot be opened: {problem}. Create the folder or "
+        f"hydra.sweeper.storage={shown(storage)!r} cannot be opened: {problem}. Create the "
+        "folder or "
         "choose a writable one, e.g. hydra.sweeper.storage=sqlite:///outputs/study.db."
     )
+
+
+def shown(url: str) -> str:
+    """A storage URL for messages: its password masked."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
 
 
 def storage_url(storage: str | None, sweep_dir: str | Path) -> str:
@@ -242,7 +309,8 @@ def open_storage(url: str) -> Any:
         return optuna.storages.get_storage(url)
     except Exception as err:  # noqa: BLE001 - SQLAlchemy's and the drivers' errors vary
         raise ConfigError(
-            f"hydra.sweeper.storage={url!r} cannot be opened ({_cause(err)}). Check the URL, "
+            f"hydra.sweeper.storage={shown(url)!r} cannot be opened ({_cause(err)}). Check the "
+            "URL, "
             "that its database server runs and accepts this user, or keep the study in the "
             "sweep folder with hydra.sweeper.storage=null."
         ) from None

@@ -4,13 +4,15 @@ returned as recorded instead of trained again (a job run a second time, e.g. req
 cluster)."""
 
 import logging
+import math
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
+from litlab.errors import ConfigError
 from litlab.hparams_search.study import PRUNED_EPOCH, TrialLink, objectives
-from litlab.sweep import PrunedJob
+from litlab.sweep import FailedJob, PrunedJob
 
 log = logging.getLogger(__name__)
 REPORTING_CALLBACK = "trial_pruning"  # its key under callbacks in the job's config
@@ -39,16 +41,16 @@ def recorded_outcome(link: TrialLink) -> Any | None:
     trial = link.frozen()
     if trial.state == TrialState.COMPLETE:
         outcome = trial.values if len(trial.values) > 1 else trial.value
-    elif trial.state == TrialState.PRUNED:
+    elif trial.state == TrialState.PRUNED or PRUNED_EPOCH in trial.user_attrs:
         epoch = trial.user_attrs.get(PRUNED_EPOCH, trial.last_step or 0)
         outcome = PrunedJob(epoch, trial.value if trial.value is not None else float("nan"))
     else:
         return None
     log.info(
-        "Trial %d of study %s already finished (%s): it is not trained again.",
+        "Trial %d of study %s already %s: it is not trained again.",
         link.number,
         link.study_name,
-        trial.state.name.lower(),
+        "pruned" if isinstance(outcome, PrunedJob) else "finished",
     )
     return outcome
 
@@ -76,12 +78,27 @@ def report_to_trial(cfg: DictConfig, link: TrialLink) -> None:
 
 def job_outcome(cfg: DictConfig, metrics: dict[str, float], link: TrialLink | None) -> Any:
     """What a job returns to Hydra's sweeper: the optimized metric (a list of them for several
-    objectives), or a PrunedJob when its trial's pruner stopped it."""
-    values = [metrics.get(name) for name in objectives(cfg)]
-    if link is not None:
-        epoch = link.frozen().user_attrs.get(PRUNED_EPOCH)
-        if epoch is not None:
-            return PrunedJob(
-                int(epoch), float(values[0]) if values[0] is not None else float("nan")
+    objectives); in a search, a PrunedJob when its trial's pruner stopped it, or a FailedJob
+    when a metric to record is missing or not a number."""
+    names = objectives(cfg)
+    values = [metrics.get(name) for name in names]
+    if link is None:
+        return None if not values else values[0] if len(values) == 1 else values
+    epoch = link.frozen().user_attrs.get(PRUNED_EPOCH)
+    if epoch is not None:
+        return PrunedJob(int(epoch), math.nan if values[0] is None else float(values[0]))
+    unusable = [name for name, value in zip(names, values, strict=True) if not _finite(value)]
+    if unusable:
+        return FailedJob(
+            ConfigError(
+                f"optimized_metric {', '.join(unusable)} is not a number in this run's "
+                f"metrics.json ({', '.join(str(metrics.get(name)) for name in unusable)}), so "
+                "the study cannot record the trial. Optimize a metric the run writes there, "
+                "e.g. optimized_metric=val/acc_best."
             )
+        )
     return values[0] if len(values) == 1 else values
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and math.isfinite(value)

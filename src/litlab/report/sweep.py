@@ -100,7 +100,7 @@ def sweep_objectives(folders: list[Path]) -> list[tuple[str, str]]:
                 direction = OmegaConf.select(OmegaConf.load(settings), "hydra.sweeper.direction")
                 if direction is not None:
                     modes = [
-                        str(d)[:3]
+                        str(d).lower()[:3]
                         for d in (direction if OmegaConf.is_list(direction) else [direction])
                     ]
         except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException):
