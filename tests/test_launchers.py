@@ -75,6 +75,18 @@ def test_submitit_local_runs_the_jobs_through_submitit(tmp_path):
     assert list(sweep.glob(".submitit/*")), "submitit keeps its own job records"
 
 
+def test_a_search_without_optuna_names_the_extra_and_hydras_old_sweeper_is_named(monkeypatch):
+    monkeypatch.setitem(cli.PLUGINS, "hparams_search=", ("no_such_package", "optuna"))
+    with pytest.raises(
+        ConfigError, match=r'needs no-such-package, .*pip install -e "\.\[optuna\]"'
+    ):
+        cli._require_plugins(["hparams_search=mnist_optuna"])
+    monkeypatch.setitem(cli.PLUGINS, "hparams_search=", ("optuna", "optuna"))
+    monkeypatch.setattr(cli, "HYDRAS_OPTUNA_SWEEPER", "yaml")  # as if it were installed
+    with pytest.raises(ConfigError, match="pip uninstall hydra-optuna-sweeper"):
+        cli._require_plugins(["hparams_search=mnist_optuna"])
+
+
 def test_a_missing_plugin_names_the_pip_extra(monkeypatch):
     monkeypatch.setitem(
         cli.PLUGINS, "hydra/launcher=joblib", ("hydra_plugins.not_installed", "joblib")

@@ -313,3 +313,14 @@ def test_two_objectives_give_the_pareto_front_as_table_and_plot(tmp_path):
     assert table == ["| 1", "| 2"]  # in the order of the first objective
     with Image.open(tmp_path / "sweep_pareto.png") as image:
         assert image.format == "PNG" and image.size[0] >= 400
+
+
+def test_a_search_of_two_objectives_with_no_finished_job_keeps_its_columns(tmp_path):
+    metric = ["val/acc_best", "model/params"]
+    write_job(
+        tmp_path, "0", {}, {"status": "failed", "error": "E: x"}, ["maximize", "minimize"], metric
+    )
+    write_sweep_summary(tmp_path)
+    (row,) = read_summary(tmp_path)
+    assert (row["status"], row["pareto"], row["error"]) == ("failed", "", "E: x")
+    assert row["overrides"] == "optimizer.lr=0e-3"

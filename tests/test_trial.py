@@ -11,10 +11,10 @@ optuna = pytest.importorskip("optuna", reason='needs pip install -e ".[optuna]"'
 from litlab.hparams_search.study import PRUNED_EPOCH, TrialLink  # noqa: E402
 from litlab.hparams_search.trial import (  # noqa: E402
     REPORTING_CALLBACK,
+    _resolved,
     job_outcome,
     recorded_outcome,
     report_to_trial,
-    this_jobs_trial,
 )
 from litlab.sweep import PrunedJob, job_status  # noqa: E402
 
@@ -58,7 +58,7 @@ def job_status_of(outcome):
     return job_status(JobReturn(status=JobStatus.COMPLETED, _return_value=outcome))
 
 
-def test_reporting_is_added_for_one_objective_only(tmp_path):
+def test_reporting_is_added_for_one_objective_only():
     link = TrialLink("sqlite:///x.db", "s", 3, "median")
     cfg = OmegaConf.create({"optimized_metric": "val/acc_best", "callbacks": None})
     OmegaConf.set_struct(cfg, True)
@@ -94,4 +94,15 @@ def test_a_metric_the_study_cannot_record_fails_the_trial_with_its_reason(study)
     # outside a search nothing is refused: a plain sweep records what there is
     assert job_outcome(cfg, {}, None) is None
     assert job_outcome(OmegaConf.create({"optimized_metric": None}), {}, None) is None
-    assert this_jobs_trial() is None
+
+
+def test_a_pruner_mapping_is_resolved_against_the_jobs_config():
+    cfg = OmegaConf.create({"trainer": {"max_epochs": 8}})
+    pruner = OmegaConf.create(
+        {"_target_": "optuna.pruners.MedianPruner", "n_warmup_steps": "${trainer.max_epochs}"}
+    )
+    assert _resolved(pruner, cfg) == {
+        "_target_": "optuna.pruners.MedianPruner",
+        "n_warmup_steps": 8,
+    }
+    assert _resolved("median", cfg) == "median"

@@ -171,39 +171,36 @@ def _stop_writing_to_closed_pipe() -> None:
     sys.exit(0)
 
 
-# Command-line choices that need an optional Hydra plugin: (plugin module, pip extra).
+# Command-line choices that need an optional package: (its module, pip extra).
 PLUGINS = {
-    "hparams_search=": ("optuna", "optuna"),  # litlab's sweeper plugin needs Optuna itself
+    "hparams_search=": ("optuna", "optuna"),  # litlab's own sweeper plugin runs on it
     "hydra/sweeper=optuna": ("optuna", "optuna"),
     "hydra/launcher=joblib": ("hydra_plugins.hydra_joblib_launcher", "joblib"),
     "hydra/launcher=submitit": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
     "hydra/launcher=slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
 }
+HYDRAS_OPTUNA_SWEEPER = "hydra_plugins.hydra_optuna_sweeper"  # optuna < 3: it would take the name
 
 
 def _require_plugins(args: list[str]) -> None:
-    """Name the pip extra when a choice needs a plugin that is not installed (Hydra would only
-    say that it cannot find the config)."""
+    """Name the pip extra when a choice needs a package that is not installed (Hydra would only
+    say that it cannot find the config), and Hydra's old Optuna sweeper when it is."""
     for arg in args:
         for prefix, (module, extra) in PLUGINS.items():
-            if arg.startswith(prefix) and not arg.endswith("=null") and not _installed(module):
+            if not arg.startswith(prefix) or arg.endswith("=null"):
+                continue
+            if not _installed(module):
+                package = module.rpartition(".")[2].replace("_", "-")
                 raise ConfigError(
-                    f"{arg} needs the Hydra plugin {module.split('.')[1].replace('_', '-')}, "
-                    f'which is not installed. Install it with: pip install -e ".[{extra}]"'
+                    f"{arg} needs {package}, which is not installed. Install it with: "
+                    f'pip install -e ".[{extra}]"'
                 )
-
-
-def _shared_study_overrides(args: list[str]) -> list[str]:
-    """For a study kept in a database (``hydra.sweeper.storage=sqlite:///...``), which another
-    command may continue or share: an unseeded sampler, unless a seed is given. A seeded TPE
-    sampler would propose, in every command, the same startup trials the study already ran."""
-    storage = next((arg for arg in args if arg.startswith("hydra.sweeper.storage=")), None)
-    if storage is None or storage.endswith("=null"):
-        return []
-    # a sampler chosen by name (hydra.sweeper.sampler=random) takes Optuna's defaults: no seed
-    given = ("hydra.sweeper.sampler.seed=", "hydra.sweeper.sampler=")
-    seeded = any(arg.startswith(given) for arg in args)
-    return [] if seeded else ["hydra.sweeper.sampler.seed=null"]
+            if extra == "optuna" and _installed(HYDRAS_OPTUNA_SWEEPER):
+                raise ConfigError(
+                    f"{arg} runs litlab's Optuna sweeper, but hydra-optuna-sweeper (Hydra's, for "
+                    "optuna < 3, without pruning) is installed too and may take the name "
+                    "hydra/sweeper=optuna. Remove it with: pip uninstall hydra-optuna-sweeper"
+                )
 
 
 def _installed(module: str) -> bool:
@@ -233,7 +230,6 @@ def hydra_entry_point(config_name: str) -> Callable:
             try:
                 if not is_launched_worker():  # rank zero checked the command line
                     _require_plugins(sys.argv[1:])
-                    sys.argv = [*sys.argv, *_shared_study_overrides(sys.argv[1:])]
                 run()  # a sweep with a failed job ends with status 1 in its callback
             except BrokenPipeError:  # `python train.py --help | head` stopped reading
                 _stop_writing_to_closed_pipe()
@@ -269,7 +265,7 @@ def train_main(cfg: DictConfig) -> Any:
     from litlab.train import train
 
     route_library_loggers()
-    trial = this_jobs_trial()  # a job of an Optuna search: None otherwise
+    trial = this_jobs_trial(cfg)  # a job of an Optuna search: None otherwise
     if trial is not None:
         recorded = recorded_outcome(trial)
         if recorded is not None:

@@ -32,6 +32,7 @@ from litlab.run_folder import (
     CHECKPOINTS,
     CONFIG,
     HYDRA_RECORD,
+    HYDRA_SETTINGS,
     LAST_CHECKPOINT,
     METRICS,
     free_path,
@@ -218,9 +219,9 @@ def _recorded_choices(run: Path) -> dict | None:
     """The group options (model=cnn ...) the run last started with, from Hydra's newest record
     of its command line; None for a run started from Python, which leaves none."""
     record = _newest(run / HYDRA_RECORD)
-    if record is None or not (record / "hydra.yaml").is_file():
+    if record is None or not (record / HYDRA_SETTINGS).is_file():
         return None
-    return OmegaConf.to_container(OmegaConf.load(record / "hydra.yaml").hydra.runtime.choices)
+    return OmegaConf.to_container(OmegaConf.load(record / HYDRA_SETTINGS).hydra.runtime.choices)
 
 
 def _newest(path: Path) -> Path | None:

@@ -25,7 +25,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-HYDRA_RECORD = ".hydra"
+HYDRA_RECORD = ".hydra"  # Hydra's own record of a run: config.yaml, hydra.yaml, overrides.yaml
+HYDRA_SETTINGS = "hydra.yaml"  # in HYDRA_RECORD: Hydra's settings (sweeper, choices ...)
+HYDRA_OVERRIDES = "overrides.yaml"  # in HYDRA_RECORD: the run's command-line overrides
 CONFIG = "config.yaml"
 RUN_RECORD = "run.json"
 CHECKPOINTS = "checkpoints"
@@ -132,7 +134,8 @@ def read_history(path: Path) -> list[dict[str, float]]:
 
 
 def write_job_status(job: Path, status: dict[str, Any]) -> Path:
-    """``{"status": "ok", "return_value": ...}`` or ``{"status": "failed", "error": ...}``."""
+    """``{"status": "ok", "return_value": ...}``, ``{"status": "pruned", "epoch": ...,
+    "return_value": ...}`` or ``{"status": "failed", "error": ...}``."""
     return write_json(job / STATUS, status)
 
 

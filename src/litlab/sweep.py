@@ -5,6 +5,7 @@ sweep stops early; after the last job it ends the command with status 1 if a job
 summary itself is files only: ``litlab.report.sweep``."""
 
 import logging
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -15,29 +16,23 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from litlab.console import route_library_loggers
-from litlab.errors import ConfigError, exit_with
 from litlab.library_internals import job_error
 from litlab.ranks import is_rank_zero
 from litlab.report.sweep import SUMMARY_NAME, summarise_sweep, write_sweep_summary
 from litlab.run_folder import STATUS, failed_job_status, write_job_status
 
 log = logging.getLogger(__name__)
-HYDRAS_OPTUNA_SWEEPER = "hydra_plugins.hydra_optuna_sweeper"
 
 
 class FailedJob:
     """What a sweep job returns when it caught its own error: the sweep goes on, the callback
-    records it. Not a number, so an Optuna search counts the trial as failed (a NaN would be a
-    completed trial's value, which Optuna refuses, ending the whole search)."""
+    records it, and a search records a failed trial."""
 
     def __init__(self, error: BaseException) -> None:
         self.status = failed_job_status(error)
 
-    def __repr__(self) -> str:  # in Hydra's log file, where its Optuna sweeper records a failure
+    def __repr__(self) -> str:  # in Hydra's own log lines about the job
         return f"FailedJob({self.status['error'].split(':')[0]})"
-
-    def __float__(self) -> float:
-        raise TypeError(f"the job failed: {self.status['error']}")
 
 
 class PrunedJob:
@@ -47,7 +42,7 @@ class PrunedJob:
 
     def __init__(self, epoch: int, value: float) -> None:
         self.epoch, self.value = epoch, value
-        self.status = {"status": "pruned", "epoch": epoch, "return_value": _number(value)}
+        self.status = {"status": "pruned", "epoch": epoch, "return_value": finite_number(value)}
 
     def __repr__(self) -> str:
         return f"PrunedJob(epoch={self.epoch}, value={self.value})"
@@ -61,15 +56,6 @@ class SweepSummary(Callback):
         if is_optuna(config.hydra.sweeper):
             import optuna  # noqa: F401 - imported by its sweeper later; its logger is routed now
         route_library_loggers()
-        target = str(config.hydra.sweeper.get("_target_", ""))
-        if target.startswith(HYDRAS_OPTUNA_SWEEPER) and is_rank_zero():
-            exit_with(  # Hydra would turn a callback's exception into a warning
-                ConfigError(
-                    "hydra/sweeper=optuna is Hydra's own Optuna sweeper here (hydra-optuna-sweeper "
-                    "is installed beside litlab's, and took the name): it needs optuna < 3 and "
-                    "cannot prune. Remove it with: pip uninstall hydra-optuna-sweeper"
-                )
-            )
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         stale = Path(config.hydra.runtime.output_dir) / STATUS  # a rerun into the folder
@@ -100,15 +86,16 @@ def is_optuna(sweeper: DictConfig) -> bool:
 
 
 def job_status(job_return: JobReturn) -> dict[str, Any]:
-    """status.json of a finished job: ok with its return value, or failed with the error."""
+    """status.json of a finished job: ok with its return value(s), pruned (a search's pruner
+    stopped it) with its epoch and last value, or failed with the error."""
     if job_return.status != JobStatus.COMPLETED:
         return failed_job_status(job_error(job_return))
     value = job_return.return_value
     if isinstance(value, (FailedJob, PrunedJob)):
         return value.status
     if isinstance(value, (list, tuple)):  # several objectives
-        return {"status": "ok", "return_value": [_number(item) for item in value]}
-    return {"status": "ok", "return_value": _number(value)}
+        return {"status": "ok", "return_value": [finite_number(item) for item in value]}
+    return {"status": "ok", "return_value": finite_number(value)}
 
 
 def record_failure(job: Path, error: BaseException) -> None:
@@ -118,8 +105,10 @@ def record_failure(job: Path, error: BaseException) -> None:
         write_job_status(job, failed_job_status(error))
 
 
-def _number(value: Any) -> float | None:
+def finite_number(value: Any) -> float | None:
+    """A value for status.json: a finite number, else null (JSON has no NaN)."""
     try:
-        return float(value)
+        number = float(value)
     except (TypeError, ValueError):
         return None
+    return number if math.isfinite(number) else None

@@ -3,7 +3,7 @@ pruning (``litlab.hparams_search``). Hydra imports this module for every command
 the config schema and a thin class; Optuna is imported only when a search runs."""
 
 from dataclasses import dataclass, field
-from typing import Any, List  # noqa: UP035 - OmegaConf reads these annotations
+from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from hydra.plugins.sweeper import Sweeper
@@ -21,7 +21,7 @@ class LitlabOptunaSweeperConf:
     _target_: str = "hydra_plugins.litlab_optuna_sweeper.optuna_sweeper.LitlabOptunaSweeper"
     _recursive_: bool = False  # litlab builds the sampler and pruner, and refuses bad ones
     defaults: list[Any] = field(default_factory=lambda: [{"sampler": "tpe"}])
-    # a name (tpe, random, gp, cmaes, nsgaii, qmc, grid) or a mapping: _target_ and arguments
+    # a name (litlab.hparams_search.study.SAMPLERS) or a mapping: _target_ and arguments
     sampler: Any = MISSING
     # maximize or minimize; a list of them for several objectives (optimized_metric: a list)
     direction: Any = "minimize"
@@ -30,11 +30,10 @@ class LitlabOptunaSweeperConf:
     study_name: str | None = None
     n_trials: int = 20
     n_jobs: int = 1  # trials asked and launched at once (parallel with joblib or submitit)
-    max_failure_rate: float = 1.0  # the search stops when a larger share of trials failed
+    max_failure_rate: float = 1.0  # the search stops when more of its trials failed
     custom_search_space: str | None = None  # a function(cfg, trial) that adds parameters
     params: dict[str, Any] | None = None  # key: search space in Hydra's sweep syntax
-    # none, median, hyperband, successive_halving (Optuna's defaults) or a mapping: _target_ ...
-    # and the pruner's arguments
+    # a name (study.PRUNERS: none, median, ...) or a mapping: _target_ and arguments
     pruner: Any = "none"
     trial: int | None = None
 
@@ -50,7 +49,7 @@ class LitlabOptunaSweeper(Sweeper):
     ) -> None:
         self.search.setup(hydra_context=hydra_context, task_function=task_function, config=config)
 
-    def sweep(self, arguments: List[str]) -> Any:  # noqa: UP006
+    def sweep(self, arguments: list[str]) -> Any:
         return self.search.sweep(arguments)
 
 

@@ -14,7 +14,6 @@ same keys (sampler, direction, storage, study_name, n_trials, n_jobs, max_failur
 custom_search_space, params) and adds ``pruner``."""
 
 import logging
-import math
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +33,11 @@ from litlab.hparams_search.study import (
     directions,
     objectives,
     open_storage,
+    shown,
     storage_url,
 )
 from litlab.run_folder import write_atomically
-from litlab.sweep import FailedJob, PrunedJob
+from litlab.sweep import FailedJob, PrunedJob, finite_number
 
 log = logging.getLogger(__name__)
 RESULTS = "optimization_results.yaml"  # the name Hydra's Optuna sweeper gave it
@@ -47,8 +47,7 @@ class OptunaSearch(Sweeper):
     """Hydra's Sweeper interface over an Optuna study; the arguments are the sweeper's config
     keys (``hydra.sweeper.*``)."""
 
-    def __init__(self, **keys: Any) -> None:
-        self.keys = keys
+    def __init__(self, **keys: Any) -> None:  # read later from config.hydra.sweeper, resolved
         self.config: DictConfig | None = None
         self.hydra_context: HydraContext | None = None
         self.launcher: Any = None
@@ -84,7 +83,7 @@ class OptunaSearch(Sweeper):
                 _fail_untold(study, trials)
                 raise
             remaining -= len(trials)
-            _stop_if_too_many_failed(returns, sweeper.get("max_failure_rate", 1.0))
+            _stop_if_too_many_failed(returns, sweeper.max_failure_rate)
         self._write_results(study)
         return returns
 
@@ -105,6 +104,8 @@ class OptunaSearch(Sweeper):
         import optuna
 
         sampler, pruner = build_sampler(sweeper.sampler, space), build_pruner(sweeper.pruner)
+        if self._shares_a_study():
+            sampler.reseed_rng()
         if not sweeper.storage:
             Path(str(self.config.hydra.sweep.dir)).mkdir(parents=True, exist_ok=True)
         url = storage_url(sweeper.storage, self.config.hydra.sweep.dir)
@@ -120,12 +121,21 @@ class OptunaSearch(Sweeper):
         had = [direction.name.lower() for direction in study.directions]
         if had != wanted:
             raise ConfigError(
-                f"The study {study.study_name!r} in {url} was made to {', '.join(had)}, but "
+                f"The study {study.study_name!r} in {shown(url)} was made to {', '.join(had)}, but "
                 f"hydra.sweeper.direction asks to {', '.join(wanted)}. Continue it with "
                 f"hydra.sweeper.direction={had[0] if len(had) == 1 else '[' + ','.join(had) + ']'}"
                 ", or give this search another hydra.sweeper.study_name."
             )
         return study
+
+    def _shares_a_study(self) -> bool:
+        """A storage given on the command line is a study another command may continue or
+        share: a sampler seeded alike would propose, in every command, the trials the study
+        already ran. A seed given on the command line keeps it."""
+        given = [str(item) for item in self.config.hydra.overrides.hydra]
+        storage = any(item.startswith("hydra.sweeper.storage=") for item in given)
+        seeded = any(item.startswith("hydra.sweeper.sampler.seed=") for item in given)
+        return storage and not seeded
 
     def _job_link(self, sweeper: DictConfig, study: Any) -> list[str]:
         """Overrides that tell each job where its trial is, where the config leaves it open."""
@@ -146,7 +156,7 @@ class OptunaSearch(Sweeper):
                 "Continue a study with the search space it began with, or name a new one "
                 "(hydra.sweeper.study_name=...)."
             ) from None
-        extend = self.keys.get("custom_search_space")
+        extend = self.config.hydra.sweeper.get("custom_search_space")
         if extend:
             get_method(str(extend))(self.config, trial)
         return trial
@@ -217,8 +227,8 @@ def tell(study: Any, trial: Any, job: JobReturn, metrics: list[str]) -> str:
         study.tell(trial, state=TrialState.PRUNED, skip_if_finished=True)
         return f"{head}: pruned after epoch {outcome.epoch} ({metrics[0]} {outcome.value:.4g})"
     values = list(outcome) if isinstance(outcome, (list, tuple)) else [outcome]
-    numbers = [_number(value) for value in values]
-    if len(numbers) != len(study.directions) or not all(math.isfinite(n) for n in numbers):
+    numbers = [finite_number(value) for value in values]
+    if len(numbers) != len(study.directions) or None in numbers:
         study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
         return f"{head}: failed (it returned {values!r}, not {len(study.directions)} number(s))"
     study.tell(trial, numbers, skip_if_finished=True)
@@ -248,13 +258,6 @@ def _stop_if_too_many_failed(returns: list[JobReturn], max_failure_rate: float) 
             f"hydra.sweeper.max_failure_rate={max_failure_rate} allows; the search stops. "
             "The causes are in each job's status.json and in sweep_summary.md."
         )
-
-
-def _number(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def _params_text(params: dict[str, Any]) -> str:

@@ -44,7 +44,7 @@ PRUNED_EPOCH = "pruned_after_epoch"  # the trial's user attribute a pruned job s
 def directions(sweeper: DictConfig) -> list[str]:
     given = sweeper.get("direction")
     named = list(given) if OmegaConf.is_list(given) or isinstance(given, list) else [given]
-    names = [str(getattr(item, "name", item)).lower() for item in named]
+    names = [str(item).lower() for item in named]
     bad = [name for name in names if name not in DIRECTIONS]
     if bad or not names:
         raise ConfigError(
@@ -78,21 +78,19 @@ def prunes(pruner: Any) -> bool:
 def build_sampler(sampler: Any, search_space: Mapping[str, Any] | None = None) -> Any:
     """The sampler of ``hydra.sweeper.sampler``: a name (tpe, random, ...) or a mapping with
     ``_target_`` and the sampler's arguments. The grid sampler gets the grid from the search
-    space (its choices)."""
-    return _build("sampler", sampler, SAMPLERS, _grid_argument(sampler, search_space))
+    space (its choices and ranges)."""
+    return _build("sampler", sampler or "tpe", SAMPLERS, search_space or {})
 
 
 def build_pruner(pruner: Any) -> Any:
     """The pruner of ``hydra.sweeper.pruner``: a name (median, hyperband, successive_halving,
     none ...; Optuna's defaults) or a mapping with ``_target_`` and the pruner's arguments."""
-    return _build("pruner", pruner, PRUNERS, {})
+    return _build("pruner", pruner or "none", PRUNERS, {})
 
 
-def _build(kind: str, given: Any, names: dict[str, str], extra: dict[str, Any]) -> Any:
+def _build(kind: str, given: Any, names: dict[str, str], space: Mapping[str, Any]) -> Any:
     from hydra.utils import get_class
 
-    if given is None:
-        given = "none" if kind == "pruner" else "tpe"
     node = {"_target_": names.get(str(given).lower(), "")} if isinstance(given, str) else given
     arguments = (
         OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else dict(node)
@@ -117,8 +115,10 @@ def _build(kind: str, given: Any, names: dict[str, str], extra: dict[str, Any]) 
             f"The {kind} {target} needs the package {package}, which is not installed: "
             f"pip install {package} (or choose another: {options})."
         )
+    if target == SAMPLERS["grid"]:
+        arguments["search_space"] = {key: grid_values(key, d) for key, d in space.items()}
     try:
-        return cls(**extra, **arguments)
+        return cls(**arguments)
     except (TypeError, ValueError, ImportError) as err:
         raise ConfigError(
             f"The {kind} {target} refused its arguments {arguments}: {_cause(err)}. Its "
@@ -138,13 +138,6 @@ def grid_sampler_class() -> type:
             return None
 
     return GridWithoutStop
-
-
-def _grid_argument(sampler: Any, search_space: Mapping[str, Any] | None) -> dict[str, Any]:
-    given = sampler if isinstance(sampler, str) or sampler is None else sampler.get("_target_")
-    if given not in ("grid", SAMPLERS["grid"]):
-        return {}
-    return {"search_space": {key: grid_values(key, d) for key, d in (search_space or {}).items()}}
 
 
 def grid_values(key: str, distribution: Any) -> list[Any]:
@@ -201,24 +194,26 @@ def _check_one_search_per_command(config: DictConfig) -> None:
     trainer = config.get("trainer") or {}
     strategy, devices = str(trainer.get("strategy", "auto")), trainer.get("devices", 1)
     launcher = str(OmegaConf.select(config, "hydra.launcher._target_", default="") or "")
-    if strategy != "ddp" or devices in (1, "1") or "Slurm" in launcher:
+    several = str(devices) not in ("1", "auto")  # 2, -1 (all GPUs), [0, 1]
+    if strategy not in ("ddp", "auto") or not several or "Slurm" in launcher:
         return
     raise ConfigError(
-        f"trainer.strategy=ddp with trainer.devices={devices} cannot run inside a search on this "
-        "machine: Lightning starts each extra process by running the command line again, which "
-        "would start a search of its own. Give each trial one process (trainer.devices=1; "
-        "several trials at once with hydra/launcher=joblib and hydra.sweeper.n_jobs), use "
-        "trainer.strategy=ddp_spawn, or run the trials as SLURM jobs (hydra/launcher=slurm)."
+        f"trainer.strategy={strategy} with trainer.devices={devices} cannot run inside a search "
+        "on this machine: Lightning starts each extra process by running the command line "
+        "again, which would start a search of its own. Give each trial one process "
+        "(trainer.devices=1; several trials at once with hydra/launcher=joblib and "
+        "hydra.sweeper.n_jobs), use trainer.strategy=ddp_spawn, or run the trials as SLURM "
+        "jobs (hydra/launcher=slurm)."
     )
 
 
 def _check_direction_of_the_best(names: list[str], metrics: list[str], task: DictConfig) -> None:
-    """Hydra's sweeper minimizes unless told: the best of the monitored metric has the
+    """The sweeper's direction defaults to minimize: the best of the monitored metric has the
     monitor's direction (val/acc_best is maximized, val/loss_best minimized)."""
     monitor = task.get("monitor") or {}
     best = f"{monitor.get('metric')}_best"
+    wanted = "maximize" if monitor.get("mode") == "max" else "minimize"
     for direction, metric in zip(names, metrics, strict=True):
-        wanted = "maximize" if monitor.get("mode") == "max" else "minimize"
         if metric == best and direction != wanted:
             raise ConfigError(
                 f"hydra.sweeper.direction={direction} would search for the worst {metric}: it "
@@ -275,9 +270,8 @@ def _check_writable_database(storage: str, database: Path) -> None:
     else:
         return
     raise ConfigError(
-        f"hydra.sweeper.storage={shown(storage)!r} cannot be opened: {problem}. Create the "
-        "folder or "
-        "choose a writable one, e.g. hydra.sweeper.storage=sqlite:///outputs/study.db."
+        f"hydra.sweeper.storage={shown(storage)!r} cannot be opened: {problem}. "
+        "Create the folder or choose a writable one, e.g. hydra.sweeper.storage=sqlite:///outputs/study.db."
     )
 
 
@@ -309,10 +303,9 @@ def open_storage(url: str) -> Any:
         return optuna.storages.get_storage(url)
     except Exception as err:  # noqa: BLE001 - SQLAlchemy's and the drivers' errors vary
         raise ConfigError(
-            f"hydra.sweeper.storage={shown(url)!r} cannot be opened ({_cause(err)}). Check the "
-            "URL, "
-            "that its database server runs and accepts this user, or keep the study in the "
-            "sweep folder with hydra.sweeper.storage=null."
+            f"hydra.sweeper.storage={shown(url)!r} cannot be opened ({_cause(err)}). Check "
+            "the URL, that its database server runs and accepts this user, or keep the study "
+            "in the sweep folder with hydra.sweeper.storage=null."
         ) from None
 
 

@@ -18,20 +18,29 @@ log = logging.getLogger(__name__)
 REPORTING_CALLBACK = "trial_pruning"  # its key under callbacks in the job's config
 
 
-def this_jobs_trial() -> TrialLink | None:
+def this_jobs_trial(cfg: DictConfig) -> TrialLink | None:
     """The trial this Hydra job runs, or None outside litlab's Optuna search."""
     if not HydraConfig.initialized():
         return None
     sweeper = HydraConfig.get().sweeper
     if sweeper.get("trial") is None:
         return None
-    pruner = sweeper.get("pruner")
     return TrialLink(
         storage=str(sweeper.storage),
         study_name=str(sweeper.study_name),
         number=int(sweeper.trial),
-        pruner=OmegaConf.to_container(pruner) if OmegaConf.is_config(pruner) else pruner,
+        pruner=_resolved(sweeper.get("pruner"), cfg),
     )
+
+
+def _resolved(pruner: Any, cfg: DictConfig) -> Any:
+    """A pruner mapping with its interpolations (``${trainer.max_epochs}``) resolved against the
+    job's config, as the sweeper resolved them against its own."""
+    if not OmegaConf.is_config(pruner):
+        return pruner
+    root = OmegaConf.create(OmegaConf.to_container(cfg, resolve=False))
+    root.searched_pruner = OmegaConf.to_container(pruner, resolve=False)
+    return OmegaConf.to_container(root.searched_pruner, resolve=True)
 
 
 def recorded_outcome(link: TrialLink) -> Any | None:

@@ -20,7 +20,9 @@ from litlab.metric_names import is_overall_metric
 from litlab.report import plots
 from litlab.run_folder import (
     CONFIG,
+    HYDRA_OVERRIDES,
     HYDRA_RECORD,
+    HYDRA_SETTINGS,
     METRICS,
     STATUS,
     is_finished,
@@ -61,7 +63,7 @@ def is_sweep_folder(path: Path) -> bool:
 
 def job_folders(sweep: Path) -> list[Path]:
     """Hydra's job folders (<sweep>/<job number>/ by default): those with .hydra/overrides.yaml."""
-    folders = [path.parent.parent for path in sweep.glob(f"*/{HYDRA_RECORD}/overrides.yaml")]
+    folders = [path.parent.parent for path in sweep.glob(f"*/{HYDRA_RECORD}/{HYDRA_OVERRIDES}")]
     return sorted(folders, key=lambda folder: (not folder.name.isdigit(), _job_order(folder)))
 
 
@@ -73,7 +75,7 @@ def read_job(folder: Path) -> JobRow:
     """A job's row; a job whose files cannot be read gets status ``unreadable`` and why."""
     row = JobRow(job=folder.name, folder=folder, overrides=[], status="incomplete")
     try:
-        overrides = OmegaConf.load(folder / HYDRA_RECORD / "overrides.yaml")
+        overrides = OmegaConf.load(folder / HYDRA_RECORD / HYDRA_OVERRIDES)
         row.overrides = [str(item) for item in overrides]
         if is_finished(folder):
             row.status = "ok"
@@ -94,23 +96,30 @@ def sweep_objectives(folders: list[Path]) -> list[tuple[str, str]]:
         try:
             config = OmegaConf.load(folder / HYDRA_RECORD / CONFIG)
             metric = OmegaConf.select(config, "optimized_metric", default=None)
-            modes = [str(OmegaConf.select(config, "monitor.mode", default=None) or "max")]
-            settings = folder / HYDRA_RECORD / "hydra.yaml"
-            if settings.is_file():
-                direction = OmegaConf.select(OmegaConf.load(settings), "hydra.sweeper.direction")
-                if direction is not None:
-                    modes = [
-                        str(d).lower()[:3]
-                        for d in (direction if OmegaConf.is_list(direction) else [direction])
-                    ]
+            mode = str(OmegaConf.select(config, "monitor.mode", default=None) or "max")
         except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException):
             continue  # a damaged job; another one tells
-        if metric:
-            metrics = [str(m) for m in metric] if OmegaConf.is_list(metric) else [str(metric)]
-            if len(modes) != len(metrics):
-                modes = [modes[0]] * len(metrics)
+        if not metric:
+            continue
+        metrics = [str(m) for m in metric] if OmegaConf.is_list(metric) else [str(metric)]
+        modes = _sweeper_modes(folder) or [mode] * len(metrics)
+        if len(modes) == len(metrics):
             return list(zip(metrics, modes, strict=True))
+        return [(name, mode) for name in metrics]
     return []
+
+
+def _sweeper_modes(folder: Path) -> list[str]:
+    """max/min per objective from the sweeper's direction (an Optuna search's); none for a
+    sweeper without one, or one that cannot be read."""
+    try:
+        settings = OmegaConf.load(folder / HYDRA_RECORD / HYDRA_SETTINGS)
+        given = OmegaConf.select(settings, "hydra.sweeper.direction", default=None)
+    except (OSError, ValueError, yaml.YAMLError, OmegaConfBaseException):
+        return []
+    if given is None:
+        return []
+    return [str(d).lower()[:3] for d in (given if OmegaConf.is_list(given) else [given])]
 
 
 def summary_metrics(rows: list[JobRow], objectives: list[str]) -> list[str]:
@@ -164,7 +173,7 @@ def summarise_sweep(sweep: Path) -> tuple[list[Path], list[JobRow]]:
     columns = summary_metrics(rows, [name for name, _ in objectives])
     _drop_shared_overrides(rows)
     groups = seed_groups(rows, columns, metric, mode)
-    front = pareto_front(rows, objectives) if len(objectives) > 1 else []
+    front = pareto_front(rows, objectives) if len(objectives) > 1 else None
     table = [_table_row(rank, row, columns, sweep, front) for rank, row in enumerate(rows, start=1)]
     header = ["rank", "job", "status", "overrides", *columns, "error", "run_folder"]
     if len(objectives) > 1:
@@ -328,11 +337,11 @@ def _drop_shared_overrides(rows: list[JobRow]) -> None:
 
 
 def _table_row(
-    rank: int, row: JobRow, columns: list[str], sweep: Path, front: list[JobRow]
+    rank: int, row: JobRow, columns: list[str], sweep: Path, front: list[JobRow] | None
 ) -> list[str]:
     values = [json.dumps(row.metrics[name]) if name in row.metrics else "" for name in columns]
     folder = os.path.relpath(row.folder, sweep)
-    pareto = ["yes" if row in front else ""] if front else []
+    pareto = [] if front is None else ["yes" if row in front else ""]
     status = [row.status, *pareto]
     return [str(rank), row.job, *status, " ".join(row.overrides), *values, row.error, folder]
 
