@@ -1,8 +1,6 @@
 """A search's job and its trial (litlab.hparams_search.trial): what the job returns, the
 reporting callback it adds, and a finished trial returned as recorded instead of trained again."""
 
-import math
-
 import pytest
 from omegaconf import OmegaConf
 
@@ -75,9 +73,10 @@ def test_a_job_pruned_before_its_trial_was_told_is_not_trained_again(study):
     """A job requeued after its pruner stopped it, before the sweeper recorded the trial."""
     study, url = study
     trial = study.ask()
+    trial.report(0.3, step=2)
     trial.set_user_attr(PRUNED_EPOCH, 2)
     outcome = recorded_outcome(TrialLink(url, "s", trial.number))
-    assert isinstance(outcome, PrunedJob) and outcome.epoch == 2 and math.isnan(outcome.value)
+    assert isinstance(outcome, PrunedJob) and (outcome.epoch, outcome.value) == (2, 0.3)
 
 
 def test_a_metric_the_study_cannot_record_fails_the_trial_with_its_reason(study):

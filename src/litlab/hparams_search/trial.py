@@ -52,7 +52,8 @@ def recorded_outcome(link: TrialLink) -> Any | None:
         outcome = trial.values if len(trial.values) > 1 else trial.value
     elif trial.state == TrialState.PRUNED or PRUNED_EPOCH in trial.user_attrs:
         epoch = trial.user_attrs.get(PRUNED_EPOCH, trial.last_step or 0)
-        outcome = PrunedJob(epoch, trial.value if trial.value is not None else float("nan"))
+        last = trial.intermediate_values.get(trial.last_step, math.nan)  # not yet told
+        outcome = PrunedJob(epoch, trial.value if trial.value is not None else last)
     else:
         return None
     log.info(
