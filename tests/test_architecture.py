@@ -32,6 +32,7 @@ LAYERS = {
     "litlab.callbacks": 1,
     "litlab.report": 1,
     "litlab.tensorboard": 1,
+    "litlab.loggers": 1,
     "litlab.tune": 1,
     "litlab": 0,  # foundations: config, run_folder, resume, checkpoint, record, errors, ...
 }
@@ -151,12 +152,16 @@ PACKAGE_TESTS = {
 }
 
 
+TEST_FOLDERS = ("callbacks", "loggers")
+
+
 def expected_test_files(module: str) -> list[Path]:
     package = next((p for p in PACKAGE_TESTS if module == p or module.startswith(p + ".")), None)
     name = module.rsplit(".", 1)[-1]
     own = [TESTS / f"test_{name}.py"]
-    if module.startswith("litlab.callbacks."):
-        own = [TESTS / "callbacks" / f"test_{name}.py"]
+    for folder in TEST_FOLDERS:  # packages whose tests have a folder of their own
+        if module.startswith(f"litlab.{folder}."):
+            own = [TESTS / folder / f"test_{name}.py"]
     return own + [TESTS / file for file in PACKAGE_TESTS.get(package, [])]
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import lightning as L
 import torch
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelSummary, ProgressBar
 from lightning.pytorch.profilers import PassThroughProfiler
 from omegaconf import DictConfig, OmegaConf
@@ -21,6 +21,8 @@ from litlab.config.losses import loss_entry
 from litlab.data import TensorDataModule
 from litlab.errors import CheckpointError, ConfigError, LitlabError
 from litlab.lightning_modules import SupervisedModule, make_scheduler
+from litlab.loggers.run_facts import tracked_run
+from litlab.loggers.tracker import Tracker
 from litlab.metric_names import class_names_or_indices
 
 log = logging.getLogger(__name__)
@@ -185,6 +187,15 @@ def check_batch_limits(trainer: DictConfig, datamodule: TensorDataModule) -> Non
             )
 
 
+def _tracker_arguments(node: DictConfig, cfg: DictConfig) -> dict[str, Any]:
+    """A tracker (``litlab.loggers``) is given the run's facts, which no config holds."""
+    try:
+        is_tracker = issubclass(get_class(node._target_), Tracker)
+    except (ImportError, ValueError, AttributeError):
+        return {}  # instantiate_part names the target that does not import
+    return {"run": tracked_run(cfg)} if is_tracker else {}
+
+
 def build_trainer(cfg: DictConfig) -> L.Trainer:
     if torch.cuda.is_available() and cfg.trainer.get("accelerator") in ("gpu", "cuda", "auto"):
         torch.set_float32_matmul_precision("high")  # TF32 matmuls: the GPU's fast path
@@ -194,7 +205,7 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
         if node
     ]
     loggers = [
-        instantiate_part(node, f"logger.{name}")
+        instantiate_part(node, f"logger.{name}", **_tracker_arguments(node, cfg))
         for name, node in (cfg.get("logger") or {}).items()
         if node
     ]

@@ -180,12 +180,15 @@ PLUGINS = {
     "hydra/launcher=slurm": ("hydra_plugins.hydra_submitit_launcher", "slurm"),
 }
 HYDRAS_OPTUNA_SWEEPER = "hydra_plugins.hydra_optuna_sweeper"  # optuna < 3: it would take the name
+# Options of a group that need an optional package (logger=[tensorboard,mlflow] too).
+OPTION_PLUGINS = {"logger": {"mlflow": ("mlflow", "mlflow"), "wandb": ("wandb", "wandb")}}
 
 
 def _require_plugins(args: list[str]) -> None:
     """Name the pip extra when a choice needs a package that is not installed (Hydra would only
     say that it cannot find the config), and Hydra's old Optuna sweeper when it is."""
     for arg in args:
+        _require_option_plugins(arg)
         for prefix, (module, extra) in PLUGINS.items():
             if not arg.startswith(prefix) or arg.endswith("=null"):
                 continue
@@ -201,6 +204,18 @@ def _require_plugins(args: list[str]) -> None:
                     "optuna < 3, without pruning) is installed too and may take the name "
                     "hydra/sweeper=optuna. Remove it with: pip uninstall hydra-optuna-sweeper"
                 )
+
+
+def _require_option_plugins(arg: str) -> None:
+    group, _, value = arg.partition("=")
+    needs = OPTION_PLUGINS.get(group.lstrip("+~"), {})
+    for option in value.strip("[]").split(","):
+        module, extra = needs.get(option.strip(), (None, None))
+        if module is not None and not _installed(module):
+            raise ConfigError(
+                f"{group}={option.strip()} needs {module}, which is not installed. Install it "
+                f'with: pip install -e ".[{extra}]"'
+            )
 
 
 def _installed(module: str) -> bool:

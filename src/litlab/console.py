@@ -18,7 +18,7 @@ from litlab.metric_names import is_overall_metric
 # Loggers whose INFO lines are litlab's own (and Hydra's, which names sweep jobs as they start).
 OWN_LOGGERS = ("litlab", "__main__", "hydra")
 # Loggers that their library gives a console handler of its own.
-LIBRARY_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric")
+LIBRARY_LOGGERS = ("lightning", "lightning.pytorch", "lightning.fabric", "mlflow")
 # Lightning's advice that does not apply to litlab: it logs once per epoch, not every N steps;
 # it never writes a run into a folder holding another run's checkpoints (resume.py refuses),
 # so a non-empty checkpoint folder is a run continued in place; the monitored metric's name is
@@ -91,10 +91,10 @@ def _one_line(message, category, filename, lineno, line=None) -> str:  # noqa: A
 
 
 def route_library_loggers() -> None:
-    """Lightning and Optuna give their loggers console handlers of their own when imported, so
-    each of their lines came twice (their handler and Hydra's), or unfiltered: they go through
-    Hydra's handlers alone, once on the console (filtered) and once in the log file. Call after
-    importing them."""
+    """Lightning, MLflow and Optuna give their loggers console handlers of their own when
+    imported, so each of their lines came twice (their handler and Hydra's), or unfiltered: they
+    go through Hydra's handlers alone, once on the console (filtered) and once in the log file.
+    Call after importing them."""
     warnings.formatwarning = _one_line  # Lightning puts in its own when it is imported
     for name in LIBRARY_LOGGERS:
         logger = logging.getLogger(name)

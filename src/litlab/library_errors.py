@@ -100,6 +100,14 @@ def _hydra_refusal(err: BaseException, known_keys: Callable) -> LitlabError | No
         return ConfigError(
             _unknown_option(missing.group(1), missing.group(2), options.group(1).split())
         )
+    unloadable = re.search(r"Could not load '([^']+)/([^'/]+)'", str(err))  # logger=[a,b]
+    if unloadable:
+        from litlab.config.catalog import options as shipped_options
+
+        group, option = unloadable.groups()
+        shipped = list(shipped_options(group))
+        if shipped and option not in shipped:
+            return ConfigError(_unknown_option(group, option, shipped))
     message = one_paragraph(err)
     cause = err.__cause__
     if cause is not None and type(cause).__module__.startswith("omegaconf"):

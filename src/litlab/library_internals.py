@@ -66,3 +66,10 @@ def is_interpolation(node: Any) -> bool:
 def child_node(config: Any, key: str) -> Any:
     """OmegaConf: the node under ``key`` itself, not its (resolved) value."""
     return config._get_node(key)
+
+
+def drop_wandb_anonymous(logger: Any) -> None:
+    """Lightning's WandbLogger always passes ``anonymous`` to ``wandb.init`` (None when unset),
+    and W&B prints that the setting has no effect at every run; only its stored init arguments
+    can leave it out."""
+    logger._wandb_init.pop("anonymous", None)

@@ -10,6 +10,7 @@ that a later step or a resume trusts are written (whole or not at all), and what
       history.csv, report_data.json        what report.md is built from
       metrics.json                         final metrics: its presence means "finished"
       status.json                          a sweep job's outcome (ok / failed); why a command failed
+      trackers.json                        the run's id in MLflow / W&B (resume continues it)
       report.md, plots/                    what a person reads
     predict.py's and export.py's run folders hold predictions.csv and predictions.png, or
     model.onnx / model.pt2; eval.py's hold a training run's test files for the split it tested.
@@ -38,6 +39,7 @@ HISTORY = "history.csv"
 REPORT_DATA = "report_data.json"
 METRICS = "metrics.json"
 STATUS = "status.json"
+TRACKER_IDS = "trackers.json"
 REPORT = "report.md"
 PLOTS = "plots"
 # plots/ files that callbacks draw when the run tests, and the report links

@@ -48,6 +48,8 @@ def run_hparams(cfg: DictConfig, choices: Mapping[str, str], num_params: int) ->
             "seed": cfg.seed,
             "trainer.max_epochs": cfg.trainer.get("max_epochs"),
             "num_params": num_params,
+            "tags": ",".join(str(tag) for tag in cfg.get("tags") or []) or None,
+            "notes": cfg.get("notes"),
         }
     )
     return {key: value for key, value in values.items() if value is not None}

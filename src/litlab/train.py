@@ -20,6 +20,7 @@ from litlab.config import apply_recommendations, hydra_choices, plain_config, va
 from litlab.console import finished_line, results_table
 from litlab.errors import TrainingInterrupted
 from litlab.lightning_modules import float_metrics
+from litlab.loggers.tracker import tracking
 from litlab.metric_names import PARAMETER_COUNT, is_overall_metric
 from litlab.record import write_run_records
 from litlab.report.run import write_run_report_or_warn
@@ -61,6 +62,17 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule.setup("fit")  # reads the data now, so that data errors come before the trainer
     check_batch_limits(cfg.trainer, datamodule)
     trainer = build_trainer(cfg)
+    with tracking(trainer):  # MLflow, W&B: started now, ended with how the run ends
+        return _train(cfg, module, datamodule, trainer, output_dir)
+
+
+def _train(
+    cfg: DictConfig,
+    module: L.LightningModule,
+    datamodule: L.LightningDataModule,
+    trainer: L.Trainer,
+    output_dir: Path,
+) -> dict[str, float]:
     # before the records: with tune.apply they show the rate training uses
     tested = None
     if cfg.get("tune"):
@@ -68,7 +80,12 @@ def train(cfg: DictConfig) -> dict[str, float]:
             tested = find_learning_rate(cfg, module, datamodule, output_dir)
     if trainer.is_global_zero:
         write_run_records(
-            output_dir, plain_config(cfg), PROJECT_ROOT, resumed_from=cfg.get("ckpt_path")
+            output_dir,
+            plain_config(cfg),
+            PROJECT_ROOT,
+            resumed_from=cfg.get("ckpt_path"),
+            tags=list(cfg.get("tags") or []),
+            notes=cfg.get("notes"),
         )
         resume.set_aside_result(output_dir)  # resume=force: the old result stays beside
     if tested is not None:

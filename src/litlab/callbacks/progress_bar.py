@@ -27,3 +27,10 @@ class ProgressBar(RichProgressBar):
         if now >= self._next_update or last or not progress_bar_started(self):
             self._next_update = now + 1 / max(self.refresh_rate, 1)
             super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+
+    def get_metrics(self, trainer: L.Trainer, pl_module: L.LightningModule) -> dict[str, Any]:
+        """Without Lightning's ``v_num`` (the first logger's version: an MLflow or W&B run id's
+        last characters): a litlab run is named by its folder."""
+        metrics = super().get_metrics(trainer, pl_module)
+        metrics.pop("v_num", None)
+        return metrics

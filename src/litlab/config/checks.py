@@ -11,6 +11,7 @@ constructor refuses becomes a ConfigError in ``litlab.build``.
 """
 
 import difflib
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from litlab.config.domains import (
     OPEN_FRACTION,
     PROBABILITY,
     Domain,
+    each,
     int_at_least,
     is_int,
     is_number,
@@ -46,6 +48,15 @@ from litlab.metric_names import (
 
 _ABSENT = object()
 RESUME_MODES = ("auto", "force")
+# a run's label, as MLflow allows a tag's name (W&B and TensorBoard take any text)
+TAG = Domain(
+    lambda v: (
+        isinstance(v, (str, int, float))
+        and not isinstance(v, bool)
+        and re.fullmatch(r"[\w.\-/: ]*\w[\w.\-/: ]*", str(v)) is not None
+    ),
+    "a label of letters, digits and _ - . / : or spaces",
+)
 
 # limit_train_batches etc.: a number of batches or a fraction of them
 BATCHES = Domain(
@@ -85,6 +96,8 @@ RULES = (
         "resume=auto",
     ),
     Rule("test", BOOLEAN, "test=true"),
+    Rule("tags", each(TAG, "a list of labels"), "tags=[baseline,small_lr]"),
+    Rule("notes", Domain(lambda v: isinstance(v, str), "a sentence in quotes"), 'notes="..."'),
     Rule("verbose", BOOLEAN, "verbose=true"),
     Rule("stop_on_failure", BOOLEAN, "stop_on_failure=true"),
     Rule("ckpt_path", Domain(lambda v: isinstance(v, str) and v != "", "a file path"), ""),

@@ -1,0 +1,250 @@
+"""``logger=mlflow``: one MLflow run per run folder, in a SQLite database by default."""
+
+import importlib.util
+import logging
+import os
+import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any
+
+from filelock import FileLock
+from lightning.pytorch.loggers import MLFlowLogger
+
+from litlab.console import route_library_loggers
+from litlab.errors import ConfigError
+from litlab.loggers.run_facts import TrackedRun
+from litlab.loggers.tracker import RunEnd, Tracker
+from litlab.run_folder import BEST_CHECKPOINT, CHECKPOINTS, METRICS, PLOTS, read_json_object
+
+log = logging.getLogger(__name__)
+
+SQLITE = "sqlite:///"
+STATUSES = {RunEnd.FINISHED: "FINISHED", RunEnd.FAILED: "FAILED", RunEnd.KILLED: "KILLED"}
+HEALTH_TIMEOUT_S = 5
+
+
+class MlflowLogger(Tracker, MLFlowLogger):
+    """Lightning's MLFlowLogger with the run's life around it (``litlab.loggers.tracker``).
+
+    Args:
+        run: the run folder's facts (given by litlab's build, not by the config).
+        tracking_uri: ``sqlite:///<file>`` (created with its tables on first use; artifacts in
+            ``mlartifacts/`` beside it) or ``http(s)://host:port`` of an ``mlflow server``.
+        experiment_name: the MLflow experiment that holds the run (default: task_name).
+        log_model: also keep the best checkpoint as an artifact.
+    """
+
+    key = "mlflow"
+
+    def __init__(
+        self,
+        run: TrackedRun,
+        tracking_uri: str,
+        experiment_name: str = "train",
+        log_model: bool = False,
+    ) -> None:
+        if importlib.util.find_spec("mlflow") is None:
+            raise ConfigError(
+                "logger=mlflow needs mlflow, which is not installed. Install it with: "
+                'pip install -e ".[mlflow]"'
+            )
+        check_tracking_uri(tracking_uri)
+        import mlflow  # noqa: F401 - it gives its logger a console handler: routed now
+
+        route_library_loggers()
+        self.run = run
+        self.tracking_uri, self.experiment_name = tracking_uri, experiment_name
+        self.log_best_checkpoint = bool(log_model)
+        self.logged_up_to = -1  # the last step a continued run had logged: not logged again
+        self.continued_id = self._run_to_continue(tracking_uri)
+        super().__init__(
+            experiment_name=experiment_name,
+            run_name=run.name,
+            tracking_uri=tracking_uri,
+            artifact_location=artifact_location(tracking_uri),
+            run_id=self.continued_id,
+        )
+
+    def _run_to_continue(self, tracking_uri: str) -> str | None:
+        previous = self.run.previous_id(self.key)
+        if previous is None:
+            return None
+        from mlflow.exceptions import MlflowException
+        from mlflow.tracking import MlflowClient
+
+        try:
+            MlflowClient(tracking_uri).get_run(previous)
+        except MlflowException:
+            log.warning(
+                "The MLflow run %s that %s logged to is not in %s: a new MLflow run continues it.",
+                previous,
+                self.run.folder,
+                tracking_uri,
+            )
+            return None
+        return previous
+
+    # -- the run's life ------------------------------------------------------------------
+    def start(self) -> None:
+        from mlflow.tracking import MlflowClient
+
+        continued = self.continued_id is not None
+        if self.tracking_uri.startswith(SQLITE):  # checked: a folder that can be made
+            Path(self.tracking_uri[len(SQLITE) :]).parent.mkdir(parents=True, exist_ok=True)
+        with database_lock(self.tracking_uri):
+            if not continued:  # created here, so that Lightning does not warn it is missing
+                client = MlflowClient(self.tracking_uri)
+                if client.get_experiment_by_name(self.experiment_name) is None:
+                    client.create_experiment(
+                        self.experiment_name, artifact_location(self.tracking_uri)
+                    )
+            client, run_id = self.experiment, self.run_id
+        params = self.run.flat_config()
+        if continued:
+            recorded = client.get_run(run_id).data
+            params = {key: value for key, value in params.items() if key not in recorded.params}
+            self.logged_up_to = self._last_logged_step(client, recorded.metrics)
+            client.update_run(run_id, status="RUNNING")
+        _log_in_batches(client, run_id, params, self._run_tags())
+        self.run.remember(self.key, run_id)
+        log.info(
+            "MLflow: %s run %s in experiment %s at %s",
+            "continuing" if continued else "logging to",
+            run_id,
+            self.experiment_name,
+            self.tracking_uri,
+        )
+
+    def end(self, how: RunEnd) -> None:
+        client, run_id = self.experiment, self.run_id
+        for path in self.artifacts():
+            client.log_artifact(run_id, str(path), PLOTS if path.parent.name == PLOTS else None)
+        best = self.run.folder / CHECKPOINTS / BEST_CHECKPOINT
+        if self.log_best_checkpoint and best.is_file():
+            client.log_artifact(run_id, str(best), CHECKPOINTS)
+        self._log_final_metrics(client, run_id)
+        client.set_terminated(run_id, STATUSES[how])
+
+    def _run_tags(self) -> dict[str, str]:
+        facts = self.run.facts()
+        tags = {f"litlab.{key}": value for key, value in facts.items()}
+        tags.update({tag: "true" for tag in self.run.tags})
+        if "git_commit" in facts:
+            tags["mlflow.source.git.commit"] = facts["git_commit"]  # shown by MLflow's UI
+        if self.run.notes:
+            tags["mlflow.note.content"] = self.run.notes  # the run's description in the UI
+        return tags
+
+    def _last_logged_step(self, client: Any, metrics: Mapping[str, float]) -> int:
+        steps = [
+            point.step for key in metrics for point in client.get_metric_history(self.run_id, key)
+        ]
+        return max(steps, default=-1)
+
+    def _log_final_metrics(self, client: Any, run_id: str) -> None:
+        """metrics.json's numbers that Lightning did not log (model/params)."""
+        try:
+            final = read_json_object(self.run.folder / METRICS)
+        except (OSError, ValueError):
+            return
+        logged = client.get_run(run_id).data.metrics
+        missing = {key: value for key, value in final.items() if key not in logged}
+        if missing:
+            super().log_metrics(missing, step=0)
+
+    # -- what Lightning calls ------------------------------------------------------------
+    def log_hyperparams(self, params: Any) -> None:
+        """The composed config is logged by ``start`` with dotted keys; Lightning's call would
+        add the LightningModule's arguments (the same config, nested and cut at 250 chars)."""
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        if step is not None and step <= self.logged_up_to:
+            return  # logged before the resume; exact resume computes the same values
+        super().log_metrics(metrics, step)
+
+    def finalize(self, status: str = "success") -> None:
+        """Lightning calls this after every fit and test: not the end of the run (``end``)."""
+
+
+def check_tracking_uri(uri: Any) -> None:
+    """Refuse a database that cannot be written or a server that does not answer, before
+    anything trains (MLflow itself retries an unreachable server for minutes)."""
+    if not isinstance(uri, str) or not uri:
+        raise ConfigError(
+            f"logger.mlflow.tracking_uri={uri!r} is not a tracking URI. Give sqlite:///<file> "
+            "or http://<host>:<port> of an `mlflow server`."
+        )
+    if uri.startswith(SQLITE):
+        _check_database_path(uri, Path(uri[len(SQLITE) :]))
+    elif uri.startswith(("http://", "https://")):
+        _check_server(uri)
+
+
+def _check_database_path(uri: str, database: Path) -> None:
+    existing = next(parent for parent in (database, *database.parents) if parent.exists())
+    folder = existing if existing != database else database.parent
+    try:
+        if database.is_dir() or not folder.is_dir():
+            raise NotADirectoryError(
+                f"{existing} is {'a folder' if database.is_dir() else 'a file'}"
+            )
+        if database.exists() and not os.access(database, os.W_OK):
+            raise PermissionError(f"{database} is read-only")
+        with tempfile.TemporaryFile(dir=folder):  # the database's journal is written beside it
+            pass
+    except OSError as err:
+        raise ConfigError(
+            f"logger.mlflow.tracking_uri={uri}: the database {database} cannot be written "
+            f"({err}). Give a file in a folder you can write, e.g. "
+            f"logger.mlflow.tracking_uri=sqlite:///{Path.home() / 'mlflow.db'}"
+        ) from err
+
+
+def _check_server(uri: str) -> None:
+    health = f"{uri.rstrip('/')}/health"
+    try:
+        with urllib.request.urlopen(health, timeout=HEALTH_TIMEOUT_S):
+            return
+    except urllib.error.HTTPError:
+        return  # it answers (a proxy or an older server without /health)
+    except (OSError, ValueError) as err:
+        reason = getattr(err, "reason", err)
+        raise ConfigError(
+            f"logger.mlflow.tracking_uri={uri} does not answer ({reason}). Start the server "
+            "(mlflow server --host 127.0.0.1 --port 5000 --backend-store-uri "
+            "sqlite:///mlflow.db), correct the address, or leave the key out to log to "
+            "outputs/mlflow.db."
+        ) from err
+
+
+def artifact_location(tracking_uri: str) -> str | None:
+    """A SQLite database keeps its runs' files in mlartifacts/ beside it; a server decides."""
+    if tracking_uri.startswith(SQLITE):
+        return str(Path(tracking_uri[len(SQLITE) :]).absolute().parent / "mlartifacts")
+    return None
+
+
+@contextmanager
+def database_lock(tracking_uri: str) -> Iterator[None]:
+    """Jobs that start together (a parallel sweep) would each create the SQLite database's
+    tables and the experiment, and all but one fail: one at a time."""
+    if not tracking_uri.startswith(SQLITE):
+        with nullcontext():
+            yield
+        return
+    with FileLock(f"{tracking_uri[len(SQLITE) :]}.lock"):
+        yield
+
+
+def _log_in_batches(client: Any, run_id: str, params: dict[str, str], tags: dict[str, str]) -> None:
+    from mlflow.entities import Param, RunTag
+    from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BATCH
+
+    entries = [Param(key, value[:MAX_PARAM_VAL_LENGTH]) for key, value in params.items()]
+    client.log_batch(run_id, tags=[RunTag(key, value) for key, value in tags.items()])
+    for first in range(0, len(entries), MAX_PARAMS_TAGS_PER_BATCH):
+        client.log_batch(run_id, params=entries[first : first + MAX_PARAMS_TAGS_PER_BATCH])

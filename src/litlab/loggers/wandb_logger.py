@@ -1,0 +1,115 @@
+"""``logger=wandb``: one Weights & Biases run per run folder, offline by default."""
+
+import importlib.util
+import logging
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
+
+from litlab.console import route_library_loggers
+from litlab.errors import ConfigError
+from litlab.library_internals import drop_wandb_anonymous
+from litlab.loggers.run_facts import TrackedRun
+from litlab.loggers.tracker import RunEnd, Tracker
+from litlab.run_folder import BEST_CHECKPOINT, CHECKPOINTS
+
+log = logging.getLogger(__name__)
+
+# W&B's run states come from the exit code: 0 finished, anything else failed (W&B keeps
+# "killed" for runs stopped from its web page); 130 says Ctrl+C or SIGTERM to a reader.
+EXIT_CODES = {RunEnd.FINISHED: 0, RunEnd.FAILED: 1, RunEnd.KILLED: 130}
+ARTIFACTS = "litlab"  # the run folder's files, in the W&B run's files/litlab/
+LAST_STEP = "wandb_last_step"  # in trackers.json: what a continued run does not log again
+
+
+class WandbLogger(Tracker, LightningWandbLogger):
+    """Lightning's WandbLogger with the run's life around it (``litlab.loggers.tracker``): the
+    run's id kept in the folder (``resume=auto`` continues it), the config, tags, notes and the
+    sweep as W&B's group, the folder's files saved with the run, and the run finished with its
+    status, so that the next job of a sweep gets a run of its own.
+
+    Args:
+        run: the run folder's facts (given by litlab's build, not by the config).
+        project: the W&B project (default: task_name).
+        save_dir: where W&B writes (default: the run folder; offline runs in ``wandb/``).
+        offline: write the run to disk only; upload it later with ``wandb sync``.
+        log_model: also keep the best checkpoint with the run's files.
+        **kwargs: passed to ``wandb.init`` (entity, job_type, settings ...).
+    """
+
+    key = "wandb"
+
+    def __init__(
+        self,
+        run: TrackedRun,
+        project: str = "train",
+        save_dir: str = ".",
+        offline: bool = True,
+        log_model: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        if importlib.util.find_spec("wandb") is None:
+            raise ConfigError(
+                "logger=wandb needs wandb, which is not installed. Install it with: "
+                'pip install -e ".[wandb]"'
+            )
+        import wandb
+        from wandb.sdk.lib.runid import generate_id
+
+        route_library_loggers()
+        self.run = run
+        self.offline, self.log_best_checkpoint = bool(offline), bool(log_model)
+        previous = run.previous_id(self.key)
+        self.logged_up_to = run.recorded(LAST_STEP, -1) if previous else -1
+        super().__init__(
+            name=run.name,
+            save_dir=save_dir,
+            offline=offline,
+            id=previous or generate_id(),
+            project=project,
+            group=run.sweep,
+            tags=run.tags or None,
+            notes=run.notes,
+            config={**run.config, "litlab": run.facts()},
+            job_type="train",
+            settings=wandb.Settings(console="off", silent=True),
+            **kwargs,
+        )
+        drop_wandb_anonymous(self)  # Lightning passes None, which W&B warns about
+
+    def start(self) -> None:
+        experiment = self.experiment  # W&B starts the run (and its service) here
+        self.run.remember(self.key, experiment.id)
+        if self.offline:
+            folder = Path(experiment.dir).parent
+            log.info(
+                "W&B: run %s offline in %s (upload: wandb sync %s)", experiment.id, folder, folder
+            )
+        else:
+            log.info("W&B: run %s at %s", experiment.id, experiment.url)
+
+    def end(self, how: RunEnd) -> None:
+        experiment = self.experiment
+        folder = self.run.folder
+        best = folder / CHECKPOINTS / BEST_CHECKPOINT
+        kept = [*self.artifacts(), *([best] if self.log_best_checkpoint and best.is_file() else [])]
+        for path in kept:  # W&B uploads its run's files/ folder: copies, not wandb.save's links
+            copy = Path(experiment.dir) / ARTIFACTS / path.relative_to(folder)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, copy)
+        experiment.finish(exit_code=EXIT_CODES[how])
+
+    # -- what Lightning calls ------------------------------------------------------------
+    def log_hyperparams(self, params: Any) -> None:
+        """The composed config went to ``wandb.init``; Lightning's call would add the
+        LightningModule's arguments (the same config, nested once more)."""
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
+        if step is not None and step <= self.logged_up_to:
+            return  # logged before the resume; exact resume computes the same values
+        super().log_metrics(metrics, step)
+        if step is not None:
+            self.run.remember(LAST_STEP, step)
