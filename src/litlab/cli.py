@@ -1,8 +1,8 @@
-"""The entry layer: `litlab-train`, `litlab-eval`, `litlab-predict`, `litlab-export` and
-`litlab-report` (train.py, eval.py, predict.py and export.py call the first four). Hydra over
-conf/ (its callbacks check the run folder first: ``litlab.run_start``), a missing plugin named
-before Hydra starts, and user errors reported as one paragraph with an exit status instead of
-a traceback.
+"""The entry layer: `litlab-train`, `litlab-eval`, `litlab-predict`, `litlab-export`,
+`litlab-report` and `litlab-runs` (train.py, eval.py, predict.py and export.py call the first
+four). Hydra over conf/ (its callbacks check the run folder first: ``litlab.run_start``), a
+missing plugin named before Hydra starts, and user errors reported as one paragraph with an exit
+status instead of a traceback.
 
 Exit statuses: 0 done; 1 a multirun with a failed job, or a bug (with its traceback); 2 bad
 input (also a library's refusal or a config Hydra cannot compose);
@@ -16,6 +16,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any
@@ -362,6 +363,55 @@ def report_main(argv: list[str] | None = None) -> int:
     )
 
 
+def runs_main(argv: list[str] | None = None) -> int:
+    """`litlab-runs FOLDER`: every finished run under a folder in one table (the config keys
+    that differ, the final metrics), with runs that differ only in seed grouped; written as
+    runs_comparison.csv, .md and .png."""
+    from litlab.report.compare import RunFilter, compare_runs  # matplotlib: after parsing
+
+    parser = argparse.ArgumentParser(prog="litlab-runs", description=runs_main.__doc__)
+    parser.add_argument("folder", type=Path, nargs="?", default=Path("outputs"))
+    parser.add_argument("--task", help="only runs of this task_name")
+    parser.add_argument("--tag", action="append", default=[], help="only runs with this tag")
+    parser.add_argument(
+        "--since", type=_date, help="only runs started at or after, e.g. 2026-12-01"
+    )
+    parser.add_argument("--until", type=_date, help="only runs started before")
+    parser.add_argument("--glob", help="only run folders whose path below FOLDER matches")
+    parser.add_argument("--sort", help="a metric, a config key, run or started")
+    order = parser.add_mutually_exclusive_group()
+    order.add_argument("--ascending", action="store_true", default=None, help="smallest first")
+    order.add_argument("--descending", dest="ascending", action="store_false", help="largest first")
+    parser.add_argument("--out", type=Path, help="where the files go (default: FOLDER)")
+    args = parser.parse_args(argv)
+    if not args.folder.is_dir():
+        return _report_failed(
+            f"{args.folder} is not a folder. Give the folder your runs are in, e.g. "
+            "litlab-runs outputs"
+        )
+    keep = RunFilter(args.task, args.tag, args.since, args.until, args.glob)
+    try:
+        written, table = compare_runs(args.folder, keep, args.sort, args.ascending, args.out)
+    except ConfigError as err:
+        return _report_failed(str(err))
+    print(table, end="")
+    print("Wrote " + ", ".join(str(file) for file in written))
+    return 0
+
+
+def _date(text: str) -> datetime:
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date; give one as 2026-12-01 or 2026-12-01T14:30"
+        ) from err
+
+
+def runs_entry_point() -> None:
+    sys.exit(runs_main())
+
+
 def _report_failed(message: str) -> int:
     sys.stderr.write(f"Error: {message}\n")
     return 2
@@ -381,7 +431,7 @@ RUNNERS = {
 
 
 def litlab_main(argv: list[str] | None = None) -> None:
-    """`litlab ls|cat|cp|check|train|eval|predict|export|report`."""
+    """`litlab ls|cat|cp|check|train|eval|predict|export|report|runs`."""
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] in RUNNERS:  # Hydra parses the rest as the entry point would
         # the script's own path: run.json records a command that reruns, and Lightning's DDP
@@ -431,6 +481,11 @@ def _litlab_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="rebuild a run's report or a sweep's summary")
     report.add_argument("path")
     report.set_defaults(run=lambda args: report_main([args.path]))
+    runs = commands.add_parser(
+        "runs", help="every finished run under a folder in one table", add_help=False
+    )
+    runs.add_argument("arguments", nargs=argparse.REMAINDER)
+    runs.set_defaults(run=lambda args: runs_main(args.arguments))
     for name in RUNNERS:
         commands.add_parser(name, help=f"as python {name}.py, with Hydra overrides")
     return parser

@@ -1,8 +1,10 @@
 """Composing conf/ as the command line does, and reading what Hydra chose."""
 
+import json
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
@@ -115,3 +117,13 @@ def plain_config(cfg: DictConfig) -> dict:
         for key, value in cfg.items()
         if key != "hydra"
     }
+
+
+def flatten(config: Any, prefix: str = "") -> dict[str, str]:
+    """Nested mappings as dotted keys; a list or any other value as its text."""
+    if not isinstance(config, dict):
+        return {prefix: json.dumps(config) if isinstance(config, list) else str(config)}
+    flat: dict[str, str] = {}
+    for key, value in config.items():
+        flat.update(flatten(value, f"{prefix}{key}."))
+    return {key.rstrip("."): value for key, value in flat.items()}

@@ -2,7 +2,6 @@
 its tags and notes, the composed config, and the tracked run's id kept in the run folder so that
 ``resume=auto`` continues the same one (``trackers.json``)."""
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +9,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from litlab import PROJECT_ROOT
-from litlab.config import in_multirun, plain_config
+from litlab.config import flatten, in_multirun, plain_config
 from litlab.record import git_state, package_versions
 from litlab.run_folder import TRACKER_IDS, read_json_object, write_json
 
@@ -97,13 +96,3 @@ def tracked_run(cfg: DictConfig) -> TrackedRun:
         tags=[str(tag) for tag in cfg.get("tags") or []],
         notes=cfg.get("notes"),
     )
-
-
-def flatten(config: Any, prefix: str = "") -> dict[str, str]:
-    """Nested mappings as dotted keys; a list or any other value as its text."""
-    if not isinstance(config, dict):
-        return {prefix: json.dumps(config) if isinstance(config, list) else str(config)}
-    flat: dict[str, str] = {}
-    for key, value in config.items():
-        flat.update(flatten(value, f"{prefix}{key}."))
-    return {key.rstrip("."): value for key, value in flat.items()}

@@ -178,9 +178,9 @@ def summarise_sweep(sweep: Path) -> tuple[list[Path], list[JobRow]]:
     header = ["rank", "job", "status", "overrides", *columns, "error", "run_folder"]
     if len(objectives) > 1:
         header.insert(3, "pareto")
-    written = [_write_csv(sweep / f"{SUMMARY_NAME}.csv", header, table)]
+    written = [write_csv(sweep / f"{SUMMARY_NAME}.csv", header, table)]
     if groups:
-        written.append(_write_group_csv(sweep, groups, columns))
+        written.append(write_group_csv(sweep / f"{GROUPS_NAME}.csv", groups, columns))
     markdown = _markdown_lines(sweep, header, table, metric, mode, groups, columns)
     if len(objectives) > 1:
         markdown += _pareto_lines(front, objectives)
@@ -192,7 +192,7 @@ def summarise_sweep(sweep: Path) -> tuple[list[Path], list[JobRow]]:
     written.append(write_atomically(sweep / f"{SUMMARY_NAME}.md", text, concurrent=True))
     if rows and metric:
         written.append(
-            plots.save(_summary_figure(rows, groups, metric), sweep / f"{SUMMARY_NAME}.png")
+            plots.save(summary_figure(rows, groups, metric), sweep / f"{SUMMARY_NAME}.png")
         )
     return written, jobs
 
@@ -226,7 +226,7 @@ def _pareto_lines(front: list[JobRow], objectives: list[tuple[str, str]]) -> lis
     return lines + ["", f"![Pareto front]({PARETO_PLOT})"]
 
 
-def _summary_figure(rows: list[JobRow], groups: list[GroupRow], metric: str):
+def summary_figure(rows: list[JobRow], groups: list[GroupRow], metric: str):
     if groups:  # one bar per group, mean with the standard deviation as error bar
         means = [group.stats[metric][0] if metric in group.stats else math.nan for group in groups]
         errors = [group.stats[metric][1] if metric in group.stats else math.nan for group in groups]
@@ -285,7 +285,7 @@ def _group_cells(group: GroupRow, name: str) -> list[str]:
     return [json.dumps(value) if math.isfinite(value) else "" for value in group.stats[name]]
 
 
-def _write_group_csv(sweep: Path, groups: list[GroupRow], columns: list[str]) -> Path:
+def write_group_csv(path: Path, groups: list[GroupRow], columns: list[str]) -> Path:
     header = ["group", "n", "jobs"]
     header += [f"{name}_{stat}" for name in columns for stat in ("mean", "std", "min", "max")]
     table = [
@@ -297,16 +297,18 @@ def _write_group_csv(sweep: Path, groups: list[GroupRow], columns: list[str]) ->
         ]
         for group in groups
     ]
-    return _write_csv(sweep / f"{GROUPS_NAME}.csv", header, table)
+    return write_csv(path, header, table)
 
 
-def _group_lines(groups: list[GroupRow], columns: list[str]) -> list[str]:
+def group_lines(
+    groups: list[GroupRow], columns: list[str], csv_name: str = f"{GROUPS_NAME}.csv"
+) -> list[str]:
     lines = [
         "",
         "## Across seeds",
         "",
-        "Jobs that differ only in `seed`, as one row: n finished of its jobs, and per metric "
-        f"mean ± standard deviation (min to max); also in {GROUPS_NAME}.csv.",
+        "Runs that differ only in `seed`, as one row: n finished of its runs, and per metric "
+        f"mean ± standard deviation (min to max); also in {csv_name}.",
         "",
         "| group | n | " + " | ".join(columns) + " |",
         "|---|---:|" + "---:|" * len(columns),
@@ -346,7 +348,7 @@ def _table_row(
     return [str(rank), row.job, *status, " ".join(row.overrides), *values, row.error, folder]
 
 
-def _write_csv(path: Path, header: list[str], table: list[list[str]]) -> Path:
+def write_csv(path: Path, header: list[str], table: list[list[str]]) -> Path:
     text = io.StringIO()
     writer = csv.writer(text)
     writer.writerow(header)
@@ -378,7 +380,7 @@ def _markdown_lines(
     ]
     lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in table]
     if groups:
-        lines += _group_lines(groups, columns)
+        lines += group_lines(groups, columns)
     if metric and table:
         lines += ["", f"![{metric} per job]({SUMMARY_NAME}.png)"]
     return lines
