@@ -7,7 +7,7 @@ import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException
 
-from litlab.config import validate_config
+from litlab.config import flatten, validate_config
 from litlab.config.checks import RULES, config_errors
 from litlab.errors import ConfigError
 from tests.helpers import options, own_data_overrides
@@ -91,6 +91,11 @@ def test_unknown_option_lists_the_valid_ones(make_config):
         ("optimizer.lr=inf", "optimizer.lr"),
         ("optimizer.lr=-inf", "optimizer.lr"),
         ("+trainer.limit_train_batches=0", "trainer.limit_train_batches"),
+        ("tags=baseline", "tags"),  # one label, not a list
+        ("tags=[[a,b]]", "tags"),
+        ("tags=['a!']", "tags"),  # MLflow refuses the name
+        ("tags=[true]", "tags"),
+        ("notes=[a]", "notes"),
     ],
 )
 def test_bad_values_name_the_key_and_an_example(make_config, override, key):
@@ -290,3 +295,17 @@ def test_a_missing_folder_is_named_with_every_other_problem(make_config, tmp_pat
     assert len(messages) == 2
     assert messages[0].startswith("optimizer.lr=-1 is invalid")
     assert "nope is not a folder (it does not exist)" in messages[1]
+
+
+def test_tags_and_notes_that_every_tracker_keeps(make_config):
+    validate_config(make_config("tags=[baseline,lr study,v2.1,7]", "notes=why this run"))
+
+
+def test_a_config_flattens_to_dotted_keys():
+    nested = {"model": {"hidden_sizes": [64, 32], "act": {"name": "relu"}}, "seed": 1, "x": None}
+    assert flatten(nested) == {
+        "model.hidden_sizes": "[64, 32]",
+        "model.act.name": "relu",
+        "seed": "1",
+        "x": "None",
+    }

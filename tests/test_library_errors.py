@@ -135,3 +135,12 @@ def test_composition_errors_are_hydra_exceptions():
     """The contract the translation reads: Hydra raises these (not Omegaconf's) on compose."""
     with pytest.raises(HydraException):
         compose_overrides(["optimizer.lrr=0.1"], "train")
+
+
+def test_an_unknown_option_in_a_list_of_options_is_named_too():
+    err = raised_by(lambda: compose_overrides(["logger=[tensorboard,mlfow]"], "train"))
+    message = str(translated(err))
+    assert message.startswith(
+        "logger=mlfow is not an option of logger; did you mean logger=mlflow?"
+    )
+    assert "Could not load" not in message

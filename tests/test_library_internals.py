@@ -10,6 +10,7 @@ import torch
 from hydra.core.utils import JobReturn, JobStatus
 from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.demos.boring_classes import BoringModel
+from lightning.pytorch.loggers import WandbLogger
 from omegaconf import OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 
@@ -18,6 +19,7 @@ from litlab.library_internals import (
     HOOK_NAME_ATTRIBUTE,
     at_last_batch,
     child_node,
+    drop_wandb_anonymous,
     file_writer,
     is_interpolation,
     is_missing,
@@ -120,3 +122,10 @@ def test_omegaconf_tells_missing_values_and_interpolations_without_resolving_the
     assert is_interpolation(child_node(config, "b")) and not is_interpolation(
         child_node(config, "c")
     )
+
+
+def test_lightnings_wandb_logger_keeps_wandbs_init_arguments_where_litlab_drops_one(tmp_path):
+    logger = WandbLogger(save_dir=tmp_path, offline=True)
+    assert "anonymous" in logger._wandb_init
+    drop_wandb_anonymous(logger)
+    assert "anonymous" not in logger._wandb_init and logger._wandb_init["dir"] == str(tmp_path)

@@ -209,7 +209,8 @@ def _require_plugins(args: list[str]) -> None:
 
 def _require_option_plugins(arg: str) -> None:
     group, _, value = arg.partition("=")
-    needs = OPTION_PLUGINS.get(group.lstrip("+~"), {})
+    group = group.lstrip("+~")
+    needs = OPTION_PLUGINS.get(group, {})
     for option in value.strip("[]").split(","):
         module, extra = needs.get(option.strip(), (None, None))
         if module is not None and not _installed(module):

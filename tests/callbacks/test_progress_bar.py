@@ -6,6 +6,7 @@ import itertools
 import lightning as L
 from lightning.pytorch.callbacks import RichProgressBar
 from lightning.pytorch.demos.boring_classes import BoringModel
+from lightning.pytorch.loggers import CSVLogger
 
 from litlab.callbacks import ProgressBar, progress_bar
 
@@ -53,3 +54,22 @@ def test_the_bar_draws_the_epoch_and_its_steps(tmp_path):
     fit(bar_into(output, refresh_rate=10), tmp_path)
     drawn = output.getvalue()
     assert "Epoch 0/0" in drawn and "40/40" in drawn
+
+
+def test_the_bar_shows_no_tracker_version(tmp_path):
+    """Lightning shows the first logger's version as v_num: an MLflow run id's tail."""
+    output = io.StringIO()
+    bar = bar_into(output, refresh_rate=10)
+    trainer = L.Trainer(
+        default_root_dir=tmp_path,
+        max_epochs=1,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        logger=CSVLogger(tmp_path, version="abcd1234"),
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        callbacks=[bar],
+    )
+    trainer.fit(BoringModel())
+    assert "v_num" not in bar.get_metrics(trainer, trainer.lightning_module)
+    assert "v_num" not in output.getvalue() and "1234" not in output.getvalue()

@@ -1,0 +1,98 @@
+"""logger=wandb, offline as by default: each run's files read back with W&B's own reader
+(`wandb leet inspect`), its end status, and a resume that continues the run's id."""
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from litlab.loggers.run_facts import TrackedRun
+from litlab.loggers.tracker import tracking
+from litlab.loggers.wandb_logger import LAST_STEP, WandbLogger
+from litlab.run_folder import CONFIG, METRICS, PLOTS, REPORT, TRACKER_IDS
+
+WANDB = Path(sys.executable).parent / "wandb"
+
+
+def leet_inspect(offline_run: Path, *options: str) -> str:
+    result = subprocess.run(
+        [str(WANDB), "leet", "inspect", "--json", *options, str(offline_run)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout
+
+
+def inspect(offline_run: Path) -> dict:
+    """W&B's own summary of an offline run: state, exit code, config, latest metrics."""
+    return json.loads(leet_inspect(offline_run, "--summary"))
+
+
+def logged_steps(offline_run: Path) -> list[int]:
+    """The trainer steps of the run's history rows, from the records of its .wandb file."""
+    records = [json.loads(line) for line in leet_inspect(offline_run).splitlines() if line]
+    rows = [record["history"]["item"] for record in records if record["type"] == "history"]
+    return [row["trainer/global_step"] for row in rows]
+
+
+def a_run_folder(folder: Path) -> TrackedRun:
+    (folder / PLOTS).mkdir(parents=True)
+    for name in (CONFIG, REPORT, METRICS):
+        (folder / name).write_text("{}\n")
+    (folder / PLOTS / "learning_curves.png").write_bytes(b"png")
+    config = {"seed": 1, "optimizer": {"lr": 0.01}}
+    return TrackedRun(folder, "sweep_1/0", "study", config, "/sweeps/sweep_1", ["baseline"], "why")
+
+
+def offline_runs(folder: Path) -> list[Path]:
+    return sorted((folder / "wandb").glob("offline-run-*"))
+
+
+def test_offline_runs_fail_and_continue_as_the_run_did(tmp_path):
+    run = a_run_folder(tmp_path / "run")
+    first = WandbLogger(run, project="study", save_dir=str(run.folder))
+    trainer = SimpleNamespace(loggers=[first], is_global_zero=True)
+    with pytest.raises(RuntimeError), tracking(trainer):
+        for step in range(3):
+            first.log_metrics({"val/acc": 0.1 * step}, step=step)
+        raise RuntimeError("the loss became NaN")
+    (offline,) = offline_runs(run.folder)
+    failed = inspect(offline)
+    assert (failed["state"], failed["exit_code"]) == ("failed", 1)
+    assert (failed["name"], failed["project"], failed["tags"], failed["notes"]) == (
+        "sweep_1/0",
+        "study",
+        ["baseline"],
+        "why",
+    )
+    assert failed["config"]["optimizer"] == {"lr": 0.01}
+    assert failed["config"]["litlab"]["sweep"] == "/sweeps/sweep_1"
+    assert failed["summary"]["val/acc"] == pytest.approx(0.2)
+    kept = offline / "files" / "litlab"
+    assert {path.relative_to(kept).as_posix() for path in kept.rglob("*.*")} == {
+        CONFIG,
+        REPORT,
+        METRICS,
+        "plots/learning_curves.png",
+    }
+    ids = json.loads((run.folder / TRACKER_IDS).read_text())
+    assert ids == {"wandb": failed["run_id"], LAST_STEP: 2}
+
+    second = WandbLogger(run, project="study", save_dir=str(run.folder))  # resume=auto
+    with tracking(SimpleNamespace(loggers=[second], is_global_zero=True)):
+        for step in range(2, 5):  # the steps after the last checkpoint run again
+            second.log_metrics({"val/acc": 0.1 * step}, step=step)
+    continued = inspect(offline_runs(run.folder)[-1])  # W&B syncs both files into one run
+    assert continued["run_id"] == failed["run_id"] and continued["state"] == "finished"
+    assert logged_steps(offline_runs(run.folder)[0]) == [0, 1, 2]
+    assert logged_steps(offline_runs(run.folder)[-1]) == [3, 4]  # step 2 was logged before
+
+
+def test_wandbs_reader_is_installed():
+    assert WANDB.is_file() or shutil.which("wandb"), "dev extra: wandb>=0.31"
