@@ -56,6 +56,8 @@ class MlflowLogger(Tracker, MLFlowLogger):
         import mlflow  # noqa: F401 - it gives its logger a console handler: routed now
 
         route_library_loggers()
+        # it prints each ended run's page with emoji; litlab names the page once, at the start
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         self.run = run
         self.tracking_uri, self.experiment_name = tracking_uri, experiment_name
         self.log_best_checkpoint = bool(log_model)
@@ -111,13 +113,17 @@ class MlflowLogger(Tracker, MLFlowLogger):
             client.update_run(run_id, status="RUNNING")
         _log_in_batches(client, run_id, params, self._run_tags())
         self.run.remember(self.key, run_id)
-        log.info(
-            "MLflow: %s run %s in experiment %s at %s",
-            "continuing" if continued else "logging to",
-            run_id,
-            self.experiment_name,
-            self.tracking_uri,
-        )
+        log.info("MLflow: %s %s", "continuing" if continued else "run", self._where(run_id))
+
+    def _where(self, run_id: str) -> str:
+        """The run's page on a server; for a database, the command that shows it."""
+        if self.tracking_uri.startswith(SQLITE):
+            return (
+                f"{run_id} in experiment {self.experiment_name} (see it: mlflow ui "
+                f"--backend-store-uri {self.tracking_uri})"
+            )
+        page = f"#/experiments/{self.experiment_id}/runs/{run_id}"
+        return f"{run_id} at {self.tracking_uri.rstrip('/')}/{page}"
 
     def end(self, how: RunEnd) -> None:
         client, run_id = self.experiment, self.run_id
