@@ -5,14 +5,16 @@ matrix, the per-class table and the samples with the highest loss."""
 import logging
 from pathlib import Path
 
+import lightning as L
 from omegaconf import DictConfig, OmegaConf
 
 from litlab import PROJECT_ROOT
-from litlab.build import build_trainer, load_trained
+from litlab.build import TrainedModel, build_trainer, load_trained
 from litlab.callbacks.graceful_stop import stop_on_ctrl_c
 from litlab.config import validate_config
 from litlab.console import finished_line, results_table
 from litlab.lightning_modules import float_metrics
+from litlab.loggers.tracker import tracking
 from litlab.record import write_run_records
 from litlab.report.run import write_run_report_or_warn
 from litlab.run_folder import write_metrics
@@ -30,6 +32,12 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     datamodule.test_split = cfg.split
     module.evaluate_as(cfg.split)
     trainer = build_trainer(cfg)
+    with tracking(trainer):  # logger=mlflow|wandb: the evaluation as a tracked run of its own
+        return _evaluate(cfg, trained, trainer)
+
+
+def _evaluate(cfg: DictConfig, trained: TrainedModel, trainer: L.Trainer) -> dict[str, float]:
+    datamodule, module = trained.datamodule, trained.module
     output_dir = Path(cfg.paths.output_dir)
     if trainer.is_global_zero:
         evaluated = {"ckpt_path": str(cfg.ckpt_path), "split": cfg.split}
