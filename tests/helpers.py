@@ -430,3 +430,30 @@ def make_image_folder(root: Path, per_class: int = 40, seed: int = 0) -> Path:
             size = (int(rng.integers(20, 60)), int(rng.integers(20, 60)))
             draw(side, rng, mode, size).save(root / side / f"{index}{suffix}")
     return root
+
+
+# -- W&B's own reader of offline runs (dev extra: wandb>=0.31) -------------------------------
+WANDB = Path(sys.executable).parent / "wandb"
+
+
+def _leet_inspect(offline_run: Path, *options: str) -> str:
+    result = subprocess.run(
+        [str(WANDB), "leet", "inspect", "--json", *options, str(offline_run)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return result.stdout
+
+
+def inspect_wandb_run(offline_run: Path) -> dict:
+    """W&B's own summary of an offline run: state, exit code, config, latest metrics."""
+    return json.loads(_leet_inspect(offline_run, "--summary"))
+
+
+def logged_wandb_steps(offline_run: Path) -> list[int]:
+    """The trainer steps of the run's history rows, from the records of its .wandb file."""
+    records = [json.loads(line) for line in _leet_inspect(offline_run).splitlines() if line]
+    rows = [record["history"]["item"] for record in records if record["type"] == "history"]
+    return [row["trainer/global_step"] for row in rows]

@@ -17,8 +17,13 @@ from mlflow.tracking import MlflowClient
 
 from litlab import PROJECT_ROOT
 from litlab.cli import runs_main
-from tests.helpers import QUIET, SWEEP_ON_SYNTHETIC_DATA, run_entry_point, run_sweep
-from tests.loggers.test_wandb_logger import inspect
+from tests.helpers import (
+    QUIET,
+    SWEEP_ON_SYNTHETIC_DATA,
+    inspect_wandb_run,
+    run_entry_point,
+    run_sweep,
+)
 
 # one worker starts the server and runs these tests (xdist would start one per worker)
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("mlflow_server")]
@@ -211,7 +216,7 @@ def test_a_wandb_sweep_keeps_one_offline_run_per_job(tmp_path):
     states = {}
     for job in ("0", "1"):
         (offline,) = (sweep / job / "wandb").glob("offline-run-*")
-        run = inspect(offline)
+        run = inspect_wandb_run(offline)
         assert run["config"]["litlab"]["sweep"] == str(sweep)
         assert run["run_id"] == json.loads((sweep / job / "trackers.json").read_text())["wandb"]
         states[job] = (run["state"], run["run_id"])

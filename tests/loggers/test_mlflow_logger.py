@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 from mlflow.tracking import MlflowClient
+from tensorboard.plugins.hparams import plugin_data_pb2
 
 from litlab.errors import ConfigError, TrainingInterrupted
 from litlab.loggers.mlflow_logger import MlflowLogger, artifact_location, check_tracking_uri
@@ -16,6 +17,7 @@ from litlab.loggers.run_facts import TrackedRun
 from litlab.loggers.tracker import tracking
 from litlab.run_folder import CONFIG, METRICS, PLOTS, REPORT, TRACKER_IDS
 from litlab.train import train
+from tests.helpers import events
 
 
 @pytest.fixture(scope="module")
@@ -161,3 +163,7 @@ def test_train_logs_to_the_default_database_beside_tensorboard(make_config, tmp_
     assert (folder / "tensorboard").is_dir() and (folder / "checkpoints" / "best.ckpt").is_file()
     record = json.loads((folder / "run.json").read_text())
     assert (record["tags"], record["notes"]) == (["baseline"], "the default database")
+    content = events(folder).PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    shown = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
+    assert shown["tags"].string_value == "baseline"  # TensorBoard's HPARAMS tab
+    assert shown["notes"].string_value == "the default database"

@@ -3,8 +3,6 @@
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -14,31 +12,7 @@ from litlab.loggers.run_facts import TrackedRun
 from litlab.loggers.tracker import tracking
 from litlab.loggers.wandb_logger import LAST_STEP, WandbLogger
 from litlab.run_folder import CONFIG, METRICS, PLOTS, REPORT, TRACKER_IDS
-
-WANDB = Path(sys.executable).parent / "wandb"
-
-
-def leet_inspect(offline_run: Path, *options: str) -> str:
-    result = subprocess.run(
-        [str(WANDB), "leet", "inspect", "--json", *options, str(offline_run)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return result.stdout
-
-
-def inspect(offline_run: Path) -> dict:
-    """W&B's own summary of an offline run: state, exit code, config, latest metrics."""
-    return json.loads(leet_inspect(offline_run, "--summary"))
-
-
-def logged_steps(offline_run: Path) -> list[int]:
-    """The trainer steps of the run's history rows, from the records of its .wandb file."""
-    records = [json.loads(line) for line in leet_inspect(offline_run).splitlines() if line]
-    rows = [record["history"]["item"] for record in records if record["type"] == "history"]
-    return [row["trainer/global_step"] for row in rows]
+from tests.helpers import WANDB, inspect_wandb_run, logged_wandb_steps
 
 
 def a_run_folder(folder: Path) -> TrackedRun:
@@ -63,7 +37,7 @@ def test_offline_runs_fail_and_continue_as_the_run_did(tmp_path):
             first.log_metrics({"val/acc": 0.1 * step}, step=step)
         raise RuntimeError("the loss became NaN")
     (offline,) = offline_runs(run.folder)
-    failed = inspect(offline)
+    failed = inspect_wandb_run(offline)
     assert (failed["state"], failed["exit_code"]) == ("failed", 1)
     assert (failed["name"], failed["project"], failed["tags"], failed["notes"]) == (
         "sweep_1/0",
@@ -88,10 +62,10 @@ def test_offline_runs_fail_and_continue_as_the_run_did(tmp_path):
     with tracking(SimpleNamespace(loggers=[second], is_global_zero=True)):
         for step in range(2, 5):  # the steps after the last checkpoint run again
             second.log_metrics({"val/acc": 0.1 * step}, step=step)
-    continued = inspect(offline_runs(run.folder)[-1])  # W&B syncs both files into one run
+    continued = inspect_wandb_run(offline_runs(run.folder)[-1])  # W&B syncs both files into one run
     assert continued["run_id"] == failed["run_id"] and continued["state"] == "finished"
-    assert logged_steps(offline_runs(run.folder)[0]) == [0, 1, 2]
-    assert logged_steps(offline_runs(run.folder)[-1]) == [3, 4]  # step 2 was logged before
+    assert logged_wandb_steps(offline_runs(run.folder)[0]) == [0, 1, 2]
+    assert logged_wandb_steps(offline_runs(run.folder)[-1]) == [3, 4]  # step 2 was logged before
 
 
 def test_wandbs_reader_is_installed():

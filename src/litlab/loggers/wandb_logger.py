@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
+from lightning.pytorch.utilities import rank_zero_only
 
 from litlab.console import route_library_loggers
 from litlab.errors import ConfigError
@@ -107,6 +108,7 @@ class WandbLogger(Tracker, LightningWandbLogger):
         """The composed config went to ``wandb.init``; Lightning's call would add the
         LightningModule's arguments (the same config, nested once more)."""
 
+    @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         if step is not None and step <= self.logged_up_to:
             return  # logged before the resume; exact resume computes the same values
