@@ -37,6 +37,10 @@ class MlflowLogger(Tracker, MLFlowLogger):
             ``mlartifacts/`` beside it) or ``http(s)://host:port`` of an ``mlflow server``.
         experiment_name: the MLflow experiment that holds the run (default: task_name).
         log_model: also keep the best checkpoint as an artifact.
+        synchronous: log in the training loop (about 70 ms per epoch into SQLite on the
+            development VM); false hands it to MLflow's background thread (4 ms in the loop),
+            which on its 2 cores took as long overall, as the thread competes with training
+            (scripts/bench_loggers.py); with cores to spare it saves the difference.
     """
 
     key = "mlflow"
@@ -47,6 +51,7 @@ class MlflowLogger(Tracker, MLFlowLogger):
         tracking_uri: str,
         experiment_name: str = "train",
         log_model: bool = False,
+        synchronous: bool = True,
     ) -> None:
         if importlib.util.find_spec("mlflow") is None:
             raise ConfigError(
@@ -70,9 +75,7 @@ class MlflowLogger(Tracker, MLFlowLogger):
             tracking_uri=tracking_uri,
             artifact_location=artifact_location(tracking_uri),
             run_id=self.continued_id,
-            # in a background thread: 3 ms per SimpleNN epoch in the training loop instead of
-            # 70 ms of SQLite commits (scripts/bench_loggers.py)
-            synchronous=False,
+            synchronous=synchronous,
         )
 
     def _run_to_continue(self, tracking_uri: str) -> str | None:
