@@ -17,6 +17,7 @@ from litlab.report.compare import (
     compare_runs,
     differing_keys,
     finished_runs,
+    local_time,
     read_run,
 )
 
@@ -69,6 +70,8 @@ def outputs(tmp_path: Path) -> Path:
         )
     write_run(root / "train/runs/stopped", 0.99, finished=False)
     write_run(root / "study/runs/c", 0.70, task_name="study", tags=["baseline"])
+    evaluation = write_run(root / "eval/runs/e", 0.5)  # eval.py: the trained run's config
+    (evaluation / "run.json").write_text(json.dumps({"evaluated": {"split": "test"}}))
     resumed = write_run(root / "train/runs/resumed", 0.91)
     (resumed / "config.1.yaml").write_text(
         (resumed / "config.yaml").read_text().replace("batch_size: 128", "batch_size: 64")
@@ -79,12 +82,14 @@ def outputs(tmp_path: Path) -> Path:
 def test_every_finished_run_is_found_and_read(outputs):
     found = [path.relative_to(outputs).as_posix() for path in finished_runs(outputs)]
     assert found == [
+        "eval/runs/e",
         "study/runs/c",
         *[f"train/multiruns/s/{job}" for job in range(4)],
         "train/runs/a",
         "train/runs/b",
         "train/runs/resumed",
     ]
+    assert read_run(outputs / "eval/runs/e", outputs) is None  # an evaluation, not a run
     resumed = read_run(outputs / "train/runs/resumed", outputs)
     assert resumed.config["data.batch_size"] == "64"  # its latest config
     assert "paths.output_dir" not in resumed.config
@@ -145,6 +150,20 @@ def test_filters_and_sorting(outputs):
     ]
     by_lr = runs(RunFilter(glob="train/multiruns/*"), sort="optimizer.lr")
     assert by_lr[:2] == ["train/multiruns/s/2", "train/multiruns/s/3"]  # 0.1 first: descending
+
+
+def test_a_missing_or_nan_value_sorts_last(outputs):
+    broken = outputs / "train/runs/b/metrics.json"
+    broken.write_text(broken.read_text().replace("0.95", "NaN", 1))  # json: val/acc_best NaN
+    compare_runs(outputs, RunFilter(task="train"), sort="val/acc_best")
+    with open(outputs / "runs_comparison.csv") as file:
+        rows = [row["run"] for row in csv.DictReader(file)]
+    assert rows[-1] == "train/runs/b" and rows[0] == "train/multiruns/s/1"
+
+
+def test_times_with_a_zone_compare_with_the_runs_local_times(outputs):
+    zoned = RunFilter(since=local_time(datetime.fromisoformat("2026-12-02T00:00:00+00:00")))
+    assert len(compare_runs(outputs, zoned)[1].split("| train/multiruns/s/")) == 5
 
 
 def test_nothing_to_compare_is_said_in_one_paragraph(outputs, tmp_path):

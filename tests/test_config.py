@@ -94,6 +94,7 @@ def test_unknown_option_lists_the_valid_ones(make_config):
         ("tags=baseline", "tags"),  # one label, not a list
         ("tags=[[a,b]]", "tags"),
         ("tags=['a!']", "tags"),  # MLflow refuses the name
+        ("tags=[v2/]", "tags"),  # and this one
         ("tags=[true]", "tags"),
         ("notes=[a]", "notes"),
     ],

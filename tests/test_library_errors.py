@@ -144,3 +144,12 @@ def test_an_unknown_option_in_a_list_of_options_is_named_too():
         "logger=mlfow is not an option of logger; did you mean logger=mlflow?"
     )
     assert "Could not load" not in message
+
+
+def test_a_trackers_refusal_names_its_keys(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    err = raised_by(lambda: MlflowClient(f"sqlite:///{tmp_path}/m.db").get_run("0" * 32))
+    message = str(translated(err))
+    assert message.startswith("MLflow refused (MlflowException: Run with id=")
+    assert "Check logger.mlflow.tracking_uri" in message and "logger=tensorboard" in message

@@ -395,14 +395,22 @@ def runs_main(argv: list[str] | None = None) -> int:
         written, table = compare_runs(args.folder, keep, args.sort, args.ascending, args.out)
     except ConfigError as err:
         return _report_failed(str(err))
+    except OSError as err:  # a folder that cannot be written
+        return _report_failed(
+            f"could not write the comparison ({err.strerror or err}: "
+            f"{err.filename or args.out or args.folder}). Choose a folder you can write with "
+            "--out DIR."
+        )
     print(table, end="")
     print("Wrote " + ", ".join(str(file) for file in written))
     return 0
 
 
 def _date(text: str) -> datetime:
+    from litlab.report.compare import local_time
+
     try:
-        return datetime.fromisoformat(text)
+        return local_time(datetime.fromisoformat(text))
     except ValueError as err:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a date; give one as 2026-12-01 or 2026-12-01T14:30"

@@ -38,7 +38,8 @@ def translated(
     inner = resolver_refusal(err)
     if inner is not None:
         return inner
-    for rule in (_hydra_refusal, _search_refusal, _export_refusal, _lightning_refusal):
+    rules = (_hydra_refusal, _tracker_refusal, _search_refusal, _export_refusal, _lightning_refusal)
+    for rule in rules:
         found = rule(err, known_keys)
         if found is not None:
             return found
@@ -166,6 +167,22 @@ def _unknown_key(key: str, known_keys: Callable[[], Iterable[str]]) -> str:
         f"{' ...' if len(siblings) > 12 else ''}. (To add a key of your own, prefix it with "
         f"+: +{key}=<value>.)"
     )
+
+
+# -- MLflow and W&B: logger=mlflow, logger=wandb -----------------------------------------------
+TRACKERS = {"mlflow": ("MLflow", "logger.mlflow.tracking_uri"), "wandb": ("W&B", "logger.wandb")}
+
+
+def _tracker_refusal(err: BaseException, known_keys: Callable) -> LitlabError | None:
+    """A tracker's server or database refused (a login, a deleted run, a locked file)."""
+    for package, (name, keys) in TRACKERS.items():
+        if _raised_in(err, (package,)):
+            return ConfigError(
+                f"{name} refused ({type(err).__name__}: {one_paragraph(err)}). Check {keys} "
+                f"(and the {name} server or login it needs), or train without it: "
+                "logger=tensorboard."
+            )
+    return None
 
 
 # -- Optuna and SQLAlchemy: a hyperparameter search -------------------------------------------

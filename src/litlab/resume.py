@@ -57,6 +57,8 @@ THIS_COMMANDS_KEYS = ("paths", "task_name", "resume", "ckpt_path", "verbose", "s
 # read, how the network runs, what the console shows and whether it tests at the end. The
 # rest is what the checkpoint's weights and optimizer state were trained with.
 CONTINUING_MAY_CHANGE = (
+    "tags",
+    "notes",
     "trainer.max_epochs",
     "trainer.max_steps",
     "trainer.accelerator",

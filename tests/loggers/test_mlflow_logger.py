@@ -89,13 +89,17 @@ def test_a_continued_run_logs_each_step_once(database, tmp_path):
         raise KeyboardInterrupt
     run.config["trainer"] = {"max_epochs": 9}  # resume=force may extend a run
     run.config["seed"] = 2  # a parameter MLflow keeps as it was: not logged again
+    assert MlflowLogger(run, database).continued_id is None  # not a resume: a new run
+    run.continuing = True  # resume=auto: from the folder's own checkpoint
     second = MlflowLogger(run, database)
     assert second.continued_id == first.run_id
     with tracking(SimpleNamespace(loggers=[second], is_global_zero=True)):
         assert MlflowClient(database).get_run(first.run_id).info.status == "RUNNING"
         for step in range(3, 7):  # the steps after the last checkpoint run again
             second.log_metrics({"loss": 1.0 / (step + 1)}, step=step)
+        second.log_metrics({"test/loss": 0.2}, step=4)  # new at a logged step: kept
     client = MlflowClient(database)
+    assert [point.step for point in client.get_metric_history(first.run_id, "test/loss")] == [4]
     assert [point.step for point in client.get_metric_history(first.run_id, "loss")] == list(
         range(7)
     )
@@ -107,9 +111,26 @@ def test_a_continued_run_logs_each_step_once(database, tmp_path):
 def test_a_run_unknown_to_the_database_is_not_continued(database, tmp_path, caplog):
     run = a_run_folder(tmp_path / "run")
     run.remember("mlflow", "0123456789abcdef0123456789abcdef")
+    run.continuing = True
     logger = MlflowLogger(run, database)
     assert logger.continued_id is None
     assert "is not in" in caplog.text and "a new MLflow run continues it" in caplog.text
+
+
+def test_a_new_run_in_a_used_folder_starts_afresh(database, tmp_path):
+    run = a_run_folder(tmp_path / "run")
+    first = MlflowLogger(run, database)
+    run_block(first, RuntimeError("the loss became NaN before any checkpoint"))
+    again = MlflowLogger(a_run_folder_again(run), database)  # the same command, rerun
+    run_block(again)
+    assert again.run_id != first.run_id
+    client = MlflowClient(database)
+    assert client.get_run(first.run_id).info.status == "FAILED"
+    assert json.loads((run.folder / TRACKER_IDS).read_text()) == {"mlflow": again.run_id}
+
+
+def a_run_folder_again(run: TrackedRun) -> TrackedRun:
+    return TrackedRun(run.folder, run.name, run.task_name, dict(run.config))
 
 
 def closed_port() -> int:

@@ -1,5 +1,6 @@
 """What trackers record about a run: its facts, its flat config, the ids a resume continues."""
 
+import json
 from pathlib import Path
 
 from litlab.loggers.run_facts import TrackedRun, tracked_run
@@ -21,13 +22,25 @@ def test_tracked_run_of_a_single_run(make_config, tmp_path):
     assert flat["tags"] == '["baseline", 7]'  # a list as JSON text
 
 
-def test_ids_are_kept_in_the_run_folder(tmp_path: Path):
+def test_ids_are_kept_in_the_run_folder_for_a_resume(tmp_path: Path):
     run = TrackedRun(tmp_path, "run", "train", {})
     assert run.previous_id("mlflow") is None and run.recorded("step", -1) == -1
     run.remember("mlflow", "abc")
-    run.remember("wandb_last_step", 12)
-    again = TrackedRun(tmp_path, "run", "train", {})
-    assert again.previous_id("mlflow") == "abc" and again.recorded("wandb_last_step") == 12
-    assert again.previous_id("wandb_last_step") is None  # not an id
+    run.remember("steps", {"val/acc": 12})
+    again = TrackedRun(tmp_path, "run", "train", {}, continuing=True)
+    assert again.previous_id("mlflow") == "abc" and again.recorded("steps") == {"val/acc": 12}
+    assert again.previous_id("steps") is None  # not an id
+    rerun = TrackedRun(tmp_path, "run", "train", {})  # not from its checkpoint: all anew
+    assert rerun.previous_id("mlflow") is None
+    rerun.remember("wandb", "xyz")
+    assert json.loads((tmp_path / TRACKER_IDS).read_text()) == {"wandb": "xyz"}
     (tmp_path / TRACKER_IDS).write_text("{broken")
     assert again.previous_id("mlflow") is None  # a damaged file: a new tracked run
+
+
+def test_a_run_continues_when_its_checkpoint_is_in_its_folder(make_config, tmp_path):
+    folder = tmp_path / "run"
+    resumed = make_config(f"ckpt_path={folder}/checkpoints/last.ckpt")
+    assert tracked_run(resumed).continuing
+    elsewhere = make_config(f"ckpt_path={tmp_path}/other/checkpoints/last.ckpt")
+    assert not tracked_run(elsewhere).continuing  # a new folder: new tracked runs

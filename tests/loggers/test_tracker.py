@@ -18,13 +18,16 @@ class Recorder(Tracker):
 
     key = "recorder"
 
-    def __init__(self, folder: Path, fail_at_end: bool = False) -> None:
+    def __init__(self, folder: Path, fail_at_end: bool = False, fail_at_start=False) -> None:
         self.run = TrackedRun(folder, "run", "train", {})
         self.calls: list[str] = []
-        self.fail_at_end = fail_at_end
+        self.fail_at_end, self.fail_at_start = fail_at_end, fail_at_start
 
     def start(self) -> None:
         self.calls.append("start")
+        if self.fail_at_start:
+            raise OSError("the server refused")
+        self.has_run = True
 
     def end(self, how: RunEnd) -> None:
         self.calls.append(how.value)
@@ -84,3 +87,11 @@ def test_artifacts_are_the_files_a_run_left(tmp_path):
         "plots/a.png",
         "plots/b.png",
     ]
+
+
+def test_a_tracker_that_cannot_start_fails_the_ones_started(tmp_path):
+    started, refused = Recorder(tmp_path), Recorder(tmp_path, fail_at_start=True)
+    with pytest.raises(OSError, match="refused"):
+        with tracking(SimpleNamespace(loggers=[started, refused], is_global_zero=True)):
+            raise AssertionError("the block does not run")
+    assert started.calls == ["start", "failed"] and refused.calls == ["start", "failed"]

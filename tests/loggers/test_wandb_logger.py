@@ -10,7 +10,7 @@ import pytest
 
 from litlab.loggers.run_facts import TrackedRun
 from litlab.loggers.tracker import tracking
-from litlab.loggers.wandb_logger import LAST_STEP, WandbLogger
+from litlab.loggers.wandb_logger import LOGGED_STEPS, WandbLogger
 from litlab.run_folder import CONFIG, METRICS, PLOTS, REPORT, TRACKER_IDS
 from tests.helpers import WANDB, inspect_wandb_run, logged_wandb_steps
 
@@ -56,16 +56,19 @@ def test_offline_runs_fail_and_continue_as_the_run_did(tmp_path):
         "plots/learning_curves.png",
     }
     ids = json.loads((run.folder / TRACKER_IDS).read_text())
-    assert ids == {"wandb": failed["run_id"], LAST_STEP: 2}
+    assert ids == {"wandb": failed["run_id"], LOGGED_STEPS: {"val/acc": 2}}
 
-    second = WandbLogger(run, project="study", save_dir=str(run.folder))  # resume=auto
+    run.continuing = True  # resume=auto
+    second = WandbLogger(run, project="study", save_dir=str(run.folder))
     with tracking(SimpleNamespace(loggers=[second], is_global_zero=True)):
         for step in range(2, 5):  # the steps after the last checkpoint run again
             second.log_metrics({"val/acc": 0.1 * step}, step=step)
+        second.log_metrics({"test/acc": 0.5}, step=4)  # new at a logged step: kept
     continued = inspect_wandb_run(offline_runs(run.folder)[-1])  # W&B syncs both files into one run
     assert continued["run_id"] == failed["run_id"] and continued["state"] == "finished"
     assert logged_wandb_steps(offline_runs(run.folder)[0]) == [0, 1, 2]
-    assert logged_wandb_steps(offline_runs(run.folder)[-1]) == [3, 4]  # step 2 was logged before
+    assert logged_wandb_steps(offline_runs(run.folder)[-1]) == [3, 4, 4]  # not step 2 again
+    assert continued["summary"]["test/acc"] == 0.5
 
 
 def test_wandbs_reader_is_installed():

@@ -4,6 +4,7 @@ in a general key in a fraction of a second."""
 
 from litlab.config.checks import config_errors, validate_config
 from litlab.config.compose import (
+    comparable_config,
     compose_config,
     compose_overrides,
     escaped,
@@ -20,6 +21,7 @@ __all__ = [
     "compose_config",
     "compose_overrides",
     "config_errors",
+    "comparable_config",
     "escaped",
     "hydra_choices",
     "in_multirun",

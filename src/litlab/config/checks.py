@@ -11,6 +11,7 @@ constructor refuses becomes a ConfigError in ``litlab.build``.
 """
 
 import difflib
+import posixpath
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -48,15 +49,21 @@ from litlab.metric_names import (
 
 _ABSENT = object()
 RESUME_MODES = ("auto", "force")
-# a run's label, as MLflow allows a tag's name (W&B and TensorBoard take any text)
-TAG = Domain(
-    lambda v: (
-        isinstance(v, (str, int, float))
-        and not isinstance(v, bool)
-        and re.fullmatch(r"[\w.\-/: ]*\w[\w.\-/: ]*", str(v)) is not None
-    ),
-    "a label of letters, digits and _ - . / : or spaces",
-)
+# a run's label, as MLflow allows a tag's name (and W&B its length; TensorBoard takes any text)
+TAG = Domain(lambda v: _is_tag(v), "a label of up to 64 letters, digits, _ - . : and spaces")
+
+
+def _is_tag(value: object) -> bool:
+    text = str(value)
+    return (
+        isinstance(value, (str, int, float))
+        and not isinstance(value, bool)
+        and len(text) <= 64
+        and re.fullmatch(r"[\w.\-/: ]*\w[\w.\-/: ]*", text) is not None
+        and posixpath.normpath(text) == text  # MLflow refuses "a//b", "a/", "./a"
+        and not text.startswith(("/", ".."))
+    )
+
 
 # limit_train_batches etc.: a number of batches or a fraction of them
 BATCHES = Domain(

@@ -127,3 +127,20 @@ def flatten(config: Any, prefix: str = "") -> dict[str, str]:
     for key, value in config.items():
         flat.update(flatten(value, f"{prefix}{key}."))
     return {key.rstrip("."): value for key, value in flat.items()}
+
+
+# Keys that say where files lie on this machine, not how a run was made.
+MACHINE_KEYS = ("paths.", "hydra.", "ckpt_path", "resume")
+
+
+def comparable_config(config: dict[str, Any]) -> dict[str, str]:
+    """A resolved config as dotted keys with text values (``flatten``), without what says where
+    files lie: the machine keys and any value inside the run's own folder or its log folder
+    (checkpoint and logger folders, the tracking database)."""
+    paths = config.get("paths") or {}
+    own = [str(paths[key]) for key in ("output_dir", "log_dir") if paths.get(key)]
+    return {
+        key: value
+        for key, value in flatten(config).items()
+        if not key.startswith(MACHINE_KEYS) and not any(folder in value for folder in own)
+    }

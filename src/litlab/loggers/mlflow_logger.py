@@ -3,7 +3,9 @@
 import importlib.util
 import logging
 import os
+import re
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator, Mapping
@@ -19,6 +21,7 @@ from litlab.console import route_library_loggers
 from litlab.errors import ConfigError
 from litlab.loggers.run_facts import TrackedRun
 from litlab.loggers.tracker import RunEnd, Tracker
+from litlab.ranks import is_rank_zero
 from litlab.run_folder import BEST_CHECKPOINT, CHECKPOINTS, METRICS, PLOTS, read_json_object
 
 log = logging.getLogger(__name__)
@@ -58,7 +61,8 @@ class MlflowLogger(Tracker, MLFlowLogger):
                 "logger=mlflow needs mlflow, which is not installed. Install it with: "
                 'pip install -e ".[mlflow]"'
             )
-        check_tracking_uri(tracking_uri)
+        if is_rank_zero():  # the other ranks of a DDP run never reach the database
+            check_tracking_uri(tracking_uri)
         import mlflow  # noqa: F401 - it gives its logger a console handler: routed now
 
         route_library_loggers()
@@ -67,18 +71,20 @@ class MlflowLogger(Tracker, MLFlowLogger):
         self.run = run
         self.tracking_uri, self.experiment_name = tracking_uri, experiment_name
         self.log_best_checkpoint = bool(log_model)
-        self.logged_up_to = -1  # the last step a continued run had logged: not logged again
-        self.continued_id = self._run_to_continue(tracking_uri)
-        super().__init__(
-            experiment_name=experiment_name,
-            run_name=run.name,
-            tracking_uri=tracking_uri,
-            artifact_location=artifact_location(tracking_uri),
-            run_id=self.continued_id,
-            synchronous=synchronous,
-        )
+        self.logged_up_to = {}
+        # MLflow's client creates a new database's tables as it is made: one job at a time
+        with database_lock(tracking_uri):
+            self.continued_id = self._run_to_continue() if is_rank_zero() else None
+            super().__init__(
+                experiment_name=experiment_name,
+                run_name=run.name,
+                tracking_uri=tracking_uri,
+                artifact_location=artifact_location(tracking_uri),
+                run_id=self.continued_id,
+                synchronous=synchronous,
+            )
 
-    def _run_to_continue(self, tracking_uri: str) -> str | None:
+    def _run_to_continue(self) -> str | None:
         previous = self.run.previous_id(self.key)
         if previous is None:
             return None
@@ -86,41 +92,55 @@ class MlflowLogger(Tracker, MLFlowLogger):
         from mlflow.tracking import MlflowClient
 
         try:
-            MlflowClient(tracking_uri).get_run(previous)
+            found = MlflowClient(self.tracking_uri).get_run(previous)
         except MlflowException:
+            found = None
+        if found is None or found.info.lifecycle_stage != "active":
             log.warning(
-                "The MLflow run %s that %s logged to is not in %s: a new MLflow run continues it.",
+                "The MLflow run %s that %s logged to is not in %s (or was deleted): a new "
+                "MLflow run continues it.",
                 previous,
                 self.run.folder,
-                tracking_uri,
+                self.tracking_uri,
             )
             return None
         return previous
 
     # -- the run's life ------------------------------------------------------------------
     def start(self) -> None:
-        from mlflow.tracking import MlflowClient
-
         continued = self.continued_id is not None
-        if self.tracking_uri.startswith(SQLITE):  # checked: a folder that can be made
-            Path(self.tracking_uri[len(SQLITE) :]).parent.mkdir(parents=True, exist_ok=True)
         with database_lock(self.tracking_uri):
-            if not continued:  # created here, so that Lightning does not warn it is missing
-                client = MlflowClient(self.tracking_uri)
-                if client.get_experiment_by_name(self.experiment_name) is None:
-                    client.create_experiment(
-                        self.experiment_name, artifact_location(self.tracking_uri)
-                    )
+            if not continued:  # made here: Lightning would warn that it is missing
+                self._make_experiment()
             client, run_id = self.experiment, self.run_id
+        self.has_run = True
         params = self.run.flat_config()
         if continued:
             recorded = client.get_run(run_id).data
             params = {key: value for key, value in params.items() if key not in recorded.params}
-            self.logged_up_to = self._last_logged_step(client, recorded.metrics)
+            self.logged_up_to = {
+                key: max(point.step for point in client.get_metric_history(run_id, key))
+                for key in recorded.metrics
+            }
             client.update_run(run_id, status="RUNNING")
         _log_in_batches(client, run_id, params, self._run_tags())
         self.run.remember(self.key, run_id)
         log.info("MLflow: %s %s", "continuing" if continued else "run", self._where(run_id))
+
+    def _make_experiment(self) -> None:
+        from mlflow.tracking import MlflowClient
+
+        client = MlflowClient(self.tracking_uri)
+        found = client.get_experiment_by_name(self.experiment_name)
+        if found is None:
+            client.create_experiment(self.experiment_name, artifact_location(self.tracking_uri))
+        elif found.lifecycle_stage != "active":
+            raise ConfigError(
+                f"The MLflow experiment {self.experiment_name!r} in {self.tracking_uri} was "
+                "deleted. Restore it (mlflow experiments restore --experiment-id "
+                f"{found.experiment_id}, or in the UI), remove it for good (mlflow gc), or log "
+                "to another one: logger.mlflow.experiment_name=<name>."
+            )
 
     def _where(self, run_id: str) -> str:
         """The run's page on a server; for a database, the command that shows it."""
@@ -133,17 +153,23 @@ class MlflowLogger(Tracker, MLFlowLogger):
         return f"{run_id} at {self.tracking_uri.rstrip('/')}/{page}"
 
     def end(self, how: RunEnd) -> None:
+        """Keep the folder's files and the final metrics, then the status, whatever failed."""
+        if not self.has_run:
+            return
         import mlflow
 
-        mlflow.flush_async_logging()  # the metrics Lightning logged in the background
         client, run_id = self.experiment, self.run_id
-        for path in self.artifacts():
-            client.log_artifact(run_id, str(path), PLOTS if path.parent.name == PLOTS else None)
-        best = self.run.folder / CHECKPOINTS / BEST_CHECKPOINT
-        if self.log_best_checkpoint and best.is_file():
-            client.log_artifact(run_id, str(best), CHECKPOINTS)
-        self._log_final_metrics(client, run_id)
-        client.set_terminated(run_id, STATUSES[how])
+        try:
+            mlflow.flush_async_logging()  # synchronous=false: what the thread still holds
+            for path in self.artifacts():
+                folder = PLOTS if path.parent.name == PLOTS else None
+                client.log_artifact(run_id, str(path), folder)
+            best = self.run.folder / CHECKPOINTS / BEST_CHECKPOINT
+            if self.log_best_checkpoint and best.is_file():
+                client.log_artifact(run_id, str(best), CHECKPOINTS)
+            self._log_final_metrics(client, run_id)
+        finally:
+            client.set_terminated(run_id, STATUSES[how])
 
     def _run_tags(self) -> dict[str, str]:
         facts = self.run.facts()
@@ -155,22 +181,23 @@ class MlflowLogger(Tracker, MLFlowLogger):
             tags["mlflow.note.content"] = self.run.notes  # the run's description in the UI
         return tags
 
-    def _last_logged_step(self, client: Any, metrics: Mapping[str, float]) -> int:
-        steps = [
-            point.step for key in metrics for point in client.get_metric_history(self.run_id, key)
-        ]
-        return max(steps, default=-1)
-
     def _log_final_metrics(self, client: Any, run_id: str) -> None:
         """metrics.json's numbers that Lightning did not log (model/params)."""
+        from mlflow.entities import Metric
+
         try:
             final = read_json_object(self.run.folder / METRICS)
         except (OSError, ValueError):
             return
         logged = client.get_run(run_id).data.metrics
-        missing = {key: value for key, value in final.items() if key not in logged}
+        named = {metric_name(key): value for key, value in final.items()}  # as Lightning logs
+        missing = [
+            Metric(key, float(value), int(time.time() * 1000), 0)
+            for key, value in named.items()
+            if key not in logged
+        ]
         if missing:
-            super().log_metrics(missing, step=0)
+            client.log_batch(run_id, metrics=missing)
 
     # -- what Lightning calls ------------------------------------------------------------
     def log_hyperparams(self, params: Any) -> None:
@@ -179,12 +206,17 @@ class MlflowLogger(Tracker, MLFlowLogger):
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        if step is not None and step <= self.logged_up_to:
-            return  # logged before the resume; exact resume computes the same values
-        super().log_metrics(metrics, step)
+        fresh = self.not_logged_yet({metric_name(k): v for k, v in metrics.items()}, step)
+        if fresh:
+            super().log_metrics(fresh, step)
 
     def finalize(self, status: str = "success") -> None:
         """Lightning calls this after every fit and test: not the end of the run (``end``)."""
+
+
+def metric_name(name: str) -> str:
+    """A metric's name as Lightning's MLflow logger keeps it (MLflow allows only these)."""
+    return re.sub("[^a-zA-Z0-9_/. -]+", "", name)
 
 
 def check_tracking_uri(uri: Any) -> None:
@@ -252,7 +284,9 @@ def database_lock(tracking_uri: str) -> Iterator[None]:
     if not tracking_uri.startswith(SQLITE):
         yield
         return
-    with FileLock(f"{tracking_uri[len(SQLITE) :]}.lock"):
+    database = Path(tracking_uri[len(SQLITE) :])
+    database.parent.mkdir(parents=True, exist_ok=True)  # checked: a folder that can be made
+    with FileLock(f"{database}.lock"):
         yield
 
 
@@ -260,7 +294,12 @@ def _log_in_batches(client: Any, run_id: str, params: dict[str, str], tags: dict
     from mlflow.entities import Param, RunTag
     from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BATCH
 
-    entries = [Param(key, value[:MAX_PARAM_VAL_LENGTH]) for key, value in params.items()]
-    client.log_batch(run_id, tags=[RunTag(key, value) for key, value in tags.items()])
+    entries: list[Any] = [Param(key, value[:MAX_PARAM_VAL_LENGTH]) for key, value in params.items()]
+    entries += [RunTag(key, value) for key, value in tags.items()]
     for first in range(0, len(entries), MAX_PARAMS_TAGS_PER_BATCH):
-        client.log_batch(run_id, params=entries[first : first + MAX_PARAMS_TAGS_PER_BATCH])
+        batch = entries[first : first + MAX_PARAMS_TAGS_PER_BATCH]
+        client.log_batch(
+            run_id,
+            params=[entry for entry in batch if isinstance(entry, Param)],
+            tags=[entry for entry in batch if isinstance(entry, RunTag)],
+        )

@@ -9,9 +9,10 @@ failures come later, and Ctrl+C is no failure), so the trackers take their end f
 
 import enum
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 
@@ -23,6 +24,7 @@ log = logging.getLogger(__name__)
 
 # the files of a run folder that a tracker keeps as artifacts, when they exist
 ARTIFACT_FILES = (CONFIG, REPORT, METRICS)
+RESUMED_CONFIGS = "config.*.yaml"  # config.1.yaml ...: run_folder.free_path's names
 
 
 class RunEnd(enum.Enum):
@@ -36,6 +38,18 @@ class Tracker:
 
     key = ""  # its name in trackers.json
     run: TrackedRun  # set by the logger's constructor
+    # per metric, the last step a continued run had logged: the epochs after the last
+    # checkpoint run again, and exact resume computes the same values, so they are not logged
+    # twice; a metric new at that step (a test after the resume) still is
+    logged_up_to: dict[str, int]
+    has_run = False  # set by start() once the tracked run exists: only such a run is ended
+
+    def not_logged_yet(self, metrics: Mapping[str, Any], step: int | None) -> dict[str, Any]:
+        if step is None:
+            return dict(metrics)
+        return {
+            key: value for key, value in metrics.items() if step > self.logged_up_to.get(key, -1)
+        }
 
     def start(self) -> None:
         raise NotImplementedError
@@ -47,7 +61,8 @@ class Tracker:
         """The run folder's files worth keeping beside the metrics, as they are now."""
         folder = self.run.folder
         files = [folder / name for name in ARTIFACT_FILES if (folder / name).is_file()]
-        return files + sorted((folder / PLOTS).glob("*.png"))
+        resumed = sorted(folder.glob(RESUMED_CONFIGS))  # each resume's config, beside the first
+        return files + resumed + sorted((folder / PLOTS).glob("*.png"))
 
 
 def trackers(trainer: L.Trainer) -> list[Tracker]:
@@ -57,10 +72,11 @@ def trackers(trainer: L.Trainer) -> list[Tracker]:
 @contextmanager
 def tracking(trainer: L.Trainer) -> Iterator[None]:
     """Start the trainer's trackers, run the block, end them with how it ended."""
-    started = trackers(trainer) if trainer.is_global_zero else []
-    for tracker in started:
-        tracker.start()
+    started: list[Tracker] = []
     try:
+        for tracker in trackers(trainer) if trainer.is_global_zero else []:
+            started.append(tracker)  # ended as failed if its own start fails half-way
+            tracker.start()
         yield
     except (TrainingInterrupted, KeyboardInterrupt, SystemExit):
         _end(started, RunEnd.KILLED)

@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 # "killed" for runs stopped from its web page); 130 says Ctrl+C or SIGTERM to a reader.
 EXIT_CODES = {RunEnd.FINISHED: 0, RunEnd.FAILED: 1, RunEnd.KILLED: 130}
 ARTIFACTS = "litlab"  # the run folder's files, in the W&B run's files/litlab/
-LAST_STEP = "wandb_last_step"  # in trackers.json: what a continued run does not log again
+# in trackers.json: each metric's last logged step, which a continued run does not log again
+LOGGED_STEPS = "wandb_logged_steps"
 
 
 class WandbLogger(Tracker, LightningWandbLogger):
@@ -64,25 +65,29 @@ class WandbLogger(Tracker, LightningWandbLogger):
         self.run = run
         self.offline, self.log_best_checkpoint = bool(offline), bool(log_model)
         previous = run.previous_id(self.key)
-        self.logged_up_to = run.recorded(LAST_STEP, -1) if previous else -1
+        self.logged_up_to = dict(run.recorded(LOGGED_STEPS, {})) if previous else {}
+        self.logged_steps = dict(self.logged_up_to)
+        kwargs.setdefault("job_type", run.task_name)
+        kwargs.setdefault("settings", wandb.Settings(console="off", silent=True))
         super().__init__(
             name=run.name,
             save_dir=save_dir,
-            offline=offline,
+            # W&B's own switch: Lightning's offline=True sets WANDB_MODE for the whole process,
+            # and a later job of a sweep in it would be offline too
+            mode="offline" if offline else "online",
             id=previous or generate_id(),
             project=project,
             group=run.sweep,
             tags=run.tags or None,
             notes=run.notes,
             config={**run.config, "litlab": run.facts()},
-            job_type="train",
-            settings=wandb.Settings(console="off", silent=True),
             **kwargs,
         )
         drop_wandb_anonymous(self)  # Lightning passes None, which W&B warns about
 
     def start(self) -> None:
         experiment = self.experiment  # W&B starts the run (and its service) here
+        self.has_run = True
         self.run.remember(self.key, experiment.id)
         if self.offline:
             folder = Path(experiment.dir).parent
@@ -93,15 +98,21 @@ class WandbLogger(Tracker, LightningWandbLogger):
             log.info("W&B: run %s at %s", experiment.id, experiment.url)
 
     def end(self, how: RunEnd) -> None:
+        """Keep the folder's files, then finish the run (also when the copies fail): the next
+        job of a sweep in this process gets a run of its own."""
+        if not self.has_run:
+            return
         experiment = self.experiment
         folder = self.run.folder
         best = folder / CHECKPOINTS / BEST_CHECKPOINT
         kept = [*self.artifacts(), *([best] if self.log_best_checkpoint and best.is_file() else [])]
-        for path in kept:  # W&B uploads its run's files/ folder: copies, not wandb.save's links
-            copy = Path(experiment.dir) / ARTIFACTS / path.relative_to(folder)
-            copy.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(path, copy)
-        experiment.finish(exit_code=EXIT_CODES[how])
+        try:
+            for path in kept:  # W&B uploads its run's files/ folder: copies, not wandb.save's
+                copy = Path(experiment.dir) / ARTIFACTS / path.relative_to(folder)
+                copy.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(path, copy)
+        finally:
+            experiment.finish(exit_code=EXIT_CODES[how])
 
     # -- what Lightning calls ------------------------------------------------------------
     def log_hyperparams(self, params: Any) -> None:
@@ -110,8 +121,10 @@ class WandbLogger(Tracker, LightningWandbLogger):
 
     @rank_zero_only
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        if step is not None and step <= self.logged_up_to:
-            return  # logged before the resume; exact resume computes the same values
-        super().log_metrics(metrics, step)
-        if step is not None:
-            self.run.remember(LAST_STEP, step)
+        fresh = self.not_logged_yet(metrics, step)
+        if not fresh:
+            return
+        super().log_metrics(fresh, step)
+        if step is not None:  # W&B cannot be asked offline: the folder keeps what was logged
+            self.logged_steps.update(dict.fromkeys(fresh, step))
+            self.run.remember(LOGGED_STEPS, self.logged_steps)

@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from litlab.config import flatten
+from litlab.config import comparable_config
 from litlab.errors import ConfigError
 from litlab.metric_names import is_overall_metric
 from litlab.report import plots
@@ -38,8 +38,7 @@ from litlab.run_folder import (
 )
 
 COMPARISON_NAME = "runs_comparison"
-# Keys that say where files lie on this machine, not how a run was made.
-MACHINE_KEYS = ("paths.", "hydra.", "ckpt_path", "resume")
+MOST_BARS = 40  # in runs_comparison.png
 # What a run folder holds besides its files; never another run.
 NOT_RUNS = {HYDRA_RECORD, "checkpoints", "plots", "tensorboard", "csv", "wandb", "mlartifacts"}
 
@@ -95,7 +94,7 @@ def read_run(folder: Path, root: Path) -> ComparedRun | None:
         metrics = read_json_object(folder / METRICS)
     except (OSError, ValueError, yaml.YAMLError):
         return None
-    if not isinstance(config, dict):
+    if not isinstance(config, dict) or _is_evaluation(folder):
         return None
     return ComparedRun(
         folder=folder,
@@ -103,11 +102,7 @@ def read_run(folder: Path, root: Path) -> ComparedRun | None:
         task=str(config.get("task_name", "")),
         started=_started(folder),
         tags=[str(tag) for tag in config.get("tags") or []],
-        config={
-            key: value
-            for key, value in flatten(config).items()
-            if not key.startswith(MACHINE_KEYS) and str(folder) not in value
-        },
+        config=comparable_config(config),
         metrics={key: float(value) for key, value in metrics.items() if _is_number(value)},
     )
 
@@ -121,12 +116,25 @@ def _newest(folder: Path, name: str) -> Path:
     return max(numbered, key=lambda path: int(path.stem[len(stem) + 1 :]), default=folder / name)
 
 
+def _is_evaluation(folder: Path) -> bool:
+    """eval.py's folders hold the training run's config.yaml: not runs to compare."""
+    try:
+        return "evaluated" in read_json_object(folder / RUN_RECORD)
+    except (OSError, ValueError):
+        return False
+
+
 def _started(folder: Path) -> datetime | None:
     try:
         started = datetime.fromisoformat(str(read_json_object(folder / RUN_RECORD)["started"]))
     except (OSError, ValueError, KeyError):
         return None
-    return started.astimezone().replace(tzinfo=None) if started.tzinfo else started
+    return local_time(started)
+
+
+def local_time(moment: datetime) -> datetime:
+    """A time without a zone, in this machine's: what --since and --until compare."""
+    return moment.astimezone().replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def _is_number(value: Any) -> bool:
@@ -163,21 +171,24 @@ def compare_runs(
         written.append(write_group_csv(out / f"{COMPARISON_NAME}_by_group.csv", groups, columns))
     markdown = _markdown(root, header, table, sort, groups, columns)
     written.append(write_atomically(out / f"{COMPARISON_NAME}.md", markdown))
-    if metric:
-        figure = summary_figure(rows, groups, metric)
+    if metric:  # the first runs (groups) in the table's order: a figure has room for so many
+        figure = summary_figure(rows[:MOST_BARS], groups[:MOST_BARS], metric)
         written.append(plots.save(figure, out / f"{COMPARISON_NAME}.png"))
     return written, markdown
 
 
 def differing_keys(runs: list[ComparedRun]) -> list[str]:
     """The config keys whose value is not the same in every run (absent counts as a value),
-    each once: a key that follows another in every run (data.seed is ${seed}) is left out."""
+    each once: a key of the same name that follows another in every run (data.seed is
+    ${seed}) is left out."""
     keys = sorted({key for run in runs for key in run.config}, key=lambda k: (k.count("."), k))
     kept: dict[tuple, str] = {}
     for key in keys:
         column = tuple(run.config.get(key) for run in runs)
-        if len(set(column)) > 1:
-            kept.setdefault(column, key)
+        if len(set(column)) < 2:
+            continue
+        name = key.rsplit(".", 1)[-1]
+        kept.setdefault((name, column), key)
     return sorted(kept.values())
 
 
@@ -218,22 +229,28 @@ def _sorted(
     if ascending is None:
         ascending = mode == "min"
 
-    def value(run: ComparedRun) -> tuple[int, Any]:
-        raw = {"run": run.name, "started": run.started}.get(column, None)
-        if raw is None:
-            raw = run.metrics.get(column, run.config.get(column))
-        if raw is None:
-            return (1, 0)  # missing: last, whichever the order
-        number = _as_number(raw)
-        return (0, number) if number is not None else (0, str(raw))
+    def value(run: ComparedRun) -> Any:
+        raw = {"run": run.name, "started": run.started}.get(column)
+        return run.metrics.get(column, run.config.get(column)) if raw is None else raw
 
-    present = [run for run in runs if value(run)[0] == 0]
-    absent = [run for run in runs if value(run)[0] == 1]
+    numbers = [(run, _as_number(value(run))) for run in runs]
+    numeric = [(run, number) for run, number in numbers if number is not None]
+    words = [run for run, number in numbers if number is None and _is_word(value(run))]
+    missing = [run for run, number in numbers if number is None and not _is_word(value(run))]
+    numeric.sort(key=lambda pair: pair[1], reverse=not ascending)
+    words.sort(key=lambda run: str(value(run)), reverse=not ascending)
+    return [run for run, _ in numeric] + words + missing  # a NaN or an absent value: last
+
+
+def _is_word(value: Any) -> bool:
+    """Text to sort as text: not absent and not a number (a NaN or inf counts as absent)."""
+    if value is None or isinstance(value, (int, float, datetime)) or value in ("", "None"):
+        return False
     try:
-        ordered = sorted(present, key=lambda run: value(run)[1], reverse=not ascending)
-    except TypeError:  # numbers and words in one column: as text
-        ordered = sorted(present, key=lambda run: str(value(run)[1]), reverse=not ascending)
-    return ordered + absent
+        float(value)
+    except (TypeError, ValueError):
+        return True
+    return False
 
 
 def _as_number(value: Any) -> float | None:
@@ -281,7 +298,8 @@ def _markdown(
     if groups:
         lines += group_lines(groups, columns, f"{COMPARISON_NAME}_by_group.csv")
     if columns:
-        lines += ["", f"![{columns[0]} per run]({COMPARISON_NAME}.png)"]
+        first = f" (the first {MOST_BARS})" if len(table) > MOST_BARS else ""
+        lines += ["", f"![{columns[0]} per run{first}]({COMPARISON_NAME}.png)"]
     return "\n".join(lines) + "\n"
 
 
