@@ -128,7 +128,7 @@ def test_the_runs_page_draws_its_metric_charts_in_a_browser(mlflow_server, sweep
     sweep, runs = sweep_on_server
     run = runs["0"].info
     page = f"{mlflow_server}/#/experiments/{run.experiment_id}/runs/{run.run_id}/model-metrics"
-    for _ in range(3):  # the charts draw once their data has come: on a busy machine, later
+    for _ in range(6):  # the charts draw once their data has come: on a busy machine, later
         rendered = subprocess.run(
             [
                 browser,
@@ -146,6 +146,7 @@ def test_the_runs_page_draws_its_metric_charts_in_a_browser(mlflow_server, sweep
         ).stdout
         if "js-plotly-plot" in rendered:
             break
+        time.sleep(2)
     assert runs["0"].info.run_name in rendered  # the run's own page
     (sweep.parent / "run_page.html").write_text(rendered)  # for a look when it fails
     assert "js-plotly-plot" in rendered and ">Step</text>" in rendered  # a metric chart
