@@ -45,7 +45,7 @@ class TrackedRun:
             "task": self.task_name,
             "run_folder": str(self.folder),
             "sweep": self.sweep,
-            "litlab_version": versions.get("litlab"),
+            "version": versions.get("litlab"),
             "torch_version": versions.get("torch"),
             "git_commit": git.get("commit"),
             "git_dirty": str(git["dirty"]).lower() if "dirty" in git else None,
