@@ -1,6 +1,6 @@
 """litlab-runs: finished runs under a folder, from separate commands and sweeps, compared by
 the config keys that differ and their final metrics (run folders written by hand here;
-tests/test_trackers_live.py compares real runs)."""
+tests/loggers/test_live_trackers.py compares real runs)."""
 
 import csv
 import json
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from litlab.cli import runs_main
+from litlab.cli import litlab_main, runs_main
 from litlab.errors import ConfigError
 from litlab.report.compare import (
     RunFilter,
@@ -141,15 +141,16 @@ def test_filters_and_sorting(outputs):
     assert sorted(runs(since)) == sweep
     until = RunFilter(until=datetime(2026, 12, 2), task="train")
     assert sorted(runs(until)) == ["train/runs/a", "train/runs/b", "train/runs/resumed"]
-    by_loss = runs(RunFilter(glob="train/multiruns/*"), sort="test/loss", ascending=True)
+    by_loss = runs(RunFilter(glob="train/multiruns/*"), sort="test/loss")  # lowest first
     assert by_loss == [
         "train/multiruns/s/1",
         "train/multiruns/s/0",
         "train/multiruns/s/3",
         "train/multiruns/s/2",
     ]
-    by_lr = runs(RunFilter(glob="train/multiruns/*"), sort="optimizer.lr")
-    assert by_lr[:2] == ["train/multiruns/s/2", "train/multiruns/s/3"]  # 0.1 first: descending
+    by_lr = runs(RunFilter(glob="train/multiruns/*"), sort="optimizer.lr", ascending=False)
+    assert by_lr[:2] == ["train/multiruns/s/2", "train/multiruns/s/3"]  # 0.1 first
+    assert runs(RunFilter(glob="train/multiruns/*"), sort="started")[0] == "train/multiruns/s/3"
 
 
 def test_a_missing_or_nan_value_sorts_last(outputs):
@@ -176,7 +177,9 @@ def test_nothing_to_compare_is_said_in_one_paragraph(outputs, tmp_path):
 
 
 def test_the_command(outputs, tmp_path, capsys):
-    assert runs_main([str(outputs), "--tag", "baseline"]) == 0
+    with pytest.raises(SystemExit) as ended:  # `litlab runs`, options in any order
+        litlab_main(["runs", "--tag", "baseline", str(outputs)])
+    assert ended.value.code == 0
     printed = capsys.readouterr().out
     assert "| study/runs/c |" in printed and f"Wrote {outputs / 'runs_comparison.csv'}" in printed
     assert runs_main([str(tmp_path / "missing")]) == 2

@@ -95,6 +95,7 @@ def test_unknown_option_lists_the_valid_ones(make_config):
         ("tags=[[a,b]]", "tags"),
         ("tags=['a!']", "tags"),  # MLflow refuses the name
         ("tags=[v2/]", "tags"),  # and this one
+        ("tags=[mlflow.runName]", "tags"),  # a tracker's own tag
         ("tags=[true]", "tags"),
         ("notes=[a]", "notes"),
     ],

@@ -21,7 +21,7 @@ from litlab.config.losses import loss_entry
 from litlab.data import TensorDataModule
 from litlab.errors import CheckpointError, ConfigError, LitlabError
 from litlab.lightning_modules import SupervisedModule, make_scheduler
-from litlab.loggers.run_facts import tracked_run
+from litlab.loggers.run_facts import TrackedRun, tracked_run
 from litlab.loggers.tracker import Tracker
 from litlab.metric_names import class_names_or_indices
 
@@ -187,13 +187,14 @@ def check_batch_limits(trainer: DictConfig, datamodule: TensorDataModule) -> Non
             )
 
 
-def _tracker_arguments(node: DictConfig, cfg: DictConfig) -> dict[str, Any]:
-    """A tracker (``litlab.loggers``) is given the run's facts, which no config holds."""
+def _tracker_arguments(node: DictConfig, run: TrackedRun) -> dict[str, Any]:
+    """A tracker (``litlab.loggers``) is given the run's facts, which no config holds; every
+    tracker of a run the same (they share its trackers.json)."""
     try:
         is_tracker = issubclass(get_class(node._target_), Tracker)
     except (ImportError, ValueError, AttributeError):
         return {}  # instantiate_part names the target that does not import
-    return {"run": tracked_run(cfg)} if is_tracker else {}
+    return {"run": run} if is_tracker else {}
 
 
 def build_trainer(cfg: DictConfig) -> L.Trainer:
@@ -204,8 +205,9 @@ def build_trainer(cfg: DictConfig) -> L.Trainer:
         for name, node in (cfg.get("callbacks") or {}).items()
         if node
     ]
+    run = tracked_run(cfg)
     loggers = [
-        instantiate_part(node, f"logger.{name}", **_tracker_arguments(node, cfg))
+        instantiate_part(node, f"logger.{name}", **_tracker_arguments(node, run))
         for name, node in (cfg.get("logger") or {}).items()
         if node
     ]

@@ -47,6 +47,7 @@ from litlab.errors import (
 )
 from litlab.library_errors import translated
 from litlab.ranks import is_launched_worker
+from litlab.record import local_time
 from litlab.run_folder import (
     PREDICTIONS,
     is_run_folder,
@@ -407,8 +408,6 @@ def runs_main(argv: list[str] | None = None) -> int:
 
 
 def _date(text: str) -> datetime:
-    from litlab.report.compare import local_time
-
     try:
         return local_time(datetime.fromisoformat(text))
     except ValueError as err:
@@ -442,6 +441,8 @@ RUNNERS = {
 def litlab_main(argv: list[str] | None = None) -> None:
     """`litlab ls|cat|cp|check|train|eval|predict|export|report|runs`."""
     argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "runs":  # its own options, in any order
+        sys.exit(runs_main(argv[1:]))
     if argv and argv[0] in RUNNERS:  # Hydra parses the rest as the entry point would
         # the script's own path: run.json records a command that reruns, and Lightning's DDP
         # starts its workers with it
@@ -490,11 +491,7 @@ def _litlab_parser() -> argparse.ArgumentParser:
     report = commands.add_parser("report", help="rebuild a run's report or a sweep's summary")
     report.add_argument("path")
     report.set_defaults(run=lambda args: report_main([args.path]))
-    runs = commands.add_parser(
-        "runs", help="every finished run under a folder in one table", add_help=False
-    )
-    runs.add_argument("arguments", nargs=argparse.REMAINDER)
-    runs.set_defaults(run=lambda args: runs_main(args.arguments))
+    commands.add_parser("runs", help="every finished run under a folder in one table")
     for name in RUNNERS:
         commands.add_parser(name, help=f"as python {name}.py, with Hydra overrides")
     return parser

@@ -32,7 +32,7 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     datamodule.test_split = cfg.split
     module.evaluate_as(cfg.split)
     trainer = build_trainer(cfg)
-    with tracking(trainer):  # logger=mlflow|wandb: the evaluation as a tracked run of its own
+    with tracking(trainer):  # logger=mlflow|wandb: the evaluation, a tracked run of its own
         return _evaluate(cfg, trained, trainer)
 
 

@@ -176,7 +176,8 @@ TRACKERS = {"mlflow": ("MLflow", "logger.mlflow.tracking_uri"), "wandb": ("W&B",
 def _tracker_refusal(err: BaseException, known_keys: Callable) -> LitlabError | None:
     """A tracker's server or database refused (a login, a deleted run, a locked file)."""
     for package, (name, keys) in TRACKERS.items():
-        if _raised_in(err, (package,)):
+        # their own exception classes only: a TypeError inside them is litlab's bug
+        if type(err).__module__.split(".")[0] == package:
             return ConfigError(
                 f"{name} refused ({type(err).__name__}: {one_paragraph(err)}). Check {keys} "
                 f"(and the {name} server or login it needs), or train without it: "

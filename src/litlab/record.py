@@ -73,3 +73,8 @@ def _git(folder: Path, *args: str, strip: bool = True) -> str:
     )
     # porcelain lines start with a two-letter status that may begin with a space
     return result.stdout.strip() if strip else result.stdout
+
+
+def local_time(moment: datetime) -> datetime:
+    """A time without a zone, in this machine's: how runs' start times are compared."""
+    return moment.astimezone().replace(tzinfo=None) if moment.tzinfo else moment

@@ -59,6 +59,7 @@ THIS_COMMANDS_KEYS = ("paths", "task_name", "resume", "ckpt_path", "verbose", "s
 CONTINUING_MAY_CHANGE = (
     "tags",
     "notes",
+    "logger",
     "trainer.max_epochs",
     "trainer.max_steps",
     "trainer.accelerator",

@@ -26,7 +26,7 @@ from litlab.record import write_run_records
 from litlab.report.run import write_run_report_or_warn
 from litlab.run_folder import write_metrics
 from litlab.tensorboard import log_hparams, run_hparams
-from litlab.tune import find_learning_rate, record_learning_rate_test
+from litlab.tune import LearningRateTest, find_learning_rate, record_learning_rate_test
 
 log = logging.getLogger(__name__)
 UNTRAINED = "during the learning-rate finder, before training: nothing was trained."
@@ -62,8 +62,14 @@ def train(cfg: DictConfig) -> dict[str, float]:
     datamodule.setup("fit")  # reads the data now, so that data errors come before the trainer
     check_batch_limits(cfg.trainer, datamodule)
     trainer = build_trainer(cfg)
-    with tracking(trainer):  # MLflow, W&B: started now, ended with how the run ends
-        return _train(cfg, module, datamodule, trainer, output_dir)
+    # before the records and the trackers: with tune.apply they show the rate training uses
+    tested = None
+    if cfg.get("tune"):
+        with stop_on_ctrl_c(UNTRAINED):
+            tested = find_learning_rate(cfg, module, datamodule, output_dir)
+    # MLflow, W&B: started now, ended with how the run ends
+    with tracking(trainer, plain_config(cfg)):
+        return _train(cfg, module, datamodule, trainer, output_dir, tested)
 
 
 def _train(
@@ -72,12 +78,8 @@ def _train(
     datamodule: L.LightningDataModule,
     trainer: L.Trainer,
     output_dir: Path,
+    tested: LearningRateTest | None,
 ) -> dict[str, float]:
-    # before the records: with tune.apply they show the rate training uses
-    tested = None
-    if cfg.get("tune"):
-        with stop_on_ctrl_c(UNTRAINED):
-            tested = find_learning_rate(cfg, module, datamodule, output_dir)
     if trainer.is_global_zero:
         write_run_records(
             output_dir,

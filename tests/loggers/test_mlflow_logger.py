@@ -1,6 +1,6 @@
 """logger=mlflow against real MLflow databases (SQLite files in tmp_path): what a run records,
 how it ends, how a resume continues it, and the tracking URIs refused before training.
-tests/test_trackers_live.py runs it against an `mlflow server` and in a browser."""
+tests/loggers/test_live_trackers.py runs it against an `mlflow server` and in a browser."""
 
 import json
 import socket

@@ -42,5 +42,6 @@ def test_a_run_continues_when_its_checkpoint_is_in_its_folder(make_config, tmp_p
     folder = tmp_path / "run"
     resumed = make_config(f"ckpt_path={folder}/checkpoints/last.ckpt")
     assert tracked_run(resumed).continuing
+    assert tracked_run(resumed).facts()["ckpt_path"] == f"{folder}/checkpoints/last.ckpt"
     elsewhere = make_config(f"ckpt_path={tmp_path}/other/checkpoints/last.ckpt")
     assert not tracked_run(elsewhere).continuing  # a new folder: new tracked runs

@@ -95,3 +95,11 @@ def test_a_tracker_that_cannot_start_fails_the_ones_started(tmp_path):
         with tracking(SimpleNamespace(loggers=[started, refused], is_global_zero=True)):
             raise AssertionError("the block does not run")
     assert started.calls == ["start", "failed"] and refused.calls == ["start", "failed"]
+
+
+def test_trackers_record_the_config_the_run_trains_with(tmp_path):
+    """tune.apply changes the learning rate after the trainer (and its loggers) were built."""
+    tracker = Recorder(tmp_path)
+    trained = {"optimizer": {"lr": 0.02}}
+    with tracking(SimpleNamespace(loggers=[tracker], is_global_zero=True), trained):
+        assert tracker.run.config == trained

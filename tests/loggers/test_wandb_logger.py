@@ -2,17 +2,17 @@
 (`wandb leet inspect`), its end status, and a resume that continues the run's id."""
 
 import json
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
 
+from litlab.loggers.mlflow_logger import MlflowLogger
 from litlab.loggers.run_facts import TrackedRun
 from litlab.loggers.tracker import tracking
 from litlab.loggers.wandb_logger import LOGGED_STEPS, WandbLogger
 from litlab.run_folder import CONFIG, METRICS, PLOTS, REPORT, TRACKER_IDS
-from tests.helpers import WANDB, inspect_wandb_run, logged_wandb_steps
+from tests.helpers import inspect_wandb_run, logged_wandb_steps
 
 
 def a_run_folder(folder: Path) -> TrackedRun:
@@ -71,5 +71,13 @@ def test_offline_runs_fail_and_continue_as_the_run_did(tmp_path):
     assert continued["summary"]["test/acc"] == 0.5
 
 
-def test_wandbs_reader_is_installed():
-    assert WANDB.is_file() or shutil.which("wandb"), "dev extra: wandb>=0.31"
+def test_mlflow_and_wandb_keep_their_ids_side_by_side(tmp_path):
+    run = a_run_folder(tmp_path / "run")
+    loggers = [
+        MlflowLogger(run, f"sqlite:///{tmp_path}/mlflow.db"),
+        WandbLogger(run, project="study", save_dir=str(run.folder)),
+    ]
+    with tracking(SimpleNamespace(loggers=loggers, is_global_zero=True)):
+        loggers[1].log_metrics({"val/acc": 0.5}, step=3)
+    ids = json.loads((run.folder / TRACKER_IDS).read_text())
+    assert ids["mlflow"] == loggers[0].run_id and ids["wandb"] == loggers[1].experiment.id

@@ -50,7 +50,6 @@ from litlab.metric_names import (
 _ABSENT = object()
 RESUME_MODES = ("auto", "force")
 # a run's label, as MLflow allows a tag's name (and W&B its length; TensorBoard takes any text)
-TAG = Domain(lambda v: _is_tag(v), "a label of up to 64 letters, digits, _ - . : and spaces")
 
 
 def _is_tag(value: object) -> bool:
@@ -61,8 +60,11 @@ def _is_tag(value: object) -> bool:
         and len(text) <= 64
         and re.fullmatch(r"[\w.\-/: ]*\w[\w.\-/: ]*", text) is not None
         and posixpath.normpath(text) == text  # MLflow refuses "a//b", "a/", "./a"
-        and not text.startswith(("/", ".."))
+        and not text.startswith(("/", "..", "mlflow.", "litlab."))  # their own tags
     )
+
+
+TAG = Domain(_is_tag, "a label of up to 64 letters, digits, _ - . : / and spaces")
 
 
 # limit_train_batches etc.: a number of batches or a fraction of them

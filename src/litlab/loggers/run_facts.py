@@ -49,6 +49,8 @@ class TrackedRun:
             "torch_version": versions.get("torch"),
             "git_commit": git.get("commit"),
             "git_dirty": str(git["dirty"]).lower() if "dirty" in git else None,
+            # the checkpoint continued from, or evaluated (eval.py)
+            "ckpt_path": self.config.get("ckpt_path"),
         }
         return {key: str(value) for key, value in facts.items() if value is not None}
 

@@ -70,11 +70,14 @@ def trackers(trainer: L.Trainer) -> list[Tracker]:
 
 
 @contextmanager
-def tracking(trainer: L.Trainer) -> Iterator[None]:
-    """Start the trainer's trackers, run the block, end them with how it ended."""
+def tracking(trainer: L.Trainer, config: dict[str, Any] | None = None) -> Iterator[None]:
+    """Start the trainer's trackers with the run's ``config`` as it trains (after the
+    learning-rate finder), run the block, end them with how it ended."""
     started: list[Tracker] = []
     try:
         for tracker in trackers(trainer) if trainer.is_global_zero else []:
+            if config is not None:
+                tracker.run.config = config
             started.append(tracker)  # ended as failed if its own start fails half-way
             tracker.start()
         yield

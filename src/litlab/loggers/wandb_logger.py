@@ -80,7 +80,6 @@ class WandbLogger(Tracker, LightningWandbLogger):
             group=run.sweep,
             tags=run.tags or None,
             notes=run.notes,
-            config={**run.config, "litlab": run.facts()},
             **kwargs,
         )
         drop_wandb_anonymous(self)  # Lightning passes None, which W&B warns about
@@ -88,6 +87,9 @@ class WandbLogger(Tracker, LightningWandbLogger):
     def start(self) -> None:
         experiment = self.experiment  # W&B starts the run (and its service) here
         self.has_run = True
+        # the config as the run trains (tune.apply may have changed the rate since __init__)
+        config = {**self.run.config, "litlab": self.run.facts()}
+        experiment.config.update(config, allow_val_change=True)  # a resume may extend epochs
         self.run.remember(self.key, experiment.id)
         if self.offline:
             folder = Path(experiment.dir).parent

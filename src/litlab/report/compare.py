@@ -18,6 +18,7 @@ import yaml
 from litlab.config import comparable_config
 from litlab.errors import ConfigError
 from litlab.metric_names import is_overall_metric
+from litlab.record import local_time
 from litlab.report import plots
 from litlab.report.sweep import (
     GroupRow,
@@ -39,6 +40,7 @@ from litlab.run_folder import (
 
 COMPARISON_NAME = "runs_comparison"
 MOST_BARS = 40  # in runs_comparison.png
+LOWER_IS_BETTER = ("loss", "error", "mse", "mae")  # in a metric's name: sorted lowest first
 # What a run folder holds besides its files; never another run.
 NOT_RUNS = {HYDRA_RECORD, "checkpoints", "plots", "tensorboard", "csv", "wandb", "mlartifacts"}
 
@@ -132,11 +134,6 @@ def _started(folder: Path) -> datetime | None:
     return local_time(started)
 
 
-def local_time(moment: datetime) -> datetime:
-    """A time without a zone, in this machine's: what --since and --until compare."""
-    return moment.astimezone().replace(tzinfo=None) if moment.tzinfo else moment
-
-
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -160,7 +157,9 @@ def compare_runs(
     metric, mode = _objective(runs)
     columns = _metric_columns(runs, metric)
     sort = sort or metric or "started"
-    runs = _sorted(runs, sort, keys, columns, ascending, mode if sort == metric else "max")
+    if ascending is None:
+        ascending = _ascending_by_default(sort, metric, mode, columns)
+    runs = _sorted(runs, sort, keys, columns, ascending)
     rows = [_job_row(run, keys) for run in runs]
     groups = seed_groups(rows, columns, metric, mode)
     header = ["run", "started", *keys, *columns]
@@ -169,7 +168,7 @@ def compare_runs(
     written = [write_csv(out / f"{COMPARISON_NAME}.csv", header, table)]
     if groups:
         written.append(write_group_csv(out / f"{COMPARISON_NAME}_by_group.csv", groups, columns))
-    markdown = _markdown(root, header, table, sort, groups, columns)
+    markdown = _markdown(root, header, table, sort, groups, columns, plotted=bool(metric))
     written.append(write_atomically(out / f"{COMPARISON_NAME}.md", markdown))
     if metric:  # the first runs (groups) in the table's order: a figure has room for so many
         figure = summary_figure(rows[:MOST_BARS], groups[:MOST_BARS], metric)
@@ -195,11 +194,22 @@ def differing_keys(runs: list[ComparedRun]) -> list[str]:
 def _objective(runs: list[ComparedRun]) -> tuple[str, str]:
     """The metric most runs optimize (their optimized_metric), with their monitor's mode."""
     named = Counter(
-        (run.config.get("optimized_metric", ""), run.config.get("monitor.mode", "max"))
+        (_first_objective(run.config), run.config.get("monitor.mode", "max"))
         for run in runs
-        if run.config.get("optimized_metric", "") in run.metrics
+        if _first_objective(run.config) in run.metrics
     )
     return named.most_common(1)[0][0] if named else ("", "max")
+
+
+def _first_objective(config: dict[str, str]) -> str:
+    """optimized_metric, or the first of several (flattened as a JSON list)."""
+    named = config.get("optimized_metric", "")
+    if named.startswith("["):
+        try:
+            return str((json.loads(named) or [""])[0])
+        except ValueError:
+            return ""
+    return named
 
 
 def _metric_columns(runs: list[ComparedRun], metric: str) -> list[str]:
@@ -215,8 +225,7 @@ def _sorted(
     column: str,
     keys: list[str],
     metrics: list[str],
-    ascending: bool | None,
-    mode: str,
+    ascending: bool,
 ) -> list[ComparedRun]:
     known = {"run", "started", *keys, *metrics} | {key for run in runs for key in run.config}
     known |= {name for run in runs for name in run.metrics}
@@ -226,8 +235,6 @@ def _sorted(
             f"{', '.join(metrics) or 'none finished'}), a config key (e.g. "
             f"{keys[0] if keys else 'optimizer.lr'}), run or started."
         )
-    if ascending is None:
-        ascending = mode == "min"
 
     def value(run: ComparedRun) -> Any:
         raw = {"run": run.name, "started": run.started}.get(column)
@@ -240,6 +247,16 @@ def _sorted(
     numeric.sort(key=lambda pair: pair[1], reverse=not ascending)
     words.sort(key=lambda run: str(value(run)), reverse=not ascending)
     return [run for run, _ in numeric] + words + missing  # a NaN or an absent value: last
+
+
+def _ascending_by_default(column: str, objective: str, mode: str, metrics: list[str]) -> bool:
+    """Best first for a metric (the objective by its mode; a loss or an error lowest first),
+    the newest run first, a config key or a name in ascending order."""
+    if column == objective:
+        return mode == "min"
+    if column in metrics or "/" in column:
+        return any(word in column for word in LOWER_IS_BETTER)
+    return column != "started"
 
 
 def _is_word(value: Any) -> bool:
@@ -282,6 +299,7 @@ def _markdown(
     sort: str,
     groups: list[GroupRow],
     columns: list[str],
+    plotted: bool,
 ) -> str:
     lines = [
         f"# Runs under {root}",
@@ -297,8 +315,9 @@ def _markdown(
     ]
     if groups:
         lines += group_lines(groups, columns, f"{COMPARISON_NAME}_by_group.csv")
-    if columns:
-        first = f" (the first {MOST_BARS})" if len(table) > MOST_BARS else ""
+    if plotted:
+        shown = len(groups) if groups else len(table)
+        first = f" (the first {MOST_BARS})" if shown > MOST_BARS else ""
         lines += ["", f"![{columns[0]} per run{first}]({COMPARISON_NAME}.png)"]
     return "\n".join(lines) + "\n"
 
