@@ -118,7 +118,7 @@ class WandbLogger(Tracker, LightningWandbLogger):
 
     # -- what Lightning calls ------------------------------------------------------------
     def log_hyperparams(self, params: Any) -> None:
-        """The composed config went to ``wandb.init``; Lightning's call would add the
+        """``start`` records the composed config; Lightning's call would add the
         LightningModule's arguments (the same config, nested once more)."""
 
     @rank_zero_only
