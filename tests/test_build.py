@@ -80,10 +80,9 @@ def test_every_optimizer_and_scheduler_takes_a_step(make_config, optimizer, sche
 @pytest.mark.parametrize("trainer", ["default", "cpu"])
 @pytest.mark.parametrize("logger", options("logger"))
 @pytest.mark.parametrize("callbacks", options("callbacks"))
-def test_trainer_logger_and_callbacks_build(make_config, trainer, logger, callbacks):
-    built = build_trainer(
-        make_config(f"trainer={trainer}", f"logger={logger}", f"callbacks={callbacks}")
-    )
+def test_trainer_logger_and_callbacks_build(make_config, tmp_path, trainer, logger, callbacks):
+    overrides = [f"trainer={trainer}", f"logger={logger}", f"callbacks={callbacks}"]
+    built = build_trainer(make_config(*overrides, f"paths.log_dir={tmp_path}"))  # mlflow.db
     early_stopping = [cb for cb in built.callbacks if isinstance(cb, EarlyStopping)]
     assert len(early_stopping) == (callbacks == "default")
     assert built.checkpoint_callback is not None  # Lightning's default when ours are off
