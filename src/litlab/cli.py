@@ -42,6 +42,7 @@ from litlab.errors import (
     TrainingInterrupted,
     exit_with,
     keep_traceback_choice,
+    missing_extra,
     paragraph,
     tracebacks_wanted,
 )
@@ -196,10 +197,7 @@ def _require_plugins(args: list[str]) -> None:
                 continue
             if not _installed(module):
                 package = module.rpartition(".")[2].replace("_", "-")
-                raise ConfigError(
-                    f"{arg} needs {package}, which is not installed. Install it with: "
-                    f'pip install -e ".[{extra}]"'
-                )
+                raise missing_extra(arg, package, extra)
             if extra == "optuna" and _installed(HYDRAS_OPTUNA_SWEEPER):
                 raise ConfigError(
                     f"{arg} runs litlab's Optuna sweeper, but hydra-optuna-sweeper (Hydra's, for "
@@ -215,10 +213,7 @@ def _require_option_plugins(arg: str) -> None:
     for option in value.strip("[]").split(","):
         module, extra = needs.get(option.strip(), (None, None))
         if module is not None and not _installed(module):
-            raise ConfigError(
-                f"{group}={option.strip()} needs {module}, which is not installed. Install it "
-                f'with: pip install -e ".[{extra}]"'
-            )
+            raise missing_extra(f"{group}={option.strip()}", module, extra)
 
 
 def _installed(module: str) -> bool:

@@ -91,3 +91,11 @@ def exit_with(err: LitlabError) -> None:
     )
     sys.stderr.write(f"{paragraph(err)}\n{hint}")
     sys.exit(err.exit_code)
+
+
+def missing_extra(choice: str, package: str, extra: str) -> ConfigError:
+    """A choice whose optional package is not installed, with the pip extra that brings it."""
+    return ConfigError(
+        f"{choice} needs {package}, which is not installed. Install it with: "
+        f'pip install -e ".[{extra}]"'
+    )

@@ -18,7 +18,7 @@ from lightning.pytorch.loggers import MLFlowLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from litlab.console import route_library_loggers
-from litlab.errors import ConfigError
+from litlab.errors import ConfigError, missing_extra
 from litlab.loggers.run_facts import TrackedRun
 from litlab.loggers.tracker import RunEnd, Tracker
 from litlab.ranks import is_rank_zero
@@ -57,10 +57,7 @@ class MlflowLogger(Tracker, MLFlowLogger):
         synchronous: bool = True,
     ) -> None:
         if importlib.util.find_spec("mlflow") is None:
-            raise ConfigError(
-                "logger=mlflow needs mlflow, which is not installed. Install it with: "
-                'pip install -e ".[mlflow]"'
-            )
+            raise missing_extra("logger=mlflow", "mlflow", "mlflow")
         if is_rank_zero():  # the other ranks of a DDP run never reach the database
             check_tracking_uri(tracking_uri)
         import mlflow  # noqa: F401 - it gives its logger a console handler: routed now

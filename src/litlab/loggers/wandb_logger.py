@@ -11,7 +11,7 @@ from lightning.pytorch.loggers import WandbLogger as LightningWandbLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from litlab.console import route_library_loggers
-from litlab.errors import ConfigError
+from litlab.errors import missing_extra
 from litlab.library_internals import drop_wandb_anonymous
 from litlab.loggers.run_facts import TrackedRun
 from litlab.loggers.tracker import RunEnd, Tracker
@@ -54,10 +54,7 @@ class WandbLogger(Tracker, LightningWandbLogger):
         **kwargs: Any,
     ) -> None:
         if importlib.util.find_spec("wandb") is None:
-            raise ConfigError(
-                "logger=wandb needs wandb, which is not installed. Install it with: "
-                'pip install -e ".[wandb]"'
-            )
+            raise missing_extra("logger=wandb", "wandb", "wandb")
         import wandb
         from wandb.sdk.lib.runid import generate_id
 
