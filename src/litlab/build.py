@@ -19,6 +19,7 @@ from litlab.config import plain_config
 from litlab.config.entries import MODEL_SWITCHES
 from litlab.config.losses import loss_entry
 from litlab.data import TensorDataModule
+from litlab.data.base import Fold
 from litlab.errors import CheckpointError, ConfigError, LitlabError
 from litlab.lightning_modules import SupervisedModule, make_scheduler
 from litlab.loggers.run_facts import TrackedRun, tracked_run
@@ -26,6 +27,7 @@ from litlab.loggers.tracker import Tracker
 from litlab.metric_names import class_names_or_indices
 
 log = logging.getLogger(__name__)
+REFIT_FOLD = "refit"  # cv.fold of the run that refits on all training and validation data
 
 
 def instantiate_part(node: DictConfig, key: str, **kwargs: Any) -> Any:
@@ -50,7 +52,19 @@ def instantiate_part(node: DictConfig, key: str, **kwargs: Any) -> Any:
 
 
 def build_datamodule(cfg: DictConfig) -> TensorDataModule:
-    return instantiate_part(cfg.data, "data")
+    datamodule = instantiate_part(cfg.data, "data")
+    datamodule.fold = cv_fold(cfg)
+    return datamodule
+
+
+def cv_fold(cfg: DictConfig) -> Fold | None:
+    """The part of a cross-validation this run trains (its folds and refit are runs whose
+    ``cv.fold`` litlab sets: 0 ... folds - 1, or "refit"); None for a plain run."""
+    cv = cfg.get("cv") or {}
+    fold = cv.get("fold")
+    if fold is None:
+        return None
+    return Fold(None if fold == REFIT_FOLD else int(fold), int(cv.folds))
 
 
 def build_module(cfg: DictConfig) -> SupervisedModule:

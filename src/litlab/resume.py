@@ -35,6 +35,7 @@ from litlab.run_folder import (
     HYDRA_SETTINGS,
     LAST_CHECKPOINT,
     METRICS,
+    cv_part_folders,
     free_path,
     is_finished,
     last_checkpoint,
@@ -90,9 +91,27 @@ def runs_folder(cfg: DictConfig) -> Path:
 
 
 def latest_resumable_run(runs: Path) -> Path | None:
-    """Run folders are named <date>_<time>, so the last in name order is the latest."""
-    candidates = sorted(runs.glob(f"*/{CHECKPOINTS}/{LAST_CHECKPOINT}")) if runs.is_dir() else []
-    return candidates[-1].parent.parent if candidates else None
+    """Run folders are named <date>_<time>, so the last in name order is the latest. A
+    cross-validation's checkpoints are in its folds' run folders, inside its own."""
+    if not runs.is_dir():
+        return None
+    found = {path.parents[1] for path in runs.glob(f"*/{CHECKPOINTS}/{LAST_CHECKPOINT}")}
+    for path in runs.glob(f"*/*/{CHECKPOINTS}/{LAST_CHECKPOINT}"):
+        if path.parents[1] in cv_part_folders(path.parents[2]):
+            found.add(path.parents[2])
+    return max(found, key=lambda run: run.name, default=None)
+
+
+def resumable_checkpoint(run: Path) -> Path:
+    """What a stopped run continues from: its last.ckpt; a cross-validation's, its stopped
+    fold's (or refit's), else its last fold's (it stopped between two folds)."""
+    own = last_checkpoint(run)
+    parts = [last_checkpoint(part) for part in cv_part_folders(run)]
+    saved = [checkpoint for checkpoint in parts if checkpoint.is_file()]
+    if own.is_file() or not saved:
+        return own
+    stopped = [checkpoint for checkpoint in saved if not is_finished(checkpoint.parents[1])]
+    return (stopped or saved)[-1]
 
 
 def find_continuation(cfg: DictConfig) -> Continuation | None:
@@ -111,7 +130,7 @@ def find_continuation(cfg: DictConfig) -> Continuation | None:
             "or continue that one anyway with resume=force (e.g. with a larger "
             "trainer.max_epochs)."
         )
-    return Continuation(run, last_checkpoint(run))
+    return Continuation(run, resumable_checkpoint(run))
 
 
 def continue_in_place(config: DictConfig) -> str | None:

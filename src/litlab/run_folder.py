@@ -12,6 +12,9 @@ that a later step or a resume trusts are written (whole or not at all), and what
       status.json                          a sweep job's outcome (ok / failed); why a command failed
       trackers.json                        the run's id in MLflow / W&B (resume continues it)
       report.md, plots/                    what a person reads
+    A cross-validation (cv.folds=K) is a run folder whose folds are run folders inside it:
+      fold_1/ ... fold_K/, refit/          one run each (cv.refit=true: refit/)
+      cv_summary.md, .csv, .json           each fold's metrics, mean ± std; metrics.json: the means
     predict.py's and export.py's run folders hold predictions.csv and predictions.png, or
     model.onnx / model.pt2; eval.py's hold a training run's test files for the split it tested.
 
@@ -57,12 +60,31 @@ LR_FIND_PLOT = "lr_find.png"
 # the first training batch as the model sees it
 BATCH_PLOT = "batch.png"
 
+# cross-validation (litlab.cross_validation): the folds' and the refit's run folders, the summary
+FOLD_PREFIX = "fold_"
+REFIT = "refit"
+CV_SUMMARY = "cv_summary"
+
 # whole numbers in history.csv; every other column is a float
 HISTORY_COUNTS = ("epoch", "step")
 
 
 def last_checkpoint(run: Path) -> Path:
     return run / CHECKPOINTS / LAST_CHECKPOINT
+
+
+def fold_folder(run: Path, index: int) -> Path:
+    """The run folder of fold ``index`` (0-based) of a cross-validation in ``run``: fold_1 ..."""
+    return run / f"{FOLD_PREFIX}{index + 1}"
+
+
+def cv_part_folders(run: Path) -> list[Path]:
+    """A cross-validation's folds in order, then its refit: those that exist."""
+    folds = [
+        path for path in run.glob(f"{FOLD_PREFIX}*") if path.name[len(FOLD_PREFIX) :].isdigit()
+    ]
+    folds.sort(key=lambda path: int(path.name[len(FOLD_PREFIX) :]))
+    return [*folds, *([run / REFIT] if (run / REFIT).is_dir() else [])]
 
 
 def is_finished(run: Path) -> bool:

@@ -18,6 +18,7 @@ from litlab.callbacks.graceful_stop import stop_on_ctrl_c
 from litlab.checkpoint import load_checkpoint
 from litlab.config import apply_recommendations, hydra_choices, plain_config, validate_config
 from litlab.console import finished_line, results_table
+from litlab.cross_validation import cross_validate, is_cross_validation
 from litlab.errors import TrainingInterrupted
 from litlab.lightning_modules import float_metrics
 from litlab.loggers.tracker import tracking
@@ -51,6 +52,8 @@ def train(cfg: DictConfig) -> dict[str, float]:
     resume.apply(cfg)
     output_dir = Path(cfg.paths.output_dir)
     resume.refuse_to_overwrite(output_dir, cfg.get("ckpt_path"))
+    if is_cross_validation(cfg):  # its folds are runs of this function
+        return cross_validate(cfg, train)
     if cfg.get("ckpt_path"):
         # refuses a missing, corrupt or unsafe file, or one of another model, up front
         resume.check_checkpoint_fits(cfg, load_checkpoint(cfg.ckpt_path))

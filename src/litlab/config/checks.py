@@ -105,6 +105,16 @@ RULES = (
         "resume=auto",
     ),
     Rule("test", BOOLEAN, "test=true"),
+    Rule(
+        "cv.folds",
+        int_at_least(
+            2,
+            note=" (each fold validates on 1/folds of the training and validation samples; "
+            "cv.folds=null trains one split)",
+        ),
+        "cv.folds=5",
+    ),
+    Rule("cv.refit", BOOLEAN, "cv.refit=true"),
     Rule("tags", each(TAG, "a list of labels"), "tags=[baseline,small_lr]"),
     Rule("notes", Domain(lambda v: isinstance(v, str), "a sentence in quotes"), 'notes="..."'),
     Rule("verbose", BOOLEAN, "verbose=true"),
@@ -351,6 +361,8 @@ def _checks(cfg: DictConfig, choices: dict[str, str]) -> Iterator[Callable[[], N
         yield lambda: _check_monitor(cfg)
     if cfg.get("tune"):
         yield lambda: _check_tune(cfg)
+    if cfg.get("cv"):
+        yield lambda: _check_cv(cfg.cv)
     for rule in RULES:
         yield lambda rule=rule: _check_rule(cfg, rule)
     yield from part_checks(cfg, choices)
@@ -397,6 +409,14 @@ def _check_tune(cfg: DictConfig) -> None:
         raise ConfigError(
             f"tune.min_lr={low} must be below tune.max_lr={high}: the finder raises the rate "
             "from one to the other, e.g. tune.min_lr=1e-6 tune.max_lr=1."
+        )
+
+
+def _check_cv(cv: DictConfig) -> None:
+    if cv.get("refit") is True and cv.get("folds") is None:
+        raise ConfigError(
+            "cv.refit=true trains once more after a cross-validation, which is not chosen: add "
+            "cv.folds, e.g. python train.py cv.folds=5 cv.refit=true."
         )
 
 

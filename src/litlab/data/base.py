@@ -73,6 +73,16 @@ def held_out_counts(val_size: int | float, test_size: int | float, total: int) -
     return val_count, test_count
 
 
+@dataclass(frozen=True)
+class Fold:
+    """Which part of a k-fold cross-validation a run trains (``cv.folds``, ``cv.fold``): fold
+    ``index`` (0-based) of ``count`` validates on one of ``count`` seeded parts of the training
+    and validation samples pooled; ``index`` None is the refit, which trains on all of them."""
+
+    index: int | None
+    count: int
+
+
 class TensorDataModule(L.LightningDataModule):
     """Holds train/val/test splits as ``(inputs, targets)`` tensors on the CPU and serves them
     through :class:`TensorBatchLoader`. Subclasses implement :meth:`load_splits` and, for raw
@@ -119,6 +129,25 @@ class TensorDataModule(L.LightningDataModule):
         self.splits: dict[str, Split] | None = None
         self.test_split = "test"  # the split test_dataloader serves (eval.py split=val)
         self.preparation_notes: list[str] = []  # what was done to the data, for the report
+        self.fold: Fold | None = None  # cross-validation: set by litlab.build
+
+    def fold_parts(
+        self, parts: Sequence[torch.Tensor], targets: torch.Tensor | None, name: str
+    ) -> list[torch.Tensor]:
+        """This run's ``[train, val, test]`` sample indices: as split (``parts``) without
+        cross-validation; in a fold, the training and validation samples pooled and cut into
+        ``fold.count`` seeded parts (stratified by ``targets`` for classes), one of which
+        validates. The test split stays as it was, held out from every fold. Each data module
+        calls this on its split, before it fits any statistic to the training samples."""
+        if self.fold is None:
+            return list(parts)
+        train, val, test = parts
+        pool = torch.cat([train, val]).sort().values
+        if self.fold.index is None:  # the refit: every pooled sample trains
+            return [pool, pool[:0], test]
+        labels = None if targets is None or self.task == "regression" else targets[pool]
+        train_at, val_at = cross_validation_split(len(pool), labels, self.fold, self.seed, name)
+        return [pool[train_at], pool[val_at], test]
 
     def load_splits(self) -> dict[str, Split]:
         """Return ``{"train": (x, y), "val": (x, y), "test": (x, y)}`` as CPU tensors."""
@@ -247,8 +276,40 @@ class TensorDataModule(L.LightningDataModule):
         """The first ``count`` validation inputs as the model sees them (never augmented): for
         the model summary's shapes and TensorBoard's graph."""
         assert self.splits is not None, "setup() runs before examples are asked for"
-        inputs = self.splits["val"][0][:count].to(device)
+        val, train = self.splits["val"][0], self.splits["train"][0]
+        inputs = (val if len(val) else train)[:count].to(device)  # a refit has no validation
         return self.prepare_inputs(inputs.clone(), training=False)
+
+
+def cross_validation_split(
+    num_samples: int, labels: torch.Tensor | None, fold: Fold, seed: int, name: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions ``(train, val)`` of ``fold`` among ``num_samples`` pooled samples: scikit-learn's
+    StratifiedKFold when ``labels`` are classes (each fold holds every class in its share),
+    KFold otherwise; shuffled with ``seed``, so each seed's folds are its own."""
+    from sklearn.model_selection import KFold, StratifiedKFold
+
+    folds = fold.count
+    if labels is None:
+        if folds > num_samples:
+            raise ConfigError(
+                f"cv.folds={folds} needs at least {folds} training and validation samples; "
+                f"{name} has {num_samples}. Use fewer folds, e.g. cv.folds=5."
+            )
+        splitter = KFold(n_splits=folds, shuffle=True, random_state=seed)
+        return list(splitter.split(np.zeros(num_samples)))[fold.index]
+    counts = torch.bincount(labels.long())
+    smallest = int(counts[counts > 0].min())
+    if smallest < folds:
+        rarest = int(torch.where(counts == smallest)[0][0])
+        raise ConfigError(
+            f"cv.folds={folds} is more folds than {name} has samples of class index {rarest} "
+            f"({smallest} in its training and validation splits): a stratified fold holds one "
+            f"of each class at least. Use cv.folds={max(2, smallest)} or fewer, or add samples "
+            "of that class."
+        )
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    return list(splitter.split(np.zeros(num_samples), labels.numpy()))[fold.index]
 
 
 def refuse_changed_data(trained_on: str | None, now: str | None, source: str) -> None:

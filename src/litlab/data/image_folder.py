@@ -43,7 +43,7 @@ from litlab.data.image_cache import (
     to_settings,
 )
 from litlab.data.images import Formed, ImageForm, Preprocessing
-from litlab.errors import DataError, listed
+from litlab.errors import ConfigError, DataError, listed
 
 log = logging.getLogger(__name__)
 
@@ -194,8 +194,12 @@ class ImageFolderDataModule(TensorDataModule):
     ) -> dict[str, torch.Tensor]:
         if scan.splits is None:
             val_count, test_count = held_out_counts(self.val_size, self.test_size, len(usable))
-            train, val, test = stratified_split(
-                labels[usable], val_count, test_count, self.seed, f"data.root={self.root}"
+            train, val, test = self.fold_parts(
+                stratified_split(
+                    labels[usable], val_count, test_count, self.seed, f"data.root={self.root}"
+                ),
+                labels[usable],
+                f"data.root={self.root}",
             )
             return {"train": usable[train], "val": usable[val], "test": usable[test]}
         fixed = np.asarray(scan.splits)[usable.numpy()]
@@ -205,7 +209,17 @@ class ImageFolderDataModule(TensorDataModule):
             train, val, _ = stratified_split(
                 labels[parts["train"]], count, 0, self.seed, f"data.root={self.root}"
             )
+            train, val, _ = self.fold_parts(
+                [train, val, val[:0]], labels[parts["train"]], str(self.root)
+            )
             parts["train"], parts["val"] = parts["train"][train], parts["train"][val]
+        elif self.fold is not None:
+            raise ConfigError(
+                f"cv.folds={self.fold.count}: data.root={self.root} has a fixed validation split "
+                "(its val/ folder), and cross-validation chooses each fold's validation images "
+                "itself from the training and validation images pooled. Move the val/ images "
+                "into train/ (the test/ folder stays held out), or train without cv.folds."
+            )
         if not len(parts["test"]):
             log.warning(
                 "data.root=%s has no test/ images: the validation split is tested.", self.root

@@ -9,6 +9,7 @@ import io
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -37,6 +38,37 @@ class UserInputs:
     blank: list[bool]
     is_image: bool
     skipped: list[Path] = field(default_factory=list)
+
+
+def array_inputs(values: Any, datamodule: TensorDataModule) -> UserInputs:
+    """Inputs given as an array (a tensor, a NumPy array, nested lists) in the data set's raw
+    form: ``(N, *input_shape)`` or ``(N, num_features)``; one sample may come without N."""
+    shape = tuple(datamodule.input_shape or (datamodule.num_features,))
+    try:
+        raw = torch.as_tensor(values).float()
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise DataError(
+            f"The inputs ({type(values).__name__}) are neither files nor an array of numbers "
+            f"({err}). Give a path, a folder or a glob, or an array of shape (N, "
+            f"{', '.join(map(str, shape))})."
+        ) from err
+    if tuple(raw.shape) == shape:
+        raw = raw.unsqueeze(0)
+    if tuple(raw.shape[1:]) != shape or not len(raw):
+        raise DataError(
+            f"Inputs of shape {tuple(raw.shape)} do not fit the model, which takes "
+            f"{shape} per sample in the data set's raw form "
+            f"({datamodule.describe_raw_inputs()}). Give an array of shape (N, "
+            f"{', '.join(map(str, shape))})."
+        )
+    count = len(raw)
+    return UserInputs(
+        raw,
+        [f"[{index}]" for index in range(count)],
+        [""] * count,
+        [False] * count,
+        is_image=datamodule.image_form is not None,
+    )
 
 
 def find_files(spec: str) -> tuple[list[Path], list[Path]]:

@@ -83,6 +83,9 @@ class MNISTDataModule(TensorDataModule):
         test_images, test_labels = self._read(train=False)
         val_count = split_count("data.val_size", self.val_size, len(train_images))
         train_idx, val_idx = seeded_split(len(train_images), [val_count], self.seed)
+        train_idx, val_idx, _ = self.fold_parts(
+            [train_idx, val_idx, val_idx[:0]], train_labels, "its training images"
+        )
         train_idx = train_idx[: self._train_count(len(train_idx))]  # in seeded random order
         return {
             "train": (train_images[train_idx], train_labels[train_idx]),

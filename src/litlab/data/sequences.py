@@ -62,8 +62,10 @@ class SequenceDataModule(TensorDataModule):
     def load_splits(self) -> dict[str, Split]:
         rng = torch.Generator().manual_seed(self.seed)
         inputs, targets = adding(self.num_samples, self.seq_len, rng)
-        train, val, test = seeded_split(
-            self.num_samples, [self.val_count, self.test_count], self.seed + 1
+        train, val, test = self.fold_parts(
+            seeded_split(self.num_samples, [self.val_count, self.test_count], self.seed + 1),
+            targets,
+            self.name,
         )
         return {
             name: (inputs[idx], targets[idx])

@@ -70,7 +70,9 @@ class SklearnDataModule(TensorDataModule):
         targets = torch.as_tensor(np.asarray(bunch.target))
         self._check_facts(inputs, targets)
         val_count, test_count = held_out_counts(self.val_size, self.test_size, len(inputs))
-        train, val, test = self._split(targets, val_count, test_count)
+        train, val, test = self.fold_parts(
+            self._split(targets, val_count, test_count), targets, f"data={self.dataset}"
+        )
         if self.input_shape is not None:  # images: one statistic for every pixel
             inputs = inputs.reshape(-1, *self.input_shape)
             self.input_scaling = Standardisation.overall(inputs[train])

@@ -158,8 +158,10 @@ class SyntheticDataModule(TensorDataModule):
         inputs, targets = GENERATORS[self.generator](
             self.num_samples, self.num_features, self.num_classes, self.noise, rng
         )
-        train, val, test = seeded_split(
-            self.num_samples, [self.val_count, self.test_count], self.seed + 1
+        train, val, test = self.fold_parts(
+            seeded_split(self.num_samples, [self.val_count, self.test_count], self.seed + 1),
+            targets,
+            f"data={self.generator}",
         )
         if self.outliers:
             targets = targets.clone()

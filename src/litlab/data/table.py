@@ -191,6 +191,7 @@ class TableDataModule(TensorDataModule):
             train, val, test = stratified_split(
                 targets, val_count, test_count, self.seed, f"the table {self.path.name}"
             )
+        train, val, test = self.fold_parts([train, val, test], targets, f"data.path={self.path}")
         self._rows = {"train": rows[train], "val": rows[val], "test": rows[test]}
         self.preprocessing = TablePreprocessing.fitted(facts, frame.iloc[train.numpy()], self.path)
         inputs, filled = self.preprocessing.encode(frame, self.path)

@@ -7,6 +7,7 @@ import io
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -261,13 +262,7 @@ def seed_groups(rows: list[JobRow], columns: list[str], metric: str, mode: str) 
             values = np.array([job.metrics[name] for job in finished if name in job.metrics])
             values = values[np.isfinite(values)]
             if len(values):
-                spread = float(values.std(ddof=1)) if len(values) > 1 else math.nan
-                stats[name] = (
-                    float(values.mean()),
-                    spread,
-                    float(values.min()),
-                    float(values.max()),
-                )
+                stats[name] = spread(values)
         groups.append(GroupRow(label, len(finished), len(jobs), stats))
     if all(group.jobs < 2 for group in groups):
         return []
@@ -277,6 +272,21 @@ def seed_groups(rows: list[JobRow], columns: list[str], metric: str, mode: str) 
         return (1, 0.0) if not math.isfinite(mean) else (0, -mean if mode == "max" else mean)
 
     return sorted(groups, key=key)
+
+
+def spread(values: Sequence[float]) -> tuple[float, float, float, float]:
+    """Mean, standard deviation (n - 1 in the denominator; NaN for one value), min and max:
+    the seed table's statistics, also a cross-validation's over its folds."""
+    array = np.asarray(values, dtype=float)
+    deviation = float(array.std(ddof=1)) if len(array) > 1 else math.nan
+    return float(array.mean()), deviation, float(array.min()), float(array.max())
+
+
+def spread_cell(stats: tuple[float, float, float, float]) -> str:
+    """``mean ± std (min to max)``, as the seed table shows a metric."""
+    mean, deviation, low, high = stats
+    shown = f" ± {deviation:.4g}" if math.isfinite(deviation) else ""
+    return f"{mean:.4g}{shown} ({low:.4g} to {high:.4g})"
 
 
 def _group_cells(group: GroupRow, name: str) -> list[str]:
@@ -319,9 +329,7 @@ def group_lines(
             if name not in group.stats:
                 cells.append("")
                 continue
-            mean, spread, low, high = group.stats[name]
-            deviation = f" ± {spread:.4g}" if math.isfinite(spread) else ""
-            cells.append(f"{mean:.4g}{deviation} ({low:.4g} to {high:.4g})")
+            cells.append(spread_cell(group.stats[name]))
         label = group.label.replace("|", "\\|")
         count = f"{group.n}" if group.n == group.jobs else f"{group.n} of {group.jobs}"
         lines.append(f"| {label} | {count} | " + " | ".join(cells) + " |")
