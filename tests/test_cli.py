@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from litlab import PROJECT_ROOT
-from litlab.cli import _require_plugins
+from litlab.cli import require_plugins
 from litlab.errors import ConfigError
 from tests.helpers import (
     TINY_MNIST,
@@ -350,9 +350,9 @@ def test_a_run_that_fails_after_starting_keeps_its_folder_with_the_reason(worksp
 def test_a_logger_without_its_extra_is_named_before_hydra_starts(monkeypatch, arg):
     monkeypatch.setitem(sys.modules, "mlflow", None)  # as if not installed
     with pytest.raises(ConfigError) as err:
-        _require_plugins([arg])
+        require_plugins([arg])
     assert str(err.value) == (
         "logger=mlflow needs mlflow, which is not installed. Install it with: "
         'pip install -e ".[mlflow]"'
     )
-    _require_plugins(["logger=[tensorboard,csv]"])  # what is installed passes
+    require_plugins(["logger=[tensorboard,csv]"])  # what is installed passes

@@ -80,11 +80,11 @@ def test_a_search_without_optuna_names_the_extra_and_hydras_old_sweeper_is_named
     with pytest.raises(
         ConfigError, match=r'needs no-such-package, .*pip install -e "\.\[optuna\]"'
     ):
-        cli._require_plugins(["hparams_search=mnist_optuna"])
+        cli.require_plugins(["hparams_search=mnist_optuna"])
     monkeypatch.setitem(cli.PLUGINS, "hparams_search=", ("optuna", "optuna"))
     monkeypatch.setattr(cli, "HYDRAS_OPTUNA_SWEEPER", "yaml")  # as if it were installed
     with pytest.raises(ConfigError, match="pip uninstall hydra-optuna-sweeper"):
-        cli._require_plugins(["hparams_search=mnist_optuna"])
+        cli.require_plugins(["hparams_search=mnist_optuna"])
 
 
 def test_a_missing_plugin_names_the_pip_extra(monkeypatch):
@@ -92,13 +92,13 @@ def test_a_missing_plugin_names_the_pip_extra(monkeypatch):
         cli.PLUGINS, "hydra/launcher=joblib", ("hydra_plugins.not_installed", "joblib")
     )
     with pytest.raises(ConfigError, match=r'pip install -e "\.\[joblib\]"'):
-        cli._require_plugins(["model=mlp", "hydra/launcher=joblib"])
-    cli._require_plugins(["model=mlp", "hparams_search=null"])  # nothing needed, nothing raised
+        cli.require_plugins(["model=mlp", "hydra/launcher=joblib"])
+    cli.require_plugins(["model=mlp", "hparams_search=null"])  # nothing needed, nothing raised
     monkeypatch.setitem(
         cli.PLUGINS, "hydra/launcher=joblib", ("no_such_namespace.plugin", "joblib")
     )
     with pytest.raises(ConfigError, match="joblib"):  # no hydra_plugins namespace at all
-        cli._require_plugins(["hydra/launcher=joblib"])
+        cli.require_plugins(["hydra/launcher=joblib"])
 
 
 def test_an_unknown_launcher_is_named_with_the_options(tmp_path):

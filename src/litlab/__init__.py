@@ -7,3 +7,20 @@ __version__ = "0.1.0"
 # The project checkout, where conf/ and outputs/ live (litlab is installed with `pip install -e`).
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CONFIG_DIR = PROJECT_ROOT / "conf"
+
+
+# The Python API (litlab.api), imported on first use: `import litlab` stays light for the
+# command line, which reads the paths above before Hydra starts.
+_API = ("fit", "evaluate", "predict", "RunResult")
+
+
+def __getattr__(name: str):  # noqa: ANN202 - PEP 562
+    if name in _API:
+        from litlab import api
+
+        return getattr(api, name)
+    if name == "LitlabError":
+        from litlab.errors import LitlabError
+
+        return LitlabError
+    raise AttributeError(f"module 'litlab' has no attribute {name!r}")

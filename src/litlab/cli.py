@@ -29,6 +29,7 @@ from litlab import CONFIG_DIR, PROJECT_ROOT
 from litlab.config import (
     apply_recommendations,
     hydra_choices,
+    hydra_spelling,
     in_multirun,
     project_environment,
     validate_config,
@@ -75,12 +76,12 @@ def report_user_errors(
         try:
             return task_function(cfg)
         except TrainingInterrupted as err:  # Ctrl+C or SIGTERM: also ends a sweep
-            _leave_failure(cfg, err, started)
+            leave_failure_of(cfg, err, started)
             if tracebacks_wanted():
                 raise
             exit_with(err)
         except KeyboardInterrupt as err:  # during training GracefulStop handles Ctrl+C instead
-            removed = _leave_failure(cfg, err, started)
+            removed = leave_failure_of(cfg, err, started)
             kept = "nothing was saved" if removed else "the run folder keeps what was written"
             sys.stderr.write(f"Stopped: interrupted (Ctrl+C); {kept}.\n")
             sys.exit(130)
@@ -88,7 +89,7 @@ def report_user_errors(
             user_error = translated(err, lambda: config_keys(cfg))
             if in_multirun() and not tracebacks_wanted():
                 return _job_failed(cfg, user_error or err)
-            _leave_failure(cfg, user_error or err, started)
+            leave_failure_of(cfg, user_error or err, started)
             if user_error is None or tracebacks_wanted():
                 raise  # a bug: its traceback
             exit_with(user_error)
@@ -96,7 +97,7 @@ def report_user_errors(
     return wrapper
 
 
-def _leave_failure(cfg: DictConfig, error: BaseException, started: list[float]) -> bool:
+def leave_failure_of(cfg: DictConfig, error: BaseException, started: list[float]) -> bool:
     """A run folder this command created holds nothing, or status.json with the reason; one it
     continues (resume) is left as it was, and so is a stopped one (it resumes). Says whether
     the folder was removed; a failure here does not hide the command's own error."""
@@ -152,7 +153,7 @@ def _job_failed(cfg: DictConfig, err: Exception) -> Any:
     return FailedJob(err)
 
 
-def _default_keys(config_name: str, args: list[str] | None = None) -> list[str]:
+def default_keys(config_name: str, args: list[str] | None = None) -> list[str]:
     """The keys of the entry config with the command line's group choices (model=cnn), to
     name the key a typo meant; none when even those do not compose."""
     from hydra.errors import HydraException
@@ -187,7 +188,7 @@ HYDRAS_OPTUNA_SWEEPER = "hydra_plugins.hydra_optuna_sweeper"  # optuna < 3: it w
 OPTION_PLUGINS = {"logger": {"mlflow": ("mlflow", "mlflow"), "wandb": ("wandb", "wandb")}}
 
 
-def _require_plugins(args: list[str]) -> None:
+def require_plugins(args: list[str]) -> None:
     """Name the pip extra when a choice needs a package that is not installed (Hydra would only
     say that it cannot find the config), and Hydra's old Optuna sweeper when it is."""
     for arg in args:
@@ -240,14 +241,15 @@ def hydra_entry_point(config_name: str) -> Callable:
             previous = {name: os.environ.get(name) for name in (SHOW_TRACEBACKS, FULL_ERROR)}
             keep_traceback_choice()
             os.environ[FULL_ERROR] = "1"  # Hydra raises; litlab translates below
+            sys.argv[1:] = hydra_spelling(sys.argv[1:])
             try:
                 if not is_launched_worker():  # rank zero checked the command line
-                    _require_plugins(sys.argv[1:])
+                    require_plugins(sys.argv[1:])
                 run()  # a sweep with a failed job ends with status 1 in its callback
             except BrokenPipeError:  # `python train.py --help | head` stopped reading
                 _stop_writing_to_closed_pipe()
             except Exception as err:
-                user_error = translated(err, lambda: _default_keys(config_name))
+                user_error = translated(err, lambda: default_keys(config_name))
                 if user_error is None or tracebacks_wanted():
                     raise
                 exit_with(user_error)
@@ -283,7 +285,8 @@ def train_main(cfg: DictConfig) -> Any:
         recorded = recorded_outcome(trial)
         if recorded is not None:
             return recorded
-        report_to_trial(cfg, trial)
+        if (cfg.get("cv") or {}).get("folds") is None:  # folds' epochs make no one curve
+            report_to_trial(cfg, trial)
     metrics = train(cfg)
     return job_outcome(cfg, metrics, trial)
 
@@ -544,7 +547,7 @@ def _check(args: argparse.Namespace) -> int:
     try:
         cfg = compose_overrides(args.overrides, "train")
     except HydraException as err:  # an unknown option or key: the closest is named
-        user_error = translated(err, lambda: _default_keys("train", args.overrides))
+        user_error = translated(err, lambda: default_keys("train", args.overrides))
         if user_error is None:
             raise
         sys.stderr.write(f"{paragraph(user_error)}\n")

@@ -22,7 +22,7 @@ from litlab.config import validate_config
 from litlab.config.checks import runs_on_one_device
 from litlab.data import EpochPermutation, TensorBatchLoader
 from litlab.data.images import Preprocessing
-from litlab.data.inputs import UserInputs, read_inputs
+from litlab.data.inputs import UserInputs, array_inputs, read_inputs
 from litlab.errors import ConfigError
 from litlab.lightning_modules import class_probabilities
 from litlab.report import plots
@@ -33,11 +33,12 @@ log = logging.getLogger(__name__)
 NO_INK = "no ink"  # a picture's mark in the table and predictions.png, in place of a class
 
 
-def predict(cfg: DictConfig) -> list[dict[str, Any]]:
-    """One row per input: ``input``, and ``predicted``, ``confidence``, ``top`` (the top-k
-    ``(class, probability)`` pairs) and ``preprocessing`` for classifiers, ``value`` (in the
-    target's units) for regression models. A picture with no ink gets no class: ``predicted``
-    and ``confidence`` None, ``top`` empty."""
+def predict(cfg: DictConfig, values: Any = None) -> list[dict[str, Any]]:
+    """The inputs are ``cfg.inputs`` (files), or ``values`` given as an array in the data
+    set's raw form (the Python API). One row per input: ``input``, and ``predicted``,
+    ``confidence``, ``top`` (the top-k ``(class, probability)`` pairs) and ``preprocessing``
+    for classifiers, ``value`` (in the target's units) for regression models. A picture with
+    no ink gets no class: ``predicted`` and ``confidence`` None, ``top`` empty."""
     validate_config(cfg)
     if not runs_on_one_device(cfg.trainer):
         raise ConfigError(
@@ -48,7 +49,10 @@ def predict(cfg: DictConfig) -> list[dict[str, Any]]:
     steps = Preprocessing.from_config(OmegaConf.to_container(cfg.preprocess))
     trained = load_trained(cfg.ckpt_path, cfg.paths.data_dir)
     datamodule, module = trained.datamodule, trained.module
-    inputs = read_inputs(str(cfg.inputs), datamodule, steps)
+    if values is None:
+        inputs = read_inputs(str(cfg.inputs), datamodule, steps)
+    else:
+        inputs = array_inputs(values, datamodule)
     model_inputs = datamodule.normalise(inputs.raw)
     loader = TensorBatchLoader(
         (model_inputs,), cfg.batch_size, EpochPermutation(len(model_inputs), shuffle=False)

@@ -93,6 +93,24 @@ def compose_overrides(overrides: list[str], config_name: str) -> DictConfig:
     return cfg
 
 
+# Config groups inside a group's option, chosen by their dotted key too:
+# callbacks.weight_averaging=ema is Hydra's callbacks/weight_averaging=ema.
+NESTED_GROUPS = ("callbacks.weight_averaging",)
+
+
+def hydra_spelling(overrides: list[str]) -> list[str]:
+    """``overrides`` with a nested group's choice by its dotted key in Hydra's spelling (a
+    key below it, callbacks.weight_averaging.decay=0.99, stays as it is)."""
+    spelled = []
+    for override in overrides:
+        key, equals, value = override.partition("=")
+        bare = key.lstrip("+~")
+        if equals and bare in NESTED_GROUPS and not value.lstrip().startswith("{"):
+            override = f"{key[: len(key) - len(bare)]}{bare.replace('.', '/')}={value}"
+        spelled.append(override)
+    return spelled
+
+
 def hydra_choices() -> dict[str, str]:
     """Chosen config group options ({"model": "cnn", ...}) when running under Hydra."""
     if not HydraConfig.initialized():
