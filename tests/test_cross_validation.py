@@ -248,6 +248,19 @@ def test_a_stopped_cross_validation_continues_at_its_next_fold(tmp_path):
     assert list(runs.iterdir()) == [run]
 
 
+@pytest.mark.slow
+def test_cross_validation_under_ddp_runs_every_fold_in_both_processes(tmp_path):
+    result = run_entry_point(
+        "train.py", *WINE, "cv.folds=2", "trainer=ddp_cpu", data_dir=tmp_path, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    [run] = (tmp_path / "outputs" / "train" / "runs").iterdir()
+    folds = [json.loads((fold_folder(run, i) / METRICS).read_text()) for i in range(2)]
+    summary = json.loads((run / METRICS).read_text())
+    assert summary["test/acc"] == pytest.approx((folds[0]["test/acc"] + folds[1]["test/acc"]) / 2)
+    assert result.stdout.count("Cross-validation, 2 folds") == 1  # rank zero sums up
+
+
 def test_cv_folds_one_on_the_command_line_is_one_paragraph(tmp_path):
     result = run_entry_point("train.py", *WINE, "cv.folds=1", data_dir=tmp_path, cwd=tmp_path)
     assert result.returncode == 2

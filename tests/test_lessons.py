@@ -64,9 +64,9 @@ def test_the_snippets_print_what_the_text_shows():
     assert result.failed == 0
 
 
-def test_the_lessons_give_a_command_for_each_of_their_fourteen_topics():
+def test_the_lessons_give_a_command_for_each_of_their_fifteen_topics():
     titles = re.findall(r"^## (\d+)\. ", LESSONS.read_text(), flags=re.M)
-    assert [int(number) for number in titles] == list(range(1, 15))
+    assert [int(number) for number in titles] == list(range(1, 16))
     experiments = {p.stem for p in (PROJECT_ROOT / "conf" / "experiment").glob("lesson_*.yaml")}
     used = {
         m for c in lesson_commands("train.py") for m in re.findall(r"experiment=(lesson_\w+)", c)
@@ -476,3 +476,34 @@ def test_lesson_14_the_example_tables_reach_the_lessons_figures(make_config, tar
     metrics, run = lesson_run(make_config, *overrides)
     claim(metric, metrics[metric], above=above)
     assert "Prepared: missing values filled from the training split" in report_text(run)
+
+
+# -- 15. cross-validation --------------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.claim
+def test_lesson_15_one_split_says_little_and_the_folds_say_how_much(make_config):
+    """Twenty random splits spread the test accuracy over several wines; 5-fold
+    cross-validation's mean agrees with theirs, and the folds' best epochs flatter."""
+    [sweep, folds] = [c for c in lesson_commands("train.py") if "lesson_cross_validation" in c]
+    splits = [
+        lesson_run(make_config, *overrides, run_dir=f"split_{index}")[0]["test/acc"]
+        for index, overrides in enumerate(runs_of(sweep))
+    ]
+    assert len(splits) == 20
+    claim("range of the 20 splits' test accuracies", max(splits) - min(splits), above=0.05)
+    [overrides] = runs_of(folds)
+    cfg = make_config(*overrides, run_dir="cv")
+    cross_validated = train(cfg)
+    assert (Path(cfg.paths.output_dir) / "cv_summary.md").is_file()
+    mean_of_splits = statistics.mean(splits)
+    claim(
+        "cross-validated test accuracy against the 20 splits' mean",
+        abs(cross_validated["test/acc"] - mean_of_splits),
+        below=0.03,
+    )
+    claim("cross-validated validation accuracy", cross_validated["val/acc"], above=0.93)
+    claim(
+        "the folds' best epochs against their test",
+        cross_validated["val/acc_best"] - cross_validated["test/acc"],
+        above=0.0,
+    )
