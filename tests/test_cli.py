@@ -8,15 +8,12 @@ import json
 import os
 import random
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from litlab import PROJECT_ROOT
-from litlab.cli import require_plugins
-from litlab.errors import ConfigError
 from tests.helpers import (
     TINY_MNIST,
     error_paragraph,
@@ -344,15 +341,3 @@ def test_a_run_that_fails_after_starting_keeps_its_folder_with_the_reason(worksp
     status = json.loads((run_dir / "status.json").read_text())
     assert status["status"] == "failed"
     assert status["error"].startswith("NonFiniteLossError: ")
-
-
-@pytest.mark.parametrize("arg", ["logger=mlflow", "logger=[tensorboard,mlflow]", "+logger=mlflow"])
-def test_a_logger_without_its_extra_is_named_before_hydra_starts(monkeypatch, arg):
-    monkeypatch.setitem(sys.modules, "mlflow", None)  # as if not installed
-    with pytest.raises(ConfigError) as err:
-        require_plugins([arg])
-    assert str(err.value) == (
-        "logger=mlflow needs mlflow, which is not installed. Install it with: "
-        'pip install -e ".[mlflow]"'
-    )
-    require_plugins(["logger=[tensorboard,csv]"])  # what is installed passes

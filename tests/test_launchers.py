@@ -6,7 +6,7 @@ import json
 import pytest
 import yaml
 
-from litlab import cli
+from litlab import command
 from litlab.errors import ConfigError
 from tests.helpers import (
     SWEEP_ON_SYNTHETIC_DATA,
@@ -76,29 +76,29 @@ def test_submitit_local_runs_the_jobs_through_submitit(tmp_path):
 
 
 def test_a_search_without_optuna_names_the_extra_and_hydras_old_sweeper_is_named(monkeypatch):
-    monkeypatch.setitem(cli.PLUGINS, "hparams_search=", ("no_such_package", "optuna"))
+    monkeypatch.setitem(command.PLUGINS, "hparams_search=", ("no_such_package", "optuna"))
     with pytest.raises(
         ConfigError, match=r'needs no-such-package, .*pip install -e "\.\[optuna\]"'
     ):
-        cli.require_plugins(["hparams_search=mnist_optuna"])
-    monkeypatch.setitem(cli.PLUGINS, "hparams_search=", ("optuna", "optuna"))
-    monkeypatch.setattr(cli, "HYDRAS_OPTUNA_SWEEPER", "yaml")  # as if it were installed
+        command.require_plugins(["hparams_search=mnist_optuna"])
+    monkeypatch.setitem(command.PLUGINS, "hparams_search=", ("optuna", "optuna"))
+    monkeypatch.setattr(command, "HYDRAS_OPTUNA_SWEEPER", "yaml")  # as if it were installed
     with pytest.raises(ConfigError, match="pip uninstall hydra-optuna-sweeper"):
-        cli.require_plugins(["hparams_search=mnist_optuna"])
+        command.require_plugins(["hparams_search=mnist_optuna"])
 
 
 def test_a_missing_plugin_names_the_pip_extra(monkeypatch):
     monkeypatch.setitem(
-        cli.PLUGINS, "hydra/launcher=joblib", ("hydra_plugins.not_installed", "joblib")
+        command.PLUGINS, "hydra/launcher=joblib", ("hydra_plugins.not_installed", "joblib")
     )
     with pytest.raises(ConfigError, match=r'pip install -e "\.\[joblib\]"'):
-        cli.require_plugins(["model=mlp", "hydra/launcher=joblib"])
-    cli.require_plugins(["model=mlp", "hparams_search=null"])  # nothing needed, nothing raised
+        command.require_plugins(["model=mlp", "hydra/launcher=joblib"])
+    command.require_plugins(["model=mlp", "hparams_search=null"])  # nothing needed, nothing raised
     monkeypatch.setitem(
-        cli.PLUGINS, "hydra/launcher=joblib", ("no_such_namespace.plugin", "joblib")
+        command.PLUGINS, "hydra/launcher=joblib", ("no_such_namespace.plugin", "joblib")
     )
     with pytest.raises(ConfigError, match="joblib"):  # no hydra_plugins namespace at all
-        cli.require_plugins(["hydra/launcher=joblib"])
+        command.require_plugins(["hydra/launcher=joblib"])
 
 
 def test_an_unknown_launcher_is_named_with_the_options(tmp_path):

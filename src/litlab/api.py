@@ -177,7 +177,7 @@ def predict(checkpoint: str | Path, inputs: Any, *overrides: Overrides) -> "pand
 def _command(config_name: str, overrides: Sequence[Overrides]) -> Iterator[DictConfig]:
     """Compose ``config_name`` with ``overrides`` and give its config, run folder made and
     logged to, for one call; then put Hydra, logging and warnings back as they were."""
-    from litlab.cli import config_keys, leave_failure_of, require_plugins
+    from litlab.command import config_keys, leave_failure_of, require_plugins
     from litlab.library_errors import translated
 
     given = hydra_spelling(_override_list(overrides))
@@ -304,7 +304,7 @@ def _override_list(overrides: Sequence[Overrides]) -> list[str]:
 
 
 def _keys(overrides: list[str]) -> list[str]:
-    from litlab.cli import default_keys
+    from litlab.command import default_keys
 
     return default_keys("train", overrides)
 
