@@ -103,6 +103,7 @@ def test_a_gap_inside_the_noise_of_30_samples_cannot_be_told():
     # what can be told: undertrained, and why (and that early stopping ended it)
     assert "not been trained long enough" in explanation and STOPPED in explanation
     assert "trainer.max_epochs=14" in explanation and "seed=1,2,3,4,5" in explanation
+    assert "add cv.folds=5" in explanation  # the estimate that uses every sample
     # the curves alone, without the split sizes, still read as overfitting
     assert diagnose_fit(IRIS).verdict == "overfitting"
 

@@ -362,8 +362,10 @@ def _cannot_tell(
         "cannot tell",
         f"Cannot tell over- from underfitting: the validation split has {n} samples{one}. "
         f"{what[0].upper()}{what[1:]}: a difference this small is inside the noise, and no "
-        f"verdict is drawn from it.{told} To judge a model on little data, compare several "
-        "seeds (python train.py -m seed=1,2,3,4,5 ...: the sweep summary gives the spread).",
+        f"verdict is drawn from it.{told} To judge a model on little data, cross-validate it "
+        "(add cv.folds=5: every training and validation sample is validated on once, and "
+        "cv_summary.md gives the folds' mean ± std), or compare several seeds (python train.py "
+        "-m seed=1,2,3,4,5 ...: the sweep summary gives the spread).",
     )
 
 
