@@ -108,13 +108,15 @@ def test_a_nested_group_is_chosen_by_its_dotted_key_too():
             "+callbacks.weight_averaging=swa",
             "callbacks.weight_averaging.decay=0.99",
             "callbacks.weight_averaging=null",
+            "callbacks.weight_averaging=ema,null",
             "model=cnn",
         ]
     ) == [
         "callbacks/weight_averaging=ema",
         "+callbacks/weight_averaging=swa",
         "callbacks.weight_averaging.decay=0.99",
-        "callbacks/weight_averaging=null",
+        "callbacks/weight_averaging=none",
+        "callbacks/weight_averaging=ema,none",
         "model=cnn",
     ]
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from litlab.config import compose_overrides, escaped, hydra_spelling
+from litlab.config import compose_overrides, escaped
 from litlab.errors import ConfigError
 from litlab.run_folder import (
     BEST_CHECKPOINT,
@@ -180,7 +180,7 @@ def _command(config_name: str, overrides: Sequence[Overrides]) -> Iterator[DictC
     from litlab.command import config_keys, leave_failure_of, require_plugins
     from litlab.library_errors import translated
 
-    given = hydra_spelling(_override_list(overrides))
+    given = _override_list(overrides)
     previous_hydra = HydraConfig.instance().cfg
     started = time.time() - 1  # a second's slack: file systems round mtimes
     cfg = None

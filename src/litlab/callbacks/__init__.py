@@ -14,8 +14,10 @@ from litlab.callbacks.report_data import ReportData
 from litlab.callbacks.sequence_gradients import SequenceGradients
 from litlab.callbacks.top_losses import TopLosses
 from litlab.callbacks.trial_pruning import TrialPruning
+from litlab.callbacks.weight_averaging import EMAWeightAveraging, SWAWeightAveraging
 
 __all__ = [
+    "EMAWeightAveraging",
     "EarlyStopping",
     "EpochTimer",
     "EvaluationImages",
@@ -26,6 +28,7 @@ __all__ = [
     "ProgressBar",
     "ReportData",
     "SequenceGradients",
+    "SWAWeightAveraging",
     "StopOnNonFiniteLoss",
     "TopLosses",
     "TrainingDiagnostics",

@@ -319,6 +319,36 @@ RULES = (
         int_at_least(0, note=" (a number of samples)"),
         "callbacks.top_losses.count=32",
     ),
+    # callbacks/weight_averaging=ema|swa; epochs and steps are counted from 0, as Lightning does
+    Rule(
+        "callbacks.weight_averaging.decay",
+        Domain(
+            OPEN_FRACTION.accepts,
+            "a number in (0, 1), the share of the average each update keeps: it reaches back "
+            "about 1 / (1 - decay) steps (0.999: 1,000)",
+        ),
+        "callbacks.weight_averaging.decay=0.999",
+    ),
+    Rule(
+        "callbacks.weight_averaging.update_every_n_steps",
+        int_at_least(1),
+        "callbacks.weight_averaging.update_every_n_steps=1",
+    ),
+    Rule(
+        "callbacks.weight_averaging.update_starting_at_step",
+        int_at_least(0, note=" (or null: from the first step)"),
+        "callbacks.weight_averaging.update_starting_at_step=1000",
+    ),
+    Rule(
+        "callbacks.weight_averaging.update_starting_at_epoch",
+        int_at_least(0, note=" (counted from 0)"),
+        "callbacks.weight_averaging.update_starting_at_epoch=2",
+    ),
+    Rule(
+        "callbacks.weight_averaging.update_interval",
+        one_of("epoch", "step"),
+        "callbacks.weight_averaging.update_interval=epoch",
+    ),
 )
 
 # How to fill a required key (??? in conf/) that was not given.

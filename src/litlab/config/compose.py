@@ -88,25 +88,27 @@ def compose_overrides(overrides: list[str], config_name: str) -> DictConfig:
         os.environ.setdefault(name, value)
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
+        cfg = compose(config_name, overrides=hydra_spelling(overrides), return_hydra_config=True)
     apply_recommendations(cfg)
     return cfg
 
 
 # Config groups inside a group's option, chosen by their dotted key too:
-# callbacks.weight_averaging=ema is Hydra's callbacks/weight_averaging=ema.
+# callbacks.weight_averaging=ema is Hydra's callbacks/weight_averaging=ema. Each is off with its
+# option "none": Hydra refuses a group override to null, which a sweep (ema,null) would need.
 NESTED_GROUPS = ("callbacks.weight_averaging",)
 
 
 def hydra_spelling(overrides: list[str]) -> list[str]:
-    """``overrides`` with a nested group's choice by its dotted key in Hydra's spelling (a
-    key below it, callbacks.weight_averaging.decay=0.99, stays as it is)."""
+    """``overrides`` with a nested group's choice by its dotted key in Hydra's spelling, null
+    as its option none (a key below it, callbacks.weight_averaging.decay=0.99, stays)."""
     spelled = []
     for override in overrides:
         key, equals, value = override.partition("=")
         bare = key.lstrip("+~")
         if equals and bare in NESTED_GROUPS and not value.lstrip().startswith("{"):
-            override = f"{key[: len(key) - len(bare)]}{bare.replace('.', '/')}={value}"
+            options = ["none" if item.strip() == "null" else item for item in value.split(",")]
+            override = f"{key[: len(key) - len(bare)]}{bare.replace('.', '/')}={','.join(options)}"
         spelled.append(override)
     return spelled
 
