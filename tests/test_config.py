@@ -7,7 +7,7 @@ import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException
 
-from litlab.config import flatten, validate_config
+from litlab.config import flatten, hydra_spelling, validate_config
 from litlab.config.checks import RULES, config_errors
 from litlab.errors import ConfigError
 from tests.helpers import options, own_data_overrides
@@ -311,3 +311,23 @@ def test_a_config_flattens_to_dotted_keys():
         "seed": "1",
         "x": "None",
     }
+
+
+def test_a_nested_group_is_chosen_by_its_dotted_key_too():
+    assert hydra_spelling(
+        [
+            "callbacks.weight_averaging=ema",
+            "+callbacks.weight_averaging=swa",
+            "callbacks.weight_averaging.decay=0.99",
+            "callbacks.weight_averaging=null",
+            "callbacks.weight_averaging=ema,null",
+            "model=cnn",
+        ]
+    ) == [
+        "callbacks/weight_averaging=ema",
+        "+callbacks/weight_averaging=swa",
+        "callbacks.weight_averaging.decay=0.99",
+        "callbacks/weight_averaging=none",
+        "callbacks/weight_averaging=ema,none",
+        "model=cnn",
+    ]

@@ -5,6 +5,7 @@ import json
 import math
 import re
 import shutil
+import statistics
 from pathlib import Path
 
 import numpy as np
@@ -345,3 +346,26 @@ def test_litlab_report_survives_a_damaged_file(classification_run, tmp_path, nam
     assert "Traceback" not in result.stderr
     report = (damaged / "report.md").read_text()
     assert f"`{name}`" in report and "unreadable" in report
+
+
+def test_a_cross_validation_summary_has_each_fold_and_their_spread(tmp_path):
+    from litlab.report.cv_summary import CrossValidationSummary
+
+    folds = [
+        {"val/acc_best": 0.9, "test/acc": 0.8, "test/loss": 0.5, "lr-Adam": 0.001},
+        {"val/acc_best": 1.0, "test/acc": 1.0, "test/loss": float("nan"), "lr-Adam": 0.001},
+    ]
+    summary = CrossValidationSummary(folds, {"test/acc": 0.95, "test/f1": 0.9}, "val/acc_best")
+    assert summary.columns == ["val/acc_best", "test/acc", "test/loss"]
+    assert summary.means == pytest.approx({"val/acc_best": 0.95, "test/acc": 0.9, "lr-Adam": 0.001})
+    summary.write(tmp_path)
+    rows = (tmp_path / "cv_summary.csv").read_text().splitlines()
+    assert rows[0] == "fold,lr-Adam,test/acc,test/loss,val/acc_best"
+    assert rows[3].startswith("mean,0.001,0.9,,0.95")  # a NaN fold: no statistic
+    assert rows[4].split(",")[2] == str(statistics.stdev([0.8, 1.0]))
+    text = (tmp_path / "cv_summary.md").read_text()
+    assert "| **mean ± std** | 0.95 ± 0.07071 (0.9 to 1) | 0.9 ± 0.1414 (0.8 to 1) |  |" in text
+    assert "then tested once: test/acc 0.95." in text  # the refit: its headline metrics
+    record = json.loads((tmp_path / "cv_summary.json").read_text())
+    assert record["fold_metrics"][1]["test/loss"] is None  # JSON has no NaN
+    assert "Refit on all the training and validation samples:" in summary.console_lines()

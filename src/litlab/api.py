@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
-from litlab.config import compose_overrides, escaped
+from litlab.config import compose_overrides, escaped, quoted
 from litlab.errors import ConfigError
 from litlab.run_folder import (
     BEST_CHECKPOINT,
@@ -38,6 +38,7 @@ from litlab.run_folder import (
     REFIT,
     REPORT,
     cv_part_folders,
+    free_path,
     read_json_object,
 )
 
@@ -148,7 +149,7 @@ def evaluate(checkpoint: str | Path, *overrides: Overrides) -> RunResult:
     from litlab.evaluate import evaluate as evaluate_checkpoint
 
     ckpt = _checkpoint(checkpoint)
-    with _command("eval", (f"ckpt_path={_quoted(ckpt)}", *overrides)) as cfg:
+    with _command("eval", (f"ckpt_path={quoted(str(ckpt))}", *overrides)) as cfg:
         metrics = evaluate_checkpoint(cfg)
         return RunResult(Path(cfg.paths.output_dir), metrics)
 
@@ -163,8 +164,8 @@ def predict(checkpoint: str | Path, inputs: Any, *overrides: Overrides) -> "pand
 
     ckpt = _checkpoint(checkpoint)
     given = isinstance(inputs, (str, Path))
-    named = f"inputs={_quoted(Path(inputs))}" if given else "inputs=array"
-    with _command("predict", (f"ckpt_path={_quoted(ckpt)}", named, *overrides)) as cfg:
+    named = f"inputs={quoted(str(inputs))}" if given else "inputs=array"
+    with _command("predict", (f"ckpt_path={quoted(str(ckpt))}", named, *overrides)) as cfg:
         rows = predict_inputs(cfg, None if given else inputs)
     frame = pandas.DataFrame(rows)
     if "top" in frame:  # the top-k pairs as columns, as in predictions.csv
@@ -177,7 +178,7 @@ def predict(checkpoint: str | Path, inputs: Any, *overrides: Overrides) -> "pand
 def _command(config_name: str, overrides: Sequence[Overrides]) -> Iterator[DictConfig]:
     """Compose ``config_name`` with ``overrides`` and give its config, run folder made and
     logged to, for one call; then put Hydra, logging and warnings back as they were."""
-    from litlab.command import config_keys, leave_failure_of, require_plugins
+    from litlab.command import config_keys, default_keys, require_plugins, tidy_failed_run
     from litlab.library_errors import translated
 
     given = _override_list(overrides)
@@ -190,13 +191,12 @@ def _command(config_name: str, overrides: Sequence[Overrides]) -> Iterator[DictC
             cfg = _composed(config_name, given)
             stack.enter_context(_logging_to(Path(cfg.paths.output_dir), cfg))
             yield cfg
-        except KeyboardInterrupt:
-            raise
         except Exception as err:
-            keys = (lambda: config_keys(cfg)) if cfg is not None else (lambda: _keys(given))
-            user_error = translated(err, keys)
-            if cfg is not None:
-                leave_failure_of(cfg, user_error or err, [started])
+            if cfg is None:
+                user_error = translated(err, lambda: default_keys(config_name, given))
+            else:
+                user_error = translated(err, lambda: config_keys(cfg))
+                tidy_failed_run(cfg, user_error or err, started)
             if user_error is None:
                 raise  # a bug: its traceback
             raise user_error from None  # the message is the whole story, as on the console
@@ -207,16 +207,13 @@ def _command(config_name: str, overrides: Sequence[Overrides]) -> Iterator[DictC
 def _composed(config_name: str, overrides: list[str]) -> DictConfig:
     """conf/<config_name> with ``overrides`` as the command line composes it, its run folder
     chosen (a resumed run's own) and Hydra's run-time node filled as for a run."""
-    from litlab.resume import continue_in_place
-    from litlab.run_start import check_single_names, check_writable
+    from litlab.run_start import prepare_run_folder
 
     cfg = compose_overrides(overrides, config_name)
-    check_single_names(cfg)
-    note = continue_in_place(cfg) if config_name == "train" else None
+    note = prepare_run_folder(cfg)  # resume=auto: the folder of the run it continues
     run = Path(cfg.hydra.run.dir)
     if note is None:
-        run = _free_folder(run)  # two calls within one second
-    check_writable(run)
+        run = free_path(run)  # two calls within one second: <time>.1
     with open_dict(cfg):
         cfg.hydra.runtime.output_dir = str(run)
         cfg.paths.output_dir = escaped(run)
@@ -224,14 +221,6 @@ def _composed(config_name: str, overrides: list[str]) -> DictConfig:
     if note:
         log.info(note)
     return cfg
-
-
-def _free_folder(run: Path) -> Path:
-    folder, number = run, 0
-    while folder.exists():
-        number += 1
-        folder = run.with_name(f"{run.name}_{number}")
-    return folder
 
 
 @contextmanager
@@ -303,24 +292,12 @@ def _override_list(overrides: Sequence[Overrides]) -> list[str]:
     return listed
 
 
-def _keys(overrides: list[str]) -> list[str]:
-    from litlab.command import default_keys
-
-    return default_keys("train", overrides)
-
-
 def _checkpoint(checkpoint: str | Path | RunResult) -> Path:
     """A checkpoint file, or a run folder (or result) whose best.ckpt is meant."""
     if isinstance(checkpoint, RunResult):
         return checkpoint.checkpoint
     path = Path(checkpoint)
     return RunResult(path, {}).checkpoint if path.is_dir() else path
-
-
-def _quoted(path: Path) -> str:
-    """A path as an override's value: quoted, so that Hydra reads = , [ ] in it as text."""
-    text = str(path).replace("\\", "\\\\").replace("'", "\\'")
-    return f"'{text}'"
 
 
 def _data_dir() -> str:

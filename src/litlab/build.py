@@ -25,9 +25,9 @@ from litlab.lightning_modules import SupervisedModule, make_scheduler
 from litlab.loggers.run_facts import TrackedRun, tracked_run
 from litlab.loggers.tracker import Tracker
 from litlab.metric_names import class_names_or_indices
+from litlab.run_folder import REFIT
 
 log = logging.getLogger(__name__)
-REFIT_FOLD = "refit"  # cv.fold of the run that refits on all training and validation data
 
 
 def instantiate_part(node: DictConfig, key: str, **kwargs: Any) -> Any:
@@ -64,7 +64,7 @@ def cv_fold(cfg: DictConfig) -> Fold | None:
     fold = cv.get("fold")
     if fold is None:
         return None
-    return Fold(None if fold == REFIT_FOLD else int(fold), int(cv.folds))
+    return Fold(None if fold == REFIT else int(fold), int(cv.folds))
 
 
 def build_module(cfg: DictConfig) -> SupervisedModule:

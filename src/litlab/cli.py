@@ -25,7 +25,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from litlab import CONFIG_DIR, PROJECT_ROOT
-from litlab.command import config_keys, default_keys, leave_failure_of, require_plugins
+from litlab.command import config_keys, default_keys, require_plugins, tidy_failed_run
 from litlab.config import (
     apply_recommendations,
     hydra_choices,
@@ -72,12 +72,12 @@ def report_user_errors(
         try:
             return task_function(cfg)
         except TrainingInterrupted as err:  # Ctrl+C or SIGTERM: also ends a sweep
-            leave_failure_of(cfg, err, started)
+            tidy_failed_run(cfg, err, started[0] if started else None)
             if tracebacks_wanted():
                 raise
             exit_with(err)
         except KeyboardInterrupt as err:  # during training GracefulStop handles Ctrl+C instead
-            removed = leave_failure_of(cfg, err, started)
+            removed = tidy_failed_run(cfg, err, started[0] if started else None)
             kept = "nothing was saved" if removed else "the run folder keeps what was written"
             sys.stderr.write(f"Stopped: interrupted (Ctrl+C); {kept}.\n")
             sys.exit(130)
@@ -85,7 +85,7 @@ def report_user_errors(
             user_error = translated(err, lambda: config_keys(cfg))
             if in_multirun() and not tracebacks_wanted():
                 return _job_failed(cfg, user_error or err)
-            leave_failure_of(cfg, user_error or err, started)
+            tidy_failed_run(cfg, user_error or err, started[0] if started else None)
             if user_error is None or tracebacks_wanted():
                 raise  # a bug: its traceback
             exit_with(user_error)
@@ -167,6 +167,7 @@ def train_main(cfg: DictConfig) -> Any:
     validate_config(cfg, hydra_choices())
     # Imported after validation: a typo in a general key is answered in a fraction of a second
     # instead of after the ~7 s that importing torch, Lightning and torchvision takes.
+    from litlab.cross_validation import is_cross_validation
     from litlab.hparams_search.trial import (
         job_outcome,
         recorded_outcome,
@@ -181,7 +182,7 @@ def train_main(cfg: DictConfig) -> Any:
         recorded = recorded_outcome(trial)
         if recorded is not None:
             return recorded
-        if (cfg.get("cv") or {}).get("folds") is None:  # folds' epochs make no one curve
+        if not is_cross_validation(cfg):  # the folds' epochs make no one learning curve
             report_to_trial(cfg, trial)
     metrics = train(cfg)
     return job_outcome(cfg, metrics, trial)

@@ -69,7 +69,7 @@ def _installed(module: str) -> bool:
         return False
 
 
-def leave_failure_of(cfg: DictConfig, error: BaseException, started: list[float]) -> bool:
+def tidy_failed_run(cfg: DictConfig, error: BaseException, started: float | None) -> bool:
     """A run folder this command created holds nothing, or status.json with the reason; one it
     continues (resume) is left as it was, and so is a stopped one (it resumes). Says whether
     the folder was removed; a failure here does not hide the command's own error."""
@@ -79,7 +79,7 @@ def leave_failure_of(cfg: DictConfig, error: BaseException, started: list[float]
     run, log_name = Path(runtime.runtime.output_dir).resolve(), f"{runtime.job.name}.log"
     if cfg.get("ckpt_path") and run in Path(str(cfg.ckpt_path)).resolve().parents:
         return False  # resume=auto continues the run in its folder (resume is null by now)
-    made_since = started[0] if started else time.time()
+    made_since = time.time() if started is None else started
     try:
         if isinstance(error, (TrainingInterrupted, KeyboardInterrupt)):
             remove_if_unused(run, log_name, made_since)

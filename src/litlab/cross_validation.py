@@ -1,8 +1,8 @@
 """k-fold cross-validation (``cv.folds=K``): the K folds trained in one command, each a run
 folder of its own inside the cross-validation's (fold_1 ... fold_K), then their summary
-(cv_summary.md, .csv, .json) and, with ``cv.refit=true``, one more run on all the training
+(``litlab.report.cv_summary``) and, with ``cv.refit=true``, one more run on all the training
 and validation samples (refit/). Which samples each fold holds is the data module's part
-(``TensorDataModule.fold_parts``); this module runs the folds and sums them up.
+(``TensorDataModule.fold_parts``); this module runs the folds.
 
 A stopped cross-validation continues at its next fold: ``resume=auto`` finds it
 (``litlab.resume``), the folds that finished are read back, and the one that was stopped
@@ -10,11 +10,7 @@ continues from its last checkpoint.
 """
 
 import copy
-import csv
-import io
-import json
 import logging
-import math
 import statistics
 from collections.abc import Callable
 from pathlib import Path
@@ -22,29 +18,25 @@ from pathlib import Path
 from omegaconf import DictConfig, open_dict
 
 from litlab import PROJECT_ROOT
-from litlab.build import REFIT_FOLD
 from litlab.checkpoint import load_checkpoint
-from litlab.config import escaped, plain_config
+from litlab.config import escaped
 from litlab.console import finished_line
 from litlab.errors import ConfigError
 from litlab.ranks import is_rank_zero
-from litlab.record import write_run_records
-from litlab.report.sweep import spread, spread_cell
+from litlab.record import record_training_run
+from litlab.report.cv_summary import CrossValidationSummary, Metrics
 from litlab.run_folder import (
     BEST_CHECKPOINT,
     CHECKPOINTS,
-    CV_SUMMARY,
     METRICS,
     REFIT,
     fold_folder,
     is_finished,
     read_json_object,
-    write_atomically,
     write_metrics,
 )
 
 log = logging.getLogger(__name__)
-Metrics = dict[str, float]
 
 
 def is_cross_validation(cfg: DictConfig) -> bool:
@@ -59,14 +51,7 @@ def cross_validate(cfg: DictConfig, train_one: Callable[[DictConfig], Metrics]) 
     run, folds = Path(cfg.paths.output_dir), int(cfg.cv.folds)
     resumed = _resumed_part(cfg, run)
     if is_rank_zero():
-        write_run_records(
-            run,
-            plain_config(cfg),
-            PROJECT_ROOT,
-            resumed_from=cfg.get("ckpt_path"),
-            tags=list(cfg.get("tags") or []),
-            notes=cfg.get("notes"),
-        )
+        record_training_run(run, cfg, PROJECT_ROOT)
     results = []
     for index in range(folds):
         folder = fold_folder(run, index)
@@ -78,14 +63,14 @@ def cross_validate(cfg: DictConfig, train_one: Callable[[DictConfig], Metrics]) 
         log.info(
             "Cross-validation: refit on all the training and validation samples, %d epochs", epochs
         )
-        refit = _run_part(cfg, REFIT_FOLD, run / REFIT, resumed, train_one, epochs)
-    means = {name: stats[0] for name, stats in fold_statistics(results).items()}
+        refit = _run_part(cfg, REFIT, run / REFIT, resumed, train_one, epochs)
+    summary = CrossValidationSummary(results, refit, str(cfg.optimized_metric))
     if is_rank_zero():
-        written = write_cv_summary(run, results, refit, str(cfg.optimized_metric))
-        log.info(summary_lines(results, refit, str(cfg.optimized_metric)))
-        write_metrics(run, means)
+        written = summary.write(run)
+        log.info(summary.console_lines())
+        write_metrics(run, summary.means)
         log.info(finished_line(run, written.name))
-    return means
+    return summary.means
 
 
 def _resumed_part(cfg: DictConfig, run: Path) -> Path | None:
@@ -159,134 +144,3 @@ def refit_epochs(run: Path, folds: int, max_epochs: int | None) -> int:
     if not epochs:
         return int(max_epochs or 1)
     return max(1, round(statistics.median(epochs)))
-
-
-def fold_statistics(results: list[Metrics]) -> dict[str, tuple[float, float, float, float]]:
-    """Per metric every fold has: mean, standard deviation (n - 1), min and max."""
-    shared = set.intersection(*(set(result) for result in results)) if results else set()
-    return {
-        name: spread([result[name] for result in results])
-        for name in sorted(shared)
-        if all(math.isfinite(result[name]) for result in results)
-    }
-
-
-# What the summary's table and the console show per split (cv_summary.csv and .json: all).
-HEADLINE_METRICS = ("acc", "r2", "loss")
-
-
-def summary_columns(results: list[Metrics], objective: str) -> list[str]:
-    """The optimized metric first, then the validation and test accuracy (R²) and loss."""
-    names = [f"{split}/{name}" for split in ("val", "test") for name in HEADLINE_METRICS]
-    found = [name for name in [objective, *names] if any(name in result for result in results)]
-    return list(dict.fromkeys(found))
-
-
-def write_cv_summary(
-    run: Path, results: list[Metrics], refit: Metrics | None, objective: str
-) -> Path:
-    """cv_summary.md (what a person reads), .csv (one row per fold, then the mean and std rows)
-    and .json (every metric of every fold, and their statistics); returns the .md's path."""
-    columns = summary_columns(results, objective)
-    stats = fold_statistics(results)
-    rows = [
-        [str(index + 1), *[_value(result, name) for name in columns]]
-        for index, result in enumerate(results)
-    ]
-    rows += [
-        [label, *[json.dumps(stats[name][position]) if name in stats else "" for name in columns]]
-        for position, label in ((0, "mean"), (1, "std"), (2, "min"), (3, "max"))
-    ]
-    text = io.StringIO()
-    csv.writer(text).writerows([["fold", *columns], *rows])
-    write_atomically(run / f"{CV_SUMMARY}.csv", text.getvalue())
-    record = {
-        "folds": len(results),
-        "optimized_metric": objective,
-        "fold_metrics": results,
-        "statistics": {
-            name: dict(zip(("mean", "std", "min", "max"), values, strict=True))
-            for name, values in stats.items()
-        },
-        "refit": refit,
-    }
-    write_atomically(run / f"{CV_SUMMARY}.json", json.dumps(_finite(record), indent=2) + "\n")
-    return write_atomically(
-        run / f"{CV_SUMMARY}.md", "\n".join(_markdown(run, results, refit, columns, stats)) + "\n"
-    )
-
-
-def _markdown(
-    run: Path,
-    results: list[Metrics],
-    refit: Metrics | None,
-    columns: list[str],
-    stats: dict[str, tuple[float, float, float, float]],
-) -> list[str]:
-    folds = len(results)
-    lines = [
-        f"# Cross-validation: {folds} folds",
-        "",
-        f"Each fold trained on {folds - 1}/{folds} of the training and validation samples and "
-        f"validated on the other 1/{folds} (fold_1/ ... fold_{folds}/ hold its run); every fold "
-        "tested on the same held-out test split. Last row: mean ± standard deviation over the "
-        f"folds (min to max); the command's result is the mean of {columns[0]}. Also in "
-        f"{CV_SUMMARY}.csv and {CV_SUMMARY}.json.",
-        "",
-        "| fold | " + " | ".join(columns) + " |",
-        "|---|" + "---:|" * len(columns),
-    ]
-    for index, result in enumerate(results):
-        lines.append(
-            f"| {index + 1} | " + " | ".join(_shown(result, name) for name in columns) + " |"
-        )
-    cells = [spread_cell(stats[name]) if name in stats else "" for name in columns]
-    lines.append("| **mean ± std** | " + " | ".join(cells) + " |")
-    if refit is not None:
-        tested = ", ".join(f"{name} {value:.4g}" for name, value in refit_tests(refit).items())
-        lines += [
-            "",
-            f"Refit ({REFIT}/): trained on all the training and validation samples for the "
-            f"folds' median best number of epochs, then tested once: {tested or 'not tested'}.",
-        ]
-    return lines
-
-
-def summary_lines(results: list[Metrics], refit: Metrics | None, objective: str) -> str:
-    """The console's summary: mean ± std of the shown metrics, then the refit's test."""
-    columns = summary_columns(results, objective)
-    stats = fold_statistics(results)
-    width = max(map(len, columns), default=0)
-    lines = [f"Cross-validation, {len(results)} folds (mean ± std, min to max):"]
-    lines += [f"  {name:<{width}}  {spread_cell(stats[name])}" for name in columns if name in stats]
-    if refit is not None:
-        lines += ["Refit on all the training and validation samples:"]
-        lines += [f"  {name:<{width}}  {value:.4g}" for name, value in refit_tests(refit).items()]
-    return "\n".join(lines)
-
-
-def refit_tests(refit: Metrics) -> Metrics:
-    """The refit's test results that the summary shows."""
-    names = [f"test/{name}" for name in HEADLINE_METRICS]
-    return {name: refit[name] for name in names if name in refit}
-
-
-def _value(result: Metrics, name: str) -> str:
-    value = result.get(name)
-    return json.dumps(value) if value is not None and math.isfinite(value) else ""
-
-
-def _shown(result: Metrics, name: str) -> str:
-    value = result.get(name)
-    return f"{value:.4g}" if value is not None else ""
-
-
-def _finite(value: object) -> object:
-    """JSON has no NaN: null instead."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
-    return value

@@ -46,6 +46,21 @@ def write_run_records(run: Path, config: dict[str, Any], project_root: Path, **f
     write_json(free_path(run / RUN_RECORD), {**run_record(project_root), **facts})
 
 
+def record_training_run(run: Path, cfg: Any, project_root: Path) -> None:
+    """:func:`write_run_records` of a training run (or a cross-validation): its resolved
+    config, the checkpoint it continues, its tags and notes."""
+    from litlab.config import plain_config
+
+    write_run_records(
+        run,
+        plain_config(cfg),
+        project_root,
+        resumed_from=cfg.get("ckpt_path"),
+        tags=list(cfg.get("tags") or []),
+        notes=cfg.get("notes"),
+    )
+
+
 def package_versions() -> dict[str, str | None]:
     versions: dict[str, str | None] = {}
     for name in PACKAGES:

@@ -62,7 +62,7 @@ BATCH_PLOT = "batch.png"
 
 # cross-validation (litlab.cross_validation): the folds' and the refit's run folders, the summary
 FOLD_PREFIX = "fold_"
-REFIT = "refit"
+REFIT = "refit"  # the refit's folder, and its cv.fold
 CV_SUMMARY = "cv_summary"
 
 # whole numbers in history.csv; every other column is a float

@@ -50,9 +50,7 @@ class PrepareRunFolder(Callback):
             # first: the stopped run's config, taken next, holds the recommendations it had,
             # and Hydra's own record of the run (.hydra/) is written after this
             self.recommended = apply_recommendations(config, quiet=True)
-            check_single_names(config)
-            check_writable(Path(config.hydra.run.dir))
-            self.continuing = continue_in_place(config)
+            self.continuing = prepare_run_folder(config)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         if is_launched_worker():
@@ -71,6 +69,15 @@ class PrepareRunFolder(Callback):
         if self.continuing:
             log.info(self.continuing)
             self.continuing = None
+
+
+def prepare_run_folder(config: DictConfig) -> str | None:
+    """Before a single run's folder is made (the command line's callback, litlab.api): names
+    that stay one folder, a writable place, and the run ``resume`` continues (the line that
+    says so, or None)."""
+    check_single_names(config)
+    check_writable(Path(config.hydra.run.dir))
+    return continue_in_place(config)
 
 
 @contextmanager

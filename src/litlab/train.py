@@ -23,7 +23,7 @@ from litlab.errors import TrainingInterrupted
 from litlab.lightning_modules import float_metrics
 from litlab.loggers.tracker import tracking
 from litlab.metric_names import PARAMETER_COUNT, is_overall_metric
-from litlab.record import write_run_records
+from litlab.record import record_training_run
 from litlab.report.run import write_run_report_or_warn
 from litlab.run_folder import write_metrics
 from litlab.tensorboard import log_hparams, run_hparams
@@ -84,14 +84,7 @@ def _train(
     tested: LearningRateTest | None,
 ) -> dict[str, float]:
     if trainer.is_global_zero:
-        write_run_records(
-            output_dir,
-            plain_config(cfg),
-            PROJECT_ROOT,
-            resumed_from=cfg.get("ckpt_path"),
-            tags=list(cfg.get("tags") or []),
-            notes=cfg.get("notes"),
-        )
+        record_training_run(output_dir, cfg, PROJECT_ROOT)
         resume.set_aside_result(output_dir)  # resume=force: the old result stays beside
     if tested is not None:
         record_learning_rate_test(tested, trainer, output_dir)

@@ -14,6 +14,7 @@ from litlab.config.compose import (
     in_multirun,
     plain_config,
     project_environment,
+    quoted,
 )
 from litlab.config.recommended import apply_recommendations
 
@@ -29,6 +30,7 @@ __all__ = [
     "in_multirun",
     "flatten",
     "plain_config",
+    "quoted",
     "project_environment",
     "validate_config",
 ]

@@ -124,6 +124,12 @@ def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
+def quoted(text: str) -> str:
+    """A value as a quoted Hydra override value (a path may hold spaces or '='): Hydra
+    unescapes a backslash before a quote only, and ``${`` would be an interpolation."""
+    return "'" + text.replace("'", "\\'").replace("${", "\\${") + "'"
+
+
 def escaped(path: Path) -> str:
     """A path as a config value: a ``${`` in it is text, not an interpolation."""
     return str(path).replace("${", "\\${")

@@ -24,6 +24,7 @@ from hydra.types import HydraContext, TaskFunction
 from hydra.utils import get_method
 from omegaconf import DictConfig, OmegaConf
 
+from litlab.config.compose import quoted
 from litlab.errors import ConfigError
 from litlab.hparams_search.search_space import example_values, parse_search, trial_overrides
 from litlab.hparams_search.study import (
@@ -265,9 +266,3 @@ def _params_text(params: dict[str, Any]) -> str:
         f"{key}={value:.4g}" if isinstance(value, float) else f"{key}={value}"
         for key, value in params.items()
     )
-
-
-def quoted(text: str) -> str:
-    """A value as a quoted Hydra override value (a path may hold spaces or '='): Hydra
-    unescapes a backslash before a quote only, and ``${`` would be an interpolation."""
-    return "'" + text.replace("'", "\\'").replace("${", "\\${") + "'"
