@@ -90,6 +90,12 @@ def test_bad_input_is_one_litlab_error_and_leaves_nothing(own_outputs, overrides
     assert not own_outputs.exists() or not any(own_outputs.rglob("*.yaml"))
 
 
+def test_several_devices_are_refused_from_python(own_outputs):
+    with pytest.raises(litlab.LitlabError, match="Train on several devices from the command"):
+        litlab.fit("data=iris", "trainer=ddp_cpu")
+    assert not own_outputs.exists()
+
+
 def test_overrides_come_as_arguments_lists_or_one_line():
     from litlab.api import _override_list
 
@@ -140,6 +146,7 @@ def test_fit_twice_in_one_process_then_evaluate_and_predict(own_outputs, tmp_pat
         logits = first.net(datamodule.normalise(flowers))
     names = datamodule.class_names
     assert list(predicted["predicted"]) == [names[i] for i in logits.argmax(1).tolist()]
+    assert list(predicted["top1"]) == list(predicted["predicted"])  # as in predictions.csv
     assert predicted["confidence"].tolist() == pytest.approx(
         logits.softmax(1).max(1).values.tolist(), abs=1e-5
     )
@@ -187,6 +194,6 @@ def test_the_quickstart_notebook_runs_in_a_jupyter_kernel(tmp_path, monkeypatch)
         output.get("text", "") + str(output.get("data", {}).get("text/plain", ""))
         for output in outputs
     )
-    assert "seven.png         7" in text  # the drawn digit, read as a 7
+    assert re.search(r"seven\.png\s+7\s", text)  # the drawn digit, read as a 7
     assert "optimizer.lrr is not a key of this config: did you mean optimizer.lr?" in text
     assert len(list((tmp_path / "outputs" / "train" / "runs").iterdir())) == 2

@@ -7,7 +7,7 @@ import pytest
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import ConfigCompositionException
 
-from litlab.config import flatten, hydra_spelling, validate_config
+from litlab.config import compose_overrides, flatten, hydra_spelling, validate_config
 from litlab.config.checks import RULES, config_errors
 from litlab.errors import ConfigError
 from tests.helpers import options, own_data_overrides
@@ -331,3 +331,18 @@ def test_a_nested_group_is_chosen_by_its_dotted_key_too():
         "callbacks/weight_averaging=ema,none",
         "model=cnn",
     ]
+
+
+def test_composing_keeps_a_notebooks_own_hydra(tmp_path):
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    (tmp_path / "mine.yaml").write_text("x: 1\n")
+    theirs = initialize_config_dir(str(tmp_path), version_base="1.3")
+    try:
+        before = GlobalHydra.instance().hydra
+        assert compose_overrides(["model=cnn"], "train").model._target_ == "litlab.models.CNN"
+        assert GlobalHydra.instance().hydra is before
+    finally:
+        theirs.__exit__(None, None, None)
+    assert not GlobalHydra.instance().is_initialized()

@@ -17,8 +17,10 @@ import torch
 
 from litlab import PROJECT_ROOT
 from litlab.build import build_datamodule
+from litlab.cli import report_main
 from litlab.config.checks import validate_config
 from litlab.errors import ConfigError
+from litlab.evaluate import evaluate
 from litlab.run_folder import CV_SUMMARY, METRICS, fold_folder
 from litlab.train import train
 from tests.helpers import (
@@ -166,11 +168,40 @@ def test_a_fixed_validation_folder_is_refused(make_config, tmp_path):
         (["cv.folds=1"], "cv.folds=1 is invalid: it must be an integer >= 2"),
         (["cv.folds=0.5"], "cv.folds=0.5 is invalid"),
         (["cv.refit=true"], "cv.refit=true trains once more after a cross-validation"),
+        (["cv.fold=0"], "cv.fold=0 is set by litlab in each fold's own config; leave it out."),
+        (["cv.folds=3", "cv.fold=7"], "cv.fold=7 is set by litlab"),
+        (["cv.folds=3", "tune=lr_find", "tune.only=true"], "tune.only=true finds a learning"),
+        (
+            ["cv.folds=3", "cv.refit=true", "scheduler=plateau"],
+            "but scheduler=plateau steps on a validation metric",
+        ),
     ],
 )
 def test_bad_cross_validation_settings_are_named(make_config, overrides, expected):
     with pytest.raises(ConfigError, match=re.escape(expected)):
         validate_config(make_config(*WINE, *overrides))
+
+
+def test_a_folder_of_pictures_without_a_test_split_is_refused(make_config, tmp_path):
+    pictures = make_image_folder(tmp_path / "pictures", per_class=6)
+    root = tmp_path / "only_train"
+    (root / "train").mkdir(parents=True)
+    for side in ("left", "right"):
+        (pictures / side).rename(root / "train" / side)
+    cfg = make_config(
+        "data=image_folder", f"data.root={root}", "data.val_size=4", "cv.folds=2", "cv.fold=0"
+    )
+    with pytest.raises(ConfigError, match="has no test/ folder, and every fold is tested"):
+        build_datamodule(cfg).setup()
+
+
+def test_a_finished_cross_validation_is_not_forced_on(make_config, tmp_path):
+    run = tmp_path / "run"
+    (run / "fold_2" / "checkpoints").mkdir(parents=True)
+    (run / METRICS).write_text("{}")
+    cfg = make_config(*WINE, "cv.folds=2", f"ckpt_path={run}/fold_2/checkpoints/last.ckpt")
+    with pytest.raises(ConfigError, match="is a cross-validation that has finished"):
+        train(cfg)
 
 
 def test_a_checkpoint_from_outside_the_folds_is_refused(make_config, tmp_path):
@@ -208,6 +239,12 @@ def test_cross_validation_trains_each_fold_and_returns_their_mean(make_config):
     assert not any(name.startswith("val/") for name in refit)
     text = (run / f"{CV_SUMMARY}.md").read_text()
     assert "| **mean ± std** |" in text and f"{mean:.4g} ± {deviation:.4g}" in text
+    (run / f"{CV_SUMMARY}.md").unlink()
+    assert report_main([str(run)]) == 0  # litlab-report rebuilds it from the folds
+    assert (run / f"{CV_SUMMARY}.md").read_text() == text
+    refit_model = f"ckpt_path={run}/refit/checkpoints/best.ckpt"
+    with pytest.raises(ConfigError, match="was trained with no val split"):
+        evaluate(make_config(refit_model, "split=val", config_name="eval", run_dir="eval"))
 
 
 @pytest.mark.slow

@@ -35,6 +35,7 @@ from litlab.run_folder import (
     CV_SUMMARY,
     HISTORY,
     METRICS,
+    PREDICTIONS,
     REFIT,
     REPORT,
     cv_part_folders,
@@ -70,7 +71,9 @@ class RunResult:
 
     @property
     def is_cross_validation(self) -> bool:
-        return (self.run_dir / f"{CV_SUMMARY}.json").is_file()
+        from litlab.report.cv_summary import is_cross_validation_folder
+
+        return is_cross_validation_folder(self.run_dir)
 
     @property
     def folds(self) -> list["RunResult"]:
@@ -166,11 +169,8 @@ def predict(checkpoint: str | Path, inputs: Any, *overrides: Overrides) -> "pand
     given = isinstance(inputs, (str, Path))
     named = f"inputs={quoted(str(inputs))}" if given else "inputs=array"
     with _command("predict", (f"ckpt_path={quoted(str(ckpt))}", named, *overrides)) as cfg:
-        rows = predict_inputs(cfg, None if given else inputs)
-    frame = pandas.DataFrame(rows)
-    if "top" in frame:  # the top-k pairs as columns, as in predictions.csv
-        frame = frame.drop(columns="top")
-    return frame
+        predict_inputs(cfg, None if given else inputs)
+        return pandas.read_csv(Path(cfg.paths.output_dir) / PREDICTIONS)
 
 
 # -- one command, in this process ------------------------------------------------------------
@@ -207,9 +207,18 @@ def _command(config_name: str, overrides: Sequence[Overrides]) -> Iterator[DictC
 def _composed(config_name: str, overrides: list[str]) -> DictConfig:
     """conf/<config_name> with ``overrides`` as the command line composes it, its run folder
     chosen (a resumed run's own) and Hydra's run-time node filled as for a run."""
+    from litlab.config.checks import runs_on_one_device
     from litlab.run_start import prepare_run_folder
 
     cfg = compose_overrides(overrides, config_name)
+    if not runs_on_one_device(cfg.trainer):
+        raise ConfigError(
+            f"trainer.devices={cfg.trainer.get('devices')} (num_nodes "
+            f"{cfg.trainer.get('num_nodes') or 1}) from Python: Lightning starts the other "
+            "processes by running the script again, which would start its own runs. Train on "
+            "several devices from the command line (python train.py trainer=ddp_cpu ...) and "
+            "read the result with litlab.RunResult.load(<run folder>)."
+        )
     note = prepare_run_folder(cfg)  # resume=auto: the folder of the run it continues
     run = Path(cfg.hydra.run.dir)
     if note is None:

@@ -222,6 +222,7 @@ def export_main(cfg: DictConfig) -> None:
 def report_main(argv: list[str] | None = None) -> int:
     """`litlab-report PATH`: rebuild report.md and plots/ of a run folder, or the summary of a
     sweep folder, from the files on disk."""
+    from litlab.report.cv_summary import CrossValidationSummary, is_cross_validation_folder
     from litlab.report.run import write_run_report  # matplotlib: after parsing the arguments
     from litlab.report.sweep import is_sweep_folder, write_sweep_summary
 
@@ -234,6 +235,10 @@ def report_main(argv: list[str] | None = None) -> int:
             "a sweep folder (outputs/<task_name>/multiruns/<time>)."
         )
     try:
+        if is_cross_validation_folder(path):
+            written = CrossValidationSummary.read(path).write(path)
+            print(f"Wrote {written} and the .csv and .json beside it")
+            return 0
         if is_run_folder(path):
             report, missing = write_run_report(path)
             print(f"Wrote {report} and its plots in {path / 'plots'}")

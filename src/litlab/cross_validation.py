@@ -79,6 +79,12 @@ def _resumed_part(cfg: DictConfig, run: Path) -> Path | None:
     checkpoint = cfg.get("ckpt_path")
     if not checkpoint:
         return None
+    if is_finished(run):
+        raise ConfigError(
+            f"{run} is a cross-validation that has finished: each of its folds is a finished "
+            "run, which resume=force would read back, not train further. Start a new "
+            "cross-validation (leave out resume), e.g. with a larger trainer.max_epochs."
+        )
     part = Path(str(checkpoint)).resolve().parent.parent
     if part.parent != run.resolve():
         raise ConfigError(

@@ -13,6 +13,7 @@ from litlab.build import TrainedModel, build_trainer, load_trained
 from litlab.callbacks.graceful_stop import stop_on_ctrl_c
 from litlab.config import validate_config
 from litlab.console import finished_line, results_table
+from litlab.errors import ConfigError
 from litlab.lightning_modules import float_metrics
 from litlab.loggers.tracker import tracking
 from litlab.record import write_run_records
@@ -30,6 +31,13 @@ def evaluate(cfg: DictConfig) -> dict[str, float]:
     trained = load_trained(cfg.ckpt_path, cfg.paths.data_dir)
     datamodule, module = trained.datamodule, trained.module
     datamodule.test_split = cfg.split
+    datamodule.setup()
+    if not len(datamodule.splits[cfg.split][0]):
+        raise ConfigError(
+            f"split={cfg.split}: {cfg.ckpt_path} was trained with no {cfg.split} split (a "
+            "cross-validation's refit trains on every training and validation sample). "
+            "Evaluate it with split=test."
+        )
     module.evaluate_as(cfg.split)
     trainer = build_trainer(cfg)
     with tracking(trainer):  # logger=mlflow|wandb: the evaluation, a tracked run of its own

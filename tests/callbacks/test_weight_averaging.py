@@ -37,11 +37,12 @@ def checkpoint(run: Path, name: str = "best") -> dict:
     return torch.load(run / "checkpoints" / f"{name}.ckpt", weights_only=True)
 
 
-def evaluated(make_config, run: Path, split: str) -> dict[str, float]:
-    """eval.py on the run's best.ckpt: the model load_trained builds from its state_dict."""
-    ckpt = f"ckpt_path={run}/checkpoints/best.ckpt"
+def evaluated(make_config, run: Path, split: str, name: str = "best") -> dict[str, float]:
+    """eval.py on the run's best.ckpt (or another): the model load_trained builds from its
+    state_dict."""
+    ckpt = f"ckpt_path={run}/checkpoints/{name}.ckpt"
     overrides = (ckpt, f"split={split}", "++callbacks.evaluation_images=null")
-    return evaluate(make_config(*overrides, config_name="eval", run_dir=f"eval_{split}"))
+    return evaluate(make_config(*overrides, config_name="eval", run_dir=f"eval_{name}_{split}"))
 
 
 def test_the_config_composes_with_either_option_and_none_by_default(make_config):
@@ -100,9 +101,16 @@ def test_swa_validates_the_current_weights_until_it_starts(make_config):
     train(swa)
     before = [row["val/loss"] for row in read_history(Path(plain.paths.output_dir) / HISTORY)]
     after = [row["val/loss"] for row in read_history(Path(swa.paths.output_dir) / HISTORY)]
-    assert after[:4] == before[:4]  # Lightning's own validated the untrained network
-    # epoch 4 validates the average of one sample, epoch 3's end: what epoch 3 validated
-    assert after[4] == pytest.approx(after[3], abs=1e-6) and after[4] != before[4]
+    # epochs 0-2: the trained weights (Lightning's own validated the untrained network);
+    # epoch 3: the average of one sample, epoch 3's own last weights
+    assert after[:4] == pytest.approx(before[:4], abs=1e-7)
+    assert abs(after[4] - before[4]) > 1e-4  # epoch 4: the average of epochs 3 and 4
+    # what each validation saw is what the checkpoint saved after it holds (Lightning's epoch
+    # updates come after the validation: it saw the previous epoch's average)
+    run = Path(swa.paths.output_dir)
+    last = checkpoint(run, "last")
+    validated = evaluated(make_config, run, "val", "last")
+    assert validated["val/loss"] == pytest.approx(after[last["epoch"]], abs=1e-6)
 
 
 def fit_boring(callback: L.Callback, epochs: int = 2) -> None:
@@ -126,7 +134,7 @@ def fit_boring(callback: L.Callback, epochs: int = 2) -> None:
         (EMAWeightAveraging(update_starting_at_step=8), 4),
         # Lightning's: every step, and once more at the end of epoch 1 (13)
         (EMAWeightAveraging(update_starting_at_epoch=1), 6),
-        (SWAWeightAveraging(update_starting_at_epoch=0), 2),  # each epoch's end
+        (SWAWeightAveraging(update_starting_at_epoch=0), 2),  # each epoch's last step
         (SWAWeightAveraging(update_starting_at_epoch=1, update_interval="step"), 6),
     ],
 )

@@ -53,6 +53,7 @@ class _LitlabWeightAveraging(weight_averaging.WeightAveraging):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._epoch = 0  # the training epoch in progress, for should_update(step_idx=...)
+        self._last_batch = False  # whether that step was its epoch's last
         self._weights: set[str] = set()  # the state_dict names of parameters and buffers
 
     def setup(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
@@ -64,7 +65,7 @@ class _LitlabWeightAveraging(weight_averaging.WeightAveraging):
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, *args) -> None:
         # not on_train_epoch_start: a run resumed mid-epoch does not start that epoch again
         # (EMA from epoch 1, resumed at step 41 of 64: 41 updates instead of 48)
-        self._epoch = trainer.current_epoch
+        self._epoch, self._last_batch = trainer.current_epoch, trainer.is_last_batch
         super().on_train_batch_end(trainer, pl_module, *args)
 
     def on_validation_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
@@ -86,8 +87,8 @@ class _LitlabWeightAveraging(weight_averaging.WeightAveraging):
             log.warning(
                 "Weight averaging had not started when training ended, after %d steps: the "
                 "weights validated, tested and saved are the trained ones, not an average. "
-                "Start it earlier: callbacks.weight_averaging.update_starting_at_epoch (or "
-                "update_starting_at_step) below where the run ends.",
+                "Start it earlier: callbacks.weight_averaging.update_starting_at_epoch (ema: "
+                "also update_starting_at_step) below where the run ends.",
                 trainer.global_step,
             )
         self._follow_until_started(pl_module)
@@ -227,6 +228,10 @@ class SWAWeightAveraging(_LitlabWeightAveraging):
         self.update_interval = update_interval
 
     def should_update(self, step_idx: int | None = None, epoch_idx: int | None = None) -> bool:
-        if self.update_interval == "epoch":
-            return epoch_idx is not None and epoch_idx >= self.update_starting_at_epoch
-        return step_idx is not None and self._epoch >= self.update_starting_at_epoch
+        # "epoch": after the epoch's last step, not at its end as Lightning's epoch updates
+        # are: the epoch's validation runs before on_train_epoch_end, and validated the
+        # previous epoch's average while best.ckpt, saved after it, held this one's (iris, SWA
+        # from epoch 1: epochs 1 and 2 validated the same weights, val/loss 0.3212 twice)
+        if step_idx is None or self._epoch < self.update_starting_at_epoch:
+            return False
+        return self.update_interval == "step" or self._last_batch

@@ -392,7 +392,7 @@ def _checks(cfg: DictConfig, choices: dict[str, str]) -> Iterator[Callable[[], N
     if cfg.get("tune"):
         yield lambda: _check_tune(cfg)
     if cfg.get("cv"):
-        yield lambda: _check_cv(cfg.cv)
+        yield lambda: _check_cv(cfg)
     for rule in RULES:
         yield lambda rule=rule: _check_rule(cfg, rule)
     yield from part_checks(cfg, choices)
@@ -442,11 +442,33 @@ def _check_tune(cfg: DictConfig) -> None:
         )
 
 
-def _check_cv(cv: DictConfig) -> None:
-    if cv.get("refit") is True and cv.get("folds") is None:
+def _check_cv(cfg: DictConfig) -> None:
+    """Cross-validation's keys together, and with what cannot run in its folds or refit."""
+    cv, folds = cfg.cv, cfg.cv.get("folds")
+    if cv.get("refit") is True and folds is None:
         raise ConfigError(
             "cv.refit=true trains once more after a cross-validation, which is not chosen: add "
             "cv.folds, e.g. python train.py cv.folds=5 cv.refit=true."
+        )
+    fold = cv.get("fold")
+    in_range = is_int(folds) and (fold == "refit" or (is_int(fold) and 0 <= fold < folds))
+    if fold is not None and not in_range:
+        raise ConfigError(
+            f"cv.fold={fold!r} is set by litlab in each fold's own config; leave it out. "
+            "cv.folds=K trains every fold, e.g. python train.py cv.folds=5."
+        )
+    if folds is not None and (cfg.get("tune") or {}).get("only") is True:
+        raise ConfigError(
+            "tune.only=true finds a learning rate without training, and cross-validation "
+            f"(cv.folds={folds}) trains: find the rate first (tune=lr_find tune.only=true), then "
+            "cross-validate with optimizer.lr=<the suggestion>."
+        )
+    plateau = "ReduceLROnPlateau" in str((cfg.get("scheduler") or {}).get("_target_", ""))
+    if cv.get("refit") is True and plateau:
+        raise ConfigError(
+            "cv.refit=true trains on every training and validation sample without validating, "
+            "but scheduler=plateau steps on a validation metric. Use a scheduler that follows "
+            "the epochs (e.g. scheduler=cosine), or cross-validate without cv.refit."
         )
 
 

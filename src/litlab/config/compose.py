@@ -86,9 +86,14 @@ def compose_overrides(overrides: list[str], config_name: str) -> DictConfig:
     """conf/<config_name> with ``overrides``, Hydra's own node included (not yet a run)."""
     for name, value in project_environment().items():
         os.environ.setdefault(name, value)
+    theirs = GlobalHydra.instance().hydra  # a notebook's own Hydra, initialised before: kept
     GlobalHydra.instance().clear()
-    with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
-        cfg = compose(config_name, overrides=hydra_spelling(overrides), return_hydra_config=True)
+    try:
+        with initialize_config_dir(str(CONFIG_DIR), version_base="1.3"):
+            overrides = hydra_spelling(overrides)
+            cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
+    finally:  # the context restored its own copy of the singleton: set it on the current one
+        GlobalHydra.instance().hydra = theirs
     apply_recommendations(cfg)
     return cfg
 

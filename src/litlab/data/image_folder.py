@@ -210,7 +210,7 @@ class ImageFolderDataModule(TensorDataModule):
                 labels[parts["train"]], count, 0, self.seed, f"data.root={self.root}"
             )
             train, val, _ = self.fold_parts(
-                [train, val, val[:0]], labels[parts["train"]], str(self.root)
+                [train, val, val[:0]], labels[parts["train"]], f"data.root={self.root}"
             )
             parts["train"], parts["val"] = parts["train"][train], parts["train"][val]
         elif self.fold is not None:
@@ -219,6 +219,13 @@ class ImageFolderDataModule(TensorDataModule):
                 "(its val/ folder), and cross-validation chooses each fold's validation images "
                 "itself from the training and validation images pooled. Move the val/ images "
                 "into train/ (the test/ folder stays held out), or train without cv.folds."
+            )
+        if not len(parts["test"]) and self.fold is not None:
+            raise ConfigError(
+                f"cv.folds={self.fold.count}: data.root={self.root} has no test/ folder, and "
+                "every fold is tested on the same held-out test split. Add a test/ folder, or "
+                "leave out the train/ folder to let litlab split all the images "
+                "(data.val_size, data.test_size)."
             )
         if not len(parts["test"]):
             log.warning(

@@ -84,7 +84,7 @@ class MNISTDataModule(TensorDataModule):
         val_count = split_count("data.val_size", self.val_size, len(train_images))
         train_idx, val_idx = seeded_split(len(train_images), [val_count], self.seed)
         train_idx, val_idx, _ = self.fold_parts(
-            [train_idx, val_idx, val_idx[:0]], train_labels, "its training images"
+            [train_idx, val_idx, val_idx[:0]], train_labels, "MNIST's training images"
         )
         train_idx = train_idx[: self._train_count(len(train_idx))]  # in seeded random order
         return {

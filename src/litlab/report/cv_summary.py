@@ -9,12 +9,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from litlab.report.sweep import spread, spread_cell, write_csv
-from litlab.run_folder import CV_SUMMARY, REFIT, write_atomically
+from litlab.run_folder import (
+    CV_SUMMARY,
+    METRICS,
+    REFIT,
+    cv_part_folders,
+    read_json_object,
+    write_atomically,
+)
 
 Metrics = dict[str, float]
 # What the summary's table and the console show per split (the .csv and .json: every metric).
 HEADLINE_METRICS = ("acc", "r2", "loss")
 STATISTICS = ("mean", "std", "min", "max")
+
+
+def is_cross_validation_folder(path: Path) -> bool:
+    return (path / f"{CV_SUMMARY}.json").is_file()
 
 
 @dataclass
@@ -37,6 +48,15 @@ class CrossValidationSummary:
         names = [f"{split}/{name}" for split in ("val", "test") for name in HEADLINE_METRICS]
         found = [name for name in [self.objective, *names] if any(name in f for f in self.folds)]
         self.columns = list(dict.fromkeys(found))
+
+    @classmethod
+    def read(cls, run: Path) -> "CrossValidationSummary":
+        """A cross-validation's summary from its folders (litlab-report rebuilds it)."""
+        parts = cv_part_folders(run)
+        folds = [read_json_object(part / METRICS) for part in parts if part.name != REFIT]
+        refit = [read_json_object(part / METRICS) for part in parts if part.name == REFIT]
+        objective = read_json_object(run / f"{CV_SUMMARY}.json")["optimized_metric"]
+        return cls(folds, refit[0] if refit else None, objective)
 
     @property
     def means(self) -> Metrics:
