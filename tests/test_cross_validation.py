@@ -25,9 +25,11 @@ from litlab.run_folder import CV_SUMMARY, METRICS, fold_folder
 from litlab.train import train
 from tests.helpers import (
     QUIET,
+    SWEEP_ON_SYNTHETIC_DATA,
     error_paragraph,
     make_image_folder,
     make_tiny_mnist,
+    multirun,
     run_entry_point,
 )
 
@@ -254,6 +256,21 @@ def test_the_command_prints_and_writes_the_summary(tmp_path):
     assert "Cross-validation, 3 folds (mean ± std, min to max):" in result.stdout
     run = next((tmp_path / "outputs" / "train" / "runs").iterdir())
     assert (run / f"{CV_SUMMARY}.md").is_file() and (run / "fold_3" / METRICS).is_file()
+
+
+@pytest.mark.slow
+def test_an_optuna_search_tunes_on_the_folds_mean(tmp_path):
+    optuna = pytest.importorskip("optuna")
+    search = ["hparams_search=mnist_optuna", *SWEEP_ON_SYNTHETIC_DATA]
+    sweep = multirun(tmp_path, *search, "cv.folds=2", "hydra.sweeper.n_trials=2")
+    study = optuna.load_study(study_name="mnist_optuna", storage=f"sqlite:///{sweep}/optuna.db")
+    assert len(study.trials) == 2
+    for trial in study.trials:
+        job = sweep / str(trial.number)
+        folds = [json.loads((fold_folder(job, i) / METRICS).read_text()) for i in range(2)]
+        mean = (folds[0]["val/acc_best"] + folds[1]["val/acc_best"]) / 2
+        assert trial.value == pytest.approx(mean)
+        assert trial.intermediate_values == {}  # no pruning: the folds' epochs are no one curve
 
 
 @pytest.mark.slow

@@ -24,7 +24,7 @@ from litlab.console import finished_line
 from litlab.errors import ConfigError
 from litlab.ranks import is_rank_zero
 from litlab.record import record_training_run
-from litlab.report.cv_summary import CrossValidationSummary, Metrics
+from litlab.report.cv_summary import CrossValidationSummary, Metrics, headline
 from litlab.run_folder import (
     BEST_CHECKPOINT,
     CHECKPOINTS,
@@ -52,11 +52,12 @@ def cross_validate(cfg: DictConfig, train_one: Callable[[DictConfig], Metrics]) 
     resumed = _resumed_part(cfg, run)
     if is_rank_zero():
         record_training_run(run, cfg, PROJECT_ROOT)
-    results = []
+    objective, results = str(cfg.optimized_metric), []
     for index in range(folds):
         folder = fold_folder(run, index)
         log.info("Cross-validation: fold %d of %d (%s)", index + 1, folds, folder)
         results.append(_run_part(cfg, index, folder, resumed, train_one))
+        log.info("  %s: %s", folder.name, headline(results[-1], objective))
     refit = None
     if cfg.cv.refit:
         epochs = refit_epochs(run, folds, cfg.trainer.get("max_epochs"))
@@ -64,7 +65,8 @@ def cross_validate(cfg: DictConfig, train_one: Callable[[DictConfig], Metrics]) 
             "Cross-validation: refit on all the training and validation samples, %d epochs", epochs
         )
         refit = _run_part(cfg, REFIT, run / REFIT, resumed, train_one, epochs)
-    summary = CrossValidationSummary(results, refit, str(cfg.optimized_metric))
+        log.info("  %s: %s", REFIT, headline(refit, objective))
+    summary = CrossValidationSummary(results, refit, objective)
     if is_rank_zero():
         written = summary.write(run)
         log.info(summary.console_lines())

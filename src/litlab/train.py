@@ -13,7 +13,13 @@ from lightning.pytorch.utilities.exceptions import SIGTERMException
 from omegaconf import DictConfig
 
 from litlab import PROJECT_ROOT, resume
-from litlab.build import build_datamodule, build_module, build_trainer, check_batch_limits
+from litlab.build import (
+    build_datamodule,
+    build_module,
+    build_trainer,
+    check_batch_limits,
+    cv_fold,
+)
 from litlab.callbacks.graceful_stop import stop_on_ctrl_c
 from litlab.checkpoint import load_checkpoint
 from litlab.config import apply_recommendations, hydra_choices, plain_config, validate_config
@@ -111,9 +117,10 @@ def _train(
         hparams = run_hparams(cfg, hydra_choices(), num_params)
         log_hparams(trainer, hparams, {k: v for k, v in metrics.items() if is_overall_metric(k)})
         write_run_report_or_warn(output_dir)
-        stage = "test" if cfg.get("test") else "val"
-        log.info(results_table(f"{stage.capitalize()} results", stage, metrics))
-        log.info(finished_line(output_dir))
+        if cv_fold(cfg) is None:  # a fold's result is one line of its cross-validation's
+            stage = "test" if cfg.get("test") else "val"
+            log.info(results_table(f"{stage.capitalize()} results", stage, metrics))
+            log.info(finished_line(output_dir))
     return metrics
 
 

@@ -24,6 +24,16 @@ HEADLINE_METRICS = ("acc", "r2", "loss")
 STATISTICS = ("mean", "std", "min", "max")
 
 
+def headline(metrics: Metrics, objective: str) -> str:
+    """One fold's (or the refit's) result in one line: the summary's columns it has."""
+    names = [
+        objective,
+        *[f"{split}/{name}" for split in ("val", "test") for name in HEADLINE_METRICS],
+    ]
+    shown = dict.fromkeys(name for name in names if name in metrics)
+    return ", ".join(f"{name} {metrics[name]:.4g}" for name in shown) or "no metrics"
+
+
 def is_cross_validation_folder(path: Path) -> bool:
     return (path / f"{CV_SUMMARY}.json").is_file()
 
@@ -123,7 +133,7 @@ class CrossValidationSummary:
         return lines
 
     def console_lines(self) -> str:
-        """Mean ± std of the shown metrics, then the refit's test."""
+        """Mean ± std of the shown metrics."""
         width = max(map(len, self.columns), default=0)
         lines = [f"Cross-validation, {len(self.folds)} folds (mean ± std, min to max):"]
         lines += [
@@ -131,12 +141,7 @@ class CrossValidationSummary:
             for name in self.columns
             if name in self.statistics
         ]
-        if self.refit is not None:
-            lines += ["Refit on all the training and validation samples:"]
-            lines += [
-                f"  {name:<{width}}  {value:.4g}" for name, value in self.refit_tests().items()
-            ]
-        return "\n".join(lines)
+        return "\n".join(lines)  # the refit's own line came before
 
 
 def _number(value: float | None) -> str:
