@@ -188,8 +188,10 @@ def _command(config_name: str, overrides: Sequence[Overrides]) -> Iterator[DictC
     with ExitStack() as stack:
         try:
             require_plugins(given)
-            cfg = _composed(config_name, given)
+            cfg, continuing = _composed(config_name, given)
             stack.enter_context(_logging_to(Path(cfg.paths.output_dir), cfg))
+            if continuing:  # resume=auto: which run, said once its log is open
+                log.info(continuing)
             yield cfg
         except Exception as err:
             if cfg is None:
@@ -204,9 +206,10 @@ def _command(config_name: str, overrides: Sequence[Overrides]) -> Iterator[DictC
             HydraConfig.instance().cfg = previous_hydra
 
 
-def _composed(config_name: str, overrides: list[str]) -> DictConfig:
+def _composed(config_name: str, overrides: list[str]) -> tuple[DictConfig, str | None]:
     """conf/<config_name> with ``overrides`` as the command line composes it, its run folder
-    chosen (a resumed run's own) and Hydra's run-time node filled as for a run."""
+    chosen (a resumed run's own: then also the line that says so) and Hydra's run-time node
+    filled as for a run."""
     from litlab.config.checks import runs_on_one_device
     from litlab.run_start import prepare_run_folder
 
@@ -227,9 +230,7 @@ def _composed(config_name: str, overrides: list[str]) -> DictConfig:
         cfg.hydra.runtime.output_dir = str(run)
         cfg.paths.output_dir = escaped(run)
     HydraConfig.instance().set_config(cfg)
-    if note:
-        log.info(note)
-    return cfg
+    return cfg, note
 
 
 @contextmanager
