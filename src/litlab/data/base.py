@@ -281,6 +281,13 @@ class TensorDataModule(L.LightningDataModule):
         return self.prepare_inputs(inputs.clone(), training=False)
 
 
+def rarest_class(labels: torch.Tensor) -> tuple[int, int]:
+    """``(class index, samples)`` of the class with the fewest samples among those present."""
+    counts = torch.bincount(labels.long())
+    smallest = int(counts[counts > 0].min())
+    return int(torch.where(counts == smallest)[0][0]), smallest
+
+
 def cross_validation_split(
     num_samples: int, labels: torch.Tensor | None, fold: Fold, seed: int, name: str
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -298,10 +305,8 @@ def cross_validation_split(
             )
         splitter = KFold(n_splits=folds, shuffle=True, random_state=seed)
         return list(splitter.split(np.zeros(num_samples)))[fold.index]
-    counts = torch.bincount(labels.long())
-    smallest = int(counts[counts > 0].min())
+    rarest, smallest = rarest_class(labels)
     if smallest < folds:
-        rarest = int(torch.where(counts == smallest)[0][0])
         raise ConfigError(
             f"cv.folds={folds} is more folds than {name} has samples of class index {rarest} "
             f"({smallest} in its training and validation splits): a stratified fold holds one "
@@ -348,10 +353,8 @@ def stratified_split(
                 f"stratified split holds one of each at least. Give a count of {classes} or "
                 f"more, or a fraction such as {key}=0.2."
             )
-    counts = torch.bincount(targets.long())
-    smallest, needed = int(counts[counts > 0].min()), 3 if test_count else 2
+    (rarest, smallest), needed = rarest_class(targets), 3 if test_count else 2
     if smallest < needed:  # one of each class in every split
-        rarest = int(torch.where(counts == smallest)[0][0])
         splits = "training, validation and test" if test_count else "training and validation"
         raise DataError(
             f"A class of {name} (class index {rarest}) has {smallest} sample(s): a split that "
