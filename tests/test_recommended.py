@@ -148,3 +148,26 @@ def test_every_recommended_key_exists_for_some_pair_it_serves(make_config, tmp_p
                     for pair in served
                 )
                 assert found, f"{group}={option} recommends {key}, which no pair has"
+
+
+def _training_config(cfg) -> dict:
+    """What trains: the config without the run's names, folders and Hydra's record."""
+    values = {key: cfg[key] for key in cfg if key not in ("hydra", "task_name")}
+    return {
+        key: OmegaConf.to_container(value, resolve=True) if OmegaConf.is_config(value) else value
+        for key, value in values.items()
+    }
+
+
+# Issue 27's commands, which fell short of their recipe at the defaults of the time
+@pytest.mark.parametrize(
+    ("command", "recipe"),
+    [
+        (["model=transformer", "trainer.max_epochs=5"], "mnist_transformer"),
+        (["model=rnn", "model.cell=lstm", "trainer.max_epochs=3"], "mnist_lstm"),
+        (["data=adding", "model=rnn", "model.cell=lstm", "loss=mse"], "adding"),
+    ],
+)
+def test_a_data_set_and_a_model_alone_train_as_their_recipe(make_config, command, recipe):
+    typed = _training_config(make_config(*command))
+    assert typed == _training_config(make_config(f"experiment={recipe}"))
