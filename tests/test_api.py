@@ -156,6 +156,14 @@ def test_fit_twice_in_one_process_then_evaluate_and_predict(own_outputs, tmp_pat
     assert global_state() == before
 
 
+@pytest.mark.slow
+def test_the_recommended_settings_applied_reach_the_runs_log(own_outputs):
+    result = litlab.fit("data=diabetes", "model=mlp", "trainer.max_epochs=1", *QUIET)
+    log_lines = (result.run_dir / "train.log").read_text().splitlines()
+    applied = [line for line in log_lines if "Recommended settings applied" in line]
+    assert len(applied) == 1 and applied[0].endswith("loss=mse (data.task=regression)")
+
+
 def first_config(result: RunResult):
     from omegaconf import OmegaConf
 

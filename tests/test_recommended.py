@@ -3,13 +3,14 @@ the data set's beat the model's; the loss follows data.task."""
 
 import pytest
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import OmegaConf
+from omegaconf import OmegaConf, open_dict, read_write
 
 from litlab.config import apply_recommendations, config_errors
 from litlab.config.catalog import shipped_options
 from litlab.config.parts import compatible_pairs
 from litlab.config.recommended import RECOMMENDED
-from tests.helpers import own_data_overrides
+from litlab.errors import ConfigError
+from tests.helpers import own_data_overrides, run_entry_point
 
 ABSENT = object()
 
@@ -61,8 +62,8 @@ def test_an_experiment_beats_the_parts(make_config):
 
 
 def test_the_users_keys_inside_a_recommended_option_are_kept(make_config):
-    cfg = make_config("model=transformer", "optimizer.lr=0.01", "~optimizer.fused")
-    assert choice(cfg, "optimizer") == "adamw" and cfg.optimizer.lr == 0.01
+    cfg = make_config("model=transformer", "optimizer.betas=[0.8,0.9]", "~optimizer.fused")
+    assert choice(cfg, "optimizer") == "adamw" and list(cfg.optimizer.betas) == [0.8, 0.9]
     assert "fused" not in cfg.optimizer and cfg.optimizer.weight_decay == 0.05
     tuned = make_config("model=transformer", "optimizer.weight_decay=0.1")
     assert tuned.optimizer.weight_decay == 0.1
@@ -171,3 +172,49 @@ def _training_config(cfg) -> dict:
 def test_a_data_set_and_a_model_alone_train_as_their_recipe(make_config, command, recipe):
     typed = _training_config(make_config(*command))
     assert typed == _training_config(make_config(f"experiment={recipe}"))
+
+
+def test_a_later_call_keeps_a_stopped_runs_own_choices(make_config):
+    """resume=auto gives the config the stopped run's choices after the command's
+    recommendations were applied: the run's own call must not take them for defaults."""
+    cfg = make_config("data=diabetes", "model=mlp")
+    assert choice(cfg, "loss") == "mse"
+    stopped_run = make_config("data=diabetes", "model=mlp", "loss=huber", run_dir="stopped")
+    with open_dict(cfg), read_write(cfg.hydra), open_dict(cfg.hydra):  # as resume takes them
+        cfg.loss = stopped_run.loss
+        cfg.hydra.runtime.choices.loss = "huber"
+    assert apply_recommendations(cfg) == []
+    assert cfg.loss._target_ == "torch.nn.HuberLoss"
+
+
+@pytest.mark.slow
+def test_resume_auto_continues_with_the_stopped_runs_loss(tmp_path):
+    stop = ["+callbacks.signal._target_=tests.probes.SignalAt", "+callbacks.signal.step=8"]
+    given = ["data=diabetes", "model=mlp", "task_name=huber", "trainer.max_epochs=3"]
+    first = run_entry_point(
+        "train.py", *given, "loss=huber", *stop, data_dir=tmp_path, cwd=tmp_path
+    )
+    assert first.returncode == 143, first.stderr
+    resumed = run_entry_point("train.py", *given, "resume=auto", data_dir=tmp_path, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr
+    (run,) = (tmp_path / "outputs" / "huber" / "runs").iterdir()
+    for record in ("config.yaml", "config.1.yaml"):
+        assert OmegaConf.load(run / record).loss._target_ == "torch.nn.HuberLoss"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fix"),
+    [
+        (["model=transformer"], "scheduler=onecycle scheduler.max_lr=<value>"),
+        (["model=rnn", "scheduler=onecycle", "scheduler.max_lr=0.01"], "scheduler.max_lr=<value>"),
+    ],
+)
+def test_an_optimizer_rate_that_a_one_cycle_schedule_would_ignore_is_refused(
+    make_config, overrides, fix
+):
+    with pytest.raises(ConfigError, match=r"optimizer.lr=0.01 would be ignored") as refused:
+        make_config(*overrides, "optimizer.lr=0.01")
+    assert f"Give the peak rate as {fix} instead" in str(refused.value)
+    # with a schedule that keeps the optimizer's rate, or one of its own, it is used
+    assert make_config("model=transformer", "scheduler=none", "optimizer.lr=0.01").optimizer.lr
+    assert make_config("model=transformer", "scheduler.max_lr=0.01", "scheduler=onecycle")

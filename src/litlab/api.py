@@ -28,6 +28,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, open_dict
 
 from litlab.config import compose_overrides, escaped, quoted
+from litlab.config.recommended import applied_line, apply_recommendations
 from litlab.errors import ConfigError
 from litlab.run_folder import (
     BEST_CHECKPOINT,
@@ -188,10 +189,10 @@ def _command(config_name: str, overrides: Sequence[Overrides]) -> Iterator[DictC
     with ExitStack() as stack:
         try:
             require_plugins(given)
-            cfg, continuing = _composed(config_name, given)
+            cfg, notes = _composed(config_name, given)
             stack.enter_context(_logging_to(Path(cfg.paths.output_dir), cfg))
-            if continuing:  # resume=auto: which run, said once its log is open
-                log.info(continuing)
+            for note in notes:  # said once the run's log is open, as on the command line
+                log.info(note)
             yield cfg
         except Exception as err:
             if cfg is None:
@@ -206,14 +207,15 @@ def _command(config_name: str, overrides: Sequence[Overrides]) -> Iterator[DictC
             HydraConfig.instance().cfg = previous_hydra
 
 
-def _composed(config_name: str, overrides: list[str]) -> tuple[DictConfig, str | None]:
+def _composed(config_name: str, overrides: list[str]) -> tuple[DictConfig, list[str]]:
     """conf/<config_name> with ``overrides`` as the command line composes it, its run folder
-    chosen (a resumed run's own: then also the line that says so) and Hydra's run-time node
-    filled as for a run."""
+    chosen (a resumed run's own) and Hydra's run-time node filled as for a run; and the lines
+    to log: the recommended settings applied, the run that resume=auto continues."""
     from litlab.config.checks import runs_on_one_device
     from litlab.run_start import prepare_run_folder
 
-    cfg = compose_overrides(overrides, config_name)
+    cfg = compose_overrides(overrides, config_name, recommend=False)
+    applied = apply_recommendations(cfg, quiet=True)
     if not runs_on_one_device(cfg.trainer):
         raise ConfigError(
             f"trainer.devices={cfg.trainer.get('devices')} (num_nodes "
@@ -230,7 +232,7 @@ def _composed(config_name: str, overrides: list[str]) -> tuple[DictConfig, str |
         cfg.hydra.runtime.output_dir = str(run)
         cfg.paths.output_dir = escaped(run)
     HydraConfig.instance().set_config(cfg)
-    return cfg, note
+    return cfg, [line for line in (applied and applied_line(applied), note) if line]
 
 
 @contextmanager

@@ -411,6 +411,13 @@ def _check_rule(cfg: DictConfig, rule: Rule) -> None:
         )
 
 
+def learning_rate_key(config: DictConfig | dict) -> str:
+    """The key that sets a run's learning rate: a one-cycle schedule sets the optimizer's rate
+    at every step from ``scheduler.max_lr``, whatever ``optimizer.lr`` says."""
+    target = str((config.get("scheduler") or {}).get("_target_", ""))
+    return "scheduler.max_lr" if target.endswith("OneCycleLR") else "optimizer.lr"
+
+
 def runs_on_one_device(trainer: DictConfig) -> bool:
     """Whether a trainer config asks for exactly one device: devices 1 (or one index, [0]) on
     one node; "auto" may mean every GPU there is."""

@@ -82,8 +82,9 @@ def compose_config(
     return cfg
 
 
-def compose_overrides(overrides: list[str], config_name: str) -> DictConfig:
-    """conf/<config_name> with ``overrides``, Hydra's own node included (not yet a run)."""
+def compose_overrides(overrides: list[str], config_name: str, recommend: bool = True) -> DictConfig:
+    """conf/<config_name> with ``overrides``, Hydra's own node included (not yet a run), the
+    parts' recommendations applied (``recommend=False``: left to the caller, who logs them)."""
     for name, value in project_environment().items():
         os.environ.setdefault(name, value)
     theirs = GlobalHydra.instance().hydra  # a notebook's own Hydra, initialised before: kept
@@ -94,7 +95,8 @@ def compose_overrides(overrides: list[str], config_name: str) -> DictConfig:
             cfg = compose(config_name, overrides=overrides, return_hydra_config=True)
     finally:  # the context restored its own copy of the singleton: set it on the current one
         GlobalHydra.instance().hydra = theirs
-    apply_recommendations(cfg)
+    if recommend:
+        apply_recommendations(cfg)
     return cfg
 
 

@@ -37,6 +37,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from litlab import CONFIG_DIR
 from litlab.config.catalog import DIRECTIVE
+from litlab.config.checks import learning_rate_key
 from litlab.config.losses import TASK_LOSSES
 from litlab.errors import ConfigError
 
@@ -46,6 +47,9 @@ RECOMMENDED = "recommended"  # the key of a part's option that holds its recomme
 PARTS = ("model", "data")  # applied in this order: a data set's value beats a model's
 # Options the user picks as a whole recipe: the keys they set count as the user's.
 RECIPE_GROUPS = ("experiment", "debug", "hparams_search", "tune")
+# Set in Hydra's runtime node once a command's recommendations are applied: later calls (the
+# run itself, each fold of a cross-validation) apply nothing.
+HANDLED = "litlab_recommendations_applied"
 _UNSET = object()
 
 
@@ -65,8 +69,13 @@ def apply_recommendations(cfg: DictConfig, quiet: bool = False) -> list[Applied]
     hydra = _hydra_node(cfg)
     choices = _choices(hydra)
     stated = _stated(cfg, choices)
+    if hydra is None or HANDLED in hydra.runtime:
+        # a second call: the config may since hold a stopped run's own choices (resume=auto),
+        # which the command line does not name but which are the user's all the same
+        return []
+    _mark_handled(hydra)
     pending = any(not _is_group(k) or choices.get(k) != v for k, (v, _) in stated.items())
-    if hydra is None or not pending:  # a second call: only the task's loss, already chosen
+    if not pending and learning_rate_key(cfg) == "optimizer.lr":
         return []
     dirs = _config_dirs(hydra)
     chosen = _set_by_user(hydra, choices, dirs)
@@ -90,9 +99,42 @@ def apply_recommendations(cfg: DictConfig, quiet: bool = False) -> list[Applied]
             continue  # _UNSET: the chosen config has no such key (another model's, say)
         OmegaConf.update(cfg, key, value, merge=False, force_add=False)
         applied.append(Applied(key, value, part))
+    _refuse_an_unused_rate(cfg, keys, choices.get("scheduler"), applied)
     if applied and not quiet:
         log.info(applied_line(applied))
     return applied
+
+
+def _refuse_an_unused_rate(
+    cfg: DictConfig, keys: set[str], scheduler: str | None, applied: list[Applied]
+) -> None:
+    """A learning rate typed for the optimizer under a one-cycle schedule would be ignored
+    without a word (a search over it would search nothing): refused, naming the key that
+    sets the rate."""
+    rate_key = learning_rate_key(cfg)
+    if rate_key == "optimizer.lr" or "optimizer.lr" not in keys:
+        return
+    recommended = next((a for a in applied if a.key == "scheduler"), None)
+    by = f", recommended by {recommended.part}" if recommended else ""
+    scheduler = recommended.value if recommended else scheduler
+    # a key of a recommended option counts only with the option chosen on the command line
+    peak = f"scheduler={scheduler} {rate_key}=<value>" if recommended else f"{rate_key}=<value>"
+    raise ConfigError(
+        f"optimizer.lr={_text(OmegaConf.select(cfg, 'optimizer.lr'))} would be ignored: the "
+        f"one-cycle schedule (scheduler={scheduler}{by}) sets the learning rate at every step, "
+        f"rising to {rate_key}={_text(OmegaConf.select(cfg, rate_key))} and falling from it. "
+        f"Give the peak rate as {peak} instead, or keep optimizer.lr with another "
+        "schedule (scheduler=none, cosine or step)."
+    )
+
+
+def _mark_handled(hydra: DictConfig) -> None:
+    """Mark Hydra's record of the command (and the global copy of it, which a run's later
+    calls read) as having had its recommendations applied."""
+    nodes = [hydra, HydraConfig.get() if HydraConfig.initialized() else None]
+    for node in {id(n): n for n in nodes if n is not None}.values():
+        with read_write(node), open_dict(node.runtime):
+            node.runtime[HANDLED] = True
 
 
 def applied_line(applied: Iterable[Applied]) -> str:
