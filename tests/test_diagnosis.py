@@ -38,6 +38,7 @@ def test_a_large_and_growing_accuracy_gap_is_overfitting():
     losses = [1.0, 0.6, 0.5, 0.45]  # validation loss has not risen (yet)
     diagnosis = diagnose_fit(curve(losses, losses, train_acc, val_acc))
     assert diagnosis.verdict == "overfitting" and "gap of 12.0%" in diagnosis.explanation
+    assert "grew from 6.0% at epoch 1" in diagnosis.explanation
 
 
 def test_a_model_near_the_top_whose_loss_still_falls_is_still_improving_not_underfitting():
@@ -68,8 +69,41 @@ def test_verdicts(history, verdict):
 def test_a_low_training_accuracy_with_the_loss_still_falling_is_undertraining():
     diagnosis = diagnose_fit(curve([2.0, 1.6, 1.3, 1.0], [2.0, 1.6, 1.3, 1.0], 0.6, 0.6))
     assert diagnosis.verdict == "undertrained"
-    assert "still fell by 23%" in diagnosis.explanation
+    assert "still fell by 23% in the last epoch" in diagnosis.explanation
     assert "trainer.max_epochs=8" in diagnosis.explanation  # twice the 4 epochs it had
+
+
+def validated_every_5(train_acc: float, epochs: int = 100) -> list[dict[str, float]]:
+    """trainer.check_val_every_n_epoch=5: validation after epochs 4, 9, ...; the training
+    loss falls by 2 % an epoch, 10 % between two validations."""
+    losses = [2.0 * 0.98**epoch for epoch in range(epochs)]
+    history = curve(losses, losses, train_acc, train_acc)
+    for row in history:
+        if (row["epoch"] + 1) % 5:
+            row["val/loss"] = row["val/acc"] = math.nan
+    return history
+
+
+@pytest.mark.parametrize(("epochs", "last_validation"), [(100, 94), (102, 94)])
+def test_epochs_are_counted_from_the_history_when_validation_skips_epochs(epochs, last_validation):
+    """20 (or 21) validated epochs of 100 (102) trained: the advice doubles the 100 (102)."""
+    diagnosis = diagnose_fit(validated_every_5(0.6, epochs))
+    assert diagnosis.verdict == "undertrained"
+    assert f"after {epochs} epochs" in diagnosis.explanation
+    assert f"trainer.max_epochs={2 * epochs})" in diagnosis.explanation
+    assert f"fell by 10% since the previous validation (epoch {last_validation})" in (
+        diagnosis.explanation
+    )
+    assert "in the last epoch" not in diagnosis.explanation
+
+
+def test_still_improving_between_validations_five_epochs_apart():
+    diagnosis = diagnose_fit(validated_every_5(0.99))
+    assert diagnosis.verdict == "still improving"
+    assert diagnosis.explanation.startswith(
+        "Training loss still fell by 10% since the previous validation (epoch 94) (0.2994 -> "
+        "0.2707)"
+    )
 
 
 def test_a_low_training_accuracy_on_a_plateau_is_underfitting():
@@ -106,6 +140,17 @@ def test_a_gap_inside_the_noise_of_30_samples_cannot_be_told():
     assert "add cv.folds=5" in explanation  # the estimate that uses every sample
     # the curves alone, without the split sizes, still read as overfitting
     assert diagnose_fit(IRIS).verdict == "overfitting"
+
+
+def test_a_fold_that_cannot_tell_points_to_its_cross_validation_summary():
+    """One fold of cv.folds=5: cross-validating it again, or seeding it, is no advice."""
+    diagnosis = diagnose_fit(IRIS, evidence=iris_evidence(in_cross_validation=True))
+    assert diagnosis.verdict == "cannot tell"
+    explanation = diagnosis.explanation
+    assert "This run is one fold of a cross-validation" in explanation
+    assert "cv_summary.md in the folder above" in explanation and "mean ± std" in explanation
+    assert "cv.folds=5" not in explanation and "seed=" not in explanation
+    assert "not been trained long enough" in explanation  # still told
 
 
 def test_the_same_gap_on_3000_samples_is_overfitting():
@@ -160,6 +205,17 @@ def test_losses_that_grew_by_orders_of_magnitude_diverged_however_short_the_run(
     assert_diverged(diagnosis, "grew from 2.3 in the first epoch to 1.8e+13")
     assert "optimizer.lr=0.01" in diagnosis.explanation
     assert_diverged(diagnose_fit(curve([2.3], [2.3]), test_loss=1.8e13), "test loss grew")
+
+
+def test_a_one_cycle_run_that_diverged_is_told_to_lower_its_max_lr():
+    """Under OneCycleLR the schedule sets the rate from scheduler.max_lr; optimizer.lr is
+    unused, so lowering it would change nothing."""
+    losses = [2.3, 1e6, 1.8e13]
+    one_cycle = Evidence(lr_key="scheduler.max_lr")
+    diagnosis = diagnose_fit(curve(losses, losses, lr=[0.004, 0.1, 0.05]), evidence=one_cycle)
+    assert_diverged(diagnosis, "grew from 2.3 in the first epoch to 1.8e+13")
+    assert "(scheduler.max_lr=0.01)" in diagnosis.explanation
+    assert "optimizer.lr" not in diagnosis.explanation
 
 
 def test_losses_far_above_chance_diverged_even_when_they_fall():

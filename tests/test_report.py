@@ -1,6 +1,7 @@
 """Dashboards and reports: what a finished run leaves in TensorBoard and in its folder, read
 back with TensorBoard's own EventAccumulator, PIL and the markdown tables."""
 
+import csv
 import json
 import math
 import re
@@ -17,6 +18,7 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 from litlab.errors import NonFiniteLossError
 from litlab.report import plots
 from litlab.report.run import write_run_report
+from litlab.report_data import DataSummary, write_section
 from litlab.run_folder import failed_job_status, read_history, write_job_status
 from litlab.train import train
 from tests.helpers import compose_quiet, events, litlab_report, mnist_overrides
@@ -346,6 +348,61 @@ def test_litlab_report_survives_a_damaged_file(classification_run, tmp_path, nam
     assert "Traceback" not in result.stderr
     report = (damaged / "report.md").read_text()
     assert f"`{name}`" in report and "unreadable" in report
+
+
+def hand_made_run(folder: Path, config: dict, history: list[dict]) -> str:
+    """report.md of a run folder holding only config.yaml, history.csv and the split sizes
+    (30 validation flowers, 90 training ones)."""
+    folder.mkdir()
+    OmegaConf.save(OmegaConf.create(config), folder / "config.yaml")
+    with (folder / "history.csv").open("w", newline="") as file:
+        writer = csv.DictWriter(file, fieldnames=list(history[0]))
+        writer.writeheader()
+        writer.writerows(history)
+    splits = {"train": 90, "val": 30, "test": 30}
+    write_section(folder, "data", DataSummary("iris", "multiclass", None, None, 4, splits))
+    return write_run_report(folder)[0].read_text()
+
+
+def history_rows(losses, train_acc, val_acc, lr=0.01) -> list[dict]:
+    return [
+        {"epoch": epoch, "step": 3 * epoch + 2, "train/loss": loss, "val/loss": loss,
+         "train/acc": t, "val/acc": v, "lr": lr}
+        for epoch, (loss, t, v) in enumerate(zip(losses, train_acc, val_acc, strict=True))
+    ]  # fmt: skip
+
+
+# a 7-point accuracy gap on 30 validation samples: inside the noise
+GAP_IN_NOISE = history_rows([1.0, 0.8, 0.6, 0.5], [0.8, 0.85, 0.9, 0.95], [0.8, 0.82, 0.85, 0.88])
+
+
+@pytest.mark.parametrize("fold", [0, "refit"])
+def test_a_fold_that_cannot_tell_points_to_the_cross_validation_summary(tmp_path, fold):
+    """cv.fold, which litlab sets in each fold's config (fold_1 holds cv.fold=0), marks it."""
+    config = {"cv": {"folds": 5, "refit": True, "fold": fold}}
+    report = hand_made_run(tmp_path / "fold", config, GAP_IN_NOISE)
+    assert "**cannot tell**" in report
+    assert "This run is one fold of a cross-validation" in report
+    assert "cv_summary.md in the folder above" in report and "add cv.folds=5" not in report
+    alone = hand_made_run(tmp_path / "alone", {"cv": {"folds": None, "fold": None}}, GAP_IN_NOISE)
+    assert "**cannot tell**" in alone and "add cv.folds=5" in alone
+    assert "one fold of a cross-validation" not in alone
+
+
+ONE_CYCLE = {"_target_": "torch.optim.lr_scheduler.OneCycleLR", "max_lr": 0.1}
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "key"), [(ONE_CYCLE, "scheduler.max_lr"), (None, "optimizer.lr")]
+)
+def test_a_diverged_run_is_told_to_lower_the_key_that_sets_its_learning_rate(
+    tmp_path, scheduler, key
+):
+    history = history_rows([2.3, 1e6, 1.8e13], [0.3] * 3, [0.3] * 3, lr=0.1)
+    report = hand_made_run(tmp_path / "run", {"scheduler": scheduler}, history)
+    assert "loss grew from 2.3 in the first epoch to 1.8e+13" in report
+    assert f"learning rate 10x lower ({key}=0.01)" in report
+    assert report.count("optimizer.lr") == (key == "optimizer.lr")
 
 
 def test_a_cross_validation_summary_has_each_fold_and_their_spread(tmp_path):

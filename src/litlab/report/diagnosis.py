@@ -62,13 +62,18 @@ class FitDiagnosis:
 @dataclass(frozen=True)
 class Evidence:
     """What the curves alone do not say: how many samples the splits hold (the noise of what
-    was measured on them), the model's size and how the run ended. Unknown: None."""
+    was measured on them), the model's size, how the run ended and where it belongs. Unknown:
+    None."""
 
     train_samples: int | None = None
     val_samples: int | None = None
     params: int | None = None
     loss_spread: float | None = None  # standard deviation of the per-sample test loss
     stopped_early: str | None = None  # early stopping's explanation, when it ended the run
+    # a fold (or the refit) of a cross-validation, whose cv_summary.md is in the folder above
+    in_cross_validation: bool = False
+    # the config key that sets the learning rate: scheduler.max_lr under a one-cycle schedule
+    lr_key: str = "optimizer.lr"
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,7 @@ def diagnose_fit(
     final test loss; ``chance_loss``: the loss of a model that guesses, where the loss has one;
     ``stopped_by``: the error that ended the run (its status.json), if any; ``evidence``: the
     split sizes that say which differences are noise, the model's size, how the run ended."""
-    diverged = _diverged(history, test_loss, chance_loss, stopped_by)
+    diverged = _diverged(history, test_loss, chance_loss, stopped_by, evidence.lr_key)
     if diverged is not None:
         return diverged
     rows = [row for row in history if _finite(row, "train/loss") and _finite(row, "val/loss")]
@@ -105,13 +110,19 @@ def diagnose_fit(
             f"{len(rows)} epoch(s) with both training and validation loss; at least "
             f"{MIN_EPOCHS} are needed to read a trend. Train longer (trainer.max_epochs).",
         )
+    # rows holds the validated epochs only (trainer.check_val_every_n_epoch=5: every fifth);
+    # the epochs trained are the history's, which counts from 0
+    undertrained = _undertrained(rows, evidence, int(history[-1]["epoch"]) + 1)
     # each sign of overfitting is a verdict, or "cannot tell" when it is inside the noise: a
     # clear sign wins over one that cannot be told
-    signs = [_rising_validation_loss(rows, evidence), _growing_accuracy_gap(rows, evidence)]
+    signs = [
+        _rising_validation_loss(rows, evidence, undertrained),
+        _growing_accuracy_gap(rows, evidence, undertrained),
+    ]
     signs = sorted((sign for sign in signs if sign), key=lambda sign: sign.verdict != "overfitting")
     return (
         next(iter(signs), None)
-        or _underfitting(rows, evidence)
+        or _underfitting(rows, undertrained)
         or _still_improving(rows)
         or _good_fit(rows)
     )
@@ -122,12 +133,13 @@ def _diverged(
     test_loss: float | None,
     chance_loss: float | None,
     stopped_by: str,
+    lr_key: str,
 ) -> FitDiagnosis | None:
     """A run stopped by a NaN loss, a final loss that is not finite, or one far above chance or
-    above the first epoch's loss."""
+    above the first epoch's loss; ``lr_key``: the config key the advice names."""
     if stopped_by.startswith(NonFiniteLossError.__name__):
         sentence = stopped_by.removeprefix(f"{NonFiniteLossError.__name__}: ").split(". ")[0]
-        return _divergence(f"{sentence}; training stopped there.", history)
+        return _divergence(f"{sentence}; training stopped there.", history, lr_key)
     finals = _final_losses(history, test_loss)
     broken = [
         f"the {name} loss became {value}"
@@ -135,7 +147,7 @@ def _diverged(
         if not np.isfinite(value)
     ]
     if broken:
-        return _divergence(f"{', '.join(broken).capitalize()}.", history)
+        return _divergence(f"{', '.join(broken).capitalize()}.", history, lr_key)
     if not finals:
         return None
     name, value = max(finals.items(), key=lambda item: item[1])
@@ -144,11 +156,14 @@ def _diverged(
             f"The {name} loss ended at {value:.3g}, over {DIVERGED_OVER_CHANCE:g} times the "
             f"{chance_loss:.3g} of a model that guesses (the same probability for every class).",
             history,
+            lr_key,
         )
     first = next((row["train/loss"] for row in history if _finite(row, "train/loss")), None)
     if first is not None and first > 0 and value > DIVERGED_GROWTH * first:
         return _divergence(
-            f"The {name} loss grew from {first:.3g} in the first epoch to {value:.3g}.", history
+            f"The {name} loss grew from {first:.3g} in the first epoch to {value:.3g}.",
+            history,
+            lr_key,
         )
     return None
 
@@ -167,9 +182,9 @@ def _final_losses(history: Sequence[dict[str, float]], test_loss: float | None) 
     return finals
 
 
-def _divergence(what: str, history: Sequence[dict[str, float]]) -> FitDiagnosis:
+def _divergence(what: str, history: Sequence[dict[str, float]], lr_key: str) -> FitDiagnosis:
     rates = [row["lr"] for row in history if _finite(row, "lr")]
-    lower = f"10x lower (optimizer.lr={max(rates) / 10:g})" if rates else "10x lower"
+    lower = f"10x lower ({lr_key}={max(rates) / 10:g})" if rates else "10x lower"
     return FitDiagnosis(
         "diverged",
         f"{what} The updates overshot and fed on themselves until the weights blew up, most "
@@ -189,7 +204,7 @@ def _curves(rows: Sequence[dict[str, float]]) -> tuple[list[int], np.ndarray, np
 
 
 def _rising_validation_loss(
-    rows: Sequence[dict[str, float]], evidence: Evidence
+    rows: Sequence[dict[str, float]], evidence: Evidence, undertrained: str
 ) -> FitDiagnosis | None:
     epochs, train, val = _curves(rows)
     best = int(np.argmin(val))
@@ -205,8 +220,8 @@ def _rising_validation_loss(
             f"the validation loss rose from {val[best]:.4g} (epoch {epochs[best]}) to "
             f"{val[-1]:.4g}, but a loss measured on {n} samples whose losses spread by "
             f"{spread:.3g} moves by {spread / np.sqrt(n):.2g} (one standard error) by chance",
-            rows,
             evidence,
+            undertrained,
             per_sample_points=False,
         )
     return FitDiagnosis(
@@ -222,7 +237,7 @@ def _rising_validation_loss(
 
 
 def _growing_accuracy_gap(
-    rows: Sequence[dict[str, float]], evidence: Evidence
+    rows: Sequence[dict[str, float]], evidence: Evidence, undertrained: str
 ) -> FitDiagnosis | None:
     if not all(_finite(row, "train/acc") and _finite(row, "val/acc") for row in rows):
         return None
@@ -237,26 +252,26 @@ def _growing_accuracy_gap(
             f"the training accuracy {last['train/acc']:.4g} is {gaps[-1] * 100:.1f} points above "
             f"the validation accuracy {last['val/acc']:.4g}, but a gap measured on these splits "
             f"moves by {noise * 100:.1f} points (one standard error) by chance",
-            rows,
             evidence,
+            undertrained,
         )
     return FitDiagnosis(
         "overfitting",
         f"High variance: training accuracy {last['train/acc']:.4g} against validation accuracy "
-        f"{last['val/acc']:.4g}, a gap of {gaps[-1]:.1%} that grew from {earlier:.1%} "
-        f"{MIN_EPOCHS - 1} epochs earlier. The model learns its training set better than the "
-        "task: regularise (dropout, weight decay, augmentation), get more data, or use a "
-        "smaller model.",
+        f"{last['val/acc']:.4g}, a gap of {gaps[-1]:.1%} that grew from {earlier:.1%} at "
+        f"epoch {int(rows[-MIN_EPOCHS]['epoch'])}. The model learns its training set better "
+        "than the task: regularise (dropout, weight decay, augmentation), get more data, or use "
+        "a smaller model.",
     )
 
 
-def _underfitting(rows: Sequence[dict[str, float]], evidence: Evidence) -> FitDiagnosis | None:
+def _underfitting(rows: Sequence[dict[str, float]], undertrained: str) -> FitDiagnosis | None:
+    """``undertrained``: :func:`_undertrained`'s finding, which comes first."""
     last = rows[-1]
     _, train, val = _curves(rows)
     # training accuracy is measured under dropout and augmentation: validation accuracy above
     # it shows what the model fits without them
     fitted = max(last.get("train/acc", np.nan), last.get("val/acc", np.nan))
-    undertrained = _undertrained(rows, evidence)
     if undertrained:
         return FitDiagnosis("undertrained", undertrained)
     if np.isfinite(fitted) and fitted < UNDERFIT_TRAIN_ACC:
@@ -296,18 +311,18 @@ def _short_of_fit(rows: Sequence[dict[str, float]], evidence: Evidence) -> bool:
     return fitted < UNDERFIT_TRAIN_ACC or (_can_fit(evidence) and fitted < CAN_FIT_ACC)
 
 
-def _undertrained(rows: Sequence[dict[str, float]], evidence: Evidence) -> str:
-    """Why a training accuracy short of fitting (:func:`_short_of_fit`) is a training too short
-    rather than a model too small ("": no sign of that, or not short): its loss still falling,
-    or early stopping having ended the run; a model with enough parameters to fit every sample
-    says so too (and is held to CAN_FIT_ACC)."""
+def _undertrained(rows: Sequence[dict[str, float]], evidence: Evidence, epochs: int) -> str:
+    """Why a training accuracy short of fitting (:func:`_short_of_fit`) after ``epochs`` epochs
+    is a training too short rather than a model too small ("": no sign of that, or not short):
+    its loss still falling, or early stopping having ended the run; a model with enough
+    parameters to fit every sample says so too (and is held to CAN_FIT_ACC)."""
     if not _short_of_fit(rows, evidence):
         return ""
     last = rows[-1]
     _, train, _ = _curves(rows)
     reasons = []
     if _drop(train) > STILL_LEARNING_DROP:
-        reasons.append(f"its loss still fell by {_drop(train):.0%} in the last epoch")
+        reasons.append(f"its loss still fell by {_drop(train):.0%} {_since_previous(rows)}")
     if not reasons and not evidence.stopped_early:
         return ""  # on a plateau, and not stopped: the model is as trained as it gets
     if _can_fit(evidence):
@@ -318,7 +333,7 @@ def _undertrained(rows: Sequence[dict[str, float]], evidence: Evidence) -> str:
         )
     if not reasons:
         return ""
-    advice = f"Train for more epochs (e.g. trainer.max_epochs={2 * len(rows)})"
+    advice = f"Train for more epochs (e.g. trainer.max_epochs={2 * epochs})"
     if evidence.stopped_early:
         advice = (
             f"{evidence.stopped_early} {advice}, with early stopping more patient "
@@ -326,7 +341,7 @@ def _undertrained(rows: Sequence[dict[str, float]], evidence: Evidence) -> str:
         )
     accuracy = last.get("train/acc", np.nan)
     return (
-        f"The training accuracy is {accuracy:.4g} after {len(rows)} epochs, and "
+        f"The training accuracy is {accuracy:.4g} after {epochs} epochs, and "
         f"{' and '.join(reasons)}: the model has not been trained long enough. {advice}."
     )
 
@@ -349,23 +364,38 @@ def _binomial_variance(accuracy: float, n: int) -> float:
 
 def _cannot_tell(
     what: str,
-    rows: Sequence[dict[str, float]],
     evidence: Evidence,
+    undertrained: str,
     per_sample_points: bool = True,
 ) -> FitDiagnosis:
-    """``per_sample_points``: say what one sample weighs in points of accuracy."""
+    """``undertrained``: :func:`_undertrained`'s finding, which can still be told;
+    ``per_sample_points``: say what one sample weighs in points of accuracy."""
     n = evidence.val_samples
     one = f", one is {100 / n:.2g} points of accuracy" if n and per_sample_points else ""
-    undertrained = _undertrained(rows, evidence)
     told = f" What can be told: {undertrained[0].lower()}{undertrained[1:]}" if undertrained else ""
     return FitDiagnosis(
         "cannot tell",
         f"Cannot tell over- from underfitting: the validation split has {n} samples{one}. "
         f"{what[0].upper()}{what[1:]}: a difference this small is inside the noise, and no "
-        f"verdict is drawn from it.{told} To judge a model on little data, cross-validate it "
-        "(add cv.folds=5: every training and validation sample is validated on once, and "
-        "cv_summary.md gives the folds' mean ± std), or compare several seeds (python train.py "
-        "-m seed=1,2,3,4,5 ...: the sweep summary gives the spread).",
+        f"verdict is drawn from it.{told} {_judge_on_little_data(evidence)}",
+    )
+
+
+def _judge_on_little_data(evidence: Evidence) -> str:
+    """How to judge the model beyond one noisy validation split: cross-validate, unless this
+    run is a fold already, whose summary then does the judging."""
+    if evidence.in_cross_validation:
+        # seeds of one fold would not help: the summary's spread over the folds is the measure
+        return (
+            "This run is one fold of a cross-validation: judge the model by the cv_summary.md in "
+            "the folder above, which gives the folds' mean ± std over every training and "
+            "validation sample, not by one fold alone."
+        )
+    return (
+        "To judge a model on little data, cross-validate it (add cv.folds=5: every training and "
+        "validation sample is validated on once, and cv_summary.md gives the folds' mean ± std), "
+        "or compare several seeds (python train.py -m seed=1,2,3,4,5 ...: the sweep summary gives "
+        "the spread)."
     )
 
 
@@ -376,7 +406,7 @@ def _still_improving(rows: Sequence[dict[str, float]]) -> FitDiagnosis | None:
         return None
     return FitDiagnosis(
         "still improving",
-        f"Training loss still fell by {drop:.0%} in the last epoch ({train[-2]:.4g} -> "
+        f"Training loss still fell by {drop:.0%} {_since_previous(rows)} ({train[-2]:.4g} -> "
         f"{train[-1]:.4g}) and validation loss is at its lowest: the model fits its data "
         "and is still learning. Train for more epochs (trainer.max_epochs).",
     )
@@ -397,6 +427,15 @@ def _good_fit(rows: Sequence[dict[str, float]]) -> FitDiagnosis:
         "underfitting (high bias), overfitting (high variance) or a model still improving "
         "that this diagnosis looks for.",
     )
+
+
+def _since_previous(rows: Sequence[dict[str, float]]) -> str:
+    """Over what the last two rows' change was measured: one epoch, or several where
+    validation skips epochs (trainer.check_val_every_n_epoch)."""
+    previous, last = (int(row["epoch"]) for row in rows[-2:])
+    if last - previous == 1:
+        return "in the last epoch"
+    return f"since the previous validation (epoch {previous})"
 
 
 def _drop(train: np.ndarray) -> float:

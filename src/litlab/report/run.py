@@ -17,6 +17,7 @@ import numpy as np
 import yaml
 from omegaconf import OmegaConf
 
+from litlab.config.checks import learning_rate_key
 from litlab.config.losses import PER_SAMPLE_MEASURED, TORCH_LOSSES
 from litlab.metric_names import (
     TASK_METRICS,
@@ -503,7 +504,8 @@ def _diagnosis_lines(run: RunFolder) -> list[str]:
 
 
 def _evidence(run: RunFolder) -> Evidence:
-    """The split sizes, model size and ending that tell the diagnosis what is noise."""
+    """The split sizes, model size and ending that tell the diagnosis what is noise; whether
+    the run is a fold of a cross-validation, and which key sets its learning rate."""
     data, model, test = run.data.data, run.data.model, run.data.test
     splits = data.splits if data is not None else {}
     # the spread is of the loss top_losses measures: the validation loss's only for these
@@ -514,6 +516,9 @@ def _evidence(run: RunFolder) -> Evidence:
         params=model.trainable_params if model is not None else None,
         loss_spread=test.loss_spread if test is not None and same_loss else None,
         stopped_early=run.data.stopped_early,
+        # litlab sets cv.fold in each fold's (and the refit's) own config
+        in_cross_validation=(run.config.get("cv") or {}).get("fold") is not None,
+        lr_key=learning_rate_key(run.config),
     )
 
 
