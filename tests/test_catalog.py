@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from omegaconf import OmegaConf
 
 from litlab import CONFIG_DIR, PROJECT_ROOT
 from litlab.config.catalog import config_file, copy_config, description, groups, options
@@ -98,3 +99,15 @@ def test_litlab_check_names_the_closest_key_and_option():
     assert key.stderr.startswith("Error: optimizer.lrr is not a key of this config: did you mean")
     option = litlab("check", "model=cnnn")
     assert "did you mean model=cnn?" in " ".join(option.stderr.split())
+
+
+def test_litlab_show_prints_the_config_with_the_recommendations_applied():
+    shown = litlab("show", "data=iris", "model=mlp")
+    assert shown.returncode == 0, shown.stderr
+    first, *rest = shown.stdout.splitlines()
+    assert first.startswith("# Recommended settings applied") and "(data=iris)" in first
+    cfg = OmegaConf.create("\n".join(rest))
+    assert cfg.trainer.max_epochs == 100 and "hydra" not in cfg
+    assert "recommended" not in cfg.data
+    typo = litlab("show", "model=cnnn")
+    assert typo.returncode == 2 and "did you mean model=cnn?" in " ".join(typo.stderr.split())

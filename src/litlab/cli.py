@@ -22,7 +22,7 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from litlab import CONFIG_DIR, PROJECT_ROOT
 from litlab.command import config_keys, default_keys, require_plugins, tidy_failed_run
@@ -339,7 +339,7 @@ RUNNERS = {
 
 
 def litlab_main(argv: list[str] | None = None) -> None:
-    """`litlab ls|cat|cp|check|train|eval|predict|export|report|runs`."""
+    """`litlab ls|cat|cp|check|show|train|eval|predict|export|report|runs`."""
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "runs":  # its own options, in any order
         sys.exit(runs_main(argv[1:]))
@@ -388,6 +388,11 @@ def _litlab_parser() -> argparse.ArgumentParser:
     check = commands.add_parser("check", help="every problem of a training config at once")
     check.add_argument("overrides", nargs="*", help="as for train.py, e.g. model=cnn data=iris")
     check.set_defaults(run=_check)
+    show = commands.add_parser(
+        "show", help="the config a training command runs with (its parts' recommendations applied)"
+    )
+    show.add_argument("overrides", nargs="*", help="as for train.py, e.g. model=transformer")
+    show.set_defaults(run=_show)
     report = commands.add_parser("report", help="rebuild a run's report or a sweep's summary")
     report.add_argument("path")
     report.set_defaults(run=lambda args: report_main([args.path]))
@@ -441,19 +446,39 @@ def _cp(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check(args: argparse.Namespace) -> int:
+def _composed(overrides: list[str], recommend: bool = True) -> DictConfig:
+    """The training config of ``overrides``; an unknown option or key: the closest named."""
     from hydra.errors import HydraException
 
-    from litlab.config import compose_overrides, config_errors
+    from litlab.config import compose_overrides
 
     try:
-        cfg = compose_overrides(args.overrides, "train")
-    except HydraException as err:  # an unknown option or key: the closest is named
-        user_error = translated(err, lambda: default_keys("train", args.overrides))
+        return compose_overrides(overrides, "train", recommend)
+    except HydraException as err:
+        user_error = translated(err, lambda: default_keys("train", overrides))
         if user_error is None:
             raise
-        sys.stderr.write(f"{paragraph(user_error)}\n")
-        return 2
+        raise user_error from None
+
+
+def _show(args: argparse.Namespace) -> int:
+    """Hydra's --cfg job prints its composition before the parts' recommended settings."""
+    from litlab.config.recommended import applied_line
+
+    cfg = _composed(args.overrides, recommend=False)
+    applied = apply_recommendations(cfg, quiet=True)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    if applied:
+        print(f"# {applied_line(applied)}")
+    print(OmegaConf.to_yaml(cfg), end="")
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from litlab.config import config_errors
+
+    cfg = _composed(args.overrides)
     choices = {key: str(value) for key, value in cfg.hydra.runtime.choices.items()}
     errors = config_errors(cfg, choices)
     for err in errors:
