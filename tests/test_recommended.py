@@ -216,5 +216,15 @@ def test_an_optimizer_rate_that_a_one_cycle_schedule_would_ignore_is_refused(
         make_config(*overrides, "optimizer.lr=0.01")
     assert f"Give the peak rate as {fix} instead" in str(refused.value)
     # with a schedule that keeps the optimizer's rate, or one of its own, it is used
-    assert make_config("model=transformer", "scheduler=none", "optimizer.lr=0.01").optimizer.lr
-    assert make_config("model=transformer", "scheduler.max_lr=0.01", "scheduler=onecycle")
+    kept = make_config("model=transformer", "scheduler=none", "optimizer.lr=0.01")
+    assert kept.optimizer.lr == 0.01 and not kept.scheduler  # none: an empty node
+    peak = make_config("model=transformer", "scheduler=onecycle", "scheduler.max_lr=0.01")
+    assert peak.scheduler.max_lr == 0.01
+
+
+def test_only_a_rate_typed_on_the_command_line_is_refused(make_config):
+    # mnist_simple_nn's own rate, under the RNN's one-cycle schedule: the recipe's, not typed
+    cfg = make_config("experiment=mnist_simple_nn", "model=rnn")
+    assert cfg.scheduler.max_lr == 0.005
+    # a resumed run continues with the command line that started it
+    assert make_config("model=rnn", "optimizer.lr=0.01", "resume=auto").optimizer.lr == 0.01

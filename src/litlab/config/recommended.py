@@ -73,10 +73,8 @@ def apply_recommendations(cfg: DictConfig, quiet: bool = False) -> list[Applied]
         # a second call: the config may since hold a stopped run's own choices (resume=auto),
         # which the command line does not name but which are the user's all the same
         return []
-    _mark_handled(hydra)
-    pending = any(not _is_group(k) or choices.get(k) != v for k, (v, _) in stated.items())
-    if not pending and learning_rate_key(cfg) == "optimizer.lr":
-        return []
+    with read_write(hydra), open_dict(hydra.runtime):
+        hydra.runtime[HANDLED] = True
     dirs = _config_dirs(hydra)
     chosen = _set_by_user(hydra, choices, dirs)
     groups = {key for key in chosen if key in choices}  # optimizer=sgd: a group's option
@@ -99,20 +97,21 @@ def apply_recommendations(cfg: DictConfig, quiet: bool = False) -> list[Applied]
             continue  # _UNSET: the chosen config has no such key (another model's, say)
         OmegaConf.update(cfg, key, value, merge=False, force_add=False)
         applied.append(Applied(key, value, part))
-    _refuse_an_unused_rate(cfg, keys, choices.get("scheduler"), applied)
+    typed = set(_override_keys(list(hydra.overrides.task)))
+    _refuse_an_unused_rate(cfg, typed, choices.get("scheduler"), applied)
     if applied and not quiet:
         log.info(applied_line(applied))
     return applied
 
 
 def _refuse_an_unused_rate(
-    cfg: DictConfig, keys: set[str], scheduler: str | None, applied: list[Applied]
+    cfg: DictConfig, typed: set[str], scheduler: str | None, applied: list[Applied]
 ) -> None:
-    """A learning rate typed for the optimizer under a one-cycle schedule would be ignored
-    without a word (a search over it would search nothing): refused, naming the key that
-    sets the rate."""
+    """A learning rate typed on the command line for the optimizer under a one-cycle schedule
+    would be ignored without a word (a search over it would search nothing): refused, naming
+    the key that sets the rate. A resumed run continues with the command it was started by."""
     rate_key = learning_rate_key(cfg)
-    if rate_key == "optimizer.lr" or "optimizer.lr" not in keys:
+    if rate_key == "optimizer.lr" or "optimizer.lr" not in typed or cfg.get("resume"):
         return
     recommended = next((a for a in applied if a.key == "scheduler"), None)
     by = f", recommended by {recommended.part}" if recommended else ""
@@ -124,17 +123,8 @@ def _refuse_an_unused_rate(
         f"one-cycle schedule (scheduler={scheduler}{by}) sets the learning rate at every step, "
         f"rising to {rate_key}={_text(OmegaConf.select(cfg, rate_key))} and falling from it. "
         f"Give the peak rate as {peak} instead, or keep optimizer.lr with another "
-        "schedule (scheduler=none, cosine or step)."
+        "schedule (scheduler=none, cosine, step or plateau)."
     )
-
-
-def _mark_handled(hydra: DictConfig) -> None:
-    """Mark Hydra's record of the command (and the global copy of it, which a run's later
-    calls read) as having had its recommendations applied."""
-    nodes = [hydra, HydraConfig.get() if HydraConfig.initialized() else None]
-    for node in {id(n): n for n in nodes if n is not None}.values():
-        with read_write(node), open_dict(node.runtime):
-            node.runtime[HANDLED] = True
 
 
 def applied_line(applied: Iterable[Applied]) -> str:
